@@ -1,0 +1,117 @@
+"""The RDKit boundary: parse, canonicalize, randomize, descriptors, scaffolds, fingerprints.
+
+Nothing else in chemrnn imports RDKit, so that every chemical decision is made (and tested) here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from rdkit import Chem, RDLogger
+from rdkit.Chem import Crippen, rdMolDescriptors
+from rdkit.Chem.Scaffolds import MurckoScaffold
+
+RDLogger.DisableLog("rdApp.*")  # reasons are returned to the caller instead of printed
+
+
+@dataclass(frozen=True)
+class CanonOptions:
+    """How input SMILES are standardized (``chemrnn data prepare`` options)."""
+
+    keep_stereo: bool = True
+    largest_fragment: bool = False
+
+
+def parse(smiles: str) -> tuple[Chem.Mol | None, str]:
+    """Parse a SMILES; return ``(mol, '')`` or ``(None, reason)`` with RDKit's reason in words."""
+    if not smiles:
+        return None, "empty SMILES"
+    mol = Chem.MolFromSmiles(smiles, sanitize=False)
+    if mol is None:
+        return None, "SMILES syntax error"
+    try:
+        Chem.SanitizeMol(mol)
+    except Exception as exc:  # RDKit raises several exception types, all meaning "not a valid molecule"
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return None, f"invalid chemistry: {msg}"
+    if mol.GetNumAtoms() == 0:
+        return None, "no atoms"
+    return mol, ""
+
+
+def largest_fragment(mol: Chem.Mol) -> Chem.Mol:
+    """Keep the fragment with the most heavy atoms (ties: the longer SMILES), e.g. drop salts and solvents."""
+    frags = Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=False)
+    if len(frags) == 1:
+        return mol
+    return max(frags, key=lambda m: (m.GetNumHeavyAtoms(), m.GetNumAtoms(), len(Chem.MolToSmiles(m))))
+
+
+def canonical(smiles: str, options: CanonOptions = CanonOptions()) -> tuple[str | None, str]:
+    """RDKit canonical SMILES of ``smiles`` after the standardization in ``options``; or ``(None, reason)``."""
+    mol, reason = parse(smiles)
+    if mol is None:
+        return None, reason
+    if options.largest_fragment:
+        mol = largest_fragment(mol)
+    if not options.keep_stereo:
+        Chem.RemoveStereochemistry(mol)
+    return Chem.MolToSmiles(mol, isomericSmiles=options.keep_stereo), ""
+
+
+def canonical_or_none(smiles: str) -> str | None:
+    """Canonical SMILES (stereo kept) or None for an invalid one; used for validity/novelty/matching."""
+    return canonical(smiles)[0]
+
+
+def canonical_batch(smiles: Sequence[str], options: CanonOptions = CanonOptions()) -> list[tuple[str | None, str]]:
+    """:func:`canonical` over a list (the unit of work handed to worker processes)."""
+    return [canonical(s, options) for s in smiles]
+
+
+def is_valid(smiles: str) -> bool:
+    return parse(smiles)[0] is not None
+
+
+def randomized(smiles: str, n: int = 1, seed: int = 0, keep_stereo: bool = True) -> list[str]:
+    """``n`` random (non-canonical atom order) SMILES of one molecule, reproducible for a given seed.
+
+    Randomized SMILES are the augmentation of Bjerrum 2017 / Arús-Pous 2019: the same graph written from a
+    random starting atom and traversal, so a model sees many spellings of every molecule.
+    """
+    mol, reason = parse(smiles)
+    if mol is None:
+        raise ValueError(f"cannot randomize {smiles!r}: {reason}")
+    if not keep_stereo:
+        Chem.RemoveStereochemistry(mol)
+    return list(Chem.MolToRandomSmilesVect(mol, n, randomSeed=int(seed) + 1, isomericSmiles=keep_stereo))
+
+
+def same_molecule(a: str, b: str) -> bool:
+    """Whether two SMILES spell the same molecule (equal canonical SMILES)."""
+    ca, cb = canonical_or_none(a), canonical_or_none(b)
+    return ca is not None and ca == cb
+
+
+def descriptors(smiles: str) -> dict[str, float] | None:
+    """The property-prediction labels of the lecture: Crippen logP and TPSA (RDKit)."""
+    mol, _ = parse(smiles)
+    if mol is None:
+        return None
+    return {"logP": Crippen.MolLogP(mol), "TPSA": rdMolDescriptors.CalcTPSA(mol)}
+
+
+def murcko_scaffold(smiles: str) -> str | None:
+    """Bemis–Murcko scaffold as canonical SMILES ('' for acyclic molecules; None if invalid)."""
+    mol, _ = parse(smiles)
+    if mol is None:
+        return None
+    return Chem.MolToSmiles(MurckoScaffold.GetScaffoldForMol(mol))
+
+
+def heavy_atoms(smiles_list: Iterable[str]) -> list[int]:
+    out = []
+    for s in smiles_list:
+        mol, _ = parse(s)
+        out.append(mol.GetNumHeavyAtoms() if mol is not None else 0)
+    return out

@@ -1,0 +1,277 @@
+"""Reading and writing SMILES files: .smi/.smiles/.txt and .csv/.tsv, each optionally gzipped.
+
+Files are streamed line by line. Every data line is yielded as a :class:`Row` carrying its 1-based line
+number, so that every later step can account for it (kept, duplicate or rejected). Problems that make a
+whole file unusable (empty, binary, truncated gzip, missing column) raise :class:`InputError` naming the
+file and, where there is one, the line. Problems confined to one line (bytes that are not UTF-8, a line
+longer than ``max_line_chars``) either raise the same error (``on_bad_line="error"``, the default) or
+yield a row with ``error`` set (``on_bad_line="skip"``) so that the caller writes it to its rejects file.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import gzip
+import io as _io
+import os
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from .errors import InputError
+
+SMI_SUFFIXES = {".smi", ".smiles", ".txt", ".ism", ".can"}
+TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+MAX_LINE_CHARS = 100_000
+_SNIFF_BYTES = 8192
+
+
+@dataclass(frozen=True)
+class Row:
+    """One data line of an input file."""
+
+    line: int  # 1-based line number in the file (header included)
+    raw: str  # the line as read (decoded, without its line ending); for undecodable lines a repr
+    smiles: str  # the SMILES field ('' when absent or when error is set)
+    name: str = ""  # optional name / id column
+    error: str = ""  # set when the line itself could not be read
+
+
+def base_suffix(path: str | os.PathLike) -> tuple[str, bool]:
+    """The format suffix of ``path`` ignoring a trailing ``.gz``; and whether it is gzipped."""
+    p = Path(path)
+    suffixes = [s.lower() for s in p.suffixes]
+    gz = bool(suffixes) and suffixes[-1] == ".gz"
+    if gz:
+        suffixes = suffixes[:-1]
+    return (suffixes[-1] if suffixes else ""), gz
+
+
+def file_kind(path: str | os.PathLike) -> str:
+    """'smi', 'csv' or 'tsv' from the file name; unknown suffixes are read as .smi."""
+    suffix, _ = base_suffix(path)
+    if suffix in TABLE_SUFFIXES:
+        return suffix[1:]
+    return "smi"
+
+
+def _open_binary(path: Path):
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def iter_lines(path: str | os.PathLike, on_bad_line: str = "error",
+               max_line_chars: int = MAX_LINE_CHARS) -> Iterator[tuple[int, str, str]]:
+    """Yield ``(line_number, text, error)`` for every line of a text file, gzipped or not.
+
+    Handles a UTF-8 byte-order mark and CRLF/CR line endings. ``error`` is '' for a good line; a bad line
+    (not UTF-8, too long) raises :class:`InputError` unless ``on_bad_line == 'skip'``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file", path)
+    if path.is_dir():
+        raise InputError("is a directory, expected a SMILES or CSV file", path)
+    if on_bad_line not in ("error", "skip"):
+        raise ValueError(f"on_bad_line must be 'error' or 'skip', not {on_bad_line!r}")
+    n = 0
+    try:
+        with _open_binary(path) as fh:
+            head = fh.peek(_SNIFF_BYTES)[:_SNIFF_BYTES] if hasattr(fh, "peek") else b""
+            if b"\x00" in head:
+                raise InputError("binary data (NUL bytes), not a text file of SMILES", path)
+            # Read with a size cap so a single enormous line can neither exhaust memory nor go unreported.
+            limit = max_line_chars * 4 + 8
+            while True:
+                chunk = fh.readline(limit)
+                if not chunk:
+                    break
+                if not chunk.endswith(b"\n") and len(chunk) >= limit:
+                    # an over-long line: drain it, then report it
+                    n += 1
+                    total = len(chunk)
+                    while True:
+                        more = fh.readline(limit)
+                        total += len(more)
+                        if not more or more.endswith(b"\n"):
+                            break
+                    msg = f"line too long ({total:,} bytes; limit {max_line_chars:,} characters)"
+                    if on_bad_line == "error":
+                        raise InputError(msg + "; use --skip-bad-lines to reject it and go on", path, n)
+                    yield n, f"<{total} bytes>", msg
+                    continue
+                n += 1
+                if n == 1 and chunk.startswith(b"\xef\xbb\xbf"):
+                    chunk = chunk[3:]
+                if b"\x00" in chunk:
+                    raise InputError("binary data (NUL bytes), not a text file of SMILES", path, n)
+                body = chunk.rstrip(b"\r\n")
+                try:
+                    text = body.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    msg = f"not UTF-8 (byte 0x{body[exc.start]:02x} at column {exc.start + 1})"
+                    if on_bad_line == "error":
+                        raise InputError(msg + "; use --skip-bad-lines to reject it and go on", path, n) from None
+                    yield n, repr(body)[2:-1][:200], msg
+                    continue
+                if len(text) > max_line_chars:
+                    msg = f"line too long ({len(text):,} characters; limit {max_line_chars:,})"
+                    if on_bad_line == "error":
+                        raise InputError(msg + "; use --skip-bad-lines to reject it and go on", path, n)
+                    yield n, text[:200], msg
+                    continue
+                # a lone CR inside the line (old Mac endings) splits it into several lines
+                if "\r" in text:
+                    for k, piece in enumerate(text.split("\r")):
+                        if k:
+                            n += 1
+                        yield n, piece, ""
+                    continue
+                yield n, text, ""
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise InputError(f"corrupt or truncated gzip after {n:,} lines ({exc})", path, n or None) from None
+    except OSError as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"cannot read: {exc.strerror or exc}", path) from None
+
+
+def _pick_column(header: list[str], column: str | None, path: Path) -> int:
+    names = [h.strip() for h in header]
+    if column is None:
+        wanted = ["smiles"]
+    else:
+        if column.isdigit():
+            idx = int(column)
+            if idx >= len(names):
+                raise InputError(f"column index {idx} out of range; the header has {len(names)} columns", path, 1)
+            return idx
+        wanted = [column]
+    for w in wanted:
+        for i, h in enumerate(names):
+            if h == w:
+                return i
+        for i, h in enumerate(names):
+            if h.lower() == w.lower():
+                return i
+    raise InputError(
+        f"no column {wanted[0]!r} in the header (columns: {', '.join(names[:20])}); choose one with --column",
+        path, 1)
+
+
+def read_rows(path: str | os.PathLike, column: str | None = None, on_bad_line: str = "error",
+              max_line_chars: int = MAX_LINE_CHARS) -> Iterator[Row]:
+    """Stream the data rows of a SMILES file (.smi-like or .csv/.tsv, optionally gzipped).
+
+    .smi: the first whitespace-separated field is the SMILES, the rest of the line is its name.
+    .csv/.tsv: the first line is a header; ``column`` picks the SMILES column by name (any case) or index;
+    by default a column called ``smiles`` in any case. Blank lines are yielded with an empty SMILES so the
+    caller can account for them.
+    """
+    path = Path(path)
+    kind = file_kind(path)
+    lines = iter_lines(path, on_bad_line=on_bad_line, max_line_chars=max_line_chars)
+    seen_any = False
+    if kind == "smi":
+        for n, text, err in lines:
+            seen_any = True
+            if err:
+                yield Row(n, text, "", "", err)
+                continue
+            fields = text.split(None, 1)
+            smiles = fields[0] if fields else ""
+            name = fields[1].strip() if len(fields) > 1 else ""
+            yield Row(n, text, smiles, name)
+    else:
+        delim = TABLE_SUFFIXES["." + kind]
+        col = None
+        for n, text, err in lines:
+            seen_any = True
+            if col is None:
+                if err:
+                    raise InputError(f"unreadable header: {err}", path, n)
+                header = next(csv.reader([text], delimiter=delim))
+                col = _pick_column(header, column, path)
+                continue
+            if err:
+                yield Row(n, text, "", "", err)
+                continue
+            if not text.strip():
+                yield Row(n, text, "")
+                continue
+            try:
+                fields = next(csv.reader([text], delimiter=delim))
+            except csv.Error as exc:
+                yield Row(n, text, "", "", f"malformed {kind.upper()} line ({exc})")
+                continue
+            if col >= len(fields):
+                yield Row(n, text, "", "", f"only {len(fields)} fields, SMILES column is number {col + 1}")
+                continue
+            yield Row(n, text, fields[col].strip())
+        if col is None and seen_any:
+            raise InputError("no header line", path)
+    if not seen_any:
+        raise InputError("empty file: no lines to read", path)
+
+
+def count_bytes(path: str | os.PathLike) -> int:
+    return Path(path).stat().st_size
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str = "utf-8"):
+    """Write ``path`` via a temporary file in the same folder, renamed into place only on success.
+
+    A path ending in ``.gz`` is gzip-compressed. A reader never sees a half-written file, and a failed run
+    leaves any earlier file of that name untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    binary = "b" in mode
+    try:
+        if path.suffix == ".gz":
+            raw = gzip.open(tmp, "wb", compresslevel=6)
+            fh = raw if binary else _io.TextIOWrapper(raw, encoding=encoding, newline="\n")
+        else:
+            fh = open(tmp, "wb" if binary else "w", **({} if binary else {"encoding": encoding, "newline": "\n"}))
+        with fh:
+            yield fh
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_smiles(path: str | os.PathLike, smiles, names=None) -> int:
+    """Write one SMILES per line (with an optional name column) atomically; return the count."""
+    n = 0
+    with atomic_write(path) as fh:
+        if names is None:
+            for s in smiles:
+                fh.write(s + "\n")
+                n += 1
+        else:
+            for s, name in zip(smiles, names):
+                fh.write(f"{s} {name}\n" if name else s + "\n")
+                n += 1
+    return n
+
+
+def write_rejects(path: str | os.PathLike, rejects) -> int:
+    """Write rejects as CSV with columns line, reason, raw (atomically); return the count."""
+    n = 0
+    with atomic_write(path) as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["line", "reason", "raw"])
+        for line, reason, raw in rejects:
+            w.writerow([line, reason, raw])
+            n += 1
+    return n

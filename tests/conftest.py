@@ -1,0 +1,33 @@
+"""Shared fixtures. Real molecules come from ../shared/data (via CHEMRNN_DATA_DIR) or the shipped sample."""
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+if "CHEMRNN_DATA_DIR" not in os.environ and SHARED.is_dir():
+    os.environ["CHEMRNN_DATA_DIR"] = str(SHARED)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    d = Path(os.environ.get("CHEMRNN_DATA_DIR", SHARED))
+    if not (d / "zinc250k.csv.gz").is_file():
+        pytest.skip(f"real datasets not found in {d} (set CHEMRNN_DATA_DIR)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def sample_smiles() -> list[str]:
+    from chemrnn.batching import load_smiles_list
+    from chemrnn.datasets import sample_path
+
+    return load_smiles_list(sample_path(), "smiles")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    """Never touch the user's cache (or the network) from a test."""
+    monkeypatch.setenv("CHEMRNN_CACHE_DIR", str(tmp_path / "cache"))

@@ -1,0 +1,33 @@
+from chemrnn import chem
+
+
+def test_canonical_and_reasons():
+    assert chem.canonical("OCC") == ("CCO", "")
+    assert chem.canonical("C1CC") == (None, "SMILES syntax error")
+    can, reason = chem.canonical("C(C)(C)(C)(C)C")
+    assert can is None and reason.startswith("invalid chemistry") and "valence" in reason
+    assert chem.canonical("")[1] == "empty SMILES"
+
+
+def test_stereo_and_fragments():
+    opts = chem.CanonOptions(keep_stereo=False)
+    assert chem.canonical("C[C@H](N)O", opts)[0] == chem.canonical("CC(N)O")[0]
+    assert "@" in chem.canonical("C[C@H](N)O")[0]
+    assert chem.canonical("CCOC(=O)c1ccccc1.[Na+].[Cl-]", chem.CanonOptions(largest_fragment=True))[0] == \
+        chem.canonical("CCOC(=O)c1ccccc1")[0]
+
+
+def test_randomized_reproducible_and_same_molecule(sample_smiles):
+    s = sample_smiles[0]
+    a = chem.randomized(s, 5, seed=3)
+    assert a == chem.randomized(s, 5, seed=3)
+    assert a != chem.randomized(s, 5, seed=4)
+    assert len(set(a)) > 1
+    assert all(chem.same_molecule(x, s) for x in a)
+
+
+def test_descriptors_and_scaffold():
+    d = chem.descriptors("c1ccccc1O")
+    assert abs(d["TPSA"] - 20.23) < 1e-6 and 1.0 < d["logP"] < 2.0
+    assert chem.murcko_scaffold("CCc1ccccc1") == "c1ccccc1"
+    assert chem.murcko_scaffold("CCO") == ""

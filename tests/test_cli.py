@@ -1,0 +1,95 @@
+"""A smoke run of every command, and the one-line errors with exit codes for bad input."""
+import gzip
+import json
+
+import pytest
+
+from chemrnn.cli import main
+from chemrnn.datasets import sample_path
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_data_prepare_stats_encode(tmp_path, capsys):
+    out = tmp_path / "p.smi"
+    code, stdout, _ = run(capsys, "data", "prepare", str(sample_path()), "-o", str(out), "-j", "2")
+    assert code == 0 and "kept" in stdout
+    assert len(out.read_text().splitlines()) == 10_000
+    code, stdout, _ = run(capsys, "data", "stats", str(out), "--json", "--limit", "500")
+    assert code == 0 and json.loads(stdout)["molecules"] == 500
+    code, stdout, _ = run(capsys, "data", "stats", str(out), "--tokenizer", "char", "--limit", "500")
+    assert code == 0 and "token-length histogram" in stdout
+    code, stdout, _ = run(capsys, "data", "encode", str(out), "-o", str(tmp_path / "c.npz"), "--batch-size", "64")
+    assert code == 0 and "padding fraction" in stdout and (tmp_path / "c.npz").is_file()
+
+
+def test_datasets_list_and_path(capsys, shared_data):
+    code, stdout, _ = run(capsys, "datasets", "list")
+    assert code == 0 and "zinc250k" in stdout and "moses:test" in stdout
+    code, stdout, _ = run(capsys, "datasets", "path", "moses:test")
+    assert code == 0 and stdout.strip() == str(shared_data / "moses_test.csv.gz")
+
+
+def test_dataset_name_as_input(tmp_path, capsys, shared_data):
+    code, _, _ = run(capsys, "data", "stats", "jnk3", "--json")
+    assert code == 0
+
+
+def test_demo(tmp_path, capsys):
+    code, stdout, _ = run(capsys, "demo", "-o", str(tmp_path / "run"))
+    assert code == 0 and "prepared 10,000" in stdout
+    assert (tmp_path / "run" / "vocabulary.json").is_file()
+
+
+BAD_INPUTS = {
+    "empty.smi": (b"", "empty file"),
+    "junk.smi": (bytes(range(256)) * 40, "binary data"),
+    "latin1.smi": (b"CCO\nCC\xe9N\n", ":2: not UTF-8"),
+    "cut.smi.gz": (sample_path().read_bytes()[:50_000], "truncated gzip"),
+    "nocol.csv": (b"id,mol\n1,CCO\n", "no column 'smiles'"),
+    "long.smi": (b"CCO\n" + b"C" * 1_048_576 + b"\n", ":2: line too long"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_INPUTS))
+def test_bad_input_one_line_error(tmp_path, capsys, name):
+    data, message = BAD_INPUTS[name]
+    src = tmp_path / name
+    src.write_bytes(data)
+    out = tmp_path / "out.smi"
+    code, _, err = run(capsys, "data", "prepare", str(src), "-o", str(out), "-j", "1")
+    assert code == 2
+    assert message in err and name in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_skip_bad_lines_keeps_valid_rows(tmp_path, capsys):
+    src = tmp_path / "mixed.smi"
+    src.write_bytes(b"CCO\nCC\xe9N\n" + b"C" * 1_048_576 + b"\nc1ccccc1\n")
+    out = tmp_path / "out.smi"
+    code, stdout, _ = run(capsys, "data", "prepare", str(src), "-o", str(out), "--skip-bad-lines", "-j", "1")
+    assert code == 0
+    assert out.read_text().split() == ["CCO", "c1ccccc1"]
+    assert "rejected" in stdout
+
+
+def test_unknown_tokens_listed_up_front(tmp_path, capsys):
+    vocab_run = tmp_path / "run"
+    assert run(capsys, "demo", "-o", str(vocab_run))[0] == 0
+    src = tmp_path / "odd.smi"
+    src.write_text("CCO\nC[Xe]C\nCC\n[U]\n")
+    code, _, err = run(capsys, "data", "encode", str(src), "-o", str(tmp_path / "c.npz"),
+                       "--vocabulary", str(vocab_run / "vocabulary.json"))
+    assert code == 2 and "'[Xe]' x1" in err and "'[U]' x1" in err and "odd.smi" in err
+
+
+def test_usage_error_exit_code(capsys):
+    assert run(capsys, "data", "prepare")[0] == 2
+    assert run(capsys, "nosuchcommand")[0] == 2
+    code, _, err = run(capsys, "data", "prepare", "does-not-exist.smi", "-o", "x.smi")
+    assert code == 2 and "does-not-exist.smi: no such file" in err
