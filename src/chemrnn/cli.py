@@ -84,7 +84,7 @@ def data_prepare(
         task = bar.add_task(f"preparing {path.name}", total=None)
         summary = prepare(path, output, opts, rejects,
                           progress=lambda n: bar.update(task, description=f"preparing {path.name}: {n:,} lines"))
-    table = Table(title=f"{path} → {output}", show_header=False)
+    table = Table(title=f"{path.name} → {Path(output).name}", show_header=False)
     for k in ("lines", "kept", "duplicates", "rejected"):
         table.add_row(k, f"{getattr(summary, k):,}")
     for reason, n in summary.reasons.items():

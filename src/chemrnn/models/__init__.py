@@ -1,0 +1,1 @@
+"""Models: the language model (:mod:`.language`) and the model-file format (:mod:`.modelfile`)."""

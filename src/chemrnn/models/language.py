@@ -1,0 +1,62 @@
+"""The chemical language model: token embedding → stacked RNN (rnn | lstm | gru; lecture | fused) → softmax.
+
+Trained by teacher forcing with cross-entropy (Segler et al. 2018): at every position the model predicts
+the next token from the ones before it; <bos> starts a sequence and <eos> ends it.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..cells import Recurrent
+
+
+@dataclass
+class LMConfig:
+    vocab_size: int
+    embedding_dim: int = 64
+    hidden_size: int = 256
+    num_layers: int = 2
+    dropout: float = 0.0
+    cell: str = "lstm"
+    impl: str = "fused"
+    pad_id: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class LanguageModel(nn.Module):
+    def __init__(self, config: LMConfig):
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_id)
+        self.rnn = Recurrent(config.cell, config.embedding_dim, config.hidden_size, config.num_layers,
+                             config.dropout, impl=config.impl)
+        self.drop = nn.Dropout(config.dropout)
+        self.head = nn.Linear(config.hidden_size, config.vocab_size)
+
+    def forward(self, ids: Tensor, state=None, lengths: Tensor | None = None):
+        """Logits ``[batch, time, vocab]`` for the next token at each position, and the final state."""
+        out, state = self.rnn(self.embedding(ids), lengths=lengths, state=state)
+        return self.head(self.drop(out)), state
+
+    def token_nll(self, ids: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Per-position negative log-likelihood ``[batch, time-1]`` of ``ids[:, 1:]`` (0 at padding)."""
+        logits, _ = self.forward(ids[:, :-1])
+        target = ids[:, 1:]
+        nll = F.cross_entropy(logits.transpose(1, 2), target, reduction="none", ignore_index=self.config.pad_id)
+        return nll
+
+    def loss(self, ids: Tensor) -> Tensor:
+        """Mean cross-entropy per real (non-pad) target token: the teacher-forcing objective."""
+        nll = self.token_nll(ids)
+        mask = ids[:, 1:] != self.config.pad_id
+        return nll.sum() / mask.sum().clamp(min=1)
+
+    def sequence_nll(self, ids: Tensor) -> Tensor:
+        """Negative log-likelihood of each whole sequence (sum over its tokens, <eos> included)."""
+        return self.token_nll(ids).sum(dim=1)
