@@ -270,17 +270,22 @@ class Recurrent(nn.Module):
 
 
 def parameter_formula(cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
-                      torch_biases: bool = True) -> int:
+                      impl: str = "fused") -> int:
     """Parameters of a recurrent stack from the formula.
 
-    One gate of the lecture holds ``W`` (``H × (H + I)``) and ``b`` (``H``): ``H(H + I) + H``. A vanilla RNN has 1
-    gate, a GRU 3, an LSTM 4. PyTorch keeps two bias vectors per gate (``bias_ih`` and ``bias_hh``), ``+ H`` each.
+    One gate of the lecture holds ``W`` (``H × (H + I)``) and ``b`` (``H``): ``H(H + I) + H``. A vanilla RNN has
+    1 gate, a GRU 3, an LSTM 4. PyTorch (``impl="fused"``) keeps two bias vectors per gate (``+ H`` per gate);
+    the lecture GRU in PyTorch's reset-after form keeps one extra recurrent candidate bias (``+ H``).
     """
     g = GATES[cell]
     total = 0
     for k in range(num_layers):
         i = input_size if k == 0 else hidden_size
-        total += g * (hidden_size * (hidden_size + i) + hidden_size * (2 if torch_biases else 1))
+        total += g * (hidden_size * (hidden_size + i) + hidden_size)
+        if impl == "fused":
+            total += g * hidden_size
+        elif cell == "gru":
+            total += hidden_size
     return total
 
 
