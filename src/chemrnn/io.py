@@ -223,6 +223,18 @@ def count_bytes(path: str | os.PathLike) -> int:
     return Path(path).stat().st_size
 
 
+def _umask_mode(mode: int = 0o666) -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return mode & ~current
+
+
+def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Give a finished temporary file normal permissions and rename it into place (atomic on POSIX)."""
+    os.chmod(tmp, _umask_mode())
+    os.replace(tmp, path)
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str = "utf-8"):
     """Write ``path`` via a temporary file in the same folder, renamed into place only on success.
@@ -243,7 +255,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str = "utf-
             fh = open(tmp, "wb" if binary else "w", **({} if binary else {"encoding": encoding, "newline": "\n"}))
         with fh:
             yield fh
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

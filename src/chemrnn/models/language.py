@@ -60,3 +60,28 @@ class LanguageModel(nn.Module):
     def sequence_nll(self, ids: Tensor) -> Tensor:
         """Negative log-likelihood of each whole sequence (sum over its tokens, <eos> included)."""
         return self.token_nll(ids).sum(dim=1)
+
+
+def save_language_model(path, model: LanguageModel, vocabulary, tokenizer: str, training: dict | None = None):
+    """Save a language model as safetensors + JSON (see :mod:`chemrnn.models.modelfile`)."""
+    from . import modelfile
+
+    cfg = model.config.to_dict()
+    cfg.pop("impl", None)  # the same weights run with either impl; chosen at load time
+    return modelfile.save(path, model.state_dict(), {"kind": "language", "config": cfg,
+                                                     "vocabulary": vocabulary.to_dict(), "tokenizer": tokenizer,
+                                                     "training": training or {}})
+
+
+def load_language_model(path, impl: str = "fused", device: str = "cpu"):
+    """Load ``(model, vocabulary, tokenizer_name, meta)``; ``impl`` picks lecture cells or fused kernels."""
+    from ..errors import InputError
+    from ..tokens import Vocabulary
+    from . import modelfile
+
+    state, meta = modelfile.load(path)
+    if meta.get("kind") != "language":
+        raise InputError(f"is a {meta.get('kind')} model, not a language model", path)
+    model = LanguageModel(LMConfig(**{**meta["config"], "impl": impl}))
+    model.load_state_dict(state)
+    return model.to(device).eval(), Vocabulary.from_dict(meta["vocabulary"]), meta["tokenizer"], meta

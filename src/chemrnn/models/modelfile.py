@@ -1,0 +1,97 @@
+"""Model files: a directory (or a ``.chemrnn`` zip of it) with ``weights.safetensors`` and ``model.json``.
+
+``model.json`` = ``{"format": "chemrnn-model", "schema": 1, "kind": "language|property", "config": {...},
+"vocabulary": {...}, "tokenizer": "atom|char|selfies", "targets": [...], "scaling": {...}, "training": {...}}``.
+Loading never unpickles: tensors come from safetensors, everything else from JSON. A newer schema is refused
+with a clear message; older schemas are migrated by :func:`migrate`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from ..errors import InputError
+from ..io import publish
+
+FORMAT = "chemrnn-model"
+SCHEMA = 1
+
+
+def migrate(meta: dict) -> dict:
+    """Bring ``model.json`` of an older schema up to :data:`SCHEMA` (none older exists yet: schema 1 is first)."""
+    schema = int(meta.get("schema", 0))
+    if schema > SCHEMA:
+        raise InputError(f"model schema {schema} is newer than this chemrnn understands ({SCHEMA}); "
+                         f"upgrade chemrnn to load it")
+    if schema < 1:
+        raise InputError(f"model schema {schema} is not a chemrnn model schema")
+    return meta
+
+
+def save(path: str | os.PathLike, state: dict[str, torch.Tensor], meta: dict) -> Path:
+    """Write a model directory (or, for a path ending in ``.chemrnn``, a zip) atomically."""
+    path = Path(path)
+    meta = {"format": FORMAT, "schema": SCHEMA, **meta}
+    blob = st_save({k: v.detach().cpu().contiguous() for k, v in state.items()})
+    text = json.dumps(meta, indent=1, default=str)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".chemrnn":
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        os.close(fd)
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("model.json", text)
+            zf.writestr("weights.safetensors", blob)
+        publish(tmp, path)
+        return path
+    tmpdir = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    os.chmod(tmpdir, 0o755)
+    (tmpdir / "weights.safetensors").write_bytes(blob)
+    (tmpdir / "model.json").write_text(text)
+    if path.exists():
+        old = path.with_name(f".{path.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(path, old)
+        os.replace(tmpdir, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmpdir, path)
+    return path
+
+
+def load(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
+    """Read ``(state_dict, meta)`` from a model directory or ``.chemrnn`` zip, without unpickling anything."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            text = (path / "model.json").read_text(encoding="utf-8")
+            blob = (path / "weights.safetensors").read_bytes()
+        elif path.is_file() and zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                text = zf.read("model.json").decode("utf-8")
+                blob = zf.read("weights.safetensors")
+        elif not path.exists():
+            raise InputError("no such model file or directory", path)
+        else:
+            raise InputError("not a chemrnn model (expected a directory or a .chemrnn zip)", path)
+        meta = json.loads(text)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"not a readable chemrnn model ({exc})", path) from None
+    if meta.get("format") != FORMAT:
+        raise InputError("model.json is not a chemrnn model (format field)", path)
+    meta = migrate(meta)
+    try:
+        state = st_load(blob)
+    except Exception as exc:  # safetensors raises its own error type
+        raise InputError(f"corrupt weights.safetensors ({exc})", path) from None
+    return state, meta
+
