@@ -198,6 +198,84 @@ def datasets_path(name: str = typer.Argument(..., help="Dataset name, e.g. moses
     print(ds.path(name, download=download))
 
 
+# ------------------------------------------------------------------------------------------- lm
+lm_app = typer.Typer(help="Chemical language models: train, sample, fine-tune, evaluate.", no_args_is_help=True)
+app.add_typer(lm_app, name="lm")
+
+
+@lm_app.command("train")
+def lm_train(
+    data: str = typer.Option("sample", "--data", help="Training SMILES: moses, chembl, a dataset name or a file."),
+    output: Path = typer.Option(Path("runs/lm"), "-o", "--output", help="Run directory (rerun to resume)."),
+    preset: str = typer.Option("cpu", "--preset", help="segler2018 | cpu | tiny"),
+    valid: Optional[str] = typer.Option(None, "--valid", help="Validation SMILES (default: hold out --val-size)."),
+    val_size: Optional[int] = typer.Option(None, "--val-size"),
+    cell: Optional[str] = typer.Option(None, "--cell", help="lstm | gru | rnn"),
+    impl: Optional[str] = typer.Option(None, "--impl", help="fused | lecture"),
+    hidden: Optional[int] = typer.Option(None, "--hidden"),
+    layers: Optional[int] = typer.Option(None, "--layers"),
+    embedding: Optional[int] = typer.Option(None, "--embedding"),
+    dropout: Optional[float] = typer.Option(None, "--dropout"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    lr: Optional[float] = typer.Option(None, "--lr"),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps"),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop after this much training time."),
+    val_every: Optional[int] = typer.Option(None, "--val-every"),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every"),
+    tokenizer: Optional[str] = typer.Option(None, "--tokenizer"),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | gpu"),
+    precision: Optional[str] = typer.Option(None, "--precision", help="32-true | bf16-mixed | 16-mixed"),
+    restart: bool = typer.Option(False, "--restart", help="Discard checkpoints in the run directory and start over."),
+):
+    """Train a language model by teacher forcing; Lightning checkpoints; rerun the command to resume."""
+    from .train import LMTrainConfig, train_language_model
+
+    cfg = LMTrainConfig.from_preset(
+        preset, data=data, valid=valid, val_size=val_size, cell=cell, impl=impl, hidden_size=hidden,
+        num_layers=layers, embedding_dim=embedding, dropout=dropout, batch_size=batch_size, lr=lr,
+        max_steps=max_steps, max_minutes=max_minutes, val_every=val_every, checkpoint_every=checkpoint_every,
+        tokenizer=tokenizer, seed=seed, device=device, precision=precision)
+    metrics = train_language_model(cfg, output, restart=restart, progress=not _state["quiet"])
+    _say(json.dumps(metrics, indent=1))
+    _say(f"model: {output / 'model'}")
+
+
+@lm_app.command("sample")
+def lm_sample(
+    model: Optional[str] = typer.Argument(None, help="Model directory or .chemrnn file (default: the shipped prior)."),
+    n: int = typer.Option(1000, "-n", "--number"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write SMILES here (.smi)."),
+    temperature: float = typer.Option(1.0, "--temperature", "-t"),
+    batch_size: int = typer.Option(1024, "--batch-size"),
+    max_length: int = typer.Option(140, "--max-length", help="Most tokens per molecule."),
+    valid_only: bool = typer.Option(False, "--valid-only", help="Write only valid molecules (canonical)."),
+    unique_only: bool = typer.Option(False, "--unique-only", help="Write each canonical molecule once."),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("cpu", "--device"),
+):
+    """Sample molecules from a language model; prints validity and uniqueness."""
+    from rich.progress import Progress
+
+    from .api import sample_smiles
+
+    with Progress(console=err_console, disable=_state["quiet"], transient=True) as bar:
+        task = bar.add_task("sampling", total=n)
+        res = sample_smiles(model, n, temperature=temperature, batch_size=batch_size, max_length=max_length,
+                            seed=seed, device=device, valid_only=valid_only, unique_only=unique_only,
+                            progress=lambda k: bar.update(task, completed=k))
+    if output:
+        from .io import write_smiles
+
+        write_smiles(output, res["written"])
+    else:
+        for s in res["written"]:
+            print(s)
+    _say(f"{n:,} sampled in {res['seconds']:.1f} s ({n / max(res['seconds'], 1e-9):,.0f}/s): "
+         f"valid {res['valid']:,} ({res['valid'] / n:.3f}), unique valid {res['unique']:,}, "
+         f"unfinished {res['unfinished']:,}; written {len(res['written']):,}" + (f" → {output}" if output else ""))
+
+
 # ------------------------------------------------------------------------------------------- lecture
 lecture_app = typer.Typer(help="The lecture's demonstrations: hello LM, cells, BPTT, long-range dependencies.",
                           no_args_is_help=True)

@@ -1,0 +1,107 @@
+"""Batched sampling from a language model, and the likelihood of given SMILES.
+
+Sampling draws every sequence of a batch in parallel, one token per step from ``softmax(logits / T)``; a
+sequence that emits <eos> leaves the batch at once (its row is dropped from the state), so the cost follows the
+real lengths, not ``max_length``. The log-likelihood of each sampled sequence is accumulated on the way, under
+the same temperature; at T = 1 it equals what :func:`likelihood` assigns to the same SMILES afterwards.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .models.language import LanguageModel
+from .tokens import Tokenizer, Vocabulary
+
+
+@dataclass
+class Samples:
+    smiles: list[str]
+    nll: np.ndarray  # negative log-likelihood of each sampled token sequence (with <eos>), at the temperature used
+    lengths: np.ndarray  # tokens per sample (without <bos>, with <eos>)
+    finished: np.ndarray  # False where max_length was hit before <eos>
+
+
+def _index_state(state, keep):
+    if isinstance(state, tuple):
+        return tuple(s[:, keep] for s in state)
+    return state[:, keep]
+
+
+@torch.no_grad()
+def sample(model: LanguageModel, vocabulary: Vocabulary, tokenizer: Tokenizer, n: int, temperature: float = 1.0,
+           batch_size: int = 1024, max_length: int = 140, seed: int | None = None, device: str = "cpu",
+           progress=None) -> Samples:
+    """Draw ``n`` sequences; returns the detokenized strings (valid SMILES or not) with their NLLs."""
+    if temperature <= 0:
+        raise ValueError("temperature must be > 0")
+    model.eval()
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(seed) if seed is not None else int(torch.seed() % (2**63)))
+    out_tokens: list[list[int]] = []
+    nlls, lens, fins = [], [], []
+    done = 0
+    while done < n:
+        b = min(batch_size, n - done)
+        toks, nll, fin = _sample_batch(model, vocabulary, b, temperature, max_length, gen, device)
+        out_tokens += toks
+        nlls.append(nll)
+        fins.append(fin)
+        lens += [len(t) + (1 if f else 0) for t, f in zip(toks, fin)]
+        done += b
+        if progress is not None:
+            progress(done)
+    tokens_of = vocabulary.tokens
+    smiles = [tokenizer.detokenize([tokens_of[i] for i in t]) for t in out_tokens]
+    return Samples(smiles, np.concatenate(nlls), np.array(lens), np.concatenate(fins))
+
+
+def _sample_batch(model, vocabulary, b, temperature, max_length, gen, device):
+    eos = vocabulary.eos_id
+    forbidden = [vocabulary.pad_id, vocabulary.bos_id, vocabulary.unk_id]
+    token = torch.full((b, 1), vocabulary.bos_id, dtype=torch.long, device=device)
+    alive = torch.arange(b, device=device)  # original row of each live sequence
+    state = None
+    buf = torch.full((b, max_length), vocabulary.pad_id, dtype=torch.long, device=device)
+    nll = torch.zeros(b, dtype=torch.float64, device=device)
+    finished = torch.zeros(b, dtype=torch.bool, device=device)
+    for step in range(max_length):
+        logits, state = model(token, state)
+        logits = logits[:, -1].float() / temperature
+        logits[:, forbidden] = float("-inf")
+        logp = torch.log_softmax(logits, dim=-1)
+        nxt = torch.multinomial(logp.exp(), 1, generator=gen).squeeze(1)
+        nll[alive] -= logp.gather(1, nxt[:, None]).squeeze(1).double()
+        buf[alive, step] = nxt
+        ended = nxt == eos
+        if ended.any():
+            finished[alive[ended]] = True
+            keep = ~ended
+            if not keep.any():
+                break
+            alive, nxt = alive[keep], nxt[keep]
+            state = _index_state(state, keep)
+        token = nxt[:, None]
+    rows = buf.cpu().numpy()
+    seqs = []
+    for row in rows:
+        stop = np.flatnonzero((row == eos) | (row == vocabulary.pad_id))
+        seqs.append(row[: stop[0] if len(stop) else len(row)].tolist())
+    return seqs, nll.cpu().numpy(), finished.cpu().numpy()
+
+
+@torch.no_grad()
+def likelihood(model: LanguageModel, vocabulary: Vocabulary, tokenizer: Tokenizer, smiles: list[str],
+               batch_size: int = 512, device: str = "cpu", unknown: str = "error") -> np.ndarray:
+    """Negative log-likelihood of each SMILES under the model (sum over its tokens and <eos>)."""
+    from .batching import collate
+
+    model.eval()
+    out = []
+    for start in range(0, len(smiles), batch_size):
+        chunk = smiles[start: start + batch_size]
+        batch, _ = collate([np.array(vocabulary.encode(tokenizer.tokenize(s), unknown=unknown)) for s in chunk])
+        out.append(model.sequence_nll(batch.to(device)).double().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
