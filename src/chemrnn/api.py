@@ -70,3 +70,89 @@ class Generator:
                             device=self.device)
         self._calls += 1
         return res["written"]
+
+
+# ------------------------------------------------------------------------------------- evaluation
+def canonical_set(source, jobs: int = 0) -> set[str]:
+    """Canonical SMILES of a training file or dataset name, cached by the file's SHA-256."""
+    import gzip
+
+    from .batching import load_smiles_list
+    from .datasets import cache_dir, resolve_input, sha256_of, smiles_column
+    from .io import atomic_write
+    from .metrics import canonical_all
+
+    path = resolve_input(source)
+    cached = cache_dir() / "canonical" / f"{sha256_of(path)[:24]}.smi.gz"
+    if cached.exists():
+        with gzip.open(cached, "rt") as fh:
+            return set(fh.read().split())
+    canon = {c for c in canonical_all(load_smiles_list(path, smiles_column(source)), jobs) if c}
+    with atomic_write(cached) as fh:
+        fh.write("\n".join(sorted(canon)) + "\n")
+    return canon
+
+
+def reference_draw(source, n: int, seed: int = 0) -> list[str]:
+    """A random draw of ``n`` valid canonical SMILES from a file or dataset (test files are ordered)."""
+    import random
+
+    from .batching import load_smiles_list
+    from .datasets import resolve_input, smiles_column
+    from .metrics import canonical_all
+
+    smiles = load_smiles_list(resolve_input(source), smiles_column(source))
+    rng = random.Random(seed)
+    draw = rng.sample(smiles, min(n, len(smiles)))
+    return [c for c in canonical_all(draw) if c]
+
+
+def read_samples(path) -> list[str]:
+    """Sampled strings, one per line; blank lines are empty (invalid) samples, kept in the count."""
+    from .io import read_rows
+
+    return [r.smiles for r in read_rows(path, on_bad_line="skip")]
+
+
+def evaluate_samples(samples, test, train=None, n_ref: int = 10000, fcd: bool = True, seed: int = 0,
+                     output=None, title: str = "chemrnn samples") -> dict:
+    """MOSES/GuacaMol metrics of sampled strings against a test set (and novelty against ``train``)."""
+    from . import metrics as M
+    from .report import write_report
+    from .runinfo import hardware, versions, write_json
+
+    generated = read_samples(samples) if not isinstance(samples, list) else samples
+    ref_smiles = reference_draw(test, n_ref, seed)
+    ref = M.reference(ref_smiles, name=str(test), fcd=fcd)
+    train_set = canonical_set(train) if train else None
+    res = M.evaluate(generated, ref, train_set, fcd=fcd)
+    feats = res.pop("_features", None)
+    res["reference"] = {"test": str(test), "n_ref": len(ref_smiles), "seed": seed,
+                        "train": str(train) if train else None}
+    if output:
+        from pathlib import Path
+
+        out = Path(output)
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "metrics.json", {**res, "versions": versions(), "hardware": hardware()})
+        write_report(out / "report.html", title, res,
+                     feats.descriptors if feats is not None else None, ref.features.descriptors,
+                     feats.smiles if feats is not None else None,
+                     {"samples": str(samples if not isinstance(samples, list) else f"{len(samples)} in memory")})
+    return res
+
+
+def recovery(model, heldout, n: int = 100_000, temperature: float = 1.0, seed: int = 0, batch_size: int = 1024,
+             progress=None) -> dict:
+    """Fraction of held-out actives that appear among ``n`` sampled molecules (canonical match; Segler 2018)."""
+    from .batching import load_smiles_list
+    from .datasets import resolve_input, smiles_column
+    from .metrics import canonical_all
+
+    targets = {c for c in canonical_all(load_smiles_list(resolve_input(heldout), smiles_column(heldout))) if c}
+    res = sample_smiles(model, n, temperature, batch_size=batch_size, seed=seed, progress=progress)
+    sampled = set(canonical_all(res["written"])) - {None}
+    found = targets & sampled
+    return {"heldout": len(targets), "recovered": len(found), "fraction": len(found) / len(targets) if targets else 0.0,
+            "sampled": n, "valid": res["valid"], "unique_valid": len(sampled), "examples": sorted(found)[:10],
+            "seconds": res["seconds"]}

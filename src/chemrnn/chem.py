@@ -115,3 +115,66 @@ def heavy_atoms(smiles_list: Iterable[str]) -> list[int]:
         mol, _ = parse(s)
         out.append(mol.GetNumHeavyAtoms() if mol is not None else 0)
     return out
+
+
+# ------------------------------------------------------------------------------ metric features
+FP_BITS = 1024
+
+
+def morgan_bits(mol: Chem.Mol, radius: int = 2, n_bits: int = FP_BITS):
+    """Morgan (ECFP4-like) bit vector as a packed uint8 numpy array (MOSES: radius 2, 1024 bits)."""
+    import numpy as np
+
+    gen = _morgan_generator(radius, n_bits)
+    arr = gen.GetFingerprintAsNumPy(mol).astype(np.uint8)
+    return np.packbits(arr)
+
+
+_GENERATORS: dict = {}
+
+
+def _morgan_generator(radius: int, n_bits: int):
+    from rdkit.Chem import rdFingerprintGenerator
+
+    key = (radius, n_bits)
+    if key not in _GENERATORS:
+        _GENERATORS[key] = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
+    return _GENERATORS[key]
+
+
+def brics_fragments(mol: Chem.Mol) -> list[str]:
+    """BRICS fragments as canonical SMILES (MOSES's Frag metric)."""
+    from rdkit.Chem import BRICS
+
+    frags = Chem.GetMolFrags(BRICS.BreakBRICSBonds(mol), asMols=True)
+    return [Chem.MolToSmiles(f) for f in frags]
+
+
+def scaffold_of(mol: Chem.Mol) -> str:
+    return Chem.MolToSmiles(MurckoScaffold.GetScaffoldForMol(mol))
+
+
+# GuacaMol's KL-divergence benchmark descriptors: (name, kind)
+KL_DESCRIPTORS = [("BertzCT", "continuous"), ("MolLogP", "continuous"), ("MolWt", "continuous"),
+                  ("TPSA", "continuous"), ("NumHAcceptors", "discrete"), ("NumHDonors", "discrete"),
+                  ("NumRotatableBonds", "discrete"), ("NumAliphaticRings", "discrete"),
+                  ("NumAromaticRings", "discrete")]
+
+
+def kl_descriptors(mol: Chem.Mol) -> list[float]:
+    from rdkit.Chem import Descriptors
+
+    return [float(getattr(Descriptors, name)(mol)) for name, _ in KL_DESCRIPTORS]
+
+
+def metric_features(smiles: str):
+    """Everything the distribution metrics need from one canonical SMILES, in one parse."""
+    mol, _ = parse(smiles)
+    if mol is None:
+        return None
+    return {"fp": morgan_bits(mol), "frags": brics_fragments(mol), "scaffold": scaffold_of(mol),
+            "descriptors": kl_descriptors(mol)}
+
+
+def metric_features_batch(smiles: list[str]):
+    return [metric_features(s) for s in smiles]

@@ -22,6 +22,7 @@ class Samples:
     nll: np.ndarray  # negative log-likelihood of each sampled token sequence (with <eos>), at the temperature used
     lengths: np.ndarray  # tokens per sample (without <bos>, with <eos>)
     finished: np.ndarray  # False where max_length was hit before <eos>
+    token_ids: list  # the sampled ids of each sequence (without <bos> and <eos>)
 
 
 def _index_state(state, keep):
@@ -55,12 +56,11 @@ def sample(model: LanguageModel, vocabulary: Vocabulary, tokenizer: Tokenizer, n
             progress(done)
     tokens_of = vocabulary.tokens
     smiles = [tokenizer.detokenize([tokens_of[i] for i in t]) for t in out_tokens]
-    return Samples(smiles, np.concatenate(nlls), np.array(lens), np.concatenate(fins))
+    return Samples(smiles, np.concatenate(nlls), np.array(lens), np.concatenate(fins), out_tokens)
 
 
 def _sample_batch(model, vocabulary, b, temperature, max_length, gen, device):
     eos = vocabulary.eos_id
-    forbidden = [vocabulary.pad_id, vocabulary.bos_id, vocabulary.unk_id]
     token = torch.full((b, 1), vocabulary.bos_id, dtype=torch.long, device=device)
     alive = torch.arange(b, device=device)  # original row of each live sequence
     state = None
@@ -69,8 +69,7 @@ def _sample_batch(model, vocabulary, b, temperature, max_length, gen, device):
     finished = torch.zeros(b, dtype=torch.bool, device=device)
     for step in range(max_length):
         logits, state = model(token, state)
-        logits = logits[:, -1].float() / temperature
-        logits[:, forbidden] = float("-inf")
+        logits = logits[:, -1].float() / temperature  # <pad>/<bos>/<unk> are masked by the model itself
         logp = torch.log_softmax(logits, dim=-1)
         nxt = torch.multinomial(logp.exp(), 1, generator=gen).squeeze(1)
         nll[alive] -= logp.gather(1, nxt[:, None]).squeeze(1).double()

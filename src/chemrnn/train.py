@@ -63,6 +63,7 @@ class LMTrainConfig:
     precision: str = "32-true"
     max_tokens: int = 120
     init_from: str | None = None  # fine-tuning: start from this model's weights and vocabulary
+    unknown: str = "error"  # tokens outside the prior's vocabulary: error | skip
 
     @classmethod
     def from_preset(cls, preset: str, **overrides) -> "LMTrainConfig":
@@ -112,8 +113,19 @@ class ResumableBuckets(BucketBatchSampler):
 
 
 def _lightning():
+    import logging
+    import warnings
+
     import lightning as L
 
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)  # no "GPU available: False" banners
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*litlogger.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    # our batch sampler restarts part-way into the epoch by itself (ResumableBuckets), so this warning is moot
+    warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
+    os.environ.setdefault("LIGHTNING_DISABLE_TIPS", "1")
     return L
 
 
@@ -261,7 +273,26 @@ def _encode_file(path: Path, tokenizer: str, vocabulary, max_tokens: int, run_da
     smiles = load_smiles_list(out)
     if not smiles:
         raise InputError("no usable SMILES after preparation", path)
-    return encode_all(smiles, get_tokenizer(tokenizer), vocabulary, unknown=unknown, source=path)
+    tok = get_tokenizer(tokenizer)
+    if unknown == "skip" and vocabulary is not None:  # drop (and report) molecules the vocabulary cannot spell
+        from .io import write_rejects
+
+        keep, rejects = [], []
+        for k, s in enumerate(smiles, 1):
+            bad = sorted({t for t in tok.tokenize(s) if t not in vocabulary})
+            if bad:
+                rejects.append((k, f"tokens not in the model's vocabulary: {' '.join(bad)}", s))
+            else:
+                keep.append(s)
+        if rejects:
+            write_rejects(run_data / f"{name}.vocabulary_rejects.csv", rejects)
+            print(f"{name}: skipped {len(rejects):,} molecules with tokens outside the vocabulary "
+                  f"(→ {run_data / (name + '.vocabulary_rejects.csv')})", flush=True)
+        smiles = keep
+        if not smiles:
+            raise InputError("no molecule can be spelled with the model's vocabulary", path)
+        unknown = "error"
+    return encode_all(smiles, tok, vocabulary, unknown=unknown, source=path)
 
 
 def _split_valid(cache: TokenCache, n: int, seed: int) -> tuple[TokenCache, TokenCache]:
@@ -299,7 +330,7 @@ def train_language_model(cfg: LMTrainConfig, run_dir: str | os.PathLike, restart
     run_dir = Path(run_dir)
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     if ckpt.exists() and not restart:
-        saved = json.loads((run_dir / "config.json").read_text())["config"]
+        saved = {**LMTrainConfig().to_dict(), **json.loads((run_dir / "config.json").read_text())["config"]}
         diff = sorted(k for k in set(saved) | set(cfg.to_dict())
                       if saved.get(k) != cfg.to_dict().get(k) and k not in RESUMABLE_CHANGES)
         if diff:
@@ -312,7 +343,7 @@ def train_language_model(cfg: LMTrainConfig, run_dir: str | os.PathLike, restart
             import shutil
 
             shutil.rmtree(run_dir / "checkpoints")
-            (run_dir / "log.csv").unlink(missing_ok=True)
+        (run_dir / "log.csv").unlink(missing_ok=True)  # a fresh run starts a fresh learning curve
     seed_everything(cfg.seed)
     data_path = data_path or resolve_input(cfg.data)
     record(run_dir, cfg.to_dict(), data_path)
@@ -324,11 +355,12 @@ def train_language_model(cfg: LMTrainConfig, run_dir: str | os.PathLike, restart
         prior, base_vocab, prior_tok, _ = load_language_model(cfg.init_from, impl=cfg.impl)
         if prior_tok != cfg.tokenizer:
             raise InputError(f"the prior uses the {prior_tok} tokenizer, not {cfg.tokenizer}", cfg.init_from)
-    train_cache = _encode_file(data_path, cfg.tokenizer, base_vocab, cfg.max_tokens, run_data, "train")
+    train_cache = _encode_file(data_path, cfg.tokenizer, base_vocab, cfg.max_tokens, run_data, "train",
+                               unknown=cfg.unknown)
     vocabulary = train_cache.vocabulary
     if cfg.valid:
         valid_cache = _encode_file(resolve_input(cfg.valid), cfg.tokenizer, vocabulary, cfg.max_tokens, run_data,
-                                   "valid", unknown="unk")
+                                   "valid", unknown="skip")
     elif cfg.val_size > 0 and len(train_cache) >= 20:
         train_cache, valid_cache = _split_valid(train_cache, cfg.val_size, cfg.seed)
     else:

@@ -12,6 +12,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..cells import Recurrent
+from ..tokens import Vocabulary
+
+BOS_ID, UNK_ID = Vocabulary.bos_id, Vocabulary.unk_id
+NEVER = -1e9  # added to the logits of tokens that can never come next
 
 
 @dataclass
@@ -38,11 +42,16 @@ class LanguageModel(nn.Module):
                              config.dropout, impl=config.impl)
         self.drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden_size, config.vocab_size)
+        # <pad>, <bos> and <unk> are never a next token: the softmax runs over the other tokens only, so that
+        # training, likelihood and sampling use one and the same distribution (not saved with the weights)
+        mask = torch.zeros(config.vocab_size)
+        mask[[i for i in (config.pad_id, BOS_ID, UNK_ID) if i < config.vocab_size]] = NEVER
+        self.register_buffer("never_next", mask, persistent=False)
 
     def forward(self, ids: Tensor, state=None, lengths: Tensor | None = None):
         """Logits ``[batch, time, vocab]`` for the next token at each position, and the final state."""
         out, state = self.rnn(self.embedding(ids), lengths=lengths, state=state)
-        return self.head(self.drop(out)), state
+        return self.head(self.drop(out)) + self.never_next, state
 
     def token_nll(self, ids: Tensor, lengths: Tensor | None = None) -> Tensor:
         """Per-position negative log-likelihood ``[batch, time-1]`` of ``ids[:, 1:]`` (0 at padding)."""

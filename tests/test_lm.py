@@ -1,0 +1,157 @@
+"""Language model: overfit a batch, sampler/likelihood agreement, Lightning training, resume after kill -9,
+fine-tuning, recovery and the GuacaMol-style generator."""
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from chemrnn.api import Generator, load_lm, recovery
+from chemrnn.api import sample_smiles as draw
+from chemrnn.batching import collate
+from chemrnn.models.language import LanguageModel, LMConfig, save_language_model
+from chemrnn.sample import likelihood, sample
+from chemrnn.tokens import AtomTokenizer, Vocabulary
+from chemrnn.train import LMTrainConfig, train_language_model
+
+
+@pytest.fixture(scope="module")
+def vocab(sample_smiles):
+    return Vocabulary.build(AtomTokenizer().tokenize(s) for s in sample_smiles)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_overfit_one_batch(vocab, sample_smiles, cell):
+    torch.manual_seed(0)
+    tok = AtomTokenizer()
+    batch, _ = collate([np.array(vocab.encode(tok.tokenize(s))) for s in sample_smiles[:8]])
+    model = LanguageModel(LMConfig(len(vocab), 32, 128, 1, cell=cell))
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    first = None
+    for _ in range(300):
+        loss = model.loss(batch)
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert first > 3.0 and loss.item() < 0.1  # from ln(V) to ~0: the model memorised the batch
+
+
+def test_sampled_nll_equals_likelihood(vocab):
+    torch.manual_seed(0)
+    model = LanguageModel(LMConfig(len(vocab), 16, 32, 2, cell="gru"))
+    tok = AtomTokenizer()
+    s = sample(model, vocab, tok, 64, temperature=1.0, batch_size=16, max_length=60, seed=3)
+    assert len(s.smiles) == 64 and s.finished.any()
+    again = sample(model, vocab, tok, 64, temperature=1.0, batch_size=16, max_length=60, seed=3)
+    assert again.smiles == s.smiles  # seeded
+    checked = 0
+    for k, smi in enumerate(s.smiles):
+        if not s.finished[k]:
+            continue
+        ids = torch.tensor([[vocab.bos_id, *s.token_ids[k], vocab.eos_id]])
+        with torch.no_grad():
+            assert model.sequence_nll(ids).item() == pytest.approx(s.nll[k], rel=1e-4, abs=1e-3)
+        if vocab.encode(tok.tokenize(smi))[1:-1] == s.token_ids[k]:  # the string re-tokenizes to the same ids
+            assert likelihood(model, vocab, tok, [smi])[0] == pytest.approx(s.nll[k], rel=1e-4, abs=1e-3)
+            checked += 1
+    assert checked >= 10
+
+
+def test_sampler_drops_finished_sequences(vocab):
+    """A model that always says <eos> first must stop after one step, not run to max_length."""
+    model = LanguageModel(LMConfig(len(vocab), 8, 8, 1))
+    with torch.no_grad():
+        model.head.bias.fill_(-20.0)
+        model.head.bias[vocab.eos_id] = 20.0
+    t0 = time.perf_counter()
+    s = sample(model, vocab, AtomTokenizer(), 2000, batch_size=1000, max_length=10_000, seed=0)
+    assert time.perf_counter() - t0 < 5
+    assert s.finished.all() and (s.lengths == 1).all() and set(s.smiles) == {""}
+
+
+def _tiny_cfg(**kw):
+    base = dict(data="sample", max_steps=40, val_every=20, checkpoint_every=10, val_size=200, n_samples=16,
+                warmup_steps=5)
+    base.update(kw)
+    return LMTrainConfig.from_preset("tiny", **base)
+
+
+def test_train_loss_falls_and_model_saved(tmp_path):
+    run = tmp_path / "run"
+    metrics = train_language_model(_tiny_cfg(), run, progress=False)
+    with open(run / "log.csv") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["train_loss"]]
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"]) - 0.3
+    assert metrics["steps"] == 40 and metrics["val_nll"] < 3.0
+    model, vocab, tok, meta = load_lm(run / "model")
+    assert meta["training"]["steps"] == 40 and meta["training"]["data_sha256"]
+    for f in ("config.json", "metrics.json", "log.csv", "checkpoints/last.ckpt", "data/train.smi"):
+        assert (run / f).exists(), f
+
+
+def test_resume_after_kill_9(tmp_path):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "chemrnn", "-q", "lm", "train", "--preset", "tiny", "--max-steps", "100000",
+           "--checkpoint-every", "10", "--val-every", "100000", "--val-size", "0", "-o", str(run)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+    ckpt = run / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (ckpt.exists() and ckpt.stat().st_size > 0):
+        time.sleep(0.2)
+    time.sleep(1.0)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists()
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    killed_at = state["global_step"]
+    assert killed_at >= 10
+    same = _tiny_cfg(max_steps=killed_at + 15, val_size=0, val_every=100000, checkpoint_every=10, n_samples=128,
+                     warmup_steps=200)  # the CLI's settings; max_steps may change on resume
+    metrics = train_language_model(same, run, progress=False)
+    assert metrics["steps"] == killed_at + 15
+
+
+def test_finetune_lowers_nll_of_actives(tmp_path, shared_data):
+    prior_run = tmp_path / "prior"
+    train_language_model(_tiny_cfg(max_steps=60, val_size=0), prior_run, progress=False)
+    actives = tmp_path / "actives.smi"
+    from chemrnn.batching import load_smiles_list
+
+    act = load_smiles_list(shared_data / "actives" / "jnk3_train.smi.gz")[:64]
+    actives.write_text("\n".join(act) + "\n")
+    model, vocab, tok, _ = load_lm(prior_run / "model")
+    spellable = [s for s in act if all(t in vocab for t in tok.tokenize(s))]
+    before = likelihood(model, vocab, tok, spellable).mean()
+    cfg = LMTrainConfig(data=str(actives), preset="finetune", init_from=str(prior_run / "model"), batch_size=16,
+                        lr=3e-3, max_steps=40, warmup_steps=5, val_size=0, n_samples=0, unknown="skip",
+                        embedding_dim=16, hidden_size=32, num_layers=1, checkpoint_every=20)
+    train_language_model(cfg, tmp_path / "ft", progress=False)
+    ft, vocab2, tok2, _ = load_lm(tmp_path / "ft" / "model")
+    assert vocab2.tokens == vocab.tokens  # the prior's vocabulary is kept
+    after = likelihood(ft, vocab2, tok2, spellable).mean()
+    assert after < before - 1.0
+    skipped = len(act) - len(spellable)
+    if skipped:
+        assert (tmp_path / "ft" / "data" / "train.vocabulary_rejects.csv").exists()
+
+
+def test_recovery_and_generator(tmp_path, vocab):
+    torch.manual_seed(0)
+    model = LanguageModel(LMConfig(len(vocab), 8, 16, 1))
+    path = save_language_model(tmp_path / "m.chemrnn", model.eval(), vocab, "atom")
+    res = draw(path, 300, seed=1, max_length=40)
+    assert len(res["written"]) == 300 and res["valid"] <= 300
+    heldout = tmp_path / "heldout.smi"
+    valid = [s for s in res["written"] if s and __import__("chemrnn").chem.is_valid(s)]
+    heldout.write_text("\n".join((valid[:3] or ["C"]) + ["CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCN"]) + "\n")
+    rec = recovery(path, heldout, n=300, seed=1)
+    assert rec["heldout"] >= 1 and rec["recovered"] == len(set(map(__import__("chemrnn").chem.canonical_or_none, valid[:3])))
+    gen = Generator(path, seed=5)
+    out = gen.generate(20)
+    assert isinstance(out, list) and len(out) == 20 and all(isinstance(s, str) for s in out)
