@@ -7,6 +7,8 @@ import pytest
 from chemrnn.cli import main
 from chemrnn.datasets import sample_path
 
+from conftest import ROOT
+
 
 def run(capsys, *args):
     code = main(list(args))
@@ -39,10 +41,15 @@ def test_dataset_name_as_input(tmp_path, capsys, shared_data):
     assert code == 0
 
 
-def test_demo(tmp_path, capsys):
-    code, stdout, _ = run(capsys, "demo", "-o", str(tmp_path / "run"))
-    assert code == 0 and "prepared 10,000" in stdout
-    assert (tmp_path / "run" / "vocabulary.json").is_file()
+def test_demo_main_job(tmp_path, capsys):
+    model = ROOT / "tests" / "data" / "lm_schema1.chemrnn"
+    code, stdout, err = run(capsys, "demo", "-o", str(tmp_path / "run"), "--model", str(model), "-n", "200",
+                            "--no-fcd")
+    assert code == 0, err
+    assert "validity" in stdout and "report:" in stdout
+    for f in ("report.html", "metrics.json", "samples.smi", "config.json"):
+        assert (tmp_path / "run" / f).is_file(), f
+    assert len((tmp_path / "run" / "samples.smi").read_text().splitlines()) == 200
 
 
 BAD_INPUTS = {
@@ -78,13 +85,14 @@ def test_skip_bad_lines_keeps_valid_rows(tmp_path, capsys):
     assert "rejected" in stdout
 
 
-def test_unknown_tokens_listed_up_front(tmp_path, capsys):
-    vocab_run = tmp_path / "run"
-    assert run(capsys, "demo", "-o", str(vocab_run))[0] == 0
+def test_unknown_tokens_listed_up_front(tmp_path, capsys, sample_smiles):
+    from chemrnn.tokens import AtomTokenizer, Vocabulary
+
+    Vocabulary.build(AtomTokenizer().tokenize(s) for s in sample_smiles).save(tmp_path / "vocabulary.json")
     src = tmp_path / "odd.smi"
     src.write_text("CCO\nC[Xe]C\nCC\n[U]\n")
     code, _, err = run(capsys, "data", "encode", str(src), "-o", str(tmp_path / "c.npz"),
-                       "--vocabulary", str(vocab_run / "vocabulary.json"))
+                       "--vocabulary", str(tmp_path / "vocabulary.json"))
     assert code == 2 and "'[Xe]' x1" in err and "'[U]' x1" in err and "odd.smi" in err
 
 
@@ -93,3 +101,42 @@ def test_usage_error_exit_code(capsys):
     assert run(capsys, "nosuchcommand")[0] == 2
     code, _, err = run(capsys, "data", "prepare", "does-not-exist.smi", "-o", "x.smi")
     assert code == 2 and "does-not-exist.smi: no such file" in err
+
+
+def test_lm_commands_smoke(tmp_path, capsys, shared_data):
+    run_dir = tmp_path / "lm"
+    code, _, err = run(capsys, "-q", "lm", "train", "--preset", "tiny", "--max-steps", "20", "--val-every", "10",
+                       "--val-size", "100", "-o", str(run_dir))
+    assert code == 0, err
+    model = str(run_dir / "model")
+    samples = tmp_path / "s.smi"
+    code, stdout, err = run(capsys, "lm", "sample", model, "-n", "300", "-o", str(samples), "--seed", "1")
+    assert code == 0 and "300 sampled" in stdout, err
+    assert len(samples.read_text().splitlines()) == 300
+    code, stdout, err = run(capsys, "lm", "sample", model, "-n", "100", "--valid-only", "--unique-only")
+    assert code == 0, err
+    code, stdout, err = run(capsys, "lm", "evaluate", str(samples), "--test", "moses:test_sample", "--train",
+                            "jnk3", "--n-ref", "300", "--no-fcd", "-o", str(tmp_path / "ev"))
+    assert code == 0 and "validity" in stdout, err
+    assert (tmp_path / "ev" / "report.html").stat().st_size > 1000
+    code, stdout, err = run(capsys, "-q", "lm", "finetune", model, "jnk3", "--epochs", "1", "-o", str(tmp_path / "ft"))
+    assert code == 0, err
+    code, stdout, err = run(capsys, "lm", "recovery", str(tmp_path / "ft" / "model"), "--heldout", "jnk3", "-n", "200",
+                            "-o", str(tmp_path / "rec.json"))
+    assert code == 0 and "held-out actives" in stdout, err
+
+
+def test_lm_bad_inputs(tmp_path, capsys):
+    code, _, err = run(capsys, "lm", "sample", str(tmp_path / "missing"), "-n", "5")
+    assert code == 2 and "no such model" in err
+    code, _, err = run(capsys, "lm", "train", "--preset", "nope", "-o", str(tmp_path / "x"))
+    assert code == 2 and "unknown preset" in err
+    junk = tmp_path / "junk.smi"
+    junk.write_bytes(b"")
+    code, _, err = run(capsys, "lm", "train", "--preset", "tiny", "--data", str(junk), "-o", str(tmp_path / "y"))
+    assert code == 2 and "empty file" in err and "Traceback" not in err
+
+
+def test_lecture_commands_smoke(tmp_path, capsys):
+    assert run(capsys, "lecture", "hello", "--steps", "50")[0] == 0
+    assert run(capsys, "lecture", "params")[0] == 0

@@ -37,6 +37,7 @@ class DatasetFile:
     description: str
     smiles_column: str | None = None  # for CSV files
     license: str = ""
+    shipped: bool = False  # inside the package (chemrnn/data/)
 
 
 REGISTRY: dict[str, DatasetFile] = {}
@@ -86,7 +87,10 @@ _add(DatasetFile("ch485", "ch485.smi.gz", None, None, None, False,
                  f"${ENV_DATA_DIR} to use it"))
 _add(DatasetFile("sample", "zinc_sample.csv.gz", None, 10_000, None, True,
                  "10,000 random ZINC250k molecules with logP, qed, SAS and TPSA, shipped inside the package",
-                 "smiles", "ZINC: free to use"))
+                 "smiles", "ZINC: free to use", shipped=True))
+_add(DatasetFile("moses:test_sample", "moses_test_sample.smi.gz", None, 5_000, None, True,
+                 "5,000 random MOSES test molecules (RDKit-canonical), shipped: the main job's reference",
+                 None, "MIT", shipped=True))
 
 ALIASES = {"moses": "moses:train", "chembl": "chembl:train", "zinc": "zinc250k"}
 
@@ -119,9 +123,14 @@ def cache_dir() -> Path:
     return Path(base) / "chemrnn"
 
 
+def shipped_path(name: str) -> Path:
+    """A dataset file shipped inside the package."""
+    return Path(str(resources.files("chemrnn") / "data" / REGISTRY[name].filename))
+
+
 def sample_path() -> Path:
     """The sample shipped inside the package (the embedded default)."""
-    return Path(str(resources.files("chemrnn") / "data" / REGISTRY["sample"].filename))
+    return shipped_path("sample")
 
 
 def sha256_of(path: str | os.PathLike) -> str:
@@ -135,8 +144,8 @@ def sha256_of(path: str | os.PathLike) -> str:
 def locate(name: str) -> Path | None:
     """Where the dataset's file lies on this machine without downloading, or None."""
     f = info(name)
-    if f.name == "sample":
-        return sample_path()
+    if f.shipped:
+        return shipped_path(f.name)
     for folder in (data_dir(), cache_dir()):
         if folder is not None and (folder / f.filename).is_file():
             return folder / f.filename
