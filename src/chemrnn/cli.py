@@ -516,6 +516,8 @@ def demo(output: Path = typer.Option(Path("demo_run"), "-o", "--output", help="R
          model: Optional[str] = typer.Option(None, "--model", help="Language model (default: the shipped prior)."),
          n: int = typer.Option(2000, "-n", "--number", help="Molecules to sample."),
          no_fcd: bool = typer.Option(False, "--no-fcd", help="Skip FCD (ChemNet, ~10 ms a molecule on CPU)."),
+         train: Optional[str] = typer.Option(None, "--train",
+                                             help="Training set for novelty (default: moses when it is here; 'none')."),
          seed: int = typer.Option(0, "--seed")):
     """The main job: sample from the shipped prior, score the samples, write an HTML report."""
     from . import datasets as ds
@@ -527,13 +529,16 @@ def demo(output: Path = typer.Option(Path("demo_run"), "-o", "--output", help="R
     record(output, {"model": model_path, "n": n, "seed": seed, "fcd": not no_fcd, "reference": "moses:test_sample"})
     res = sample_smiles(model_path, n, seed=seed)
     write_smiles(output / "samples.smi", res["written"])
-    train = "moses" if ds.locate("moses") else None
+    if train is None:
+        train = "moses" if ds.locate("moses") else None
+    elif train == "none":
+        train = None
     m = evaluate_samples(res["written"], "moses:test_sample", train, n_ref=5000, fcd=not no_fcd, seed=seed,
                          output=output, title=f"chemrnn demo: {n:,} molecules from {Path(model_path).name}")
     _say(f"sampled {n:,} molecules in {res['seconds']:.1f} s ({n / res['seconds']:,.0f}/s) from {model_path}")
     shown = ["validity", "unique", "novelty", "FCD", "SNN", "Frag", "Scaf", "IntDiv1", "KL_score"]
     _say(", ".join(f"{k} {m[k]:.3f}" for k in shown if k in m))
-    if train is None:
+    if train is None and not ds.locate("moses"):
         _say(f"(novelty needs MOSES train: set {ds.ENV_DATA_DIR} to a folder holding moses_train.csv.gz)")
     _say(f"report: {output / 'report.html'}")
 
