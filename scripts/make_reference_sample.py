@@ -1,6 +1,8 @@
 """Regenerate the shipped reference sample: 5,000 random MOSES test molecules (RDKit-canonical).
 
-Usage: python scripts/make_reference_sample.py ../shared/data/moses_test.csv.gz src/chemrnn/data/moses_test_sample.smi.gz
+Usage:
+  python scripts/make_reference_sample.py ../shared/data/moses_test.csv.gz \
+      src/chemrnn/data/moses_test_sample.smi.gz
 The MOSES test file is ordered, so the draw is random (Python random.Random(0).sample), not the first rows.
 """
 import gzip

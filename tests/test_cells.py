@@ -28,7 +28,7 @@ def _lecture_grads_torch_layout(lecture, k):
     cell = lecture.cells[k]
     clone = type(cell)(cell.input_size, cell.hidden_size)
     with torch.no_grad():
-        for (name, p), (_, q) in zip(cell.named_parameters(), clone.named_parameters()):
+        for p, q in zip(cell.parameters(), clone.parameters()):
             q.copy_(p.grad)
     g = cell_to_torch(clone)
     H = cell.hidden_size

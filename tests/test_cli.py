@@ -1,5 +1,4 @@
 """A smoke run of every command, and the one-line errors with exit codes for bad input."""
-import gzip
 import json
 
 import pytest

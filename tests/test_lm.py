@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from chemrnn import chem
 from chemrnn.api import Generator, load_lm, recovery
 from chemrnn.api import sample_smiles as draw
 from chemrnn.batching import collate
@@ -148,10 +149,10 @@ def test_recovery_and_generator(tmp_path, vocab):
     res = draw(path, 300, seed=1, max_length=40)
     assert len(res["written"]) == 300 and res["valid"] <= 300
     heldout = tmp_path / "heldout.smi"
-    valid = [s for s in res["written"] if s and __import__("chemrnn").chem.is_valid(s)]
+    valid = [s for s in res["written"] if s and chem.is_valid(s)]
     heldout.write_text("\n".join((valid[:3] or ["C"]) + ["CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCN"]) + "\n")
     rec = recovery(path, heldout, n=300, seed=1)
-    assert rec["heldout"] >= 1 and rec["recovered"] == len(set(map(__import__("chemrnn").chem.canonical_or_none, valid[:3])))
+    assert rec["heldout"] >= 1 and rec["recovered"] == len({chem.canonical_or_none(s) for s in valid[:3]})
     gen = Generator(path, seed=5)
     out = gen.generate(20)
     assert isinstance(out, list) and len(out) == 20 and all(isinstance(s, str) for s in out)

@@ -283,7 +283,8 @@ def lm_evaluate(
     train: Optional[str] = typer.Option(None, "--train", help="Training set for novelty: file or dataset name."),
     n_ref: int = typer.Option(10000, "--n-ref", help="Random reference molecules drawn from --test."),
     no_fcd: bool = typer.Option(False, "--no-fcd", help="Skip FCD (ChemNet costs ~10 ms a molecule on CPU)."),
-    output: Path = typer.Option(Path("runs/evaluate"), "-o", "--output", help="Folder for metrics.json and report.html."),
+    output: Path = typer.Option(Path("runs/evaluate"), "-o", "--output",
+                                help="Folder for metrics.json and report.html."),
     seed: int = typer.Option(0, "--seed"),
 ):
     """MOSES and GuacaMol distribution metrics, with an HTML report."""
@@ -303,12 +304,14 @@ def lm_evaluate(
 def lm_finetune(
     prior: str = typer.Argument(..., help="Prior model (directory or .chemrnn)."),
     actives: str = typer.Argument(..., help="SMILES of the actives (file or dataset name)."),
-    output: Path = typer.Option(Path("runs/finetune"), "-o", "--output", help="Run directory; the model is OUTPUT/model."),
+    output: Path = typer.Option(Path("runs/finetune"), "-o", "--output",
+                                help="Run directory; the model is OUTPUT/model."),
     epochs: int = typer.Option(10, "--epochs"),
     batch_size: int = typer.Option(32, "--batch-size"),
     lr: float = typer.Option(5e-4, "--lr"),
     val_size: int = typer.Option(0, "--val-size", help="Hold out this many actives for validation NLL."),
-    unknown: str = typer.Option("skip", "--unknown", help="Actives with tokens outside the prior's vocabulary: skip|error."),
+    unknown: str = typer.Option("skip", "--unknown",
+                                help="Actives with tokens outside the prior's vocabulary: skip|error."),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("auto", "--device"),
     restart: bool = typer.Option(False, "--restart"),
@@ -322,7 +325,8 @@ def lm_finetune(
     _, _, _, meta = load_lm(prior)
     n = len(load_smiles_list(resolve_input(actives), smiles_column(actives)))
     steps = max(1, epochs * -(-max(1, n - val_size) // batch_size))
-    base = {k: v for k, v in meta["config"].items() if k in ("cell", "embedding_dim", "hidden_size", "num_layers", "dropout")}
+    arch = ("cell", "embedding_dim", "hidden_size", "num_layers", "dropout")
+    base = {k: v for k, v in meta["config"].items() if k in arch}
     cfg = LMTrainConfig(data=actives, preset="finetune", tokenizer=meta["tokenizer"], init_from=str(prior),
                         batch_size=batch_size, lr=lr, max_steps=steps, warmup_steps=min(50, steps // 10),
                         val_size=val_size, val_every=max(1, steps // max(1, epochs)), n_samples=0, seed=seed,
@@ -501,8 +505,11 @@ def lecture_long_range(output: Path = typer.Option(Path("runs/long_range"), "-o"
         t.add_column(c, justify="right")
     base = results["rnn"]["table"]
     for k, r in enumerate(base):
-        t.add_row(r["kind"], r["span"], *[f"{results[c]['table'][k]['mean_p']:.3f} / {results[c]['table'][k]['top1']:.2f}"
-                                          if k < len(results[c]["table"]) else "-" for c in results])
+        cells = []
+        for c in results:
+            row = results[c]["table"][k] if k < len(results[c]["table"]) else None
+            cells.append(f"{row['mean_p']:.3f} / {row['top1']:.2f}" if row else "-")
+        t.add_row(r["kind"], r["span"], *cells)
     console.print(t)
     for c, res in results.items():
         _say(f"{c}: {res['parameters']:,} parameters, test token NLL {res['test_token_nll']:.3f}, "

@@ -102,9 +102,9 @@ def hello(cell: str = "rnn", hidden_size: int = 8, steps: int = 300, lr: float =
 
 # --------------------------------------------------------------------------------- SMILES streams
 def smiles_windows(smiles: list[str], tokenizer, vocab, length: int, n: int, seed: int = 0) -> torch.Tensor:
-    """``n`` windows of ``length + 1`` token ids cut at random from the SMILES joined into one stream
-    (each molecule as <bos> tokens <eos>), as a char-level LM on text would see them."""
-    ids = [i for s in smiles for i in vocab.encode(tokenizer.tokenize(s))]
+    """``n`` windows of ``length + 1`` token ids cut at random from the SMILES joined into one stream, each
+    molecule ended by <eos> (which also separates it from the next), as a char-level LM on text sees them."""
+    ids = [i for s in smiles for i in (*vocab.encode(tokenizer.tokenize(s), add_bos_eos=False), vocab.eos_id)]
     stream = torch.tensor(ids)
     g = torch.Generator().manual_seed(seed)
     starts = torch.randint(0, len(stream) - length - 1, (n,), generator=g)
@@ -209,7 +209,7 @@ class GradientStudy:
 
 def gradient_study(smiles: list[str], tokenizer, vocab, hidden: int = 128, length: int = 60, train_steps: int = 300,
                    batch_size: int = 32, seed: int = 0, explode_steps: int = 300, explode_scale: float = 3.0,
-                   explode_lr: float = 5.0, ratio_distance: int = 50) -> GradientStudy:
+                   explode_lr: float = 2.0, ratio_distance: int = 50) -> GradientStudy:
     """‖∂L/∂h_t‖ against T − t for the three cells at initialisation and after training; an exploding run."""
     windows = smiles_windows(smiles, tokenizer, vocab, length, 4096, seed)
     probe = windows[:256]
@@ -258,7 +258,8 @@ def explain_explosion(log: list[dict], factor: float = 3.0) -> tuple[bool, str]:
             return True, (f"loss exploded from {first:.2f} to {e['loss']:.2f} at step {e['step']} after a gradient "
                           f"norm of {peak:.3g}; final loss {last['loss']:.2f}: clip the gradient norm or lower the "
                           f"learning rate")
-    return False, f"stable: loss {first:.2f} → {last['loss']:.2f} in {len(log)} steps (largest gradient norm {peak:.3g})"
+    return False, (f"stable: loss {first:.2f} → {last['loss']:.2f} in {len(log)} steps "
+                   f"(largest gradient norm {peak:.3g})")
 
 
 # -------------------------------------------------------------------------------- long-range study

@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from multiprocessing import get_context
-from pathlib import Path
 
 import numpy as np
 
@@ -176,7 +175,8 @@ class Reference:
         meta = {"format": "chemrnn-reference", "schema": METRICS_VERSION, "name": self.name,
                 "smiles_sha256": self.smiles_sha256, "smiles": self.features.smiles,
                 "frags": dict(self.features.frags), "scaffolds": dict(self.features.scaffolds)}
-        arrays = {"fps": self.features.fps, "descriptors": self.features.descriptors, "meta": np.array(json.dumps(meta))}
+        arrays = {"fps": self.features.fps, "descriptors": self.features.descriptors,
+                  "meta": np.array(json.dumps(meta))}
         if self.fcd_mu is not None:
             arrays.update(fcd_mu=self.fcd_mu, fcd_sigma=self.fcd_sigma)
         with atomic_write(path, "wb") as fh:
@@ -231,7 +231,8 @@ def chemnet_stats(smiles: list[str]) -> tuple[np.ndarray, np.ndarray]:
     model = fcd.load_ref_model()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        act = fcd.get_predictions(model, list(smiles), batch_size=256, device="cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        act = fcd.get_predictions(model, list(smiles), batch_size=256, device=device)
     return act.mean(0), np.cov(act.T)
 
 

@@ -80,8 +80,9 @@ def write_report(path, title: str, metrics: dict, gen_desc=None, ref_desc=None, 
             r = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_fmt(v)}</td></tr>" for k, v in sub.items())
             parts.append(f"<h3>{html.escape(name)}</h3><table>{r}</table>")
     if gen_desc is not None and ref_desc is not None and len(gen_desc) and len(ref_desc):
+        png = descriptor_histograms(gen_desc, ref_desc)
         parts.append("<h2>Descriptor distributions</h2>"
-                     f"<img alt='descriptor histograms' src='data:image/png;base64,{descriptor_histograms(gen_desc, ref_desc)}'>")
+                     f"<img alt='descriptor histograms' src='data:image/png;base64,{png}'>")
     if molecules:
         grid = molecule_grid(molecules)
         if grid:
