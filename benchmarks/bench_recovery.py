@@ -2,7 +2,8 @@
 held-out 20% are regenerated (canonical match). The prior itself is scored the same way as the baseline.
 
 Usage: CHEMRNN_DATA_DIR=../shared/data python benchmarks/bench_recovery.py OUT_DIR N SET [SET ...]
-SET is an actives dataset name (jnk3, gsk3, pfalciparum). The 80/20 split is random (seed 0) over the file,
+SET is an actives dataset name (jnk3, gsk3, pfalciparum), optionally NAME:EPOCHS (default 10).
+The 80/20 split is random (seed 0) over the file,
 which is itself the 80% training part published in shared/data (its own held-out 20% is hidden).
 """
 import json
@@ -23,7 +24,9 @@ out.mkdir(parents=True, exist_ok=True)
 prior = str(shipped_prior())
 chemrnn = str(Path(sys.executable).with_name("chemrnn"))
 results = {}
-for name in sets:
+for spec in sets:
+    name, _, epochs = spec.partition(":")
+    epochs = epochs or "10"
     smiles = load_smiles_list(dataset_path(name))
     random.Random(0).shuffle(smiles)
     cut = int(0.8 * len(smiles))
@@ -31,12 +34,12 @@ for name in sets:
     (out / f"{name}_heldout20.smi").write_text("\n".join(smiles[cut:]) + "\n")
     t = time.perf_counter()
     subprocess.run([chemrnn, "-q", "lm", "finetune", prior, str(out / f"{name}_train80.smi"), "-o",
-                    str(out / f"ft_{name}"), "--epochs", "10", "--restart"], check=True)
+                    str(out / f"ft_{name}"), "--epochs", epochs, "--restart"], check=True)
     ft_seconds = time.perf_counter() - t
     base = recovery(prior, str(out / f"{name}_heldout20.smi"), n=n, seed=0)
     tuned = recovery(str(out / f"ft_{name}" / "model"), str(out / f"{name}_heldout20.smi"), n=n, seed=0)
-    results[name] = {"train80": cut, "heldout20": len(smiles) - cut, "finetune_seconds": ft_seconds,
-                     "prior": base, "finetuned": tuned}
+    results[name] = {"train80": cut, "heldout20": len(smiles) - cut, "epochs": int(epochs),
+                     "finetune_seconds": ft_seconds, "prior": base, "finetuned": tuned}
     print(name, json.dumps({k: results[name][k] for k in ("train80", "heldout20", "finetune_seconds")}),
           "prior", base["recovered"], "finetuned", tuned["recovered"], f"{tuned['fraction']:.2%}", flush=True)
     (out / "recovery.json").write_text(json.dumps(results, indent=1))
