@@ -30,11 +30,11 @@ def load_lm(model=None, impl: str = "fused", device: str = "cpu"):
 
 def sample_smiles(model=None, n: int = 1000, temperature: float = 1.0, batch_size: int = 1024,
                   max_length: int = 140, seed: int = 0, device: str = "cpu", valid_only: bool = False,
-                  unique_only: bool = False, progress=None) -> dict:
+                  unique_only: bool = False, progress=None, impl: str = "fused") -> dict:
     """Sample ``n`` strings; return them with validity/uniqueness counts and the strings to write."""
     from .sample import sample
 
-    m, vocab, tok, _ = load_lm(model, device=device)
+    m, vocab, tok, _ = load_lm(model, impl=impl, device=device)
     t0 = time.perf_counter()
     s = sample(m, vocab, tok, n, temperature, batch_size, max_length, seed, device, progress)
     seconds = time.perf_counter() - t0

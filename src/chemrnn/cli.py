@@ -253,6 +253,7 @@ def lm_sample(
     unique_only: bool = typer.Option(False, "--unique-only", help="Write each canonical molecule once."),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("cpu", "--device"),
+    impl: str = typer.Option("fused", "--impl", help="fused (PyTorch kernels) | lecture (the lecture's cells)"),
 ):
     """Sample molecules from a language model; prints validity and uniqueness."""
     from rich.progress import Progress
@@ -263,7 +264,7 @@ def lm_sample(
         task = bar.add_task("sampling", total=n)
         res = sample_smiles(model, n, temperature=temperature, batch_size=batch_size, max_length=max_length,
                             seed=seed, device=device, valid_only=valid_only, unique_only=unique_only,
-                            progress=lambda k: bar.update(task, completed=k))
+                            progress=lambda k: bar.update(task, completed=k), impl=impl)
     if output:
         from .io import write_smiles
 
