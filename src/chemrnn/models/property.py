@@ -1,0 +1,98 @@
+"""Property prediction from SMILES (the lecture's practice session): tokens → (bi)RNN → pooling → MLP heads.
+
+``PropertyModel`` regresses several targets at once (multitask) on standardized targets; ``embed`` returns the
+pooled vector, the "feature extraction of molecules using RNN". The recurrent part is the package's
+:class:`~chemrnn.cells.Recurrent`, so ``cell = rnn | lstm | gru`` and ``impl = lecture | fused`` apply here too.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..cells import Recurrent
+
+POOLINGS = ("last", "mean", "attention")
+
+
+@dataclass
+class PropertyConfig:
+    vocab_size: int
+    targets: list = field(default_factory=lambda: ["logP", "TPSA"])
+    embedding_dim: int = 64  # 0: one-hot input, as in the course's original model
+    hidden_size: int = 256
+    num_layers: int = 1
+    bidirectional: bool = False
+    cell: str = "gru"
+    impl: str = "fused"
+    pooling: str = "mean"
+    mlp_hidden: int = 256
+    dropout: float = 0.0
+    pad_id: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def reverse_padded(x: Tensor, lengths: Tensor) -> Tensor:
+    """Reverse each sequence within its own length (padding stays at the end)."""
+    B, T = x.shape[:2]
+    idx = torch.arange(T, device=x.device)[None, :].expand(B, T)
+    rev = (lengths.to(x.device)[:, None] - 1 - idx)
+    rev = torch.where(rev >= 0, rev, idx)  # padding positions map to themselves
+    return x.gather(1, rev[:, :, None].expand_as(x)) if x.dim() == 3 else x.gather(1, rev)
+
+
+class PropertyModel(nn.Module):
+    def __init__(self, config: PropertyConfig):
+        super().__init__()
+        if config.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}")
+        self.config = config
+        c = config
+        inp = c.embedding_dim or c.vocab_size
+        self.embedding = nn.Embedding(c.vocab_size, c.embedding_dim, padding_idx=c.pad_id) if c.embedding_dim else None
+        self.rnn = Recurrent(c.cell, inp, c.hidden_size, c.num_layers, c.dropout, impl=c.impl)
+        self.rnn_back = (Recurrent(c.cell, inp, c.hidden_size, c.num_layers, c.dropout, impl=c.impl)
+                         if c.bidirectional else None)
+        width = c.hidden_size * (2 if c.bidirectional else 1)
+        self.attention = nn.Sequential(nn.Linear(width, width), nn.Tanh(), nn.Linear(width, 1)) \
+            if c.pooling == "attention" else None
+        self.mlp = nn.Sequential(nn.Linear(width, c.mlp_hidden), nn.ReLU(), nn.Dropout(c.dropout),
+                                 nn.Linear(c.mlp_hidden, len(c.targets)))
+
+    def _inputs(self, ids: Tensor) -> Tensor:
+        if self.embedding is not None:
+            return self.embedding(ids)
+        return F.one_hot(ids, self.config.vocab_size).float()
+
+    def embed(self, ids: Tensor, lengths: Tensor) -> Tensor:
+        """One fixed-length vector per molecule: the pooled recurrent states."""
+        x = self._inputs(ids)
+        out, state = self.rnn(x, lengths=lengths)
+        outs, lasts = [out], [_last_layer_h(state)]
+        if self.rnn_back is not None:
+            back, bstate = self.rnn_back(reverse_padded(x, lengths), lengths=lengths)
+            outs.append(reverse_padded(back, lengths))
+            lasts.append(_last_layer_h(bstate))
+        out = torch.cat(outs, dim=-1)
+        mask = (torch.arange(out.shape[1], device=out.device)[None, :] < lengths.to(out.device)[:, None])
+        if self.config.pooling == "last":
+            return torch.cat(lasts, dim=-1)
+        if self.config.pooling == "mean":
+            m = mask[:, :, None].to(out.dtype)
+            return (out * m).sum(1) / m.sum(1).clamp(min=1)
+        scores = self.attention(out).squeeze(-1).masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(scores, dim=1)
+        return (weights[:, :, None] * out).sum(1)
+
+    def forward(self, ids: Tensor, lengths: Tensor) -> Tensor:
+        """Standardized predictions ``[batch, targets]``."""
+        return self.mlp(self.embed(ids, lengths))
+
+
+def _last_layer_h(state) -> Tensor:
+    h = state[0] if isinstance(state, tuple) else state
+    return h[-1]

@@ -1,0 +1,85 @@
+"""Property models on the shipped sample: tiny models, few epochs; outputs line up with inputs."""
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from chemrnn import chem
+from chemrnn.cli import main
+from chemrnn.models.property import POOLINGS, PropertyConfig, PropertyModel, reverse_padded
+from chemrnn.property import PropertyTrainConfig, load_labelled, predict_smiles, split_indices, train_property_model
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    run = tmp_path_factory.mktemp("prop") / "run"
+    cfg = PropertyTrainConfig(max_epochs=3, hidden_size=32, embedding_dim=16, num_layers=1, mlp_hidden=32,
+                              batch_size=64, patience=3)
+    metrics = train_property_model(cfg, run, progress=False)
+    return run, metrics
+
+
+def test_training_learns_both_targets(trained):
+    run, metrics = trained
+    with open(run / "log" / "metrics.csv") as fh:
+        losses = [float(r["train_loss"]) for r in csv.DictReader(fh) if r.get("train_loss")]
+    assert losses[-1] < losses[0]
+    for t in ("logP", "TPSA"):
+        assert metrics[t]["R2"] > 0.3, metrics  # far better than predicting the mean (R² = 0)
+    assert metrics["_run"]["train"] == 8000 and metrics["_run"]["test"] == 1000
+
+
+def test_predict_keeps_order_and_reports_invalid(trained, tmp_path, capsys):
+    run, _ = trained
+    src = tmp_path / "in.smi"
+    src.write_text("CCO\nC1CC\n\nc1ccccc1O phenol\n")
+    out = tmp_path / "pred.csv"
+    assert main(["property", "predict", str(run / "model"), str(src), "-o", str(out)]) == 0
+    rows = list(csv.DictReader(open(out)))
+    assert [r["line"] for r in rows] == ["1", "2", "3", "4"]
+    assert rows[0]["logP"] and not rows[1]["logP"] and rows[1]["error"] == "SMILES syntax error"
+    assert rows[2]["error"] == "empty SMILES" and rows[3]["TPSA"]
+    pred, reasons, targets = predict_smiles(run / "model", ["CCO", "OCC"], augment=4)
+    assert targets == ["logP", "TPSA"] and np.allclose(pred[0], pred[1], atol=1e-4)  # same molecule, same answer
+
+
+def test_evaluate_and_embed(trained, tmp_path, capsys):
+    run, _ = trained
+    assert main(["property", "evaluate", str(run / "model"), "sample", "-o", str(tmp_path / "ev")]) == 0
+    assert (tmp_path / "ev" / "parity_logP.png").stat().st_size > 5000
+    src = tmp_path / "in.smi"
+    src.write_text("CCO\nC1CC\nc1ccccc1O\n")
+    assert main(["embed", str(run / "model"), str(src), "-o", str(tmp_path / "v.npy")]) == 0
+    v = np.load(tmp_path / "v.npy")
+    assert v.shape == (3, 64) and np.isnan(v[1]).all() and np.isfinite(v[[0, 2]]).all()
+
+
+def test_labels_computed_when_missing(tmp_path):
+    src = tmp_path / "x.csv"
+    src.write_text("SMILES,activity\nCCO,1.5\nc1ccccc1O,2.0\nC1CC,3\nCCN,abc\n")
+    smiles, Y, rejects = load_labelled(src, ["TPSA", "activity"])
+    assert smiles == ["CCO", "Oc1ccccc1"]
+    assert Y[1, 0] == pytest.approx(chem.descriptors("c1ccccc1O")["TPSA"]) and Y[1, 1] == 2.0
+    assert [r[0] for r in rejects] == [4, 5]  # file lines of the invalid SMILES and the non-numeric target
+
+
+def test_scaffold_split_keeps_scaffolds_apart(sample_smiles):
+    smiles = sample_smiles[:2000]
+    tr, va, te = split_indices(smiles, "scaffold", seed=0)
+    assert len(tr) + len(va) + len(te) == 2000 and len(te) > 100
+    scaf = lambda idx: {chem.murcko_scaffold(smiles[i]) for i in idx}  # noqa: E731
+    assert not (scaf(tr) & scaf(te)) and not (scaf(tr) & scaf(va))
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_pooling_ignores_padding(pooling):
+    torch.manual_seed(0)
+    m = PropertyModel(PropertyConfig(12, pooling=pooling, bidirectional=True, hidden_size=8, embedding_dim=0,
+                                     cell="lstm", impl="lecture"))
+    ids = torch.randint(4, 12, (3, 6))
+    lengths = torch.tensor([6, 2, 4])
+    padded = torch.cat([ids, torch.zeros(3, 5, dtype=torch.long)], 1)
+    assert torch.allclose(m(ids, lengths), m(padded, lengths), atol=1e-6)
+    x = torch.arange(6)[None, :, None].float().repeat(3, 1, 1)
+    assert reverse_padded(x, lengths)[1, :2, 0].tolist() == [1.0, 0.0]
