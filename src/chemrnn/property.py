@@ -6,7 +6,6 @@ Targets are standardized with the training split's mean and standard deviation (
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 import time
