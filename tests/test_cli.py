@@ -139,3 +139,15 @@ def test_lm_bad_inputs(tmp_path, capsys):
 def test_lecture_commands_smoke(tmp_path, capsys):
     assert run(capsys, "lecture", "hello", "--steps", "50")[0] == 0
     assert run(capsys, "lecture", "params")[0] == 0
+
+
+def test_config_file_sets_defaults_and_cli_overrides(tmp_path, capsys):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('[lecture.hello]\ncell = "gru"\nsteps = 30\n')
+    code, stdout, _ = run(capsys, "--config", str(cfg), "lecture", "hello")
+    assert code == 0 and "gru (lecture), 30 steps" in stdout
+    code, stdout, _ = run(capsys, "--config", str(cfg), "lecture", "hello", "--steps", "20")
+    assert code == 0 and "gru (lecture), 20 steps" in stdout
+    cfg.write_text("not = [toml")
+    code, _, err = run(capsys, "--config", str(cfg), "lecture", "hello")
+    assert code == 2 and "not valid TOML" in err

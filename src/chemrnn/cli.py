@@ -39,12 +39,38 @@ def _version(value: bool):
 
 
 @app.callback()
-def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+def _root(ctx: typer.Context,
+          debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
           quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only results and errors."),
+          config: Optional[Path] = typer.Option(None, "--config",
+                                                help="TOML file of option defaults, e.g. [lm.train] hidden = 512; "
+                                                     "options given on the command line override it."),
           version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="Print the version and exit.")):
     _state["debug"] = debug
     _state["quiet"] = quiet
+    if config is not None:
+        ctx.default_map = _read_config(config)
+
+
+def _read_config(path: Path) -> dict:
+    """Option defaults from TOML: tables named after the commands (``[lm.train]``, ``[property.train]``)."""
+    import tomllib
+
+    from .errors import InputError
+
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise InputError("no such config file", path) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"not valid TOML ({exc})", path) from None
+
+    def norm(d):  # TOML keys may use dashes like the command line
+        return {k.replace("-", "_"): norm(v) if isinstance(v, dict) else v for k, v in d.items()}
+
+    return norm(data)
 
 
 def _say(*args, **kwargs):
