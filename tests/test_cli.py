@@ -43,7 +43,7 @@ def test_dataset_name_as_input(tmp_path, capsys, shared_data):
 def test_demo_main_job(tmp_path, capsys):
     model = ROOT / "tests" / "data" / "lm_schema1.chemrnn"
     code, stdout, err = run(capsys, "demo", "-o", str(tmp_path / "run"), "--model", str(model), "-n", "200",
-                            "--no-fcd", "--train", "jnk3")
+                            "--no-fcd", "--train", "sample")
     assert code == 0, err
     assert "validity" in stdout and "report:" in stdout
     for f in ("report.html", "metrics.json", "samples.smi", "config.json"):
