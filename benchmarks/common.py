@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import time
 from pathlib import Path
@@ -48,18 +47,11 @@ def measure(cmd: list[str], env: dict | None = None) -> dict:
 
 
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import torch
+    """Hardware and versions, as every chemrnn run records them, plus the date."""
+    from chemrnn.runinfo import hardware, versions
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
-            "date": time.strftime("%Y-%m-%d %H:%M")}
+    v = versions()
+    return {**hardware(), "python": v["python"], "torch": v.get("torch"), "date": time.strftime("%Y-%m-%d %H:%M")}
 
 
 def save(result: dict, path: str | Path) -> None:

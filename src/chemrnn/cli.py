@@ -437,6 +437,14 @@ def property_train(
     _say(f"model: {output / 'model'}")
 
 
+def _input_rows(input: str, column: str | None):
+    """Every row of an input file (or dataset), bad lines included, so outputs line up with inputs."""
+    from .datasets import resolve_input, smiles_column
+    from .io import read_rows
+
+    return list(read_rows(resolve_input(input), column=column or smiles_column(input), on_bad_line="skip"))
+
+
 @property_app.command("predict")
 def property_predict(model: Path = typer.Argument(...), input: str = typer.Argument(..., help="SMILES file."),
                      output: Path = typer.Option(..., "-o", "--output", help="CSV: one row per input row."),
@@ -445,11 +453,10 @@ def property_predict(model: Path = typer.Argument(...), input: str = typer.Argum
     """Predict every input row in order; invalid SMILES get an empty prediction and the reason."""
     import csv as _csv
 
-    from .datasets import resolve_input, smiles_column
-    from .io import atomic_write, read_rows
+    from .io import atomic_write
     from .property import predict_smiles
 
-    rows = list(read_rows(resolve_input(input), column=column or smiles_column(input), on_bad_line="skip"))
+    rows = _input_rows(input, column)
     pred, reasons, targets = predict_smiles(model, [r.smiles for r in rows], augment)
     with atomic_write(output) as fh:
         w = _csv.writer(fh, lineterminator="\n")
@@ -484,11 +491,10 @@ def embed(model: Path = typer.Argument(...), input: str = typer.Argument(...),
           output: Path = typer.Option(..., "-o", "--output", help=".npy or .parquet"),
           column: Optional[str] = typer.Option(None, "--column", "-c")):
     """One fixed-length vector per molecule from a property model's RNN (NaN rows for invalid SMILES)."""
-    from .datasets import resolve_input, smiles_column
-    from .io import atomic_write, read_rows
+    from .io import atomic_write
     from .property import embed_smiles
 
-    rows = list(read_rows(resolve_input(input), column=column or smiles_column(input), on_bad_line="skip"))
+    rows = _input_rows(input, column)
     vectors, reasons = embed_smiles(model, [r.smiles for r in rows])
     if output.suffix == ".parquet":
         import pandas as pd
