@@ -52,7 +52,8 @@ def test_evaluate_and_embed(trained, tmp_path, capsys):
     src.write_text("CCO\nC1CC\nc1ccccc1O\n")
     assert main(["embed", str(run / "model"), str(src), "-o", str(tmp_path / "v.npy")]) == 0
     v = np.load(tmp_path / "v.npy")
-    assert v.shape == (3, 64) and np.isnan(v[1]).all() and np.isfinite(v[[0, 2]]).all()
+    assert v.shape == (3, 32)  # sum pooling: the read-out's 32 summed per-token features
+    assert np.isnan(v[1]).all() and np.isfinite(v[[0, 2]]).all()
 
 
 def test_labels_computed_when_missing(tmp_path):
@@ -80,6 +81,11 @@ def test_pooling_ignores_padding(pooling):
     ids = torch.randint(4, 12, (3, 6))
     lengths = torch.tensor([6, 2, 4])
     padded = torch.cat([ids, torch.zeros(3, 5, dtype=torch.long)], 1)
-    assert torch.allclose(m(ids, lengths), m(padded, lengths), atol=1e-6)
+    batched = m(padded, lengths)
+    assert torch.allclose(m(ids, lengths), batched, atol=1e-6)
+    for b in range(3):  # each molecule alone, unpadded, gives what it gets inside the padded batch
+        alone = m(ids[b:b + 1, :lengths[b]], lengths[b:b + 1])
+        assert torch.allclose(alone, batched[b:b + 1], atol=1e-6)
+    assert m.embed(padded, lengths).shape == (3, m.embedding_width)
     x = torch.arange(6)[None, :, None].float().repeat(3, 1, 1)
     assert reverse_padded(x, lengths)[1, :2, 0].tolist() == [1.0, 0.0]

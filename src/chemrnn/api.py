@@ -9,6 +9,7 @@ from . import chem
 from .errors import InputError
 
 PRIOR_NAME = "prior_moses.chemrnn"
+PROPERTY_NAME = "property_zinc.chemrnn"
 
 
 def shipped_prior() -> Path:
@@ -16,6 +17,14 @@ def shipped_prior() -> Path:
     p = Path(str(resources.files("chemrnn") / "data" / PRIOR_NAME))
     if not p.exists():
         raise InputError(f"no shipped prior in this installation ({p}); pass a model path")
+    return p
+
+
+def shipped_property_model() -> Path:
+    """The logP/TPSA regressor shipped inside the package (trained on ZINC250k); ``shipped`` names it on the CLI."""
+    p = Path(str(resources.files("chemrnn") / "data" / PROPERTY_NAME))
+    if not p.exists():
+        raise InputError(f"no shipped property model in this installation ({p}); pass a model path")
     return p
 
 

@@ -405,18 +405,23 @@ def property_train(
     cell: str = typer.Option("gru", "--cell"),
     impl: str = typer.Option("fused", "--impl"),
     hidden: int = typer.Option(256, "--hidden"),
-    layers: int = typer.Option(2, "--layers"),
+    layers: int = typer.Option(1, "--layers"),
     embedding: int = typer.Option(64, "--embedding", help="0: one-hot input."),
     bidirectional: bool = typer.Option(True, "--bidirectional/--unidirectional"),
-    pooling: str = typer.Option("mean", "--pooling", help="last | mean | attention"),
+    pooling: str = typer.Option("sum", "--pooling",
+                                help="last | mean | attention | sum (additive: a sum of per-token contributions)"),
     batch_size: int = typer.Option(128, "--batch-size"),
     lr: float = typer.Option(2e-3, "--lr"),
+    lr_schedule: str = typer.Option("cosine", "--lr-schedule",
+                                    help="cosine (decays over --epochs or --max-minutes) | plateau"),
     epochs: int = typer.Option(30, "--epochs"),
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes"),
     patience: int = typer.Option(5, "--patience"),
+    mlp_hidden: int = typer.Option(256, "--mlp-hidden", help="Width of the MLP head's hidden layer."),
     augment: bool = typer.Option(False, "--augment", help="Randomized SMILES in training."),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("auto", "--device"),
+    precision: str = typer.Option("32-true", "--precision", help="32-true | bf16-mixed (CPUs with AVX-512 bf16/AMX)"),
 ):
     """Train a (bi)RNN regressor; early stopping on validation; test-split MAE/RMSE/R² per target."""
     from .property import PropertyTrainConfig, train_property_model
@@ -425,7 +430,8 @@ def property_train(
                               column=column, split=split, cell=cell, impl=impl, embedding_dim=embedding,
                               hidden_size=hidden, num_layers=layers, bidirectional=bidirectional, pooling=pooling,
                               batch_size=batch_size, lr=lr, max_epochs=epochs, max_minutes=max_minutes,
-                              patience=patience, augment=augment, seed=seed, device=device)
+                              patience=patience, augment=augment, seed=seed, device=device,
+                              mlp_hidden=mlp_hidden, precision=precision, lr_schedule=lr_schedule)
     metrics = train_property_model(cfg, output, progress=not _state["quiet"])
     t = Table(title=f"test split ({metrics['_run']['test']:,} molecules, {split} split)")
     for col in ("target", "MAE", "RMSE", "R²"):
@@ -445,8 +451,12 @@ def _input_rows(input: str, column: str | None):
     return list(read_rows(resolve_input(input), column=column or smiles_column(input), on_bad_line="skip"))
 
 
+PROPERTY_MODEL_HELP = "Property model file, or `shipped` for the packaged logP/TPSA model."
+
+
 @property_app.command("predict")
-def property_predict(model: Path = typer.Argument(...), input: str = typer.Argument(..., help="SMILES file."),
+def property_predict(model: Path = typer.Argument(..., help=PROPERTY_MODEL_HELP),
+                     input: str = typer.Argument(..., help="SMILES file."),
                      output: Path = typer.Option(..., "-o", "--output", help="CSV: one row per input row."),
                      column: Optional[str] = typer.Option(None, "--column", "-c"),
                      augment: int = typer.Option(0, "--augment", help="Average over N randomized SMILES too.")):
@@ -469,7 +479,8 @@ def property_predict(model: Path = typer.Argument(...), input: str = typer.Argum
 
 
 @property_app.command("evaluate")
-def property_evaluate(model: Path = typer.Argument(...), input: str = typer.Argument(..., help="Labelled CSV."),
+def property_evaluate(model: Path = typer.Argument(..., help=PROPERTY_MODEL_HELP),
+                     input: str = typer.Argument(..., help="Labelled CSV."),
                       output: Path = typer.Option(Path("runs/property_eval"), "-o", "--output"),
                       column: Optional[str] = typer.Option(None, "--column", "-c")):
     """MAE, RMSE, R² per target, a parity plot per target and the error by molecule size."""
@@ -487,7 +498,8 @@ def property_evaluate(model: Path = typer.Argument(...), input: str = typer.Argu
 
 
 @app.command("embed")
-def embed(model: Path = typer.Argument(...), input: str = typer.Argument(...),
+def embed(model: Path = typer.Argument(..., help=PROPERTY_MODEL_HELP),
+                     input: str = typer.Argument(...),
           output: Path = typer.Option(..., "-o", "--output", help=".npy or .parquet"),
           column: Optional[str] = typer.Option(None, "--column", "-c")):
     """One fixed-length vector per molecule from a property model's RNN (NaN rows for invalid SMILES)."""

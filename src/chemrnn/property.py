@@ -6,6 +6,7 @@ Targets are standardized with the training split's mean and standard deviation (
 """
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
@@ -158,13 +159,14 @@ class PropertyTrainConfig:
     impl: str = "fused"
     embedding_dim: int = 64
     hidden_size: int = 256
-    num_layers: int = 2
+    num_layers: int = 1
     bidirectional: bool = True
-    pooling: str = "mean"
+    pooling: str = "sum"  # additive read-out: right for logP/TPSA-like sums of atom contributions
     mlp_hidden: int = 256
     dropout: float = 0.0
     batch_size: int = 128
     lr: float = 2e-3
+    lr_schedule: str = "cosine"  # cosine: warm-up, then cosine decay over the epoch or time budget | plateau
     max_epochs: int = 30
     max_minutes: float | None = None
     patience: int = 5
@@ -233,10 +235,27 @@ def train_property_model(cfg: PropertyTrainConfig, run_dir, progress: bool = Tru
             loss = torch.nn.functional.mse_loss(self.model(ids, lengths), y)
             self.log("val_loss", loss, prog_bar=True, batch_size=len(y))
 
+        def on_train_start(self):
+            self.started = time.perf_counter()
+
         def configure_optimizers(self):
             opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
-            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, cfg.patience // 2))
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val_loss"}}
+            if cfg.lr_schedule == "plateau":
+                sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, cfg.patience // 2))
+                return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val_loss"}}
+            total = cfg.max_epochs * max(1, len(tr) // cfg.batch_size)
+            budget = cfg.max_minutes * 60 if cfg.max_minutes else None
+
+            def schedule(step):  # fraction done = the larger of steps/total and time/budget
+                if step < 100:
+                    return (step + 1) / 100
+                done = step / total
+                if budget:
+                    done = max(done, (time.perf_counter() - getattr(self, "started", time.perf_counter())) / budget)
+                return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
+
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     ckpt_cb = L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", monitor="val_loss", save_top_k=1,
                                                   save_last=True, filename="best")
@@ -287,6 +306,10 @@ def load_property_model(path, impl: str = "fused"):
     from .models.property import PropertyConfig, PropertyModel
     from .tokens import Vocabulary, get_tokenizer
 
+    if str(path) == "shipped" and not Path(path).exists():
+        from .api import shipped_property_model
+
+        path = shipped_property_model()
     state, meta = modelfile.load(path)
     if meta.get("kind") != "property":
         raise InputError(f"is a {meta.get('kind')} model, not a property model", path)
@@ -325,7 +348,7 @@ def embed_smiles(model_path, smiles: list[str]) -> tuple[np.ndarray, list[str]]:
     model, vocab, tok, _ = load_property_model(model_path)
     canon = [chem.canonical(s) for s in smiles]
     ok = [i for i, (c, _) in enumerate(canon) if c is not None]
-    width = model.config.hidden_size * (2 if model.config.bidirectional else 1)
+    width = model.embedding_width
     out = np.full((len(smiles), width), np.nan, dtype=np.float32)
     arrays = [np.array(vocab.encode(tok.tokenize(canon[i][0]), unknown="unk")) for i in ok]
     order = np.argsort([len(a) for a in arrays], kind="stable")

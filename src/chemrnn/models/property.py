@@ -3,6 +3,16 @@
 ``PropertyModel`` regresses several targets at once (multitask) on standardized targets; ``embed`` returns the
 pooled vector, the "feature extraction of molecules using RNN". The recurrent part is the package's
 :class:`~chemrnn.cells.Recurrent`, so ``cell = rnn | lstm | gru`` and ``impl = lecture | fused`` apply here too.
+
+Poolings: ``last`` (final hidden state), ``mean`` (average over tokens), ``attention`` (learned softmax weights)
+and ``sum``, an additive read-out: the MLP's hidden layer is applied to every token's state and summed, so the
+prediction is a sum of per-token contributions. That is the form of the labels themselves: Crippen logP and TPSA
+are sums of atom contributions that depend on each atom's neighbourhood (Wildman & Crippen 1999; Ertl 2000),
+and a bidirectional RNN state is exactly such a neighbourhood-aware atom feature.
+
+Padding: batches are padded at the end and a forward recurrence is causal, so the states at real positions do
+not depend on the padding; the backward direction runs on each sequence reversed within its own length. No
+packing is needed (packing halves the speed of the fused CPU kernels).
 """
 from __future__ import annotations
 
@@ -14,7 +24,7 @@ from torch import Tensor, nn
 
 from ..cells import Recurrent
 
-POOLINGS = ("last", "mean", "attention")
+POOLINGS = ("last", "mean", "attention", "sum")
 
 
 @dataclass
@@ -68,31 +78,47 @@ class PropertyModel(nn.Module):
             return self.embedding(ids)
         return F.one_hot(ids, self.config.vocab_size).float()
 
-    def embed(self, ids: Tensor, lengths: Tensor) -> Tensor:
-        """One fixed-length vector per molecule: the pooled recurrent states."""
+    @property
+    def embedding_width(self) -> int:
+        """Length of the vector ``embed`` returns."""
+        if self.config.pooling == "sum":
+            return self.config.mlp_hidden
+        return self.config.hidden_size * (2 if self.config.bidirectional else 1)
+
+    def states(self, ids: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Per-token states ``[batch, time, width]``, the final states ``[batch, width]`` and the token mask."""
         x = self._inputs(ids)
-        out, state = self.rnn(x, lengths=lengths)
-        outs, lasts = [out], [_last_layer_h(state)]
+        lengths = lengths.to(x.device)
+        last = (lengths - 1).clamp(min=0)[:, None, None]
+        out, _ = self.rnn(x)  # causal: states at real positions ignore the trailing padding
+        outs, lasts = [out], [out.gather(1, last.expand(-1, 1, out.shape[-1])).squeeze(1)]
         if self.rnn_back is not None:
-            back, bstate = self.rnn_back(reverse_padded(x, lengths), lengths=lengths)
+            back, _ = self.rnn_back(reverse_padded(x, lengths))
             outs.append(reverse_padded(back, lengths))
-            lasts.append(_last_layer_h(bstate))
-        out = torch.cat(outs, dim=-1)
-        mask = (torch.arange(out.shape[1], device=out.device)[None, :] < lengths.to(out.device)[:, None])
-        if self.config.pooling == "last":
-            return torch.cat(lasts, dim=-1)
-        if self.config.pooling == "mean":
-            m = mask[:, :, None].to(out.dtype)
+            lasts.append(back.gather(1, last.expand(-1, 1, back.shape[-1])).squeeze(1))
+        mask = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]
+        return torch.cat(outs, dim=-1), torch.cat(lasts, dim=-1), mask
+
+    def embed(self, ids: Tensor, lengths: Tensor) -> Tensor:
+        """One fixed-length vector per molecule: the pooled recurrent states (for ``sum``: the summed per-token
+        hidden features of the read-out, a learned count fingerprint)."""
+        out, last, mask = self.states(ids, lengths)
+        m = mask[:, :, None].to(out.dtype)
+        pooling = self.config.pooling
+        if pooling == "last":
+            return last
+        if pooling == "mean":
             return (out * m).sum(1) / m.sum(1).clamp(min=1)
+        if pooling == "sum":
+            with torch.autocast(out.device.type, enabled=False):
+                return (self.mlp[:3](out.float()) * m.float()).sum(1)
         scores = self.attention(out).squeeze(-1).masked_fill(~mask, float("-inf"))
         weights = torch.softmax(scores, dim=1)
         return (weights[:, :, None] * out).sum(1)
 
     def forward(self, ids: Tensor, lengths: Tensor) -> Tensor:
-        """Standardized predictions ``[batch, targets]``."""
-        return self.mlp(self.embed(ids, lengths))
-
-
-def _last_layer_h(state) -> Tensor:
-    h = state[0] if isinstance(state, tuple) else state
-    return h[-1]
+        """Standardized predictions ``[batch, targets]``; the read-out runs in float32 even under autocast."""
+        z = self.embed(ids, lengths)
+        with torch.autocast(z.device.type, enabled=False):
+            z = z.float()
+            return self.mlp[3:](z) if self.config.pooling == "sum" else self.mlp(z)
