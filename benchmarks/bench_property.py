@@ -185,15 +185,26 @@ def step_speed(model: Path, n: int = 10_000) -> dict:
 
     from chemrnn.property import predict_smiles
 
-    smiles, _, (_, _, te), _ = data()
-    pick = [smiles[i] for i in np.random.default_rng(0).choice(te, size=n, replace=False)]
-    predict_smiles(model, pick[:500])  # warm-up: load, first kernels
-    t = time.perf_counter()
-    pred, _, _ = predict_smiles(model, pick)
-    seconds = time.perf_counter() - t
-    assert np.isfinite(pred).all()
-    return {"model": str(model), "molecules": n, "seconds": round(seconds, 2), "molecules_per_s": round(n / seconds),
-            "torch_threads": torch.get_num_threads(), "includes": "parse + canonicalize + tokenize + forward"}
+    from chemrnn.metrics import regression_metrics
+    from chemrnn.property import inference_precision
+
+    smiles, Y, (_, _, te), _ = data()
+    pick = np.random.default_rng(0).choice(te, size=n, replace=False)
+    mols = [smiles[i] for i in pick]
+    res = {"model": str(model), "molecules": n, "torch_threads": torch.get_num_threads(),
+           "includes": "parse + canonicalize + tokenize + forward", "auto_is_bf16": inference_precision().__class__
+           is torch.autocast}
+    preds = {}
+    for precision in ("auto", "32"):
+        predict_smiles(model, mols[:500], precision=precision)  # warm-up: load, first kernels
+        t = time.perf_counter()
+        pred, _, targets = predict_smiles(model, mols, precision=precision)
+        seconds = time.perf_counter() - t
+        preds[precision] = pred
+        res[precision] = {"seconds": round(seconds, 2), "molecules_per_s": round(n / seconds),
+                          **{t: regression_metrics(Y[pick, k], pred[:, k]) for k, t in enumerate(targets)}}
+    res["auto_vs_32_mean_abs_diff"] = np.abs(preds["auto"] - preds["32"]).mean(0).tolist()
+    return res
 
 
 def main():

@@ -459,7 +459,9 @@ def property_predict(model: Path = typer.Argument(..., help=PROPERTY_MODEL_HELP)
                      input: str = typer.Argument(..., help="SMILES file."),
                      output: Path = typer.Option(..., "-o", "--output", help="CSV: one row per input row."),
                      column: Optional[str] = typer.Option(None, "--column", "-c"),
-                     augment: int = typer.Option(0, "--augment", help="Average over N randomized SMILES too.")):
+                     augment: int = typer.Option(0, "--augment", help="Average over N randomized SMILES too."),
+                     precision: str = typer.Option("auto", "--precision",
+                                                   help="auto (bf16 where the CPU has native bf16) | 32 | bf16")):
     """Predict every input row in order; invalid SMILES get an empty prediction and the reason."""
     import csv as _csv
 
@@ -467,7 +469,7 @@ def property_predict(model: Path = typer.Argument(..., help=PROPERTY_MODEL_HELP)
     from .property import predict_smiles
 
     rows = _input_rows(input, column)
-    pred, reasons, targets = predict_smiles(model, [r.smiles for r in rows], augment)
+    pred, reasons, targets = predict_smiles(model, [r.smiles for r in rows], augment, precision=precision)
     with atomic_write(output) as fh:
         w = _csv.writer(fh, lineterminator="\n")
         w.writerow(["line", "smiles", *targets, "error"])

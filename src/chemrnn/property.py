@@ -288,15 +288,31 @@ def train_property_model(cfg: PropertyTrainConfig, run_dir, progress: bool = Tru
     return metrics
 
 
-@torch.no_grad()
-def _predict_ids(model, id_arrays, batch_size: int = 512) -> np.ndarray:
+def inference_precision(precision: str = "auto"):
+    """Autocast context for prediction: ``bf16`` (bfloat16 recurrences, float32 read-out), ``32``, or ``auto``:
+    bf16 where the CPU has native bf16 (AVX-512 bf16 / AMX), where it is ~2× faster and moves predictions by about
+    1e-3 logP units; float32 elsewhere."""
+    import contextlib
+
+    if precision not in ("auto", "32", "bf16"):
+        raise InputError(f"precision must be auto, 32 or bf16, not {precision!r}")
+    if precision == "auto":
+        precision = "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "32"
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.inference_mode()
+def _predict_ids(model, id_arrays, batch_size: int = 256, precision: str = "32") -> np.ndarray:
     """Standardized predictions for token-id arrays, batched by length, returned in input order."""
     out = np.zeros((len(id_arrays), len(model.config.targets)), dtype=np.float64)
     order = np.argsort([len(a) for a in id_arrays], kind="stable")
-    for start in range(0, len(order), batch_size):
-        idx = order[start: start + batch_size]
-        ids, lengths = collate([id_arrays[i] for i in idx], model.config.pad_id)
-        out[idx] = model(ids, lengths).double().numpy()
+    with inference_precision(precision):
+        for start in range(0, len(order), batch_size):
+            idx = order[start: start + batch_size]
+            ids, lengths = collate([id_arrays[i] for i in idx], model.config.pad_id)
+            out[idx] = model(ids, lengths).double().numpy()
     return out
 
 
@@ -320,10 +336,11 @@ def load_property_model(path, impl: str = "fused"):
     return model, Vocabulary.from_dict(meta["vocabulary"]), get_tokenizer(meta["tokenizer"]), meta
 
 
-def predict_smiles(model_path, smiles: list[str], augment: int = 0, seed: int = 0):
+def predict_smiles(model_path, smiles: list[str], augment: int = 0, seed: int = 0, precision: str = "auto"):
     """Predictions ``[n, targets]`` (NaN where the SMILES is invalid) and the reason for each invalid one.
 
-    ``augment > 0`` averages the predictions over that many randomized SMILES of each molecule.
+    ``augment > 0`` averages the predictions over that many randomized SMILES of each molecule;
+    ``precision``: see :func:`inference_precision`.
     """
     model, vocab, tok, meta = load_property_model(model_path)
     mean, std = np.array(meta["scaling"]["mean"]), np.array(meta["scaling"]["std"])
@@ -337,13 +354,13 @@ def predict_smiles(model_path, smiles: list[str], augment: int = 0, seed: int = 
             for v, i in zip(variants, ok):
                 v += chem.randomized(canon[i][0], augment, seed=seed)
         flat = [np.array(vocab.encode(tok.tokenize(s), unknown="unk")) for v in variants for s in v]
-        z = _predict_ids(model, flat)
+        z = _predict_ids(model, flat, precision=precision)
         per = len(variants[0])
         out[ok] = z.reshape(len(ok), per, -1).mean(1) * std + mean
     return out, reasons, meta["targets"]
 
 
-def embed_smiles(model_path, smiles: list[str]) -> tuple[np.ndarray, list[str]]:
+def embed_smiles(model_path, smiles: list[str], precision: str = "32") -> tuple[np.ndarray, list[str]]:
     """Pooled RNN vectors ``[n, width]`` (NaN rows for invalid SMILES) and the reasons."""
     model, vocab, tok, _ = load_property_model(model_path)
     canon = [chem.canonical(s) for s in smiles]
@@ -352,11 +369,11 @@ def embed_smiles(model_path, smiles: list[str]) -> tuple[np.ndarray, list[str]]:
     out = np.full((len(smiles), width), np.nan, dtype=np.float32)
     arrays = [np.array(vocab.encode(tok.tokenize(canon[i][0]), unknown="unk")) for i in ok]
     order = np.argsort([len(a) for a in arrays], kind="stable")
-    with torch.no_grad():
-        for start in range(0, len(order), 512):
-            idx = order[start: start + 512]
-            ids, lengths = collate([arrays[i] for i in idx])
-            out[np.array(ok)[idx]] = model.embed(ids, lengths).numpy()
+    with torch.inference_mode(), inference_precision(precision):
+        for start in range(0, len(order), 256):
+            idx = order[start: start + 256]
+            ids, lengths = collate([arrays[i] for i in idx], model.config.pad_id)
+            out[np.array(ok)[idx]] = model.embed(ids, lengths).float().numpy()
     return out, ["" if c is not None else r for c, r in canon]
 
 
