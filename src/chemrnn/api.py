@@ -151,6 +151,27 @@ def evaluate_samples(samples, test, train=None, n_ref: int = 10000, fcd: bool = 
     return res
 
 
+def predicted_properties(smiles: list[str], model=None) -> dict:
+    """logP/TPSA of valid molecules by a property model (default: the shipped one) beside RDKit's values.
+
+    Returns ``{"smiles", "<target>_model", "<target>_rdkit" ..., "MAE": {target: mae}}``; invalid strings are left out.
+    """
+    import numpy as np
+
+    from .property import predict_smiles
+
+    valid = [s for s in smiles if chem.is_valid(s)]
+    pred, _, targets = predict_smiles(model or shipped_property_model(), valid)
+    rdkit = [chem.descriptors(s) for s in valid]
+    out: dict = {"smiles": valid, "MAE": {}}
+    for k, t in enumerate(targets):
+        truth = np.array([d.get(t, np.nan) for d in rdkit], dtype=float)
+        out[f"{t}_model"], out[f"{t}_rdkit"] = pred[:, k], truth
+        ok = np.isfinite(truth)
+        out["MAE"][t] = float(np.abs(pred[ok, k] - truth[ok]).mean()) if ok.any() else float("nan")
+    return out
+
+
 def recovery(model, heldout, n: int = 100_000, temperature: float = 1.0, seed: int = 0, batch_size: int = 1024,
              progress=None) -> dict:
     """Fraction of held-out actives that appear among ``n`` sampled molecules (canonical match; Segler 2018)."""
