@@ -46,9 +46,13 @@ def test_demo_main_job(tmp_path, capsys):
                             "--no-fcd", "--train", "sample")
     assert code == 0, err
     assert "validity" in stdout and "report:" in stdout
-    for f in ("report.html", "metrics.json", "samples.smi", "config.json"):
+    for f in ("report.html", "metrics.json", "samples.smi", "config.json", "properties.csv"):
         assert (tmp_path / "run" / f).is_file(), f
     assert len((tmp_path / "run" / "samples.smi").read_text().splitlines()) == 200
+    assert "logP MAE" in stdout  # the shipped property model scored the valid samples
+    with open(tmp_path / "run" / "properties.csv") as fh:
+        header = fh.readline().strip().split(",")
+        assert header == ["smiles", "logP_model", "logP_rdkit", "TPSA_model", "TPSA_rdkit"] and fh.readline()
 
 
 BAD_INPUTS = {
