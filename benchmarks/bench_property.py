@@ -218,7 +218,6 @@ def main():
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     path = a.out / "bench_property.json"
-    results = json.loads(path.read_text()) if path.exists() else {}
     for step in a.steps:
         t = time.perf_counter()
         if step in ("ours", "scaffold"):
@@ -235,8 +234,11 @@ def main():
             r = step_speed(a.model or shipped_property_model())
         r["machine"] = machine()
         r["step_wall_s"] = round(time.perf_counter() - t, 1)
+        results = json.loads(path.read_text()) if path.exists() else {}  # re-read: steps may run side by side
         results[step] = r
-        path.write_text(json.dumps(results, indent=1))
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(results, indent=1))
+        tmp.replace(path)
         print(f"{step}: done in {r['step_wall_s']} s", flush=True)
 
 
