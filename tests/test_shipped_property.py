@@ -26,9 +26,9 @@ def test_shipped_model_is_small_and_predicts_zinc():
     pred, reasons, _ = predict_smiles("shipped", smiles, precision="32")
     assert not any(reasons)
     mae = np.abs(pred - Y).mean(0)
-    assert mae[0] < 0.2 and mae[1] < 1.5, mae  # the labels spread ~1.5 (logP) and ~20 (TPSA)
+    assert mae[0] < 0.05 and mae[1] < 0.5, mae  # the labels spread ~1.5 (logP) and ~20 (TPSA)
     fast, _, _ = predict_smiles("shipped", smiles, precision="bf16")
-    assert np.abs(fast - pred).mean(0)[0] < 0.02
+    assert np.abs(fast - pred).mean(0)[0] < 0.01
 
 
 def test_predicted_properties_beside_rdkit(tmp_path):
@@ -36,7 +36,7 @@ def test_predicted_properties_beside_rdkit(tmp_path):
     out = predicted_properties(smiles + ["C1CC", ""])
     assert out["smiles"] == smiles  # invalid strings left out, order kept
     assert np.allclose(out["logP_rdkit"], Y[:, 0], atol=1e-6)
-    assert out["MAE"]["logP"] < 0.25
+    assert out["MAE"]["logP"] < 0.05
     src = tmp_path / "in.smi"
     src.write_text("\n".join(smiles[:5]) + "\n")
     assert main(["property", "predict", "shipped", str(src), "-o", str(tmp_path / "p.csv")]) == 0
