@@ -8,7 +8,8 @@ STEPs (each adds its figures to OUT_DIR/bench_property.json, so they can run one
   ours        chemrnn property train on the 80/10/10 random split, seed 0, within --minutes (default 60)
   scaffold    the same model and budget on the Bemis–Murcko scaffold split
   course      the course's original model: char one-hot padded to 120, 1-layer GRU-256, dense 256 → 1,
-              one model per target, within --course-minutes per target (default 10), same random split
+              one model per target, within --course-minutes per target (default 10), same random split;
+              --course-padding pre (Keras pad_sequences' default, the padding before the SMILES) or post
   morgan      Morgan fingerprint (radius 2, 2048 bits) + ridge and + random forest, same split
   embed       ridge on `chemrnn embed` vectors of the `ours` model vs ridge on Morgan bits for QED and SAS
               (columns of ZINC250k the model was not trained on), same split
@@ -58,7 +59,7 @@ def step_train(out: Path, split: str, minutes: float) -> dict:
     return {"command": " ".join(cmd[1:]), "wall_s": m["seconds"], "peak_rss_mb": m["peak_rss_mb"], **metrics}
 
 
-def step_course(out: Path, minutes: float) -> dict:
+def step_course(out: Path, minutes: float, padding: str = "pre") -> dict:
     """The course's model, trained here with the same optimizer budget rules (Adam, batch 128, early stop on val)."""
     import torch
 
@@ -73,9 +74,13 @@ def step_course(out: Path, minutes: float) -> dict:
     ids = [np.array(vocab.encode(tok.tokenize(s), unknown="unk"))[:120] for s in smiles]
     X = collate(ids, vocab.pad_id)[0]
     X = torch.nn.functional.pad(X, (0, 120 - X.shape[1]), value=vocab.pad_id)  # padded to 120, read to the end
+    if padding == "pre":  # Keras pad_sequences' default: the padding comes first, the last state follows the SMILES
+        lengths = torch.tensor([len(a) for a in ids])
+        shift = (torch.arange(120)[None, :] - (120 - lengths)[:, None]) % 120
+        X = X.gather(1, shift)
     full = torch.full((len(smiles),), 120)
-    res = {"model": "char one-hot padded to 120 → GRU-256 (reads the padding, no mask) → dense 256 (ReLU) → 1",
-           "minutes_per_target": minutes}
+    res = {"model": f"char one-hot {padding}-padded to 120 → GRU-256 (reads the padding, no mask) → dense 256 (ReLU) "
+                    "→ 1", "minutes_per_target": minutes, "padding": padding}
     for k, name in enumerate(["logP", "TPSA"]):
         torch.manual_seed(0)
         mean, std = Y[tr, k].mean(), Y[tr, k].std()
@@ -229,6 +234,7 @@ def main():
     ap.add_argument("steps", nargs="+", choices=["ours", "scaffold", "course", "morgan", "embed", "speed", "parity"])
     ap.add_argument("--minutes", type=float, default=60)
     ap.add_argument("--course-minutes", type=float, default=10)
+    ap.add_argument("--course-padding", choices=["pre", "post"], default="pre")
     ap.add_argument("--rf-train", type=int, default=50_000)
     ap.add_argument("--model", type=Path, default=None)
     a = ap.parse_args()
@@ -239,7 +245,7 @@ def main():
         if step in ("ours", "scaffold"):
             r = step_train(a.out, "random" if step == "ours" else "scaffold", a.minutes)
         elif step == "course":
-            r = step_course(a.out, a.course_minutes)
+            r = step_course(a.out, a.course_minutes, a.course_padding)
         elif step == "morgan":
             r = step_morgan(a.out, a.rf_train)
         elif step == "embed":
