@@ -160,8 +160,9 @@ def predicted_properties(smiles: list[str], model=None) -> dict:
 
     from .property import predict_smiles
 
-    valid = [s for s in smiles if chem.is_valid(s)]
-    pred, _, targets = predict_smiles(model or shipped_property_model(), valid)
+    pred, reasons, targets = predict_smiles(model or shipped_property_model(), smiles)
+    keep = [i for i, why in enumerate(reasons) if not why]
+    valid, pred = [smiles[i] for i in keep], pred[keep]
     rdkit = [chem.descriptors(s) for s in valid]
     out: dict = {"smiles": valid, "MAE": {}}
     for k, t in enumerate(targets):

@@ -482,7 +482,7 @@ def property_predict(model: Path = typer.Argument(..., help=PROPERTY_MODEL_HELP)
 
 @property_app.command("evaluate")
 def property_evaluate(model: Path = typer.Argument(..., help=PROPERTY_MODEL_HELP),
-                     input: str = typer.Argument(..., help="Labelled CSV."),
+                      input: str = typer.Argument(..., help="Labelled CSV."),
                       output: Path = typer.Option(Path("runs/property_eval"), "-o", "--output"),
                       column: Optional[str] = typer.Option(None, "--column", "-c")):
     """MAE, RMSE, R² per target, a parity plot per target and the error by molecule size."""
@@ -500,8 +500,7 @@ def property_evaluate(model: Path = typer.Argument(..., help=PROPERTY_MODEL_HELP
 
 
 @app.command("embed")
-def embed(model: Path = typer.Argument(..., help=PROPERTY_MODEL_HELP),
-                     input: str = typer.Argument(...),
+def embed(model: Path = typer.Argument(..., help=PROPERTY_MODEL_HELP), input: str = typer.Argument(...),
           output: Path = typer.Option(..., "-o", "--output", help=".npy or .parquet"),
           column: Optional[str] = typer.Option(None, "--column", "-c")):
     """One fixed-length vector per molecule from a property model's RNN (NaN rows for invalid SMILES)."""

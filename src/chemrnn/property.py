@@ -304,16 +304,20 @@ def inference_precision(precision: str = "auto"):
 
 
 @torch.inference_mode()
-def _predict_ids(model, id_arrays, batch_size: int = 256, precision: str = "32") -> np.ndarray:
-    """Standardized predictions for token-id arrays, batched by length, returned in input order."""
-    out = np.zeros((len(id_arrays), len(model.config.targets)), dtype=np.float64)
+def _by_length(fn, id_arrays, width: int, pad_id: int, precision: str = "32", batch_size: int = 256) -> np.ndarray:
+    """``fn(ids, lengths)`` over length-sorted batches of token-id arrays; rows ``[n, width]`` in input order."""
+    out = np.zeros((len(id_arrays), width), dtype=np.float64)
     order = np.argsort([len(a) for a in id_arrays], kind="stable")
     with inference_precision(precision):
         for start in range(0, len(order), batch_size):
             idx = order[start: start + batch_size]
-            ids, lengths = collate([id_arrays[i] for i in idx], model.config.pad_id)
-            out[idx] = model(ids, lengths).double().numpy()
+            out[idx] = fn(*collate([id_arrays[i] for i in idx], pad_id)).double().numpy()
     return out
+
+
+def _predict_ids(model, id_arrays, precision: str = "32") -> np.ndarray:
+    """Standardized predictions for token-id arrays, returned in input order."""
+    return _by_length(model, id_arrays, len(model.config.targets), model.config.pad_id, precision)
 
 
 # ------------------------------------------------------------------------------------------ use
@@ -365,15 +369,10 @@ def embed_smiles(model_path, smiles: list[str], precision: str = "32") -> tuple[
     model, vocab, tok, _ = load_property_model(model_path)
     canon = [chem.canonical(s) for s in smiles]
     ok = [i for i, (c, _) in enumerate(canon) if c is not None]
-    width = model.embedding_width
-    out = np.full((len(smiles), width), np.nan, dtype=np.float32)
+    out = np.full((len(smiles), model.embedding_width), np.nan, dtype=np.float32)
     arrays = [np.array(vocab.encode(tok.tokenize(canon[i][0]), unknown="unk")) for i in ok]
-    order = np.argsort([len(a) for a in arrays], kind="stable")
-    with torch.inference_mode(), inference_precision(precision):
-        for start in range(0, len(order), 256):
-            idx = order[start: start + 256]
-            ids, lengths = collate([arrays[i] for i in idx], model.config.pad_id)
-            out[np.array(ok)[idx]] = model.embed(ids, lengths).float().numpy()
+    if arrays:
+        out[ok] = _by_length(model.embed, arrays, model.embedding_width, model.config.pad_id, precision)
     return out, ["" if c is not None else r for c, r in canon]
 
 
