@@ -89,3 +89,16 @@ def test_pooling_ignores_padding(pooling):
     assert m.embed(padded, lengths).shape == (3, m.embedding_width)
     x = torch.arange(6)[None, :, None].float().repeat(3, 1, 1)
     assert reverse_padded(x, lengths)[1, :2, 0].tolist() == [1.0, 0.0]
+
+
+def test_embed_reports_rejected_lines(trained, tmp_path, capsys):
+    run, _ = trained
+    src = tmp_path / "in.smi"
+    src.write_bytes(b"CCO\nCC\xe9N\nC1CC\n")
+    out = tmp_path / "v.parquet"
+    assert main(["embed", str(run / "model"), str(src), "-o", str(out)]) == 0
+    import pandas as pd
+
+    df = pd.read_parquet(out)
+    assert df["error"].tolist()[0] == "" and "not UTF-8" in df["error"][1] and df["error"][2]
+    assert "2 rows invalid" in capsys.readouterr().out.replace("\n", " ")

@@ -509,6 +509,7 @@ def embed(model: Path = typer.Argument(..., help=PROPERTY_MODEL_HELP), input: st
 
     rows = _input_rows(input, column)
     vectors, reasons = embed_smiles(model, [r.smiles for r in rows])
+    reasons = [r.error or why for r, why in zip(rows, reasons)]  # a line the reader rejected says why
     if output.suffix == ".parquet":
         import pandas as pd
 
@@ -520,7 +521,9 @@ def embed(model: Path = typer.Argument(..., help=PROPERTY_MODEL_HELP), input: st
     else:
         with atomic_write(output, "wb") as fh:
             np.save(fh, vectors)
-    _say(f"{len(rows):,} vectors of size {vectors.shape[1]} → {output}")
+    bad = sum(1 for why in reasons if why)
+    _say(f"{len(rows):,} vectors of size {vectors.shape[1]} → {output} ({bad:,} rows invalid: NaN vectors"
+         + (", reasons in the error column)" if output.suffix == ".parquet" else "; write .parquet for the reasons)"))
 
 
 # ------------------------------------------------------------------------------------------- lecture
