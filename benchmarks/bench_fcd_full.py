@@ -16,7 +16,8 @@ from common import machine  # noqa: E402
 
 from chemrnn.api import read_samples, reference_draw  # noqa: E402
 from chemrnn.datasets import cache_dir  # noqa: E402
-from chemrnn.metrics import canonical_all, chemnet_stats, frechet_distance, smiles_digest  # noqa: E402
+from chemrnn.metrics import chemnet_stats, frechet_distance, smiles_digest
+from chemrnn.chem import canonical_all  # noqa: E402
 
 
 def cached_stats(smiles: list[str]):

@@ -16,7 +16,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import machine  # noqa: E402
 
 from chemrnn.api import evaluate_samples, load_lm, sample_smiles, shipped_prior  # noqa: E402
-from chemrnn.batching import BucketBatchSampler, collate, encode_all, load_smiles_list  # noqa: E402
+from chemrnn.batching import BucketBatchSampler, collate, encode_all
+from chemrnn.io import load_smiles_list  # noqa: E402
 from chemrnn.datasets import path as dataset_path  # noqa: E402
 from chemrnn.models.language import LanguageModel, LMConfig  # noqa: E402
 

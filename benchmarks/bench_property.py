@@ -37,7 +37,7 @@ MODEL_OPTS = ["--layers", "1", "--hidden", "256", "--pooling", "sum", "--precisi
 
 def data():
     """Canonical SMILES, labels [logP, TPSA, qed, SAS] and the random 80/10/10 split (seed 0) of ZINC250k."""
-    from chemrnn.property import load_labelled, split_indices
+    from chemrnn.labels import load_labelled, split_indices
 
     smiles, Y, rejects = load_labelled("zinc250k", ["logP", "TPSA", "qed", "SAS"])
     tr, va, te = split_indices(smiles, "random", seed=0)
@@ -171,7 +171,7 @@ def step_morgan(out: Path, rf_train: int) -> dict:
 
 def step_embed(out: Path, model: Path) -> dict:
     from chemrnn.metrics import regression_metrics
-    from chemrnn.property import embed_smiles
+    from chemrnn.predict import embed_smiles
 
     smiles, Y, (tr, va, te), _ = data()
     t0 = time.perf_counter()
@@ -190,10 +190,10 @@ def step_embed(out: Path, model: Path) -> dict:
 def step_speed(model: Path, n: int = 10_000) -> dict:
     import torch
 
-    from chemrnn.property import predict_smiles
+    from chemrnn.predict import predict_smiles
 
     from chemrnn.metrics import regression_metrics
-    from chemrnn.property import inference_precision
+    from chemrnn.utils import inference_precision
 
     smiles, Y, (_, _, te), _ = data()
     pick = np.random.default_rng(0).choice(te, size=n, replace=False)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from chemrnn.api import recovery, shipped_prior
-from chemrnn.batching import load_smiles_list
+from chemrnn.io import load_smiles_list
 from chemrnn.datasets import path as dataset_path
 
 out = Path(sys.argv[1])

@@ -9,7 +9,7 @@ import gzip
 import random
 import sys
 
-from chemrnn.batching import load_smiles_list
+from chemrnn.io import load_smiles_list
 from chemrnn.chem import canonical_or_none
 
 src, dst = sys.argv[1], sys.argv[2]

@@ -12,9 +12,10 @@ from pathlib import Path
 import torch
 
 import chemrnn
-from chemrnn.batching import collate, load_smiles_list
+from chemrnn.batching import collate
+from chemrnn.io import load_smiles_list
 from chemrnn.datasets import sample_path
-from chemrnn.lecture import seed_everything
+from chemrnn.utils import seed_everything
 from chemrnn.models.language import LanguageModel, LMConfig, save_language_model
 from chemrnn.tokens import AtomTokenizer, Vocabulary
 

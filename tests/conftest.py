@@ -21,7 +21,7 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def sample_smiles() -> list[str]:
-    from chemrnn.batching import load_smiles_list
+    from chemrnn.io import load_smiles_list
     from chemrnn.datasets import sample_path
 
     return load_smiles_list(sample_path(), "smiles")

@@ -18,7 +18,7 @@ from chemrnn.batching import collate
 from chemrnn.models.language import LanguageModel, LMConfig, save_language_model
 from chemrnn.sample import likelihood, sample
 from chemrnn.tokens import AtomTokenizer, Vocabulary
-from chemrnn.train import LMTrainConfig, train_language_model
+from chemrnn.training import LMTrainConfig, train_language_model
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_finetune_lowers_nll_of_actives(tmp_path, shared_data):
     prior_run = tmp_path / "prior"
     train_language_model(_tiny_cfg(max_steps=60, val_size=0), prior_run, progress=False)
     actives = tmp_path / "actives.smi"
-    from chemrnn.batching import load_smiles_list
+    from chemrnn.io import load_smiles_list
 
     act = load_smiles_list(shared_data / "actives" / "jnk3_train.smi.gz")[:64]
     actives.write_text("\n".join(act) + "\n")

@@ -8,7 +8,9 @@ import torch
 from chemrnn import chem
 from chemrnn.cli import main
 from chemrnn.models.property import POOLINGS, PropertyConfig, PropertyModel, reverse_padded
-from chemrnn.property import PropertyTrainConfig, load_labelled, predict_smiles, split_indices, train_property_model
+from chemrnn.labels import load_labelled, split_indices
+from chemrnn.predict import predict_smiles
+from chemrnn.training import PropertyTrainConfig, train_property_model
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ import numpy as np
 
 from chemrnn.api import predicted_properties, shipped_property_model
 from chemrnn.cli import main
-from chemrnn.property import load_property_model, predict_smiles
+from chemrnn.models.property import load_property_model
+from chemrnn.predict import predict_smiles
 
 
 def _sample(n=300):

@@ -1,6 +1,6 @@
 import pytest
 
-from chemrnn.batching import load_smiles_list
+from chemrnn.io import load_smiles_list
 from chemrnn.errors import UnknownTokenError
 from chemrnn.tokens import AtomTokenizer, CharTokenizer, SelfiesTokenizer, Vocabulary, get_tokenizer
 

@@ -1,39 +1,37 @@
-"""The Python API behind the CLI's model commands (``chemrnn lm ...``)."""
+"""The Python API: every CLI command is one call here (DESIGN.md, layer 5).
+
+Models are named the same way everywhere: a path, or a shipped model's name (``shipped``, ``moses`` for language
+models; ``shipped``, ``zinc`` for property models).
+"""
 from __future__ import annotations
 
 import time
-from importlib import resources
 from pathlib import Path
 
 from . import chem
-from .errors import InputError
-
-PRIOR_NAME = "prior_moses.chemrnn"
-PROPERTY_NAME = "property_zinc.chemrnn"
+from .errors import InputError  # noqa: F401
+from .predict import PropertyPredictor, embed_smiles, predict_smiles  # noqa: F401  (the property API)
 
 
 def shipped_prior() -> Path:
     """The language model shipped inside the package (trained on MOSES train)."""
-    p = Path(str(resources.files("chemrnn") / "data" / PRIOR_NAME))
-    if not p.exists():
-        raise InputError(f"no shipped prior in this installation ({p}); pass a model path")
-    return p
+    from .datasets import shipped_model
+
+    return shipped_model("shipped", "language")
 
 
 def shipped_property_model() -> Path:
     """The logP/TPSA regressor shipped inside the package (trained on ZINC250k); ``shipped`` names it on the CLI."""
-    p = Path(str(resources.files("chemrnn") / "data" / PROPERTY_NAME))
-    if not p.exists():
-        raise InputError(f"no shipped property model in this installation ({p}); pass a model path")
-    return p
+    from .datasets import shipped_model
+
+    return shipped_model("shipped", "property")
 
 
 def load_lm(model=None, impl: str = "fused", device: str = "cpu"):
     from .models.language import load_language_model
     from .tokens import get_tokenizer
 
-    path = Path(model) if model else shipped_prior()
-    m, vocab, tok_name, meta = load_language_model(path, impl=impl, device=device)
+    m, vocab, tok_name, meta = load_language_model(model, impl=impl, device=device)
     return m, vocab, get_tokenizer(tok_name), meta
 
 
@@ -86,10 +84,10 @@ def canonical_set(source, jobs: int = 0) -> set[str]:
     """Canonical SMILES of a training file or dataset name, cached by the file's SHA-256."""
     import gzip
 
-    from .batching import load_smiles_list
+    from .io import load_smiles_list
     from .datasets import cache_dir, resolve_input, sha256_of, smiles_column
     from .io import atomic_write
-    from .metrics import canonical_all
+    from .chem import canonical_all
 
     path = resolve_input(source)
     cached = cache_dir() / "canonical" / f"{sha256_of(path)[:24]}.smi.gz"
@@ -106,9 +104,9 @@ def reference_draw(source, n: int, seed: int = 0) -> list[str]:
     """A random draw of ``n`` valid canonical SMILES from a file or dataset (test files are ordered)."""
     import random
 
-    from .batching import load_smiles_list
+    from .io import load_smiles_list
     from .datasets import resolve_input, smiles_column
-    from .metrics import canonical_all
+    from .chem import canonical_all
 
     smiles = load_smiles_list(resolve_input(source), smiles_column(source))
     rng = random.Random(seed)
@@ -158,7 +156,6 @@ def predicted_properties(smiles: list[str], model=None) -> dict:
     """
     import numpy as np
 
-    from .property import predict_smiles
 
     pred, reasons, targets = predict_smiles(model or shipped_property_model(), smiles)
     keep = [i for i, why in enumerate(reasons) if not why]
@@ -176,9 +173,9 @@ def predicted_properties(smiles: list[str], model=None) -> dict:
 def recovery(model, heldout, n: int = 100_000, temperature: float = 1.0, seed: int = 0, batch_size: int = 1024,
              progress=None) -> dict:
     """Fraction of held-out actives that appear among ``n`` sampled molecules (canonical match; Segler 2018)."""
-    from .batching import load_smiles_list
+    from .io import load_smiles_list
     from .datasets import resolve_input, smiles_column
-    from .metrics import canonical_all
+    from .chem import canonical_all
 
     targets = {c for c in canonical_all(load_smiles_list(resolve_input(heldout), smiles_column(heldout))) if c}
     res = sample_smiles(model, n, temperature, batch_size=batch_size, seed=seed, progress=progress)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -204,8 +203,15 @@ def padding_mask(lengths, max_len: int | None = None):
     return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
 
 
-def load_smiles_list(path: str | os.PathLike, column: str | None = None) -> list[str]:
-    """All non-empty SMILES fields of a file, in order (no chemistry; use ``prepare`` for that)."""
-    from .io import read_rows
+def by_length(fn, id_arrays: Sequence[np.ndarray], width: int, pad_id: int, batch_size: int = 256) -> np.ndarray:
+    """``fn(ids, lengths)`` over length-sorted batches of token-id arrays (little padding); rows ``[n, width]``
+    in input order. Runs under ``torch.inference_mode``; the caller picks the precision context."""
+    import torch
 
-    return [r.smiles for r in read_rows(Path(path), column=column) if r.smiles]
+    out = np.zeros((len(id_arrays), width), dtype=np.float64)
+    order = np.argsort([len(a) for a in id_arrays], kind="stable")
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start: start + batch_size]
+            out[idx] = fn(*collate([id_arrays[i] for i in idx], pad_id)).double().cpu().numpy()
+    return out

@@ -178,3 +178,27 @@ def metric_features(smiles: str):
 
 def metric_features_batch(smiles: list[str]):
     return [metric_features(s) for s in smiles]
+
+
+def canonical_all(smiles: Sequence[str], jobs: int = 0) -> list[str | None]:
+    """Canonical SMILES (None where invalid) of many strings, in order, in ``jobs`` worker processes (0: all)."""
+    from .utils import pool_map
+
+    return [c for c, _ in pool_map(canonical_batch, list(smiles), jobs)]
+
+
+def grid_png(smiles: Sequence[str], per_row: int = 6, size=(200, 160), legends: Sequence[str] | None = None) -> bytes:
+    """PNG bytes of a grid of 2D depictions (invalid strings are left out); empty bytes when none is valid."""
+    import io as _io
+
+    from rdkit.Chem import Draw
+
+    pairs = [(m, (legends[k] if legends else "")) for k, s in enumerate(smiles)
+             if (m := Chem.MolFromSmiles(s)) is not None]
+    if not pairs:
+        return b""
+    img = Draw.MolsToGridImage([m for m, _ in pairs], molsPerRow=per_row, subImgSize=size,
+                               legends=[lg for _, lg in pairs])
+    buf = _io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()

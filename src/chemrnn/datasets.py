@@ -9,7 +9,6 @@ Tests and CI never download: they set ``CHEMRNN_DATA_DIR`` or use the sample shi
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -19,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import InputError
+from .io import sha256_of  # noqa: F401  (re-exported: datasets.sha256_of)
 
 ENV_DATA_DIR = "CHEMRNN_DATA_DIR"
 ENV_CACHE_DIR = "CHEMRNN_CACHE_DIR"
@@ -133,14 +133,6 @@ def sample_path() -> Path:
     return shipped_path("sample")
 
 
-def sha256_of(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def locate(name: str) -> Path | None:
     """Where the dataset's file lies on this machine without downloading, or None."""
     f = info(name)
@@ -203,3 +195,34 @@ def smiles_column(text: str | os.PathLike) -> str | None:
     if not Path(text).exists() and is_dataset_name(str(text)):
         return info(str(text)).smiles_column
     return None
+
+
+# ------------------------------------------------------------------------------------- shipped models
+# One naming scheme for the models inside the package, wherever a model is taken: ``shipped`` is the default of
+# each kind; the other names say what the model was trained on.
+SHIPPED_MODELS: dict[str, dict[str, str]] = {
+    "language": {"shipped": "prior_moses.chemrnn", "moses": "prior_moses.chemrnn"},
+    "property": {"shipped": "property_zinc.chemrnn", "zinc": "property_zinc.chemrnn"},
+}
+
+
+def shipped_model(name: str = "shipped", kind: str = "language") -> Path:
+    """The path of a model shipped inside the package, by name (``shipped``, ``moses`` …)."""
+    files = SHIPPED_MODELS[kind]
+    if name not in files:
+        raise InputError(f"no shipped {kind} model named {name!r}; shipped: {', '.join(files)}")
+    p = Path(str(resources.files("chemrnn") / "data" / files[name]))
+    if not p.exists():
+        raise InputError(f"the shipped {kind} model {name!r} is missing from this installation ({p}); "
+                         f"pass a model path")
+    return p
+
+
+def resolve_model(spec: str | os.PathLike | None, kind: str = "language") -> Path:
+    """A model argument: an existing path, else a shipped model's name; ``None`` is the shipped default."""
+    if spec is None:
+        return shipped_model("shipped", kind)
+    p = Path(spec)
+    if p.exists() or str(spec) not in SHIPPED_MODELS[kind]:
+        return p
+    return shipped_model(str(spec), kind)

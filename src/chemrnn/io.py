@@ -287,3 +287,19 @@ def write_rejects(path: str | os.PathLike, rejects) -> int:
             w.writerow([line, reason, raw])
             n += 1
     return n
+
+
+def load_smiles_list(path: str | os.PathLike, column: str | None = None) -> list[str]:
+    """All non-empty SMILES fields of a file, in order (no chemistry; use ``prepare`` for that)."""
+    return [r.smiles for r in read_rows(Path(path), column=column) if r.smiles]
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (hex), read in 1 MiB blocks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -3,7 +3,7 @@ gradients and clipping, and long-range dependencies in SMILES (ring closures and
 
 The training loops here are written out by hand on purpose (forward, ``loss.backward()`` = BPTT, optional
 ``clip_grad_norm_``, ``optimizer.step()``): they are what the lecture teaches. Production training of the
-package's models runs on Lightning (``chemrnn.train``).
+package's models runs on Lightning (``chemrnn.training``).
 """
 from __future__ import annotations
 
@@ -20,14 +20,7 @@ from torch import nn
 
 from .cells import CELLS, Recurrent, count_parameters, parameter_formula
 from .models.language import LanguageModel, LMConfig
-
-
-def seed_everything(seed: int) -> None:
-    import random
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+from .utils import pyplot, save_fig, seed_everything
 
 
 # ------------------------------------------------------------------------------------------- params
@@ -388,18 +381,9 @@ def write_csv(path: str | Path, rows: list[dict]) -> None:
 
 
 # ------------------------------------------------------------------------------------------- plots
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_gradient_study(study: GradientStudy, path: str | Path) -> None:
     """Two panels: ‖∂L/∂h_t‖ vs T − t (log scale) per cell at init and trained; the exploding run's loss."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2))
     colors = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
     for (cell, phase), prof in study.profiles.items():
@@ -416,11 +400,11 @@ def plot_gradient_study(study: GradientStudy, path: str | Path) -> None:
     bx.set_title("vanilla RNN, large recurrent weights")
     bx.legend()
     fig.tight_layout()
-    _save_fig(fig, path)
+    save_fig(fig, path)
 
 
 def plot_long_range(results: dict, path: str | Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for ax, kind in zip(axes, (RING_DIGIT, BRANCH)):
         for cell, res in results.items():
@@ -432,11 +416,11 @@ def plot_long_range(results: dict, path: str | Path) -> None:
     axes[0].set_ylabel("mean probability of the correct closing token")
     axes[0].legend()
     fig.tight_layout()
-    _save_fig(fig, path)
+    save_fig(fig, path)
 
 
 def plot_hello(result: HelloResult, path: str | Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.6))
     ax.semilogy(result.losses)
     ax.set_xlabel("step")
@@ -448,16 +432,4 @@ def plot_hello(result: HelloResult, path: str | Path) -> None:
     bx.set_xticks(range(len(result.steps)), [f"in '{r['input']}'" for r in result.steps])
     bx.set_title("softmax at each step")
     fig.tight_layout()
-    _save_fig(fig, path)
-
-
-def _save_fig(fig, path) -> None:
-    import io as _io
-
-    from .io import atomic_write
-
-    buf = _io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    _pyplot().close(fig)
-    with atomic_write(path, "wb") as fh:
-        fh.write(buf.getvalue())
+    save_fig(fig, path)

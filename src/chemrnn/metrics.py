@@ -14,29 +14,13 @@ import os
 import time
 from collections import Counter
 from dataclasses import dataclass
-from multiprocessing import get_context
 
 import numpy as np
 
 from . import chem
+from .utils import pool_map
 
 METRICS_VERSION = 1
-
-
-def _pool_map(func, items: list, jobs: int, chunk: int = 500):
-    if jobs <= 1 or len(items) < 2 * chunk:
-        return func(items)
-    chunks = [items[i: i + chunk] for i in range(0, len(items), chunk)]
-    with get_context("fork").Pool(jobs) as pool:
-        out = []
-        for part in pool.imap(func, chunks):
-            out += part
-    return out
-
-
-def canonical_all(smiles: list[str], jobs: int = 0) -> list[str | None]:
-    jobs = jobs or os.cpu_count() or 1
-    return [c for c, _ in _pool_map(chem.canonical_batch, list(smiles), jobs)]
 
 
 # ----------------------------------------------------------------------------------- fingerprints
@@ -149,7 +133,7 @@ class Features:
     @classmethod
     def compute(cls, smiles: list[str], jobs: int = 0) -> "Features":
         jobs = jobs or os.cpu_count() or 1
-        feats = _pool_map(chem.metric_features_batch, list(smiles), jobs)
+        feats = pool_map(chem.metric_features_batch, list(smiles), jobs)
         keep = [(s, f) for s, f in zip(smiles, feats) if f is not None]
         frags, scafs = Counter(), Counter()
         for _, f in keep:
@@ -252,7 +236,7 @@ def evaluate(generated: list[str], ref: Reference, train: set[str] | None = None
     """
     t0 = time.perf_counter()
     timings = {}
-    canon = canonical_all(generated, jobs)
+    canon = chem.canonical_all(generated, jobs)
     valid = [c for c in canon if c is not None]
     out: dict = {"n": len(generated), "validity": len(valid) / len(generated) if generated else 0.0}
     for k in ks:

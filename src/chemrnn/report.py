@@ -44,17 +44,8 @@ def descriptor_histograms(gen_desc: np.ndarray, ref_desc: np.ndarray) -> str:
 
 
 def molecule_grid(smiles: list[str], n: int = 24, per_row: int = 6) -> str:
-    from rdkit import Chem
-    from rdkit.Chem import Draw
-
-    mols = [Chem.MolFromSmiles(s) for s in smiles[:n]]
-    mols = [m for m in mols if m is not None]
-    if not mols:
-        return ""
-    img = Draw.MolsToGridImage(mols, molsPerRow=per_row, subImgSize=(200, 160))
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode()
+    png = chem.grid_png(smiles[:n], per_row)
+    return base64.b64encode(png).decode() if png else ""
 
 
 def _fmt(v) -> str:

@@ -43,7 +43,7 @@ def hardware() -> dict:
 
 
 def data_hash(path: str | os.PathLike) -> str:
-    from .datasets import sha256_of
+    from .io import sha256_of
 
     return sha256_of(path)
 

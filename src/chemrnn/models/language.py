@@ -83,14 +83,17 @@ def save_language_model(path, model: LanguageModel, vocabulary, tokenizer: str, 
 
 
 def load_language_model(path, impl: str = "fused", device: str = "cpu"):
-    """Load ``(model, vocabulary, tokenizer_name, meta)``; ``impl`` picks lecture cells or fused kernels."""
+    """Load ``(model, vocabulary, tokenizer_name, meta)``; ``impl`` picks lecture cells or fused kernels; ``path``
+    may name a shipped model (``shipped``, ``moses``)."""
+    from ..datasets import resolve_model
     from ..errors import InputError
     from ..tokens import Vocabulary
     from . import modelfile
 
+    path = resolve_model(path, "language")
     state, meta = modelfile.load(path)
     if meta.get("kind") != "language":
         raise InputError(f"is a {meta.get('kind')} model, not a language model", path)
     model = LanguageModel(LMConfig(**{**meta["config"], "impl": impl}))
-    model.load_state_dict(state)
+    modelfile.load_state(model, state, path)
     return model.to(device).eval(), Vocabulary.from_dict(meta["vocabulary"]), meta["tokenizer"], meta

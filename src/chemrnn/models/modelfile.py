@@ -88,10 +88,23 @@ def load(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
         raise InputError(f"not a readable chemrnn model ({exc})", path) from None
     if meta.get("format") != FORMAT:
         raise InputError("model.json is not a chemrnn model (format field)", path)
-    meta = migrate(meta)
+    try:
+        meta = migrate(meta)
+    except InputError as exc:
+        raise InputError(str(exc), path) from None
     try:
         state = st_load(blob)
     except Exception as exc:  # safetensors raises its own error type
         raise InputError(f"corrupt weights.safetensors ({exc})", path) from None
     return state, meta
 
+
+
+def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], path) -> None:
+    """``model.load_state_dict(state)``, with a mismatch reported in one line naming the model file."""
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = "; ".join(line.strip() for line in first[1:4]) or first[0]
+        raise InputError(f"weights do not fit the model described in model.json ({detail[:300]})", path) from None

@@ -122,3 +122,35 @@ class PropertyModel(nn.Module):
         with torch.autocast(z.device.type, enabled=False):
             z = z.float()
             return self.mlp[3:](z) if self.config.pooling == "sum" else self.mlp(z)
+
+
+def save_property_model(path, model: PropertyModel, vocabulary, tokenizer: str, scaling: dict,
+                        training: dict | None = None):
+    """Save a property model as safetensors + JSON (see :mod:`chemrnn.models.modelfile`); ``scaling`` holds the
+    targets' training mean and standard deviation, which turn standardized outputs back into units."""
+    from . import modelfile
+
+    cfg = {k: v for k, v in model.config.to_dict().items() if k != "impl"}  # impl is chosen at load time
+    return modelfile.save(path, model.state_dict(), {
+        "kind": "property", "config": cfg, "vocabulary": vocabulary.to_dict(), "tokenizer": tokenizer,
+        "targets": list(model.config.targets), "scaling": scaling, "training": training or {}})
+
+
+def load_property_model(path, impl: str = "fused"):
+    """Load ``(model, vocabulary, tokenizer, meta)`` from a model file; ``shipped`` names the packaged model."""
+    from dataclasses import fields
+
+    from ..datasets import resolve_model
+    from ..errors import InputError
+    from ..tokens import Vocabulary, get_tokenizer
+    from . import modelfile
+
+    path = resolve_model(path, "property")
+    state, meta = modelfile.load(path)
+    if meta.get("kind") != "property":
+        raise InputError(f"is a {meta.get('kind')} model, not a property model", path)
+    known = {f.name for f in fields(PropertyConfig)}
+    model = PropertyModel(PropertyConfig(**{k: v for k, v in meta["config"].items() if k in known}, impl=impl))
+    modelfile.load_state(model, state, path)
+    model.eval()
+    return model, Vocabulary.from_dict(meta["vocabulary"]), get_tokenizer(meta["tokenizer"]), meta

@@ -19,8 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .batching import BucketBatchSampler, TokenCache, collate
-from .errors import InputError
+from ..batching import BucketBatchSampler, TokenCache, collate
+from ..errors import InputError
+from ..utils import resolve_device, seed_everything
+from . import quiet_lightning
 
 PRESETS = {
     # Segler et al. 2018: 3 stacked LSTM layers of 1024 units, dropout 0.2, batch 128
@@ -112,30 +114,13 @@ class ResumableBuckets(BucketBatchSampler):
         return max(0, (super().__len__() - self.skip * self.world) // self.world)
 
 
-def _lightning():
-    import logging
-    import warnings
-
-    import lightning as L
-
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.WARNING)  # no "GPU available: False" banners
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-    warnings.filterwarnings("ignore", message=".*litlogger.*")
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    # our batch sampler restarts part-way into the epoch by itself (ResumableBuckets), so this warning is moot
-    warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
-    os.environ.setdefault("LIGHTNING_DISABLE_TIPS", "1")
-    return L
-
-
 def make_module(model, vocabulary, tokenizer, cfg: LMTrainConfig, train_cache: TokenCache,
                 valid_cache: TokenCache | None, run_dir: Path):
     """The LightningModule (built lazily so that importing chemrnn does not import Lightning)."""
-    L = _lightning()
-    from . import chem
-    from .sample import sample
-    from .tokens import get_tokenizer
+    L = quiet_lightning()
+    from .. import chem
+    from ..sample import sample
+    from ..tokens import get_tokenizer
 
     tok = get_tokenizer(tokenizer)
 
@@ -223,7 +208,7 @@ class CsvLog:
     FIELDS = ["step", "epoch", "train_loss", "lr", "tokens_per_s", "val_nll", "validity", "elapsed_s"]
 
     def __new__(cls, path: Path, started: float, every: int = 50):
-        L = _lightning()
+        L = quiet_lightning()
 
         class _Cb(L.Callback):
             def __init__(self):
@@ -259,9 +244,10 @@ class CsvLog:
 def _encode_file(path: Path, tokenizer: str, vocabulary, max_tokens: int, run_data: Path, name: str,
                  unknown: str = "error") -> TokenCache:
     """Prepare (canonicalize, dedupe, account) a SMILES file into the run directory and encode it."""
-    from .batching import encode_all, load_smiles_list
-    from .prepare import PrepareOptions, prepare
-    from .tokens import get_tokenizer
+    from ..batching import encode_all
+    from ..io import load_smiles_list
+    from ..prepare import PrepareOptions, prepare
+    from ..tokens import get_tokenizer
 
     if path.suffix == ".npz":
         return TokenCache.load(path)
@@ -275,7 +261,7 @@ def _encode_file(path: Path, tokenizer: str, vocabulary, max_tokens: int, run_da
         raise InputError("no usable SMILES after preparation", path)
     tok = get_tokenizer(tokenizer)
     if unknown == "skip" and vocabulary is not None:  # drop (and report) molecules the vocabulary cannot spell
-        from .io import write_rejects
+        from ..io import write_rejects
 
         keep, rejects = [], []
         for k, s in enumerate(smiles, 1):
@@ -311,22 +297,15 @@ def _subset(cache: TokenCache, idx: np.ndarray) -> TokenCache:
     return TokenCache(ids, offsets, cache.vocabulary, cache.tokenizer)
 
 
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "gpu" if torch.cuda.is_available() else "cpu"
-    return {"cuda": "gpu"}.get(device, device)
-
-
 def train_language_model(cfg: LMTrainConfig, run_dir: str | os.PathLike, restart: bool = False,
                          progress: bool = True, data_path: Path | None = None) -> dict:
     """Train (or resume) a language model in ``run_dir``; returns the final metrics."""
-    from .datasets import resolve_input
-    from .io import atomic_write
-    from .lecture import seed_everything
-    from .models.language import LanguageModel, LMConfig, load_language_model, save_language_model
-    from .runinfo import hardware, record, versions
+    from ..datasets import resolve_input
+    from ..io import atomic_write
+    from ..models.language import LanguageModel, LMConfig, load_language_model, save_language_model
+    from ..runinfo import hardware, record, versions
 
-    L = _lightning()
+    L = quiet_lightning()
     run_dir = Path(run_dir)
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     if ckpt.exists() and not restart:
@@ -411,6 +390,6 @@ def train_language_model(cfg: LMTrainConfig, run_dir: str | os.PathLike, restart
 
 
 def _sha(path: Path) -> str | None:
-    from .datasets import sha256_of
+    from ..io import sha256_of
 
     return sha256_of(path) if Path(path).is_file() else None

@@ -1,0 +1,102 @@
+"""The ``chemrnn`` command line: thin Typer commands, one file per command group, that call the Python API.
+
+Conventions (DESIGN.md): ``chemrnn NOUN VERB``; shared options spelled the same everywhere; data to stdout,
+messages to stderr; exit codes 0 success, 1 failure while running, 2 bad usage or bad input; errors are one line
+without a traceback unless ``--debug``.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .. import __version__
+from ..errors import ChemrnnError
+from ._common import console, err_console, state as _state
+from .data import data_app, datasets_app
+from .demo import demo
+from .lecture import lecture_app
+from .lm import lm_app
+from .property import embed, property_app
+
+app = typer.Typer(help="Recurrent neural networks on SMILES.", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False)
+app.add_typer(data_app, name="data")
+app.add_typer(datasets_app, name="datasets")
+app.add_typer(lm_app, name="lm")
+app.add_typer(property_app, name="property")
+app.command("embed")(embed)
+app.add_typer(lecture_app, name="lecture")
+app.command("demo")(demo)
+
+
+def _version(value: bool):
+    if value:
+        console.print(f"chemrnn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(ctx: typer.Context,
+          debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+          quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only results and errors."),
+          config: Optional[Path] = typer.Option(None, "--config",
+                                                help="TOML file of option defaults, e.g. [lm.train] hidden = 512; "
+                                                     "options given on the command line override it."),
+          version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")):
+    _state["debug"] = debug
+    _state["quiet"] = quiet
+    if config is not None:
+        ctx.default_map = _read_config(config)
+
+
+def _read_config(path: Path) -> dict:
+    """Option defaults from TOML: tables named after the commands (``[lm.train]``, ``[property.train]``)."""
+    import tomllib
+
+    from ..errors import InputError
+
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise InputError("no such config file", path) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"not valid TOML ({exc})", path) from None
+
+    def norm(d):  # TOML keys may use dashes like the command line
+        return {k.replace("-", "_"): norm(v) if isinstance(v, dict) else v for k, v in d.items()}
+
+    return norm(data)
+
+
+
+# ------------------------------------------------------------------------------------------- entry
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: one-line errors with exit codes 1 (run failure) / 2 (bad input or usage).
+
+    Typer handles usage errors itself (exit 2); our own errors propagate out of it and are printed here.
+    """
+    try:
+        app(args=argv, prog_name="chemrnn")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except ChemrnnError as exc:
+        if _state["debug"]:
+            raise
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except Exception as exc:  # an unexpected failure: still one line, unless --debug
+        if _state["debug"]:
+            raise
+        err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+                          highlight=False, soft_wrap=True)
+        return 1
+    return 0
+
+
+def _entry():  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""``chemrnn lm …``: train, sample, evaluate, fine-tune and recovery of chemical language models."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ._common import console, err_console, say as _say, state as _state  # noqa: F401
+
+lm_app = typer.Typer(help="Chemical language models: train, sample, fine-tune, evaluate.", no_args_is_help=True)
+
+
+@lm_app.command("train")
+def lm_train(
+    data: str = typer.Option("sample", "--data", help="Training SMILES: moses, chembl, a dataset name or a file."),
+    output: Path = typer.Option(Path("runs/lm"), "-o", "--output", help="Run directory (rerun to resume)."),
+    preset: str = typer.Option("cpu", "--preset", help="segler2018 | cpu | tiny"),
+    valid: Optional[str] = typer.Option(None, "--valid", help="Validation SMILES (default: hold out --val-size)."),
+    val_size: Optional[int] = typer.Option(None, "--val-size"),
+    cell: Optional[str] = typer.Option(None, "--cell", help="lstm | gru | rnn"),
+    impl: Optional[str] = typer.Option(None, "--impl", help="fused | lecture"),
+    hidden: Optional[int] = typer.Option(None, "--hidden"),
+    layers: Optional[int] = typer.Option(None, "--layers"),
+    embedding: Optional[int] = typer.Option(None, "--embedding"),
+    dropout: Optional[float] = typer.Option(None, "--dropout"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    lr: Optional[float] = typer.Option(None, "--lr"),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps"),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop after this much training time."),
+    val_every: Optional[int] = typer.Option(None, "--val-every"),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every"),
+    tokenizer: Optional[str] = typer.Option(None, "--tokenizer"),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | gpu"),
+    precision: Optional[str] = typer.Option(None, "--precision", help="32-true | bf16-mixed | 16-mixed"),
+    restart: bool = typer.Option(False, "--restart", help="Discard checkpoints in the run directory and start over."),
+):
+    """Train a language model by teacher forcing; Lightning checkpoints; rerun the command to resume."""
+    from ..training import LMTrainConfig, train_language_model
+
+    cfg = LMTrainConfig.from_preset(
+        preset, data=data, valid=valid, val_size=val_size, cell=cell, impl=impl, hidden_size=hidden,
+        num_layers=layers, embedding_dim=embedding, dropout=dropout, batch_size=batch_size, lr=lr,
+        max_steps=max_steps, max_minutes=max_minutes, val_every=val_every, checkpoint_every=checkpoint_every,
+        tokenizer=tokenizer, seed=seed, device=device, precision=precision)
+    metrics = train_language_model(cfg, output, restart=restart, progress=not _state["quiet"])
+    _say(json.dumps(metrics, indent=1))
+    _say(f"model: {output / 'model'}")
+
+
+@lm_app.command("sample")
+def lm_sample(
+    model: Optional[str] = typer.Argument(None, help="Model directory or .chemrnn file (default: the shipped prior)."),
+    n: int = typer.Option(1000, "-n", "--number"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write SMILES here (.smi)."),
+    temperature: float = typer.Option(1.0, "--temperature", "-t"),
+    batch_size: int = typer.Option(1024, "--batch-size"),
+    max_length: int = typer.Option(140, "--max-length", help="Most tokens per molecule."),
+    valid_only: bool = typer.Option(False, "--valid-only", help="Write only valid molecules (canonical)."),
+    unique_only: bool = typer.Option(False, "--unique-only", help="Write each canonical molecule once."),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("cpu", "--device"),
+    impl: str = typer.Option("fused", "--impl", help="fused (PyTorch kernels) | lecture (the lecture's cells)"),
+):
+    """Sample molecules from a language model; prints validity and uniqueness."""
+    from rich.progress import Progress
+
+    from ..api import sample_smiles
+
+    with Progress(console=err_console, disable=_state["quiet"], transient=True) as bar:
+        task = bar.add_task("sampling", total=n)
+        res = sample_smiles(model, n, temperature=temperature, batch_size=batch_size, max_length=max_length,
+                            seed=seed, device=device, valid_only=valid_only, unique_only=unique_only,
+                            progress=lambda k: bar.update(task, completed=k), impl=impl)
+    if output:
+        from ..io import write_smiles
+
+        write_smiles(output, res["written"])
+    else:
+        for s in res["written"]:
+            print(s)
+    _say(f"{n:,} sampled in {res['seconds']:.1f} s ({n / max(res['seconds'], 1e-9):,.0f}/s): "
+         f"valid {res['valid']:,} ({res['valid'] / n:.3f}), unique valid {res['unique']:,}, "
+         f"unfinished {res['unfinished']:,}; written {len(res['written']):,}" + (f" → {output}" if output else ""))
+
+
+@lm_app.command("evaluate")
+def lm_evaluate(
+    samples: Path = typer.Argument(..., help="Sampled SMILES, one per line (as written by lm sample)."),
+    test: str = typer.Option("moses:test", "--test", help="Reference set: file or dataset name."),
+    train: Optional[str] = typer.Option(None, "--train", help="Training set for novelty: file or dataset name."),
+    n_ref: int = typer.Option(10000, "--n-ref", help="Random reference molecules drawn from --test."),
+    no_fcd: bool = typer.Option(False, "--no-fcd", help="Skip FCD (ChemNet costs ~10 ms a molecule on CPU)."),
+    output: Path = typer.Option(Path("runs/evaluate"), "-o", "--output",
+                                help="Folder for metrics.json and report.html."),
+    seed: int = typer.Option(0, "--seed"),
+):
+    """MOSES and GuacaMol distribution metrics, with an HTML report."""
+    from ..api import evaluate_samples
+
+    res = evaluate_samples(samples, test, train, n_ref, not no_fcd, seed, output, title=f"samples: {samples.name}")
+    t = Table(title=f"{samples} vs {test} ({res['reference']['n_ref']:,} reference molecules)", show_header=False)
+    for k, v in res.items():
+        if not isinstance(v, dict):
+            t.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    console.print(t)
+    _say(f"seconds: {res.get('seconds')}")
+    _say(f"report: {output / 'report.html'}")
+
+
+@lm_app.command("finetune")
+def lm_finetune(
+    prior: str = typer.Argument(..., help="Prior model (directory or .chemrnn)."),
+    actives: str = typer.Argument(..., help="SMILES of the actives (file or dataset name)."),
+    output: Path = typer.Option(Path("runs/finetune"), "-o", "--output",
+                                help="Run directory; the model is OUTPUT/model."),
+    epochs: int = typer.Option(10, "--epochs"),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    lr: float = typer.Option(5e-4, "--lr"),
+    val_size: int = typer.Option(0, "--val-size", help="Hold out this many actives for validation NLL."),
+    unknown: str = typer.Option("skip", "--unknown",
+                                help="Actives with tokens outside the prior's vocabulary: skip|error."),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("auto", "--device"),
+    restart: bool = typer.Option(False, "--restart"),
+):
+    """Transfer learning (Segler 2018): continue training the prior on a small set of actives."""
+    from ..api import load_lm
+    from ..io import load_smiles_list
+    from ..datasets import resolve_input, smiles_column
+    from ..training import LMTrainConfig, train_language_model
+
+    _, _, _, meta = load_lm(prior)
+    n = len(load_smiles_list(resolve_input(actives), smiles_column(actives)))
+    steps = max(1, epochs * -(-max(1, n - val_size) // batch_size))
+    arch = ("cell", "embedding_dim", "hidden_size", "num_layers", "dropout")
+    base = {k: v for k, v in meta["config"].items() if k in arch}
+    cfg = LMTrainConfig(data=actives, preset="finetune", tokenizer=meta["tokenizer"], init_from=str(prior),
+                        batch_size=batch_size, lr=lr, max_steps=steps, warmup_steps=min(50, steps // 10),
+                        val_size=val_size, val_every=max(1, steps // max(1, epochs)), n_samples=0, seed=seed,
+                        device=device, unknown=unknown, checkpoint_every=max(10, steps // 4), min_lr_ratio=0.1,
+                        **base)
+    metrics = train_language_model(cfg, output, restart=restart, progress=not _state["quiet"])
+    _say(json.dumps(metrics, indent=1))
+    _say(f"fine-tuned model: {output / 'model'} ({steps} steps, {epochs} epochs over {n:,} actives)")
+
+
+@lm_app.command("recovery")
+def lm_recovery(
+    model: Optional[str] = typer.Argument(None, help="Model (default: the shipped prior)."),
+    heldout: str = typer.Option(..., "--heldout", help="Held-out actives (file or dataset name)."),
+    n: int = typer.Option(100_000, "-n", "--number"),
+    temperature: float = typer.Option(1.0, "--temperature", "-t"),
+    seed: int = typer.Option(0, "--seed"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the result as JSON here."),
+):
+    """Sample N molecules and count how many held-out actives are regenerated (canonical match)."""
+    from rich.progress import Progress
+
+    from ..api import recovery
+    from ..runinfo import write_json
+
+    with Progress(console=err_console, disable=_state["quiet"], transient=True) as bar:
+        task = bar.add_task("sampling", total=n)
+        res = recovery(model, heldout, n, temperature, seed, progress=lambda k: bar.update(task, completed=k))
+    _say(f"recovered {res['recovered']:,} of {res['heldout']:,} held-out actives ({res['fraction']:.2%}) "
+         f"in {n:,} samples ({res['unique_valid']:,} unique valid)")
+    if output:
+        write_json(output, res)

@@ -1,0 +1,93 @@
+"""Small shared helpers of the base layer: seeding, device choice, a worker pool and figure saving.
+
+Nothing here knows about chemistry, models or training; every layer above may use it.
+"""
+from __future__ import annotations
+
+import io as _io
+import os
+from multiprocessing import get_context
+
+import numpy as np
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and PyTorch's generators (every run records its seed)."""
+    import random
+
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` → ``gpu`` when CUDA is available, else ``cpu``; ``cuda`` is an alias of ``gpu`` (Lightning's
+    accelerator names)."""
+    import torch
+
+    if device == "auto":
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    return {"cuda": "gpu"}.get(device, device)
+
+
+def torch_device(device: str) -> str:
+    """The torch device string for a ``--device`` value (``auto``/``gpu``/``cuda`` → ``cuda`` where present)."""
+    return "cuda" if resolve_device(device) == "gpu" else "cpu"
+
+
+def pool_map(func, items: list, jobs: int = 0, chunk: int = 500):
+    """``func`` over chunks of ``items`` in ``jobs`` forked worker processes (in order); inline when small.
+
+    ``func`` takes a list and returns a list of the same length. ``jobs`` 0 means all cores.
+    """
+    jobs = jobs or os.cpu_count() or 1
+    if jobs <= 1 or len(items) < 2 * chunk:
+        return func(items)
+    chunks = [items[i: i + chunk] for i in range(0, len(items), chunk)]
+    with get_context("fork").Pool(jobs) as pool:
+        out = []
+        for part in pool.imap(func, chunks):
+            out += part
+    return out
+
+
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_fig(fig, path, dpi: int = 110) -> None:
+    """Write a matplotlib figure as PNG atomically and close it."""
+    from .io import atomic_write
+
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    pyplot().close(fig)
+    with atomic_write(path, "wb") as fh:
+        fh.write(buf.getvalue())
+
+
+def inference_precision(precision: str = "auto"):
+    """Autocast context for CPU inference: ``bf16`` (bfloat16 matmuls, float32 where the model asks for it),
+    ``32``, or ``auto``: bf16 where the CPU has native bf16 (AVX-512 bf16 / AMX), where it is ~2× faster and moves
+    property predictions by about 1e-3 logP units; float32 elsewhere."""
+    import contextlib
+
+    import torch
+
+    from .errors import InputError
+
+    if precision not in ("auto", "32", "bf16"):
+        raise InputError(f"precision must be auto, 32 or bf16, not {precision!r}")
+    if precision == "auto":
+        precision = "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "32"
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
