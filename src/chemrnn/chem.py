@@ -202,3 +202,133 @@ def grid_png(smiles: Sequence[str], per_row: int = 6, size=(200, 160), legends: 
     buf = _io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------------- scoring
+# What the design cycle's scoring functions ask of a molecule (chemrnn.scoring); RDKit stays behind this line.
+DESCRIPTORS = {
+    "logP": Crippen.MolLogP,
+    "TPSA": rdMolDescriptors.CalcTPSA,
+    "MW": rdMolDescriptors.CalcExactMolWt,
+    "HBD": rdMolDescriptors.CalcNumHBD,
+    "HBA": rdMolDescriptors.CalcNumHBA,
+    "rotatable_bonds": rdMolDescriptors.CalcNumRotatableBonds,
+    "rings": rdMolDescriptors.CalcNumRings,
+    "aromatic_rings": rdMolDescriptors.CalcNumAromaticRings,
+    "heavy_atoms": lambda m: m.GetNumHeavyAtoms(),
+    "fraction_sp3": rdMolDescriptors.CalcFractionCSP3,
+    "stereocenters": lambda m: len(Chem.FindMolChiralCenters(m, includeUnassigned=True)),
+    "formal_charge": Chem.GetFormalCharge,
+}
+FINGERPRINTS = ("ecfp4", "ecfp6", "fcfp4", "atompairs", "ecfp4_counts")
+
+
+def mol(smiles: str) -> Chem.Mol | None:
+    """A sanitized molecule, or None."""
+    return parse(smiles)[0]
+
+
+def descriptor(m: Chem.Mol, name: str) -> float:
+    """One of :data:`DESCRIPTORS` of a molecule."""
+    return float(DESCRIPTORS[name](m))
+
+
+def qed(m: Chem.Mol) -> float:
+    """Bickerton et al. 2012 quantitative estimate of drug-likeness (RDKit's implementation)."""
+    from rdkit.Chem import QED
+
+    return float(QED.qed(m))
+
+
+_SA = None
+
+
+def sa_score(m: Chem.Mol) -> float:
+    """Ertl & Schuffenhauer 2009 synthetic accessibility, 1 (easy) … 10 (hard): RDKit Contrib's ``sascorer``."""
+    global _SA
+    if _SA is None:
+        import importlib.util
+        import os
+
+        from rdkit.Chem import RDConfig
+
+        spec = importlib.util.spec_from_file_location(
+            "sascorer", os.path.join(RDConfig.RDContribDir, "SA_Score", "sascorer.py"))
+        _SA = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(_SA)
+    return float(_SA.calculateScore(m))
+
+
+def fingerprint(m: Chem.Mol, kind: str = "ecfp4", n_bits: int = 2048):
+    """An RDKit fingerprint object for Tanimoto similarity: ECFP4/6 (Morgan radius 2/3), FCFP4 (feature
+    invariants), atom pairs, or ECFP4 counts."""
+    from rdkit.Chem import rdFingerprintGenerator as G
+
+    if kind in ("ecfp4", "ecfp6"):
+        return _morgan_generator(2 if kind == "ecfp4" else 3, n_bits).GetFingerprint(m)
+    if kind == "fcfp4":
+        gen = G.GetMorganGenerator(radius=2, fpSize=n_bits,
+                                   atomInvariantsGenerator=G.GetMorganFeatureAtomInvGen())
+        return gen.GetFingerprint(m)
+    if kind == "atompairs":
+        return G.GetAtomPairGenerator(fpSize=n_bits).GetFingerprint(m)
+    if kind == "ecfp4_counts":
+        return _morgan_generator(2, n_bits).GetCountFingerprint(m)
+    raise ValueError(f"unknown fingerprint {kind!r}; choose one of {', '.join(FINGERPRINTS)}")
+
+
+def tanimoto(fp, fps: list) -> list[float]:
+    """Tanimoto similarity of one fingerprint to each of a list."""
+    from rdkit import DataStructs
+
+    return list(DataStructs.BulkTanimotoSimilarity(fp, fps))
+
+
+def morgan_counts(m: Chem.Mol, radius: int = 2, n_bits: int = 2048):
+    """Hashed Morgan count vector (numpy uint8-clipped int array): the activity model's features."""
+    import numpy as np
+
+    fp = _morgan_generator(radius, n_bits).GetCountFingerprintAsNumPy(m)
+    return np.minimum(fp, 255).astype(np.uint8)
+
+
+def smarts(pattern: str) -> Chem.Mol:
+    """A compiled SMARTS query; ``ValueError`` naming the pattern when it does not parse."""
+    q = Chem.MolFromSmarts(pattern)
+    if q is None:
+        raise ValueError(f"not a valid SMARTS pattern: {pattern!r}")
+    return q
+
+
+def has_substructure(m: Chem.Mol, query: Chem.Mol) -> bool:
+    return m.HasSubstructMatch(query)
+
+
+def formula_counts(m: Chem.Mol) -> dict[str, int]:
+    """Element counts including implicit hydrogens, e.g. ``{'C': 9, 'H': 8, 'O': 4}``."""
+    counts: dict[str, int] = {}
+    for a in Chem.AddHs(m).GetAtoms():
+        counts[a.GetSymbol()] = counts.get(a.GetSymbol(), 0) + 1
+    return counts
+
+
+def parse_formula(formula: str) -> dict[str, int]:
+    """``'C9H8O4'`` → ``{'C': 9, 'H': 8, 'O': 4}``; ``ValueError`` when it is not a formula."""
+    import re
+
+    parts = re.findall(r"([A-Z][a-z]?)(\d*)", formula)
+    if not parts or "".join(e + n for e, n in parts) != formula:
+        raise ValueError(f"not a molecular formula: {formula!r}")
+    out: dict[str, int] = {}
+    for el, n in parts:
+        out[el] = out.get(el, 0) + (int(n) if n else 1)
+    return out
+
+
+def generic_scaffold(smiles: str) -> str | None:
+    """The Bemis–Murcko scaffold with every atom made carbon and every bond single (the "generic" scaffold)."""
+    m = mol(smiles)
+    if m is None:
+        return None
+    core = MurckoScaffold.GetScaffoldForMol(m)
+    return Chem.MolToSmiles(MurckoScaffold.MakeScaffoldGeneric(core))

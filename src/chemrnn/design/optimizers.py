@@ -1,0 +1,160 @@
+"""Three ways to steer a chemical language model towards a scoring function, one step at a time.
+
+- :class:`SeglerCycle` — Segler et al. 2018, "simulating the design cycle": sample, score, fine-tune the model on
+  the molecules that pass (score ≥ ``threshold``, else the round's best ``top_k``), repeat.
+- :class:`HillClimb` — the SMILES-LSTM hill-climber of GuacaMol's baselines (Brown et al. 2019): keep the best
+  ``top_k`` of everything seen so far, fine-tune on them, sample again.
+- :class:`Reinvent` — REINVENT (Olivecrona et al. 2017; Blaschke et al. 2020): policy learning towards the augmented
+  likelihood ``log P_aug(x) = log P_prior(x) + σ·S(x)``, loss ``(log P_aug − log P_agent)²``, anchored to the
+  frozen prior; experience replay of the best molecules so far; a diversity filter against mode collapse.
+
+Each ``step(k, batch, scores)`` updates the agent from one sampled batch and its (filtered) scores; ``state()`` and
+``restore()`` carry what a resumed run needs besides the weights (replay buffer, top-k pool) as JSON.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+
+
+class Optimizer:
+    name = ""
+    defaults: dict = {}
+
+    def __init__(self, agent, prior=None, **options):
+        bad = set(options) - set(self.defaults)
+        if bad:
+            raise InputError(f"[design.{self.name}]: unknown key(s) {', '.join(sorted(bad))}; "
+                             f"valid: {', '.join(self.defaults)}")
+        self.opt = {**self.defaults, **options}
+        self.agent, self.prior = agent, prior
+        self.optimizer = torch.optim.Adam(agent.model.parameters(), lr=float(self.opt["lr"]))
+
+    def step(self, k: int, batch, canonical: list, scores: np.ndarray) -> dict:
+        raise NotImplementedError
+
+    def state(self) -> dict:
+        return {}
+
+    def restore(self, state: dict) -> None:
+        pass
+
+
+def _best(pairs: dict[str, float], k: int) -> list[tuple[str, float]]:
+    return sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+
+
+class SeglerCycle(Optimizer):
+    name = "segler"
+    defaults = {"lr": 5e-4, "threshold": 0.5, "top_k": 100, "epochs": 2, "batch_size": 64}
+
+    def step(self, k, batch, canonical, scores):
+        found = {c: float(s) for c, s in zip(canonical, scores) if c is not None}
+        chosen = [c for c, s in found.items() if s >= self.opt["threshold"]]
+        if not chosen:
+            chosen = [c for c, _ in _best(found, self.opt["top_k"])]
+        loss = self.agent.finetune(chosen, self.optimizer, self.opt["epochs"], self.opt["batch_size"], seed=k)
+        return {"loss": loss, "trained_on": len(chosen)}
+
+
+class HillClimb(Optimizer):
+    name = "hillclimb"
+    defaults = {"lr": 5e-4, "top_k": 512, "epochs": 1, "batch_size": 128}
+
+    def __init__(self, agent, prior=None, **options):
+        super().__init__(agent, prior, **options)
+        self.pool: dict[str, float] = {}
+
+    def seed_population(self, smiles: list[str], scores: np.ndarray) -> None:
+        """A starting population (e.g. the best known molecules): part of the pool from the first step."""
+        self.pool.update({s: float(v) for s, v in zip(smiles, scores)})
+        self.pool = dict(_best(self.pool, self.opt["top_k"]))
+
+    def step(self, k, batch, canonical, scores):
+        for c, s in zip(canonical, scores):
+            if c is not None:
+                self.pool[c] = max(float(s), self.pool.get(c, 0.0))
+        self.pool = dict(_best(self.pool, self.opt["top_k"]))
+        loss = self.agent.finetune(list(self.pool), self.optimizer, self.opt["epochs"], self.opt["batch_size"],
+                                   seed=k)
+        return {"loss": loss, "trained_on": len(self.pool)}
+
+    def state(self):
+        return {"pool": self.pool}
+
+    def restore(self, state):
+        self.pool = {k: float(v) for k, v in state.get("pool", {}).items()}
+
+
+class Reinvent(Optimizer):
+    name = "reinvent"
+    defaults = {"lr": 1e-4, "sigma": 60.0, "replay_size": 100, "replay_batch": 10, "replay_min_score": 0.0}
+
+    def __init__(self, agent, prior=None, **options):
+        super().__init__(agent, prior, **options)
+        if prior is None:
+            raise InputError("reinvent needs the prior (the frozen model the agent is anchored to)")
+        for p in prior.model.parameters():
+            p.requires_grad_(False)
+        self.replay: dict[str, float] = {}
+
+    def seed_population(self, smiles: list[str], scores: np.ndarray) -> None:
+        self._remember(smiles, scores)
+
+    def _remember(self, canonical, scores):
+        for c, s in zip(canonical, scores):
+            if c is not None and s > self.opt["replay_min_score"]:
+                self.replay[c] = max(float(s), self.replay.get(c, 0.0))
+        self.replay = dict(_best(self.replay, self.opt["replay_size"]))
+
+    def _replay_batch(self, k: int):
+        """Up to ``replay_batch`` molecules from the buffer (seeded draw), their ids and scores."""
+        if not self.replay or not self.opt["replay_batch"]:
+            return None, None
+        names = sorted(self.replay)
+        rng = np.random.default_rng(k)
+        pick = rng.choice(len(names), min(len(names), self.opt["replay_batch"]), replace=False)
+        chosen = [names[i] for i in pick]
+        ids = self.agent.encode(chosen)
+        if ids is None:
+            return None, None
+        kept = [s for s in chosen if all(t in self.agent.vocabulary for t in self.agent.tokenizer.tokenize(s))]
+        return ids, torch.tensor([self.replay[s] for s in kept], dtype=torch.float32)
+
+    def step(self, k, batch, canonical, scores):
+        ids, s = batch.ids, torch.tensor(scores, dtype=torch.float32)
+        # one copy of each distinct sequence, as REINVENT does (duplicates would weigh a molecule twice)
+        _, first = np.unique(ids.numpy(), axis=0, return_index=True)
+        keep = torch.from_numpy(np.sort(first))
+        ids, s = ids[keep], s[keep]
+        rids, rs = self._replay_batch(k)
+        self.agent.model.train()
+        agent_ll = self.agent.log_likelihood(ids)
+        with torch.no_grad():
+            prior_ll = self.prior.log_likelihood(ids)
+        loss = ((prior_ll + self.opt["sigma"] * s - agent_ll) ** 2)
+        if rids is not None:
+            r_agent = self.agent.log_likelihood(rids)
+            with torch.no_grad():
+                r_prior = self.prior.log_likelihood(rids)
+            loss = torch.cat([loss, (r_prior + self.opt["sigma"] * rs - r_agent) ** 2])
+        loss = loss.mean()
+        self.optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.agent.model.parameters(), 10.0)
+        self.optimizer.step()
+        self.agent.model.eval()
+        self._remember(canonical, scores)
+        return {"loss": float(loss.item()), "agent_nll": float(-agent_ll.mean().item()),
+                "prior_nll": float(-prior_ll.mean().item())}
+
+    def state(self):
+        return {"replay": self.replay}
+
+    def restore(self, state):
+        self.replay = {k: float(v) for k, v in state.get("replay", {}).items()}
+
+
+OPTIMIZERS = {c.name: c for c in (SeglerCycle, HillClimb, Reinvent)}

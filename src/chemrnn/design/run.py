@@ -1,0 +1,357 @@
+"""A design run: the loop sample → score → (diversity filter) → update, until a budget of scored molecules is
+spent; every scored molecule recorded with its step and score parts; resumable after ``kill -9``.
+
+A run directory holds ``config.json``, ``scored.csv`` (every sampled molecule: step, SMILES, canonical form,
+score after the diversity filter, the raw score and each component), ``log.csv`` (the learning curve: mean and
+top-1/10/100 score vs molecules scored, validity, uniqueness, time split into sample/score/update), ``state/``
+(agent weights, Adam state and the optimizer's JSON state after the last finished step: rerunning the same command
+resumes from it), and at the end ``top.csv``, ``top.png``, ``report.html`` and ``model/`` (the final agent).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import chem
+from ..errors import InputError
+from .agent import Agent
+from .diversity import DiversityFilter
+from .optimizers import OPTIMIZERS
+
+
+@dataclass
+class DesignConfig:
+    optimizer: str = "reinvent"
+    prior: str = "shipped"
+    budget: int = 5000  # sampled molecules handed to the scoring function (invalid and repeated ones included)
+    batch_size: int = 128
+    temperature: float = 1.0
+    seed: int = 0
+    device: str = "cpu"
+    max_length: int = 140
+    starting_population: str | None = None
+    options: dict = field(default_factory=dict)  # [design.<optimizer>]
+    diversity_filter: dict = field(default_factory=lambda: {"kind": "scaffold", "bucket_size": 25, "min_score": 0.4})
+
+    def validate(self) -> "DesignConfig":
+        if self.optimizer not in OPTIMIZERS:
+            raise InputError(f"[design] optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}")
+        for name in ("budget", "batch_size", "max_length"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise InputError(f"[design] {name} must be a positive integer, not {getattr(self, name)!r}")
+        if not self.temperature > 0:
+            raise InputError(f"[design] temperature must be > 0, not {self.temperature!r}")
+        bad = set(self.options) - set(OPTIMIZERS[self.optimizer].defaults)
+        if bad:
+            raise InputError(f"[design.{self.optimizer}]: unknown key(s) {', '.join(sorted(bad))}; valid: "
+                             f"{', '.join(OPTIMIZERS[self.optimizer].defaults)}")
+        DiversityFilter(**self.diversity_filter)  # refuses unknown kinds
+        return self
+
+
+def read_config(data: dict, source=None) -> tuple[DesignConfig, dict]:
+    """``(DesignConfig, scoring table)`` from a parsed TOML run config; unknown tables or keys are refused."""
+    where = f"{source}: " if source else ""
+    bad = set(data) - {"design", "diversity_filter", "scoring"}
+    if bad:
+        raise InputError(f"{where}unknown table(s) {', '.join(sorted(bad))}; valid: design, diversity_filter, scoring")
+    if "scoring" not in data:
+        raise InputError(f"{where}a design config needs a [scoring] table")
+    design = dict(data.get("design", {}))
+    known = {f.name for f in fields(DesignConfig)} - {"options", "diversity_filter"}
+    opt_tables = {k: design.pop(k) for k in list(design) if k in OPTIMIZERS and isinstance(design[k], dict)}
+    bad = set(design) - known
+    if bad:
+        raise InputError(f"{where}[design]: unknown key(s) {', '.join(sorted(bad))}; valid: {', '.join(sorted(known))}")
+    cfg = DesignConfig(**design)
+    cfg.options = opt_tables.get(cfg.optimizer, {})
+    other = set(opt_tables) - {cfg.optimizer}
+    if other:
+        raise InputError(f"{where}[design.{other.pop()}] given, but the optimizer is {cfg.optimizer}")
+    df = dict(data.get("diversity_filter", {}))
+    bad = set(df) - {"kind", "bucket_size", "min_score"}
+    if bad:
+        raise InputError(f"{where}[diversity_filter]: unknown key(s) {', '.join(sorted(bad))}; "
+                         f"valid: kind, bucket_size, min_score")
+    cfg.diversity_filter = {**DesignConfig().diversity_filter, **df}
+    try:
+        cfg.validate()
+    except InputError as exc:
+        raise InputError(f"{where}{exc}") from None
+    return cfg, data["scoring"]
+
+
+def load_toml(path) -> dict:
+    import tomllib
+
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise InputError("no such config file", path) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"not valid TOML ({exc})", path) from None
+
+
+# ------------------------------------------------------------------------------------------ the loop
+class DesignRun:
+    """One optimization; ``run_dir`` None keeps everything in memory (the GuacaMol generator interface)."""
+
+    LOG = ["step", "scored", "mean", "top1", "top10", "top100", "valid", "unique", "loss", "sample_s", "score_s",
+           "update_s"]
+
+    def __init__(self, cfg: DesignConfig, scoring, run_dir=None, progress=None):
+        from ..models.language import load_language_model
+        from ..tokens import get_tokenizer
+
+        self.cfg, self.scoring = cfg.validate(), scoring
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.say = progress or (lambda msg: None)
+        model, vocab, tok, self.prior_meta = load_language_model(cfg.prior, device=cfg.device)
+        self.agent = Agent(model, vocab, get_tokenizer(tok), cfg.device, cfg.max_length)
+        prior = None
+        if cfg.optimizer == "reinvent":
+            pm, _, _, _ = load_language_model(cfg.prior, device=cfg.device)
+            prior = Agent(pm, vocab, get_tokenizer(tok), cfg.device, cfg.max_length)
+        self.optimizer = OPTIMIZERS[cfg.optimizer](self.agent, prior, **cfg.options)
+        self.filter = DiversityFilter(**cfg.diversity_filter)
+        self.step, self.scored = 0, 0
+        self.best: dict[str, float] = {}  # every distinct valid molecule's best (filtered) score
+        self.columns = list(getattr(scoring, "names", []))
+
+    # ------------------------------------------------------------------------------- scoring
+    def _score(self, smiles: list[str]):
+        """(total, raw total, components [n, k], canonical) for a list of strings; invalid ones score 0."""
+        if hasattr(self.scoring, "score"):
+            sc = self.scoring.score(smiles)
+            comps = np.stack([sc.components[n] for n in self.columns], 1) if self.columns else np.zeros((len(smiles), 0))
+            return sc.total, comps, sc.canonical
+        canon = [chem.canonical_or_none(s) if s else None for s in smiles]
+        ok = [i for i, c in enumerate(canon) if c is not None]
+        total = np.zeros(len(smiles))
+        if ok:
+            total[ok] = np.nan_to_num(np.asarray(self.scoring([smiles[i] for i in ok]), dtype=float), nan=0.0)
+        return np.clip(total, 0.0, None), np.zeros((len(smiles), 0)), canon
+
+    def seed_population(self, smiles: list[str]) -> None:
+        """Score a starting population and hand it to the optimizer (its pool / replay buffer)."""
+        if not smiles or not hasattr(self.optimizer, "seed_population"):
+            return
+        total, _, canon = self._score(smiles)
+        keep = [i for i, c in enumerate(canon) if c is not None]
+        self.optimizer.seed_population([canon[i] for i in keep], total[keep])
+        self.say(f"starting population: {len(keep):,} valid of {len(smiles):,}")
+
+    def run_step(self) -> dict:
+        cfg, k = self.cfg, self.step
+        n = min(cfg.batch_size, cfg.budget - self.scored)
+        t0 = time.perf_counter()
+        batch = self.agent.sample(n, seed=cfg.seed * 1_000_003 + k, temperature=cfg.temperature)
+        t1 = time.perf_counter()
+        raw, comps, canon = self._score(batch.smiles)
+        filtered = self.filter.apply(canon, raw)
+        t2 = time.perf_counter()
+        info = self.optimizer.step(k, batch, canon, filtered)
+        t3 = time.perf_counter()
+        self.step, self.scored = k + 1, self.scored + n
+        for c, s in zip(canon, filtered):
+            if c is not None:
+                self.best[c] = max(float(s), self.best.get(c, 0.0))
+        rows = [{"step": k, "smiles": s, "canonical": c or "", "score": f"{f:.6g}", "raw_score": f"{r:.6g}",
+                 **{name: f"{comps[i, j]:.6g}" for j, name in enumerate(self.columns)}}
+                for i, (s, c, f, r) in enumerate(zip(batch.smiles, canon, filtered, raw))]
+        top = sorted(self.best.values(), reverse=True)
+        valid = [c for c in canon if c is not None]
+        log = {"step": k, "scored": self.scored, "mean": float(np.mean(filtered)),
+               "top1": top[0] if top else 0.0, "top10": float(np.mean(top[:10])) if top else 0.0,
+               "top100": float(np.mean(top[:100])) if top else 0.0, "valid": len(valid) / n,
+               "unique": len(set(valid)) / n, "loss": info.get("loss"),
+               "sample_s": round(t1 - t0, 3), "score_s": round(t2 - t1, 3), "update_s": round(t3 - t2, 3)}
+        return {"rows": rows, "log": log}
+
+    # --------------------------------------------------------------------------- persistence
+    def _state_dir(self) -> Path:
+        return self.run_dir / "state"
+
+    def save_state(self) -> None:
+        """Agent weights, Adam moments (safetensors) and the JSON state, swapped in atomically."""
+        from safetensors.torch import save_file
+
+        final = self._state_dir()
+        tmp = self.run_dir / ".state.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.agent.model.state_dict().items()},
+                  str(tmp / "agent.safetensors"))
+        opt = self.optimizer.optimizer.state_dict()
+        tensors = {f"{i}.{name}": (t if torch.is_tensor(t) else torch.tensor(t)).detach().cpu().contiguous()
+                   for i, st in opt["state"].items() for name, t in st.items()}
+        save_file(tensors or {"_empty": torch.zeros(1)}, str(tmp / "optim.safetensors"))
+        state = {"step": self.step, "scored": self.scored, "best": self.best, "filter": self.filter.state(),
+                 "optimizer": self.optimizer.state(), "param_groups": opt["param_groups"]}
+        (tmp / "state.json").write_text(json.dumps(state))
+        old = self.run_dir / ".state.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if final.exists():
+            os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def load_state(self) -> bool:
+        from safetensors.torch import load_file
+
+        d = self._state_dir()
+        if self.run_dir is None or not (d / "state.json").exists():
+            return False
+        state = json.loads((d / "state.json").read_text())
+        self.agent.model.load_state_dict(load_file(str(d / "agent.safetensors")))
+        tensors = load_file(str(d / "optim.safetensors"))
+        opt_state: dict = {}
+        for key, t in tensors.items():
+            if key == "_empty":
+                continue
+            i, name = key.split(".", 1)
+            opt_state.setdefault(int(i), {})[name] = t
+        self.optimizer.optimizer.load_state_dict({"state": opt_state, "param_groups": state["param_groups"]})
+        self.step, self.scored, self.best = state["step"], state["scored"], state["best"]
+        self.filter.restore(state["filter"])
+        self.optimizer.restore(state["optimizer"])
+        return True
+
+
+def _truncate_csv(path: Path, last_step: int) -> None:
+    """Drop rows written by steps after the last saved state (a run killed between writing and saving)."""
+    if not path.exists():
+        return
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        return
+    keep = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) < last_step]
+    if len(keep) != len(rows):
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "w", newline="") as fh:
+            csv.writer(fh).writerows(keep)
+        os.replace(tmp, path)
+
+
+def _append(path: Path, rows: list[dict], header: list[str]) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=header, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        w.writerows(rows)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def run_design(config_path, run_dir, restart: bool = False, progress=None) -> dict:
+    """``chemrnn design run CONFIG -o RUN``: optimize until the budget is spent (resuming a killed run), then write
+    the top molecules, the report and the final agent; returns the summary."""
+    from ..io import load_smiles_list
+    from ..runinfo import hardware, record, versions, write_json
+    from ..scoring import ScoringFunction
+
+    say = progress or (lambda msg: None)
+    data = load_toml(config_path)
+    cfg, scoring_cfg = read_config(data, config_path)
+    scoring = ScoringFunction.from_config(scoring_cfg)  # bad components fail here, before any work
+    run_dir = Path(run_dir)
+    saved = run_dir / "config.json"
+    if restart and run_dir.exists():
+        for name in ("state", "scored.csv", "log.csv"):
+            p = run_dir / name
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+    if (run_dir / "state" / "state.json").exists():
+        before = json.loads(saved.read_text())["config"]
+        now = {"design": asdict(cfg), "scoring": scoring_cfg}
+        changed = [k for k in now["design"] if k != "budget" and before["design"].get(k) != now["design"][k]]
+        if changed or before["scoring"] != scoring_cfg:
+            raise InputError(f"{run_dir} holds a design run with other settings ({', '.join(changed) or 'scoring'}); "
+                             f"rerun with the same config (only budget may change) or pass --restart")
+    record(run_dir, {"design": asdict(cfg), "scoring": scoring_cfg, "source": str(config_path)})
+    run = DesignRun(cfg, scoring, run_dir, say)
+    if run.load_state():
+        say(f"resuming at step {run.step} ({run.scored:,} molecules scored)")
+    else:
+        if cfg.starting_population:
+            from ..datasets import resolve_input, smiles_column
+
+            run.seed_population(load_smiles_list(resolve_input(cfg.starting_population),
+                                                 smiles_column(cfg.starting_population)))
+    _truncate_csv(run_dir / "scored.csv", run.step)
+    _truncate_csv(run_dir / "log.csv", run.step)
+    header = ["step", "smiles", "canonical", "score", "raw_score", *run.columns]
+    t0 = time.perf_counter()
+    while run.scored < cfg.budget:
+        out = run.run_step()
+        _append(run_dir / "scored.csv", out["rows"], header)
+        _append(run_dir / "log.csv", [out["log"]], DesignRun.LOG)
+        run.save_state()
+        lg = out["log"]
+        say(f"step {lg['step']}: {lg['scored']:,}/{cfg.budget:,} scored, mean {lg['mean']:.3f}, "
+            f"top-1 {lg['top1']:.3f}, top-10 {lg['top10']:.3f}, valid {lg['valid']:.2f}")
+    summary = finish(run, run_dir, time.perf_counter() - t0)
+    summary.update({"versions": versions(), "hardware": hardware()})
+    write_json(run_dir / "metrics.json", summary)
+    return summary
+
+
+def finish(run: DesignRun, run_dir: Path, seconds: float) -> dict:
+    """Top molecules (CSV + grid), the final agent as a model file, the learning curve plot and the report."""
+    from ..io import atomic_write
+    from ..models.language import save_language_model
+
+    top = sorted(run.best.items(), key=lambda kv: (-kv[1], kv[0]))[:100]
+    with atomic_write(run_dir / "top.csv") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["rank", "smiles", "score"])
+        for r, (s, v) in enumerate(top, 1):
+            w.writerow([r, s, f"{v:.6g}"])
+    png = chem.grid_png([s for s, _ in top[:24]], legends=[f"{v:.3f}" for _, v in top[:24]])
+    if png:
+        with atomic_write(run_dir / "top.png", "wb") as fh:
+            fh.write(png)
+    save_language_model(run_dir / "model", run.agent.model, run.agent.vocabulary, run.prior_meta["tokenizer"],
+                        {"design": asdict(run.cfg), "steps": run.step, "scored": run.scored})
+    vals = [v for _, v in top]
+    summary = {"optimizer": run.cfg.optimizer, "prior": run.cfg.prior, "steps": run.step, "scored": run.scored,
+               "distinct_valid": len(run.best), "top1": vals[0] if vals else 0.0,
+               "top10": float(np.mean(vals[:10])) if vals else 0.0,
+               "top100": float(np.mean(vals[:100])) if vals else 0.0, "seconds_this_session": round(seconds, 1),
+               "best": top[:10]}
+    _plot_curve(run_dir)
+    return summary
+
+
+def _plot_curve(run_dir: Path) -> None:
+    from ..utils import pyplot, save_fig
+
+    path = run_dir / "log.csv"
+    if not path.exists():
+        return
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    x = [int(r["scored"]) for r in rows]
+    for key in ("mean", "top1", "top10", "top100"):
+        ax.plot(x, [float(r[key]) for r in rows], label=key)
+    ax.set_xlabel("molecules scored")
+    ax.set_ylabel("score")
+    ax.set_ylim(0, 1.02)
+    ax.legend()
+    ax.set_title("design run: score vs molecules scored")
+    fig.tight_layout()
+    save_fig(fig, run_dir / "learning_curve.png")

@@ -1,0 +1,227 @@
+"""Scoring components: what a design run asks of a molecule, each a raw value per molecule (NaN where there is
+none) that a modifier turns into a desirability in [0, 1].
+
+Components (``type`` in a run config): ``qed`` (Bickerton 2012), ``sa`` (Ertl & Schuffenhauer 2009, 1 easy … 10
+hard), ``descriptor`` (RDKit logP, TPSA, MW, HBD/HBA, rotatable bonds, rings …), ``similarity`` (Tanimoto to
+reference molecules: ECFP4/6, FCFP4, atom pairs, ECFP4 counts), ``substructure`` (required or forbidden SMARTS),
+``isomer`` (closeness to a molecular formula, as GuacaMol's isomer tasks), ``property`` (a chemrnn property model,
+e.g. the shipped logP/TPSA one), ``activity`` (p(active) from a target-activity model: Segler's "target
+prediction model") and ``python`` (a user's function by import path).
+"""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from .. import chem
+from ..errors import InputError
+
+
+class Component:
+    """Base class: ``raw(mols, smiles)`` gives one float per molecule (mols[i] is None for an invalid one)."""
+
+    kind = ""
+
+    def raw(self, mols: list, smiles: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    @staticmethod
+    def _each(mols, fn) -> np.ndarray:
+        return np.array([fn(m) if m is not None else np.nan for m in mols], dtype=float)
+
+
+class QED(Component):
+    kind = "qed"
+
+    def raw(self, mols, smiles):
+        return self._each(mols, chem.qed)
+
+
+class SA(Component):
+    """Synthetic accessibility, 1 (easy) … 10 (hard); pair it with a reverse_sigmoid or clipped modifier."""
+
+    kind = "sa"
+
+    def raw(self, mols, smiles):
+        return self._each(mols, chem.sa_score)
+
+
+class Descriptor(Component):
+    kind = "descriptor"
+
+    def __init__(self, descriptor: str):
+        if descriptor not in chem.DESCRIPTORS:
+            raise InputError(f"unknown descriptor {descriptor!r}; choose one of {', '.join(chem.DESCRIPTORS)}")
+        self.descriptor = descriptor
+
+    def raw(self, mols, smiles):
+        return self._each(mols, lambda m: chem.descriptor(m, self.descriptor))
+
+
+class Similarity(Component):
+    """Tanimoto similarity to reference molecules, the largest (``max``) or the mean over them."""
+
+    kind = "similarity"
+
+    def __init__(self, smiles: list[str] | str, fingerprint: str = "ecfp4", aggregate: str = "max"):
+        refs = [smiles] if isinstance(smiles, str) else list(smiles)
+        if fingerprint not in chem.FINGERPRINTS:
+            raise InputError(f"unknown fingerprint {fingerprint!r}; choose one of {', '.join(chem.FINGERPRINTS)}")
+        if aggregate not in ("max", "mean"):
+            raise InputError(f"similarity aggregate must be max or mean, not {aggregate!r}")
+        mols = [(s, chem.mol(s)) for s in refs]
+        bad = [s for s, m in mols if m is None]
+        if bad or not refs:
+            raise InputError(f"similarity: invalid reference SMILES: {', '.join(bad[:5]) or '(none given)'}")
+        self.fingerprint, self.aggregate = fingerprint, aggregate
+        self.refs = [chem.fingerprint(m, fingerprint) for _, m in mols]
+
+    def raw(self, mols, smiles):
+        agg = max if self.aggregate == "max" else (lambda v: sum(v) / len(v))
+        return self._each(mols, lambda m: agg(chem.tanimoto(chem.fingerprint(m, self.fingerprint), self.refs)))
+
+
+class Substructure(Component):
+    """1 when the molecule has the patterns (``required``) or lacks them (``forbidden``); ``match`` all or any."""
+
+    kind = "substructure"
+
+    def __init__(self, smarts: list[str] | str, mode: str = "required", match: str = "any"):
+        patterns = [smarts] if isinstance(smarts, str) else list(smarts)
+        if mode not in ("required", "forbidden"):
+            raise InputError(f"substructure mode must be required or forbidden, not {mode!r}")
+        if match not in ("all", "any"):
+            raise InputError(f"substructure match must be all or any, not {match!r}")
+        try:
+            self.queries = [chem.smarts(p) for p in patterns]
+        except ValueError as exc:
+            raise InputError(f"substructure: {exc}") from None
+        self.mode, self.match = mode, match
+
+    def raw(self, mols, smiles):
+        combine = all if self.match == "all" else any
+
+        def f(m):
+            hit = combine(chem.has_substructure(m, q) for q in self.queries)
+            return float(hit if self.mode == "required" else not hit)
+
+        return self._each(mols, f)
+
+
+class Isomer(Component):
+    """Closeness to a molecular formula: the geometric mean of a Gaussian per element count (sigma 1) and one on
+    the total atom count (sigma 2), as GuacaMol's isomer tasks (Brown et al. 2019); 1 for an exact isomer."""
+
+    kind = "isomer"
+
+    def __init__(self, formula: str):
+        try:
+            self.target = chem.parse_formula(formula)
+        except ValueError as exc:
+            raise InputError(f"isomer: {exc}") from None
+        self.formula = formula
+
+    def _score(self, m) -> float:
+        counts = chem.formula_counts(m)
+        terms = [np.exp(-0.5 * (counts.get(el, 0) - n) ** 2) for el, n in self.target.items()]
+        terms += [np.exp(-0.5 * n ** 2) for el, n in counts.items() if el not in self.target]
+        total, want = sum(counts.values()), sum(self.target.values())
+        terms.append(np.exp(-0.5 * ((total - want) / 2.0) ** 2))
+        return float(np.exp(np.mean(np.log(np.maximum(terms, 1e-300)))))
+
+    def raw(self, mols, smiles):
+        return self._each(mols, self._score)
+
+
+class PropertyModel(Component):
+    """A chemrnn property model's prediction of one target (``shipped`` = the packaged ZINC logP/TPSA model).
+    Molecules the model cannot read (unseen tokens) get no value, hence score 0."""
+
+    kind = "property"
+
+    def __init__(self, target: str, model: str = "shipped"):
+        from ..predict import PropertyPredictor
+
+        self.predictor = PropertyPredictor(model)
+        if target not in self.predictor.targets:
+            raise InputError(f"property model {model} predicts {', '.join(self.predictor.targets)}, not {target!r}")
+        self.column = self.predictor.targets.index(target)
+
+    def raw(self, mols, smiles):
+        out = np.full(len(smiles), np.nan)
+        ok = [i for i, m in enumerate(mols) if m is not None]
+        if ok:
+            out[ok] = self.predictor([smiles[i] for i in ok])[:, self.column]
+        return out
+
+
+class Activity(Component):
+    """p(active) from a target-activity model trained with ``chemrnn activity train``."""
+
+    kind = "activity"
+
+    def __init__(self, model: str):
+        from .activity import ActivityModel
+
+        self.model = ActivityModel.load(model)
+
+    def raw(self, mols, smiles):
+        return self.model.predict_mols(mols)
+
+
+class Python(Component):
+    """A user's function ``module.path:function`` taking a list of SMILES and returning one float each."""
+
+    kind = "python"
+
+    def __init__(self, function: str):
+        import importlib
+
+        mod, _, name = function.partition(":")
+        if not mod or not name:
+            raise InputError(f"python component: function must look like 'package.module:function', not {function!r}")
+        try:
+            self.fn = getattr(importlib.import_module(mod), name)
+        except (ImportError, AttributeError) as exc:
+            raise InputError(f"python component: cannot import {function!r} ({exc})") from None
+
+    def raw(self, mols, smiles):
+        ok = [i for i, m in enumerate(mols) if m is not None]
+        out = np.full(len(smiles), np.nan)
+        if ok:
+            values = np.asarray(self.fn([smiles[i] for i in ok]), dtype=float)
+            if values.shape != (len(ok),):
+                raise InputError(f"python component returned shape {values.shape}, expected ({len(ok)},)")
+            out[ok] = values
+        return out
+
+
+COMPONENTS = {c.kind: c for c in (QED, SA, Descriptor, Similarity, Substructure, Isomer, PropertyModel, Activity,
+                                  Python)}
+COMMON_KEYS = ("type", "name", "weight", "modifier")
+
+
+def make_component(spec: dict) -> tuple[str, float, Component, object]:
+    """``(name, weight, component, modifier)`` from a config table; unknown keys or values are refused."""
+    from .modifiers import make_modifier
+
+    spec = dict(spec)
+    kind = spec.get("type")
+    if kind not in COMPONENTS:
+        raise InputError(f"unknown scoring component type {kind!r}; choose one of {', '.join(COMPONENTS)}")
+    params = [p for p in inspect.signature(COMPONENTS[kind].__init__).parameters if p != "self"]
+    bad = set(spec) - set(COMMON_KEYS) - set(params)
+    if bad:
+        raise InputError(f"component {kind}: unknown key(s) {', '.join(sorted(bad))}; "
+                         f"valid: {', '.join([*COMMON_KEYS, *params])}")
+    weight = spec.get("weight", 1.0)
+    if not isinstance(weight, (int, float)) or weight < 0:
+        raise InputError(f"component {kind}: weight must be a number >= 0, not {weight!r}")
+    args = {k: spec[k] for k in params if k in spec}
+    try:
+        comp = COMPONENTS[kind](**args)
+    except TypeError as exc:
+        raise InputError(f"component {kind}: {exc}") from None
+    label = spec.get("name") or kind + (f"_{args[next(iter(args))]}" if args and kind == "descriptor" else "")
+    return str(label), float(weight), comp, make_modifier(spec.get("modifier"))
