@@ -129,11 +129,11 @@ class DesignRun:
 
     # ------------------------------------------------------------------------------- scoring
     def _score(self, smiles: list[str]):
-        """(total, raw total, components [n, k], canonical) for a list of strings; invalid ones score 0."""
+        """(total, component desirabilities [n, k], canonical) for a list of strings; invalid ones score 0."""
         if hasattr(self.scoring, "score"):
             sc = self.scoring.score(smiles)
-            comps = np.stack([sc.components[n] for n in self.columns], 1) if self.columns else np.zeros((len(smiles), 0))
-            return sc.total, comps, sc.canonical
+            comps = np.stack([sc.components[n] for n in self.columns], 1) if self.columns else None
+            return sc.total, comps if comps is not None else np.zeros((len(smiles), 0)), sc.canonical
         canon = [chem.canonical_or_none(s) if s else None for s in smiles]
         ok = [i for i, c in enumerate(canon) if c is not None]
         total = np.zeros(len(smiles))
