@@ -184,3 +184,45 @@ def recovery(model, heldout, n: int = 100_000, temperature: float = 1.0, seed: i
     return {"heldout": len(targets), "recovered": len(found), "fraction": len(found) / len(targets) if targets else 0.0,
             "sampled": n, "valid": res["valid"], "unique_valid": len(sampled), "examples": sorted(found)[:10],
             "seconds": res["seconds"]}
+
+
+# ------------------------------------------------------------------------------------------ design
+def design(config, output, restart: bool = False, progress=None) -> dict:
+    """``chemrnn design run``: a design run from a TOML config (see examples/), resumable; returns its summary."""
+    from .design import run_design
+
+    return run_design(config, output, restart=restart, progress=progress)
+
+
+def train_activity(actives, output, decoys="chembl", decoy_ratio: float = 5.0, trees: int = 200, folds: int = 5,
+                   seed: int = 0, progress=None) -> dict:
+    """``chemrnn activity train``: a target-activity model (actives vs decoys), saved to ``output``; its CV metrics."""
+    from .datasets import resolve_input, smiles_column
+    from .io import load_smiles_list, sha256_of
+    from .scoring.activity import ActivityConfig, train_activity_model
+
+    sources = {}
+    lists = []
+    for name, src in (("actives", actives), ("decoys", decoys)):
+        path = resolve_input(src)
+        lists.append(load_smiles_list(path, smiles_column(src)))
+        sources[name] = {"source": str(src), "path": str(path), "sha256": sha256_of(path)}
+    cfg = ActivityConfig(n_trees=trees, decoy_ratio=decoy_ratio, folds=folds, seed=seed)
+    model, metrics = train_activity_model(lists[0], lists[1], cfg, source=sources, progress=progress)
+    model.save(output)
+    return metrics
+
+
+def predict_activity(model, smiles: list[str]):
+    """p(active) per SMILES (NaN where invalid) from an activity model file."""
+    from .scoring.activity import ActivityModel
+
+    return ActivityModel.load(model).predict(smiles)
+
+
+def goal_directed_generator(**options):
+    """A GuacaMol-style ``GoalDirectedGenerator`` (``generate_optimized_molecules``); see
+    :class:`chemrnn.design.GoalDirectedGenerator` for the options (optimizer, prior, budget …)."""
+    from .design import GoalDirectedGenerator
+
+    return GoalDirectedGenerator(**options)

@@ -112,3 +112,16 @@ def test_killed_run_resumes(tmp_path):
     with open(run / "scored.csv", newline="") as fh:
         per_step = Counter(int(r["step"]) for r in csv.DictReader(fh))
     assert set(per_step.values()) == {48} and len(per_step) == done + 2
+
+
+@pytest.mark.parametrize("example", sorted((Path(__file__).resolve().parents[2] / "examples").glob("design_*.toml")))
+def test_examples_are_valid_configs(example, tmp_path):
+    """Every example config parses; those without a user-trained activity model build their scoring function."""
+    from chemrnn.design.run import load_toml, read_config
+    from chemrnn.scoring import ScoringFunction
+
+    data = load_toml(example)
+    cfg, scoring = read_config(data, example)
+    assert cfg.budget > 0
+    if all(c["type"] != "activity" for c in scoring["component"]):
+        assert ScoringFunction.from_config(scoring)(["CCO"]).shape == (1,)

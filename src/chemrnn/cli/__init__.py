@@ -17,6 +17,7 @@ from ..errors import ChemrnnError
 from ._common import console, err_console, state as _state
 from .data import data_app, datasets_app
 from .demo import demo
+from .design import activity_app, design_app
 from .lecture import lecture_app
 from .lm import lm_app
 from .property import embed, property_app
@@ -30,6 +31,8 @@ app.add_typer(property_app, name="property")
 app.command("embed")(embed)
 app.add_typer(lecture_app, name="lecture")
 app.command("demo")(demo)
+app.add_typer(design_app, name="design")
+app.add_typer(activity_app, name="activity")
 
 
 def _version(value: bool):

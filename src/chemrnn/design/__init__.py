@@ -3,6 +3,7 @@ sample/score/fine-tune cycle, GuacaMol's hill-climber, REINVENT-style reinforcem
 filter — with every scored molecule recorded and runs resumable."""
 from .diversity import DiversityFilter
 from .optimizers import OPTIMIZERS
-from .run import DesignConfig, DesignRun, read_config, run_design
+from .run import DesignConfig, DesignRun, GoalDirectedGenerator, read_config, run_design
 
-__all__ = ["OPTIMIZERS", "DesignConfig", "DesignRun", "DiversityFilter", "read_config", "run_design"]
+__all__ = ["OPTIMIZERS", "DesignConfig", "DesignRun", "DiversityFilter", "GoalDirectedGenerator", "read_config",
+           "run_design"]

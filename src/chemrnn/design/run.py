@@ -130,7 +130,9 @@ class DesignRun:
     # ------------------------------------------------------------------------------- scoring
     def _score(self, smiles: list[str]):
         """(total, component desirabilities [n, k], canonical) for a list of strings; invalid ones score 0."""
-        if hasattr(self.scoring, "score"):
+        from ..scoring import ScoringFunction
+
+        if isinstance(self.scoring, ScoringFunction):
             sc = self.scoring.score(smiles)
             comps = np.stack([sc.components[n] for n in self.columns], 1) if self.columns else None
             return sc.total, comps if comps is not None else np.zeros((len(smiles), 0)), sc.canonical
@@ -355,3 +357,36 @@ def _plot_curve(run_dir: Path) -> None:
     ax.set_title("design run: score vs molecules scored")
     fig.tight_layout()
     save_fig(fig, run_dir / "learning_curve.png")
+
+
+# ------------------------------------------------------------------------------------ GuacaMol interface
+class GoalDirectedGenerator:
+    """``generate_optimized_molecules(scoring_function, number_molecules, starting_population=None)``: the interface
+    of GuacaMol's ``GoalDirectedGenerator`` (duck-typed; guacamol is not needed), so that GuacaMol's own benchmark can
+    drive chemrnn. ``scoring_function`` is a chemrnn :class:`~chemrnn.scoring.ScoringFunction`, any callable taking a
+    list of SMILES, or an object with GuacaMol's ``score_list``. Each call runs a fresh in-memory design run of
+    ``budget`` scored molecules from the prior and returns the best distinct molecules found."""
+
+    def __init__(self, optimizer: str = "reinvent", prior: str = "shipped", budget: int = 5000, batch_size: int = 128,
+                 seed: int = 0, options: dict | None = None, diversity_filter: dict | None = None,
+                 device: str = "cpu", progress=None):
+        self.cfg = DesignConfig(optimizer=optimizer, prior=prior, budget=budget, batch_size=batch_size, seed=seed,
+                                device=device, options=dict(options or {}),
+                                diversity_filter={**DesignConfig().diversity_filter, **(diversity_filter or {})})
+        self.cfg.validate()
+        self.progress = progress
+        self.last_run: DesignRun | None = None
+
+    def generate_optimized_molecules(self, scoring_function, number_molecules: int,
+                                     starting_population: list[str] | None = None) -> list[str]:
+        score = scoring_function
+        if hasattr(scoring_function, "score_list"):
+            score = scoring_function.score_list  # noqa: E731  (GuacaMol scores invalid molecules -1: clipped to 0)
+        run = DesignRun(self.cfg, score, None, self.progress)
+        if starting_population:
+            run.seed_population(list(starting_population))
+        while run.scored < self.cfg.budget:
+            run.run_step()
+        self.last_run = run
+        best = sorted(run.best.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [s for s, _ in best[:number_molecules]]

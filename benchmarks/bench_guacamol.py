@@ -1,0 +1,90 @@
+"""GuacaMol's goal-directed suite (v2, 20 tasks), scored by GuacaMol's own code, with chemrnn as the generator.
+
+Needs guacamol installed for the benchmark only: ``pip install --no-deps guacamol==0.5.5`` (its other needs are
+chemrnn's own). GuacaMol 0.5.5 calls ``scipy.histogram``, which newer SciPy lacks: the one-line shim below.
+
+Usage::
+
+    python benchmarks/bench_guacamol.py OUT.json [--optimizer reinvent] [--budget 4096] [--tasks 0,1,2]
+        [--prior shipped] [--batch-size 128] [--option sigma=120 --option lr=5e-4]
+
+Each task's result is appended to OUT.json as soon as it is done; rerunning skips finished tasks (resumable).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy
+
+if not hasattr(scipy, "histogram"):  # guacamol 0.5.5 uses scipy.histogram (removed from SciPy): the same function
+    scipy.histogram = np.histogram
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine  # noqa: E402
+
+from chemrnn.design import GoalDirectedGenerator  # noqa: E402
+
+# GuacaMol paper (Brown et al. 2019, Table 2): SMILES LSTM hill-climb and Graph GA per task
+PUBLISHED = {
+    "Celecoxib rediscovery": (1.000, 1.000), "Troglitazone rediscovery": (1.000, 1.000),
+    "Thiothixene rediscovery": (1.000, 1.000), "Aripiprazole similarity": (1.000, 1.000),
+    "Albuterol similarity": (1.000, 1.000), "Mestranol similarity": (1.000, 1.000),
+    "C11H24": (0.993, 0.971), "C9H10N2O2PF2Cl": (0.879, 0.982), "Median molecules 1": (0.438, 0.406),
+    "Median molecules 2": (0.422, 0.432), "Osimertinib MPO": (0.907, 0.953), "Fexofenadine MPO": (0.959, 0.998),
+    "Ranolazine MPO": (0.855, 0.920), "Perindopril MPO": (0.808, 0.792), "Amlodipine MPO": (0.894, 0.894),
+    "Sitagliptin MPO": (0.545, 0.891), "Zaleplon MPO": (0.669, 0.754), "Valsartan SMARTS": (0.978, 0.990),
+    "Deco Hop": (0.996, 1.000), "Scaffold Hop": (0.998, 1.000),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("output")
+    ap.add_argument("--optimizer", default="reinvent")
+    ap.add_argument("--prior", default="shipped")
+    ap.add_argument("--budget", type=int, default=4096)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--tasks", default="", help="comma-separated task indices (default: all 20)")
+    ap.add_argument("--option", action="append", default=[], help="optimizer option key=value")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    from guacamol.benchmark_suites import goal_directed_suite_v2
+
+    options = {k: float(v) if "." in v or "e" in v else int(v) for k, v in (o.split("=", 1) for o in args.option)}
+    out = Path(args.output)
+    done = json.loads(out.read_text()) if out.exists() else {"results": {}}
+    done["setup"] = {"optimizer": args.optimizer, "prior": args.prior, "budget": args.budget,
+                     "batch_size": args.batch_size, "options": options, "seed": args.seed, "machine": machine(),
+                     "command": " ".join(sys.argv)}
+    suite = goal_directed_suite_v2()
+    picks = [int(i) for i in args.tasks.split(",")] if args.tasks else range(len(suite))
+    for i in picks:
+        bench = suite[i]
+        if bench.name in done["results"]:
+            continue
+        gen = GoalDirectedGenerator(args.optimizer, args.prior, args.budget, args.batch_size, args.seed, options)
+        t0 = time.perf_counter()
+        res = bench.assess_model(gen)
+        seconds = time.perf_counter() - t0
+        hc, ga = PUBLISHED.get(bench.name, (None, None))
+        done["results"][bench.name] = {"index": i, "score": res.score, "seconds": round(seconds, 1),
+                                       "scored_molecules": gen.last_run.scored if gen.last_run else None,
+                                       "smiles_lstm_hc": hc, "graph_ga": ga,
+                                       "top": res.optimized_molecules[:3] if res.optimized_molecules else []}
+        print(f"{i:2d} {bench.name:28s} {res.score:.3f} (SMILES-LSTM HC {hc}, Graph GA {ga}) {seconds:.0f} s",
+              flush=True)
+        out.write_text(json.dumps(done, indent=1, default=str))
+    scores = [r["score"] for r in done["results"].values()]
+    done["total"] = float(np.sum(scores))
+    out.write_text(json.dumps(done, indent=1, default=str))
+    print(f"total over {len(scores)} tasks: {done['total']:.2f} (SMILES-LSTM HC 17.34, Graph GA 17.98 over 20)")
+
+
+if __name__ == "__main__":
+    main()
