@@ -7,6 +7,7 @@ Usage::
 
     python benchmarks/bench_guacamol.py OUT.json [--optimizer reinvent] [--budget 4096] [--tasks 0,1,2]
         [--prior shipped] [--batch-size 128] [--option sigma=120 --option lr=5e-4]
+        [--population chembl --population-size 2048]
 
 Each task's result is appended to OUT.json as soon as it is done; rerunning skips finished tasks (resumable).
 """
@@ -52,6 +53,8 @@ def main() -> None:
     ap.add_argument("--tasks", default="", help="comma-separated task indices (default: all 20)")
     ap.add_argument("--option", action="append", default=[], help="optimizer option key=value")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--population", default=None, help="dataset or file to draw a starting population from")
+    ap.add_argument("--population-size", type=int, default=0, help="molecules drawn (scored; part of the budget)")
     args = ap.parse_args()
 
     from guacamol.benchmark_suites import goal_directed_suite_v2
@@ -60,7 +63,8 @@ def main() -> None:
     out = Path(args.output)
     done = json.loads(out.read_text()) if out.exists() else {"results": {}}
     done["setup"] = {"optimizer": args.optimizer, "prior": args.prior, "budget": args.budget,
-                     "batch_size": args.batch_size, "options": options, "seed": args.seed, "machine": machine(),
+                     "batch_size": args.batch_size, "options": options, "seed": args.seed,
+                     "population": args.population, "population_size": args.population_size, "machine": machine(),
                      "command": " ".join(sys.argv)}
     suite = goal_directed_suite_v2()
     picks = [int(i) for i in args.tasks.split(",")] if args.tasks else range(len(suite))
@@ -68,7 +72,8 @@ def main() -> None:
         bench = suite[i]
         if bench.name in done["results"]:
             continue
-        gen = GoalDirectedGenerator(args.optimizer, args.prior, args.budget, args.batch_size, args.seed, options)
+        gen = GoalDirectedGenerator(args.optimizer, args.prior, args.budget, args.batch_size, args.seed, options,
+                                    population=args.population, population_size=args.population_size)
         t0 = time.perf_counter()
         res = bench.assess_model(gen)
         seconds = time.perf_counter() - t0

@@ -144,13 +144,18 @@ class DesignRun:
         return np.clip(total, 0.0, None), np.zeros((len(smiles), 0)), canon
 
     def seed_population(self, smiles: list[str]) -> None:
-        """Score a starting population and hand it to the optimizer (its pool / replay buffer)."""
-        if not smiles or not hasattr(self.optimizer, "seed_population"):
+        """Score a starting population and hand it to the optimizer (the hill-climber's pool, REINVENT's replay
+        buffer; Segler's cycle fine-tunes on its best first). Scoring it spends budget like any sampled molecule."""
+        if not smiles:
             return
         total, _, canon = self._score(smiles)
+        self.scored += len(smiles)
         keep = [i for i, c in enumerate(canon) if c is not None]
-        self.optimizer.seed_population([canon[i] for i in keep], total[keep])
-        self.say(f"starting population: {len(keep):,} valid of {len(smiles):,}")
+        for i in keep:
+            self.best[canon[i]] = max(float(total[i]), self.best.get(canon[i], 0.0))
+        if hasattr(self.optimizer, "seed_population"):
+            self.optimizer.seed_population([canon[i] for i in keep], total[keep])
+        self.say(f"starting population: {len(keep):,} valid of {len(smiles):,} (scored, counted in the budget)")
 
     def run_step(self) -> dict:
         cfg, k = self.cfg, self.step
@@ -369,13 +374,30 @@ class GoalDirectedGenerator:
 
     def __init__(self, optimizer: str = "reinvent", prior: str = "shipped", budget: int = 5000, batch_size: int = 128,
                  seed: int = 0, options: dict | None = None, diversity_filter: dict | None = None,
-                 device: str = "cpu", progress=None):
+                 device: str = "cpu", progress=None, population: str | None = None, population_size: int = 0):
         self.cfg = DesignConfig(optimizer=optimizer, prior=prior, budget=budget, batch_size=batch_size, seed=seed,
                                 device=device, options=dict(options or {}),
                                 diversity_filter={**DesignConfig().diversity_filter, **(diversity_filter or {})})
         self.cfg.validate()
         self.progress = progress
+        self.population, self.population_size = population, population_size
         self.last_run: DesignRun | None = None
+
+    def _population(self, given: list[str] | None) -> list[str]:
+        """The benchmark's starting population if it gives one, else a seeded random draw of ``population_size``
+        molecules from the dataset or file ``population`` (e.g. ``chembl``, as GuacaMol's hill-climber starts from
+        its training set); the draw is scored and counted in the budget."""
+        if given:
+            return list(given)
+        if not self.population or not self.population_size:
+            return []
+        import random
+
+        from ..datasets import resolve_input, smiles_column
+        from ..io import load_smiles_list
+
+        pool = load_smiles_list(resolve_input(self.population), smiles_column(self.population))
+        return random.Random(self.cfg.seed).sample(pool, min(self.population_size, len(pool)))
 
     def generate_optimized_molecules(self, scoring_function, number_molecules: int,
                                      starting_population: list[str] | None = None) -> list[str]:
@@ -383,8 +405,7 @@ class GoalDirectedGenerator:
         if hasattr(scoring_function, "score_list"):
             score = scoring_function.score_list  # noqa: E731  (GuacaMol scores invalid molecules -1: clipped to 0)
         run = DesignRun(self.cfg, score, None, self.progress)
-        if starting_population:
-            run.seed_population(list(starting_population))
+        run.seed_population(self._population(starting_population))
         while run.scored < self.cfg.budget:
             run.run_step()
         self.last_run = run
