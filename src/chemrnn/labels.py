@@ -21,7 +21,8 @@ def load_labelled(source, targets: list[str], column: str | None = None, jobs: i
     """``(smiles, Y, rejects)``: canonical SMILES with their target values, from a CSV/TSV or dataset name.
 
     Missing ``logP``/``TPSA`` columns are computed with RDKit; other missing targets are an error naming the
-    columns that exist. Rows with an invalid SMILES or a non-numeric target are rejected with a reason.
+    columns that exist. Rows with an empty or invalid SMILES or a non-numeric target are rejected with a reason;
+    each reject is ``(file line, reason, SMILES field)``, blank lines included in the line count.
     """
     import pandas as pd
 
@@ -30,14 +31,17 @@ def load_labelled(source, targets: list[str], column: str | None = None, jobs: i
     path = resolve_input(source)
     col = column or smiles_column(source)
     try:
-        df = pd.read_csv(path, sep="\t" if ".tsv" in path.name else ",")
+        # every cell as text, no NA guessing: an empty SMILES cell stays "" (not NaN, not the string "nan"), and
+        # blank lines stay rows so that reject line numbers are file lines
+        df = pd.read_csv(path, sep="\t" if ".tsv" in path.name else ",", dtype=str, keep_default_na=False,
+                         skip_blank_lines=False)
     except (OSError, ValueError, UnicodeDecodeError, EOFError) as exc:
         raise InputError(f"cannot read as CSV ({exc})", path) from None
     names = {c.lower(): c for c in df.columns}
     col = col if col in df.columns else names.get((col or "smiles").lower())
     if col is None:
         raise InputError(f"no SMILES column (columns: {', '.join(map(str, df.columns[:20]))})", path)
-    smiles = df[col].astype(str).str.strip().tolist()
+    smiles = [str(s).strip() for s in df[col].tolist()]
     canon = chem.canonical_all(smiles, jobs)
     Y = np.full((len(df), len(targets)), np.nan)
     for k, t in enumerate(targets):
@@ -53,7 +57,9 @@ def load_labelled(source, targets: list[str], column: str | None = None, jobs: i
             Y[:, k] = computed[targets[k]]
     keep, rejects = [], []
     for i, (s, c) in enumerate(zip(smiles, canon)):
-        if c is None:
+        if not s:
+            rejects.append((i + 2, "empty SMILES", s))
+        elif c is None:
             rejects.append((i + 2, chem.canonical(s)[1] or "invalid SMILES", s))
         elif not np.isfinite(Y[i]).all():
             rejects.append((i + 2, "missing or non-numeric target value", s))

@@ -4,10 +4,12 @@ batches (the form a scoring function in the design loop needs), plus the one-cal
 Every input string gets a row. A SMILES that RDKit cannot read gets no value and its reason; so does a molecule
 with tokens the model never saw in training (``[Se]``, ``[U]`` …): a recurrent model would read them as
 ``<unk>`` and answer with a confident, meaningless number, so chemrnn refuses to (issue: a command line that never
-misleads). Molecules longer than any the model was trained on get a value and a warning.
+misleads). Molecules longer than any the model was trained on get a value and a warning (models trained by this
+version record that length; the shipped model predates it and gives no such warning).
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +18,24 @@ import numpy as np
 from . import chem
 from .batching import by_length
 from .models.property import load_property_model
-from .utils import inference_precision
+from .utils import inference_precision, torch_device
+
+UNSEEN = "tokens the model never saw in training"  # the start of the reason given for such molecules
+
+
+def outcome_counts(errors: list[str], warnings: list[str] | None = None) -> dict:
+    """What happened to each row: ``rows = predicted + invalid + unseen_tokens``; ``warnings`` counts predicted
+    rows that carry a warning. ``errors`` are the reasons ("" where there is a value)."""
+    unseen = sum(1 for e in errors if e.startswith(UNSEEN))
+    failed = sum(1 for e in errors if e)
+    return {"rows": len(errors), "predicted": len(errors) - failed, "invalid": failed - unseen,
+            "unseen_tokens": unseen, "warnings": sum(1 for w in (warnings or []) if w)}
+
+
+def outcome_summary(counts: dict) -> str:
+    """One line for the user: ``120 rows: 117 predicted, 2 invalid SMILES, 1 with unseen tokens, 0 warnings``."""
+    return (f"{counts['rows']:,} rows: {counts['predicted']:,} predicted, {counts['invalid']:,} invalid SMILES, "
+            f"{counts['unseen_tokens']:,} with tokens the model never saw, {counts['warnings']:,} warnings")
 
 
 @dataclass
@@ -31,22 +50,55 @@ class Predictions:
     counts: dict = field(default_factory=dict)
 
 
+@dataclass
+class Embeddings:
+    """Vectors ``[n, width]`` (NaN rows where there is no prediction), reasons, warnings and counts, as
+    :class:`Predictions`."""
+
+    vectors: np.ndarray
+    errors: list[str]
+    warnings: list[str]
+    counts: dict = field(default_factory=dict)
+
+
 class PropertyPredictor:
     """A property model loaded once, to predict or embed many batches of SMILES.
 
     ``model``: a model file or directory, or ``shipped`` (the packaged ZINC250k logP/TPSA model).
-    ``precision``: ``auto`` | ``32`` | ``bf16`` (see :func:`chemrnn.utils.inference_precision`).
+    ``precision``: ``auto`` | ``32`` | ``bf16`` (see :func:`chemrnn.utils.inference_precision`; on a GPU ``auto``
+    is bf16 where the GPU supports it). ``device``: ``cpu`` | ``auto`` | ``gpu`` | ``cuda``.
     """
 
-    def __init__(self, model="shipped", precision: str = "auto", impl: str = "fused", batch_size: int = 256):
+    def __init__(self, model="shipped", precision: str = "auto", impl: str = "fused", batch_size: int = 256,
+                 device: str = "cpu"):
+        inference_precision(precision)  # a bad value fails here, before any work
+        self.device = device if device.startswith("cuda:") else torch_device(device)  # cuda:N as given
         self.model, self.vocabulary, self.tokenizer, self.meta = load_property_model(model, impl=impl)
+        self.model.to(self.device)
         self.path = str(model)
         self.targets: list[str] = list(self.meta["targets"])
         self.mean = np.array(self.meta["scaling"]["mean"])
         self.std = np.array(self.meta["scaling"]["std"])
         self.precision, self.batch_size = precision, batch_size
-        inference_precision(precision)  # a bad value fails here, before any work
-        self.max_tokens = self.meta.get("training", {}).get("max_tokens")
+        self.max_tokens = (self.meta.get("training") or {}).get("max_tokens")
+
+    def _autocast(self):
+        """The precision context on this predictor's device."""
+        if not self.device.startswith("cuda"):
+            return inference_precision(self.precision)
+        import torch
+
+        bf16 = self.precision == "bf16" or (self.precision == "auto" and torch.cuda.is_bf16_supported())
+        return torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+    def _run(self, fn, ids: list[np.ndarray], width: int) -> np.ndarray:
+        dev = self.device
+
+        def on_device(x, lengths):
+            return fn(x.to(dev), lengths.to(dev))
+
+        with self._autocast():
+            return by_length(on_device, ids, width, self.model.config.pad_id, self.batch_size)
 
     # ------------------------------------------------------------------------------------ parsing
     def _parse(self, smiles: list[str]):
@@ -82,14 +134,9 @@ class PropertyPredictor:
             variants = [[canon[i]] + (chem.randomized(canon[i], augment, seed=seed) if augment else []) for i in ok]
             per = 1 + augment if augment else 1
             variants = [(v + [v[0]] * per)[:per] for v in variants]  # a molecule with fewer variants repeats
-            flat = [self._ids(s) for v in variants for s in v]
-            with inference_precision(self.precision):
-                z = by_length(self.model, flat, len(self.targets), self.model.config.pad_id, self.batch_size)
+            z = self._run(self.model, [self._ids(s) for v in variants for s in v], len(self.targets))
             out[ok] = z.reshape(len(ok), per, -1).mean(1) * self.std + self.mean
-        unseen = sum(1 for e in errors if e.startswith("tokens the model never saw"))
-        counts = {"rows": len(canon), "predicted": len(ok), "invalid": len(canon) - len(ok) - unseen,
-                  "unseen_tokens": unseen, "warnings": sum(1 for w in warnings if w)}
-        return Predictions(out, errors, warnings, self.targets, counts)
+        return Predictions(out, errors, warnings, self.targets, outcome_counts(errors, warnings))
 
     def __call__(self, smiles: list[str]) -> np.ndarray:
         """Values ``[n, targets]`` (NaN where there is none): the form a scoring function takes."""
@@ -99,46 +146,66 @@ class PropertyPredictor:
     def embedding_width(self) -> int:
         return self.model.embedding_width
 
-    def embed(self, smiles: list[str]) -> tuple[np.ndarray, list[str]]:
-        """Pooled RNN vectors ``[n, width]`` (NaN rows where there is no prediction) and the reasons."""
-        canon, errors, _ = self._parse(list(smiles))
+    def embeddings(self, smiles: list[str]) -> Embeddings:
+        """Pooled RNN vectors with the reasons, warnings and counts of :meth:`predict`."""
+        canon, errors, warnings = self._parse(list(smiles))
         ok = [i for i, c in enumerate(canon) if c is not None]
         out = np.full((len(canon), self.embedding_width), np.nan, dtype=np.float32)
         if ok:
-            with inference_precision(self.precision):
-                out[ok] = by_length(self.model.embed, [self._ids(canon[i]) for i in ok], self.embedding_width,
-                                    self.model.config.pad_id, self.batch_size)
-        return out, errors
+            out[ok] = self._run(self.model.embed, [self._ids(canon[i]) for i in ok], self.embedding_width)
+        return Embeddings(out, errors, warnings, outcome_counts(errors, warnings))
+
+    def embed(self, smiles: list[str]) -> tuple[np.ndarray, list[str]]:
+        """Pooled RNN vectors ``[n, width]`` (NaN rows where there is no prediction) and the reasons."""
+        e = self.embeddings(smiles)
+        return e.vectors, e.errors
 
 
 # --------------------------------------------------------------------------------------- one call
-def predict_smiles(model_path, smiles: list[str], augment: int = 0, seed: int = 0, precision: str = "auto"):
+def predict_smiles(model_path, smiles: list[str], augment: int = 0, seed: int = 0, precision: str = "auto",
+                   device: str = "cpu"):
     """Predictions ``[n, targets]`` (NaN where there is none), the reason for each missing one, and the targets."""
-    p = PropertyPredictor(model_path, precision).predict(smiles, augment, seed)
+    p = PropertyPredictor(model_path, precision, device=device).predict(smiles, augment, seed)
     return p.values, p.errors, p.targets
 
 
-def embed_smiles(model_path, smiles: list[str], precision: str = "32") -> tuple[np.ndarray, list[str]]:
+def embed_smiles(model_path, smiles: list[str], precision: str = "32", device: str = "cpu"):
     """Pooled RNN vectors ``[n, width]`` (NaN rows for unusable SMILES) and the reasons."""
-    return PropertyPredictor(model_path, precision).embed(smiles)
+    return PropertyPredictor(model_path, precision, device=device).embed(smiles)
 
 
-def evaluate_property_model(model_path, source, output, column: str | None = None) -> dict:
-    """Metrics per target, parity plots (PNG) and MAE by heavy-atom count on a labelled file."""
+def evaluate_property_model(model_path, source, output, column: str | None = None, precision: str = "auto",
+                            device: str = "cpu") -> dict:
+    """Metrics per target, parity plots (PNG) and MAE by heavy-atom count on a labelled file.
+
+    Rows of the file that cannot be scored (empty or invalid SMILES, missing target value) are listed in
+    ``output/rejects.csv`` (line, reason, SMILES); molecules the model cannot predict (tokens it never saw) are
+    counted in ``_no_prediction``. A file without a single scorable molecule is bad input.
+    """
+    from .errors import InputError
+    from .io import write_rejects
     from .labels import load_labelled
     from .metrics import regression_metrics
     from .runinfo import write_json
     from .utils import pyplot, save_fig
 
-    predictor = PropertyPredictor(model_path)
+    predictor = PropertyPredictor(model_path, precision, device=device)
     targets = predictor.targets
     smiles, Y, rejects = load_labelled(source, targets, column)
-    pred = predictor(smiles)
+    result = predictor.predict(smiles)
+    pred = result.values
     scored = np.isfinite(pred).all(1)
+    if not scored.any():  # before anything is written
+        raise InputError(f"no molecule to score: {len(rejects):,} rows rejected, {int((~scored).sum()):,} "
+                         f"without a prediction" + (f" (first: line {rejects[0][0]}, {rejects[0][1]})"
+                                                    if rejects else ""), source)
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     sizes = np.array(chem.heavy_atoms(smiles))
-    res: dict = {"_n": int(scored.sum()), "_rejected": len(rejects), "_no_prediction": int((~scored).sum())}
+    if rejects:
+        write_rejects(output / "rejects.csv", rejects)
+    res: dict = {"_n": int(scored.sum()), "_rejected": len(rejects), "_no_prediction": int((~scored).sum()),
+                 "_unseen_tokens": result.counts["unseen_tokens"], "_warnings": result.counts["warnings"]}
     Y, pred, sizes = Y[scored], pred[scored], sizes[scored]
     plt = pyplot()
     for k, t in enumerate(targets):

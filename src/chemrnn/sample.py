@@ -3,7 +3,9 @@
 Sampling draws every sequence of a batch in parallel, one token per step from ``softmax(logits / T)``; a
 sequence that emits <eos> leaves the batch at once (its row is dropped from the state), so the cost follows the
 real lengths, not ``max_length``. The log-likelihood of each sampled sequence is accumulated on the way, under
-the same temperature; at T = 1 it equals what :func:`likelihood` assigns to the same SMILES afterwards.
+the distribution it was drawn from: ``Samples.nll = -Σ_t log softmax(logits_t / T)[token_t]`` over the sampled tokens
+and the final <eos> (none when ``max_length`` cut the sequence off). At T = 1 that is what :func:`likelihood`
+assigns to the same token sequence afterwards; at T ≠ 1 it is :func:`likelihood` with the same ``temperature``.
 """
 from __future__ import annotations
 
@@ -19,10 +21,17 @@ from .tokens import Tokenizer, Vocabulary
 @dataclass
 class Samples:
     smiles: list[str]
-    nll: np.ndarray  # negative log-likelihood of each sampled token sequence (with <eos>), at the temperature used
+    nll: np.ndarray  # -log p of each sampled token sequence (with <eos>) under softmax(logits / T), T as sampled
     lengths: np.ndarray  # tokens per sample (without <bos>, with <eos>)
     finished: np.ndarray  # False where max_length was hit before <eos>
     token_ids: list  # the sampled ids of each sequence (without <bos> and <eos>)
+
+
+def _device(model, device: str) -> str:
+    """The torch device for ``device``: ``auto`` is wherever the model's weights are, ``gpu`` is ``cuda``."""
+    if device == "auto":
+        return str(next(model.parameters()).device)
+    return {"gpu": "cuda"}.get(device, device)
 
 
 def _index_state(state, keep):
@@ -35,9 +44,11 @@ def _index_state(state, keep):
 def sample(model: LanguageModel, vocabulary: Vocabulary, tokenizer: Tokenizer, n: int, temperature: float = 1.0,
            batch_size: int = 1024, max_length: int = 140, seed: int | None = None, device: str = "cpu",
            progress=None) -> Samples:
-    """Draw ``n`` sequences; returns the detokenized strings (valid SMILES or not) with their NLLs."""
+    """Draw ``n`` sequences; returns the detokenized strings (valid SMILES or not) with their NLLs under the
+    tempered distribution. ``device``: where the model is (``auto``: found from the model; ``gpu`` = ``cuda``)."""
     if temperature <= 0:
         raise ValueError("temperature must be > 0")
+    device = _device(model, device)
     model.eval()
     gen = torch.Generator(device=device)
     gen.manual_seed(int(seed) if seed is not None else int(torch.seed() % (2**63)))
@@ -93,14 +104,27 @@ def _sample_batch(model, vocabulary, b, temperature, max_length, gen, device):
 
 @torch.no_grad()
 def likelihood(model: LanguageModel, vocabulary: Vocabulary, tokenizer: Tokenizer, smiles: list[str],
-               batch_size: int = 512, device: str = "cpu", unknown: str = "error") -> np.ndarray:
-    """Negative log-likelihood of each SMILES under the model (sum over its tokens and <eos>)."""
+               batch_size: int = 512, device: str = "cpu", unknown: str = "error",
+               temperature: float = 1.0) -> np.ndarray:
+    """Negative log-likelihood of each SMILES under the model (sum over its tokens and <eos>); with
+    ``temperature`` T, under ``softmax(logits / T)``, the distribution :func:`sample` draws from at T."""
     from .batching import collate
 
+    if temperature <= 0:
+        raise ValueError("temperature must be > 0")
+    device = _device(model, device)
     model.eval()
     out = []
     for start in range(0, len(smiles), batch_size):
         chunk = smiles[start: start + batch_size]
         batch, _ = collate([np.array(vocabulary.encode(tokenizer.tokenize(s), unknown=unknown)) for s in chunk])
-        out.append(model.sequence_nll(batch.to(device)).double().cpu().numpy())
+        batch = batch.to(device)
+        if temperature == 1.0:
+            out.append(model.sequence_nll(batch).double().cpu().numpy())
+            continue
+        logits, _ = model(batch[:, :-1])
+        logp = torch.log_softmax(logits.float() / temperature, dim=-1)
+        target = batch[:, 1:]
+        nll = -logp.gather(2, target[:, :, None]).squeeze(2) * (target != vocabulary.pad_id)
+        out.append(nll.sum(1).double().cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0)

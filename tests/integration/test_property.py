@@ -103,4 +103,4 @@ def test_embed_reports_rejected_lines(trained, tmp_path, capsys):
 
     df = pd.read_parquet(out)
     assert df["error"].tolist()[0] == "" and "not UTF-8" in df["error"][1] and df["error"][2]
-    assert "2 rows invalid" in " ".join(capsys.readouterr().out.split())
+    assert "1 predicted, 2 invalid SMILES" in " ".join(capsys.readouterr().err.split())  # the summary: stderr

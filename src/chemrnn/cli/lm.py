@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import typer
 from rich.table import Table
@@ -51,64 +51,100 @@ def lm_train(
     _say(f"model: {output / 'model'}")
 
 
+def _tell(message: str) -> None:
+    """A message for the user on stderr (stdout carries only data: SMILES, tables), unless ``--quiet``."""
+    if not _state["quiet"]:
+        err_console.print(message, highlight=False, soft_wrap=True)
+
+
+LM_MODEL_HELP = ("Model directory or .chemrnn file, or a shipped model's name: shipped | moses (the prior trained "
+                 "on MOSES; the default).")
+
+
 @lm_app.command("sample")
 def lm_sample(
-    model: Optional[str] = typer.Argument(None, help="Model directory or .chemrnn file (default: the shipped prior)."),
-    n: int = typer.Option(1000, "-n", "--number"),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write SMILES here (.smi)."),
-    temperature: float = typer.Option(1.0, "--temperature", "-t"),
-    batch_size: int = typer.Option(1024, "--batch-size"),
-    max_length: int = typer.Option(140, "--max-length", help="Most tokens per molecule."),
+    model: Optional[str] = typer.Argument(None, help=LM_MODEL_HELP),
+    n: int = typer.Option(1000, "-n", "--number", min=1, help="Molecules to sample."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                          help="Write SMILES here (.smi, .smi.gz); without it: stdout, one per line."),
+    temperature: float = typer.Option(1.0, "--temperature", "-t",
+                                      help="Softmax temperature (> 0): below 1 sharper, above 1 more diverse."),
+    batch_size: int = typer.Option(1024, "--batch-size", min=1, help="Sequences sampled in parallel."),
+    max_length: int = typer.Option(140, "--max-length", min=1, help="Most tokens per molecule."),
     valid_only: bool = typer.Option(False, "--valid-only", help="Write only valid molecules (canonical)."),
     unique_only: bool = typer.Option(False, "--unique-only", help="Write each canonical molecule once."),
-    seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("cpu", "--device"),
-    impl: str = typer.Option("fused", "--impl", help="fused (PyTorch kernels) | lecture (the lecture's cells)"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sampler."),
+    device: Literal["auto", "cpu", "gpu", "cuda"] = typer.Option("auto", "--device",
+                                                                 help="auto (a GPU where there is one) | cpu | gpu."),
+    impl: Literal["fused", "lecture"] = typer.Option("fused", "--impl",
+                                                     help="fused (PyTorch kernels) | lecture (the lecture's cells)."),
 ):
-    """Sample molecules from a language model; prints validity and uniqueness."""
+    """Sample molecules from a language model. SMILES go to --output or stdout; the summary (validity,
+    uniqueness) goes to stderr."""
     from rich.progress import Progress
 
     from ..api import sample_smiles
+    from ..errors import InputError
+    from ..utils import torch_device
 
+    if not temperature > 0:
+        raise InputError(f"--temperature must be > 0, not {temperature}")
     with Progress(console=err_console, disable=_state["quiet"], transient=True) as bar:
         task = bar.add_task("sampling", total=n)
         res = sample_smiles(model, n, temperature=temperature, batch_size=batch_size, max_length=max_length,
-                            seed=seed, device=device, valid_only=valid_only, unique_only=unique_only,
+                            seed=seed, device=torch_device(device), valid_only=valid_only, unique_only=unique_only,
                             progress=lambda k: bar.update(task, completed=k), impl=impl)
     if output:
         from ..io import write_smiles
 
         write_smiles(output, res["written"])
     else:
-        for s in res["written"]:
-            print(s)
-    _say(f"{n:,} sampled in {res['seconds']:.1f} s ({n / max(res['seconds'], 1e-9):,.0f}/s): "
-         f"valid {res['valid']:,} ({res['valid'] / n:.3f}), unique valid {res['unique']:,}, "
-         f"unfinished {res['unfinished']:,}; written {len(res['written']):,}" + (f" → {output}" if output else ""))
+        import sys
+
+        sys.stdout.write("".join(s + "\n" for s in res["written"]))
+        sys.stdout.flush()
+    _tell(f"{n:,} sampled in {res['seconds']:.1f} s ({n / max(res['seconds'], 1e-9):,.0f}/s): "
+          f"valid {res['valid']:,} ({res['valid'] / n:.3f}), unique valid {res['unique']:,}, "
+          f"unfinished {res['unfinished']:,}; written {len(res['written']):,}" + (f" → {output}" if output else ""))
 
 
 @lm_app.command("evaluate")
 def lm_evaluate(
-    samples: Path = typer.Argument(..., help="Sampled SMILES, one per line (as written by lm sample)."),
+    samples: Path = typer.Argument(..., help="Sampled SMILES, one per line (as written by lm sample); blank lines "
+                                             "count as invalid samples."),
     test: str = typer.Option("moses:test", "--test", help="Reference set: file or dataset name."),
     train: Optional[str] = typer.Option(None, "--train", help="Training set for novelty: file or dataset name."),
-    n_ref: int = typer.Option(10000, "--n-ref", help="Random reference molecules drawn from --test."),
+    n_ref: int = typer.Option(10000, "--n-ref", min=1, help="Random reference molecules drawn from --test."),
     no_fcd: bool = typer.Option(False, "--no-fcd", help="Skip FCD (ChemNet costs ~10 ms a molecule on CPU)."),
     output: Path = typer.Option(Path("runs/evaluate"), "-o", "--output",
                                 help="Folder for metrics.json and report.html."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the reference draw."),
+    skip_bad_lines: bool = typer.Option(False, "--skip-bad-lines",
+                                        help="Count lines that cannot be read (not UTF-8, too long) as invalid "
+                                             "samples instead of stopping (exit 2); their number goes to stderr and "
+                                             "metrics.json (unreadable_lines)."),
 ):
     """MOSES and GuacaMol distribution metrics, with an HTML report."""
     from ..api import evaluate_samples
+    from ..io import read_rows
+    from ..runinfo import write_json
 
+    # read once up front: an unreadable line stops here, naming the file and line, before any work
+    unreadable = [r.line for r in read_rows(samples, on_bad_line="skip" if skip_bad_lines else "error") if r.error]
     res = evaluate_samples(samples, test, train, n_ref, not no_fcd, seed, output, title=f"samples: {samples.name}")
+    metrics_file = output / "metrics.json"
+    if metrics_file.exists():
+        write_json(metrics_file, {**json.loads(metrics_file.read_text()), "unreadable_lines": len(unreadable)})
     t = Table(title=f"{samples} vs {test} ({res['reference']['n_ref']:,} reference molecules)", show_header=False)
     for k, v in res.items():
         if not isinstance(v, dict):
             t.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
     console.print(t)
-    _say(f"seconds: {res.get('seconds')}")
-    _say(f"report: {output / 'report.html'}")
+    if unreadable:
+        _tell(f"{len(unreadable):,} unreadable lines counted as invalid samples (lines "
+              f"{', '.join(map(str, unreadable[:10]))}{' …' if len(unreadable) > 10 else ''})")
+    _tell(f"seconds: {res.get('seconds')}")
+    _tell(f"report: {output / 'report.html'}")
 
 
 @lm_app.command("finetune")
@@ -150,23 +186,33 @@ def lm_finetune(
 
 @lm_app.command("recovery")
 def lm_recovery(
-    model: Optional[str] = typer.Argument(None, help="Model (default: the shipped prior)."),
+    model: Optional[str] = typer.Argument(None, help=LM_MODEL_HELP),
     heldout: str = typer.Option(..., "--heldout", help="Held-out actives (file or dataset name)."),
-    n: int = typer.Option(100_000, "-n", "--number"),
-    temperature: float = typer.Option(1.0, "--temperature", "-t"),
-    seed: int = typer.Option(0, "--seed"),
+    n: int = typer.Option(100_000, "-n", "--number", min=1, help="Molecules to sample."),
+    temperature: float = typer.Option(1.0, "--temperature", "-t", help="Softmax temperature (> 0)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sampler."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the result as JSON here."),
 ):
     """Sample N molecules and count how many held-out actives are regenerated (canonical match)."""
     from rich.progress import Progress
 
     from ..api import recovery
+    from ..chem import canonical_all
+    from ..datasets import resolve_input, smiles_column
+    from ..errors import InputError
+    from ..io import load_smiles_list
     from ..runinfo import write_json
 
+    if not temperature > 0:
+        raise InputError(f"--temperature must be > 0, not {temperature}")
+    path = resolve_input(heldout)  # an empty held-out set is bad input: refused before any sampling
+    held = load_smiles_list(path, smiles_column(heldout))
+    if not any(canonical_all(held)):
+        raise InputError(f"no valid held-out molecule to recover ({len(held):,} non-blank lines)", path)
     with Progress(console=err_console, disable=_state["quiet"], transient=True) as bar:
         task = bar.add_task("sampling", total=n)
         res = recovery(model, heldout, n, temperature, seed, progress=lambda k: bar.update(task, completed=k))
-    _say(f"recovered {res['recovered']:,} of {res['heldout']:,} held-out actives ({res['fraction']:.2%}) "
-         f"in {n:,} samples ({res['unique_valid']:,} unique valid)")
+    _tell(f"recovered {res['recovered']:,} of {res['heldout']:,} held-out actives ({res['fraction']:.2%}) "
+          f"in {n:,} samples ({res['unique_valid']:,} unique valid)")
     if output:
         write_json(output, res)

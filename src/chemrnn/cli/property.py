@@ -1,8 +1,13 @@
-"""``chemrnn property …`` and ``chemrnn embed``: train, predict, evaluate; vectors from a property model."""
+"""``chemrnn property …`` and ``chemrnn embed``: train, predict, evaluate; vectors from a property model.
+
+Every predicted or embedded row says what happened to it: a value, or an ``error`` (invalid SMILES, a line the
+reader could not read, tokens the model never saw in training), and a ``warning`` where the value is less to be
+trusted (a molecule longer than any in the model's training set). The summary on stderr counts each kind.
+"""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import numpy as np
 import typer
@@ -13,34 +18,68 @@ from ._common import console, err_console, input_rows, say as _say, state as _st
 property_app = typer.Typer(help="Property prediction from SMILES (logP, TPSA, any numeric column).",
                            no_args_is_help=True)
 
+Device = Literal["auto", "cpu", "gpu", "cuda"]
+Precision = Literal["auto", "32", "bf16"]
+DEVICE_HELP = "auto (a GPU where there is one) | cpu | gpu."
+PRECISION_HELP = "auto (bf16 where the CPU/GPU has native bf16, else float32) | 32 | bf16."
+PROPERTY_MODEL_HELP = "Property model file or directory, or `shipped` for the packaged ZINC250k logP/TPSA model."
+INPUT_HELP = "SMILES file (.smi with an optional name column, .csv/.tsv; may be gzipped) or a dataset name."
+COLUMN_HELP = "SMILES column of a CSV/TSV (name or index; default: a column named smiles in any case)."
+
+
+def _tell(message: str) -> None:
+    """A message for the user on stderr (stdout is for data), unless ``--quiet``."""
+    if not _state["quiet"]:
+        err_console.print(message, highlight=False, soft_wrap=True)
+
+
+def _training_precision(precision: str, device: str) -> str:
+    """The CLI's ``auto|32|bf16`` as Lightning's training precision (``auto``: bf16-mixed on a bf16 GPU)."""
+    if precision == "auto":
+        from ..utils import torch_device
+
+        if torch_device(device) == "cuda":
+            import torch
+
+            return "bf16-mixed" if torch.cuda.is_bf16_supported() else "32-true"
+        return "32-true"
+    return {"32": "32-true", "bf16": "bf16-mixed"}[precision]
+
 
 @property_app.command("train")
 def property_train(
     data: str = typer.Option("sample", "--data", help="CSV/TSV with a SMILES column, or a dataset name."),
-    targets: str = typer.Option("logP,TPSA", "--targets", help="Comma-separated target columns."),
-    output: Path = typer.Option(Path("runs/property"), "-o", "--output"),
-    column: Optional[str] = typer.Option(None, "--column", "-c"),
-    split: str = typer.Option("random", "--split", help="random | scaffold"),
-    cell: str = typer.Option("gru", "--cell"),
-    impl: str = typer.Option("fused", "--impl"),
-    hidden: int = typer.Option(256, "--hidden"),
-    layers: int = typer.Option(1, "--layers"),
-    embedding: int = typer.Option(64, "--embedding", help="0: one-hot input."),
-    bidirectional: bool = typer.Option(True, "--bidirectional/--unidirectional"),
-    pooling: str = typer.Option("sum", "--pooling",
-                                help="last | mean | attention | sum (additive: a sum of per-token contributions)"),
-    batch_size: int = typer.Option(128, "--batch-size"),
-    lr: float = typer.Option(2e-3, "--lr"),
-    lr_schedule: str = typer.Option("cosine", "--lr-schedule",
-                                    help="cosine (decays over --epochs or --max-minutes) | plateau"),
-    epochs: int = typer.Option(30, "--epochs"),
-    max_minutes: Optional[float] = typer.Option(None, "--max-minutes"),
-    patience: int = typer.Option(5, "--patience"),
-    mlp_hidden: int = typer.Option(256, "--mlp-hidden", help="Width of the MLP head's hidden layer."),
-    augment: bool = typer.Option(False, "--augment", help="Randomized SMILES in training."),
-    seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device"),
-    precision: str = typer.Option("32-true", "--precision", help="32-true | bf16-mixed (CPUs with AVX-512 bf16/AMX)"),
+    targets: str = typer.Option("logP,TPSA", "--targets",
+                                help="Comma-separated target columns (logP and TPSA are computed when absent)."),
+    output: Path = typer.Option(Path("runs/property"), "-o", "--output",
+                                help="Run directory; the model is OUTPUT/model."),
+    column: Optional[str] = typer.Option(None, "--column", "-c", help=COLUMN_HELP),
+    split: Literal["random", "scaffold"] = typer.Option("random", "--split",
+                                                        help="Train/validation/test split (80/10/10)."),
+    cell: Literal["rnn", "lstm", "gru"] = typer.Option("gru", "--cell", help="Recurrent cell."),
+    impl: Literal["fused", "lecture"] = typer.Option("fused", "--impl",
+                                                     help="fused (PyTorch kernels) | lecture (the lecture's cells)."),
+    hidden: int = typer.Option(256, "--hidden", help="Hidden units per direction."),
+    layers: int = typer.Option(1, "--layers", help="Stacked recurrent layers."),
+    embedding: int = typer.Option(64, "--embedding", help="Token embedding size; 0: one-hot input."),
+    bidirectional: bool = typer.Option(True, "--bidirectional/--unidirectional", help="Read the SMILES both ways."),
+    pooling: Literal["last", "mean", "attention", "sum"] = typer.Option(
+        "sum", "--pooling", help="last | mean | attention | sum (additive: a sum of per-token contributions)."),
+    mlp_hidden: int = typer.Option(256, "--mlp-hidden", help="Hidden units of the read-out MLP."),
+    batch_size: int = typer.Option(128, "--batch-size", help="Molecules per training batch."),
+    lr: float = typer.Option(2e-3, "--lr", help="Adam learning rate."),
+    lr_schedule: Literal["cosine", "plateau"] = typer.Option(
+        "cosine", "--lr-schedule", help="cosine (decays over --epochs or --max-minutes) | plateau."),
+    epochs: int = typer.Option(30, "--epochs", help="Most epochs."),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop after this much training time."),
+    patience: int = typer.Option(5, "--patience", help="Epochs without a better validation loss before stopping."),
+    augment: int = typer.Option(0, "--augment", min=0,
+                                help="Randomized SMILES: 0 off; N > 0: each molecule is read as a new random SMILES "
+                                     "every epoch (as in predict, N counts variants; training draws one per epoch)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split, the initialization and the batches."),
+    device: Device = typer.Option("auto", "--device", help=DEVICE_HELP),
+    precision: Precision = typer.Option("32", "--precision",
+                                        help="32 | bf16 (CPUs with AVX-512 bf16/AMX, recent GPUs) | auto."),
 ):
     """Train a (bi)RNN regressor; early stopping on validation; test-split MAE/RMSE/R² per target."""
     from ..training import PropertyTrainConfig, train_property_model
@@ -49,8 +88,9 @@ def property_train(
                               column=column, split=split, cell=cell, impl=impl, embedding_dim=embedding,
                               hidden_size=hidden, num_layers=layers, bidirectional=bidirectional, pooling=pooling,
                               batch_size=batch_size, lr=lr, max_epochs=epochs, max_minutes=max_minutes,
-                              patience=patience, augment=augment, seed=seed, device=device,
-                              mlp_hidden=mlp_hidden, precision=precision, lr_schedule=lr_schedule)
+                              patience=patience, augment=bool(augment), seed=seed, device=device,
+                              mlp_hidden=mlp_hidden, precision=_training_precision(precision, device),
+                              lr_schedule=lr_schedule)
     metrics = train_property_model(cfg, output, progress=not _state["quiet"])
     t = Table(title=f"test split ({metrics['_run']['test']:,} molecules, {split} split)")
     for col in ("target", "MAE", "RMSE", "R²"):
@@ -59,47 +99,88 @@ def property_train(
         if not name.startswith("_"):
             t.add_row(name, f"{m['MAE']:.4f}", f"{m['RMSE']:.4f}", f"{m['R2']:.4f}")
     console.print(t)
-    _say(f"model: {output / 'model'}")
+    _tell(f"model: {output / 'model'}")
 
 
-PROPERTY_MODEL_HELP = "Property model file, or `shipped` for the packaged logP/TPSA model."
+def _input_fields(input: str, column: Optional[str], rows, reserved: set[str]):
+    """The input's own columns, to be kept beside the predictions: every column of a CSV/TSV but the SMILES one,
+    or the name column of a .smi (when any line has a name). Returns ``(names, values per row)``; names that
+    clash with an output column get an ``input_`` prefix."""
+    import csv
+
+    from ..datasets import resolve_input, smiles_column
+    from ..io import _pick_column, file_kind, iter_lines
+
+    path = resolve_input(input)
+    kind = file_kind(path)
+    if kind == "smi":
+        if not any(r.name for r in rows):
+            return [], [[] for _ in rows]
+        names, values = ["name"], [[r.name] for r in rows]
+    else:
+        delim = "," if kind == "csv" else "\t"
+        lines = iter_lines(path, on_bad_line="skip")
+        _, text, _ = next(lines)
+        lines.close()
+        header = [h.strip() for h in next(csv.reader([text], delimiter=delim))]
+        keep = [i for i in range(len(header)) if i != _pick_column(header, column or smiles_column(input), path)]
+        names, values = [header[i] for i in keep], []
+        for r in rows:
+            fields = next(csv.reader([r.raw], delimiter=delim), []) if r.raw.strip() and not r.error else []
+            values.append([fields[i] if i < len(fields) else "" for i in keep])
+    return [f"input_{n}" if n in reserved else n for n in names], values
 
 
 @property_app.command("predict")
-def property_predict(model: Path = typer.Argument(..., help=PROPERTY_MODEL_HELP),
-                     input: str = typer.Argument(..., help="SMILES file."),
-                     output: Path = typer.Option(..., "-o", "--output", help="CSV: one row per input row."),
-                     column: Optional[str] = typer.Option(None, "--column", "-c"),
-                     augment: int = typer.Option(0, "--augment", help="Average over N randomized SMILES too."),
-                     precision: str = typer.Option("auto", "--precision",
-                                                   help="auto (bf16 where the CPU has native bf16) | 32 | bf16")):
-    """Predict every input row in order; invalid SMILES get an empty prediction and the reason."""
-    import csv as _csv
+def property_predict(
+    model: str = typer.Argument(..., help=PROPERTY_MODEL_HELP),
+    input: str = typer.Argument(..., help=INPUT_HELP),
+    output: Path = typer.Option(..., "-o", "--output",
+                                help="CSV: one row per input row, in order: line, smiles, the input's other columns, "
+                                     "one column per target, error, warning."),
+    column: Optional[str] = typer.Option(None, "--column", "-c", help=COLUMN_HELP),
+    augment: int = typer.Option(0, "--augment", min=0,
+                                help="0: the canonical SMILES only; N: also average over N randomized SMILES."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the randomized SMILES of --augment."),
+    batch_size: int = typer.Option(256, "--batch-size", help="Molecules per inference batch."),
+    device: Device = typer.Option("auto", "--device", help=DEVICE_HELP),
+    precision: Precision = typer.Option("auto", "--precision", help=PRECISION_HELP),
+):
+    """Predict every input row in order. Rows without a value say why in the error column (invalid SMILES,
+    tokens the model never saw); values to be taken with care say why in the warning column."""
+    import csv
 
     from ..io import atomic_write
-    from ..predict import predict_smiles
+    from ..predict import PropertyPredictor, outcome_counts, outcome_summary
 
+    predictor = PropertyPredictor(model, precision, batch_size=batch_size, device=device)
     rows = input_rows(input, column)
-    pred, reasons, targets = predict_smiles(model, [r.smiles for r in rows], augment, precision=precision)
+    targets = predictor.targets
+    names, extra = _input_fields(input, column, rows, {"line", "smiles", *targets, "error", "warning"})
+    res = predictor.predict([r.smiles for r in rows], augment, seed)
+    errors = [r.error or why for r, why in zip(rows, res.errors)]  # a line the reader rejected says why
     with atomic_write(output) as fh:
-        w = _csv.writer(fh, lineterminator="\n")
-        w.writerow(["line", "smiles", *targets, "error"])
-        for r, p, why in zip(rows, pred, reasons):
-            why = r.error or why
-            w.writerow([r.line, r.smiles, *("" if np.isnan(v) else f"{v:.6g}" for v in p), why])
-    bad = sum(1 for r, why in zip(rows, reasons) if r.error or why)
-    _say(f"{len(rows):,} rows → {output} ({bad:,} without a prediction)")
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["line", "smiles", *names, *targets, "error", "warning"])
+        for r, more, p, why, warn in zip(rows, extra, res.values, errors, res.warnings):
+            w.writerow([r.line, r.smiles, *more, *("" if np.isnan(v) else f"{v:.6g}" for v in p), why, warn])
+    _tell(f"{outcome_summary(outcome_counts(errors, res.warnings))} → {output}")
 
 
 @property_app.command("evaluate")
-def property_evaluate(model: Path = typer.Argument(..., help=PROPERTY_MODEL_HELP),
-                      input: str = typer.Argument(..., help="Labelled CSV."),
-                      output: Path = typer.Option(Path("runs/property_eval"), "-o", "--output"),
-                      column: Optional[str] = typer.Option(None, "--column", "-c")):
+def property_evaluate(
+    model: str = typer.Argument(..., help=PROPERTY_MODEL_HELP),
+    input: str = typer.Argument(..., help="Labelled CSV/TSV (SMILES column + target columns) or a dataset name."),
+    output: Path = typer.Option(Path("runs/property_eval"), "-o", "--output",
+                                help="Folder for metrics.json, parity plots and rejects.csv."),
+    column: Optional[str] = typer.Option(None, "--column", "-c", help=COLUMN_HELP),
+    device: Device = typer.Option("auto", "--device", help=DEVICE_HELP),
+    precision: Precision = typer.Option("auto", "--precision", help=PRECISION_HELP),
+):
     """MAE, RMSE, R² per target, a parity plot per target and the error by molecule size."""
     from ..predict import evaluate_property_model
 
-    res = evaluate_property_model(model, input, output, column)
+    res = evaluate_property_model(model, input, output, column, precision=precision, device=device)
     t = Table(title=f"{input}: {res['_n']:,} molecules")
     for col in ("target", "MAE", "RMSE", "R²"):
         t.add_column(col)
@@ -107,30 +188,51 @@ def property_evaluate(model: Path = typer.Argument(..., help=PROPERTY_MODEL_HELP
         if not name.startswith("_"):
             t.add_row(name, f"{m['MAE']:.4f}", f"{m['RMSE']:.4f}", f"{m['R2']:.4f}")
     console.print(t)
-    _say(f"parity plots and metrics.json in {output}/")
+    _tell(f"{res['_n']:,} molecules scored; {res['_rejected']:,} rows rejected"
+          + (f" (line, reason: {output / 'rejects.csv'})" if res["_rejected"] else "")
+          + f"; {res['_no_prediction']:,} without a prediction ({res['_unseen_tokens']:,} with tokens the model "
+            f"never saw); {res['_warnings']:,} warnings")
+    _tell(f"parity plots and metrics.json in {output}/")
 
 
-def embed(model: Path = typer.Argument(..., help=PROPERTY_MODEL_HELP), input: str = typer.Argument(...),
-          output: Path = typer.Option(..., "-o", "--output", help=".npy or .parquet"),
-          column: Optional[str] = typer.Option(None, "--column", "-c")):
-    """One fixed-length vector per molecule from a property model's RNN (NaN rows for invalid SMILES)."""
+def embed(
+    model: str = typer.Argument(..., help=PROPERTY_MODEL_HELP),
+    input: str = typer.Argument(..., help=INPUT_HELP),
+    output: Path = typer.Option(..., "-o", "--output",
+                                help=".npy (vectors only) or .parquet (line, smiles, the input's other columns, "
+                                     "error, warning, f0 … f{width-1})."),
+    column: Optional[str] = typer.Option(None, "--column", "-c", help=COLUMN_HELP),
+    batch_size: int = typer.Option(256, "--batch-size", help="Molecules per inference batch."),
+    device: Device = typer.Option("auto", "--device", help=DEVICE_HELP),
+    precision: Precision = typer.Option("auto", "--precision", help=PRECISION_HELP),
+):
+    """One fixed-length vector per input row from a property model's RNN (NaN rows where it has no answer)."""
+    from ..errors import InputError
     from ..io import atomic_write
-    from ..predict import embed_smiles
+    from ..predict import PropertyPredictor, outcome_counts, outcome_summary
 
+    parquet = output.suffix == ".parquet"
+    if not parquet and output.suffix != ".npy":
+        raise InputError("output must end in .npy or .parquet", output)
+    predictor = PropertyPredictor(model, precision, batch_size=batch_size, device=device)
     rows = input_rows(input, column)
-    vectors, reasons = embed_smiles(model, [r.smiles for r in rows])
-    reasons = [r.error or why for r, why in zip(rows, reasons)]  # a line the reader rejected says why
-    if output.suffix == ".parquet":
+    res = predictor.embeddings([r.smiles for r in rows])
+    errors = [r.error or why for r, why in zip(rows, res.errors)]  # a line the reader rejected says why
+    vectors = res.vectors
+    if parquet:
         import pandas as pd
 
-        df = pd.DataFrame(vectors, columns=[f"f{i}" for i in range(vectors.shape[1])])
-        df.insert(0, "smiles", [r.smiles for r in rows])
-        df.insert(1, "error", reasons)
+        features = [f"f{i}" for i in range(vectors.shape[1])]
+        names, extra = _input_fields(input, column, rows, {"line", "smiles", "error", "warning", *features})
+        head = {"line": [r.line for r in rows], "smiles": [r.smiles for r in rows]}
+        head.update({n: [e[k] for e in extra] for k, n in enumerate(names)})
+        head.update({"error": errors, "warning": res.warnings})
+        df = pd.concat([pd.DataFrame(head), pd.DataFrame(vectors, columns=features)], axis=1)
         with atomic_write(output, "wb") as fh:
             df.to_parquet(fh)
     else:
         with atomic_write(output, "wb") as fh:
             np.save(fh, vectors)
-    bad = sum(1 for why in reasons if why)
-    _say(f"{len(rows):,} vectors of size {vectors.shape[1]} → {output} ({bad:,} rows invalid: NaN vectors"
-         + (", reasons in the error column)" if output.suffix == ".parquet" else "; write .parquet for the reasons)"))
+    _tell(f"{outcome_summary(outcome_counts(errors, res.warnings))}; vectors of size {vectors.shape[1]} → {output}"
+          + (" (NaN rows where there is none; reasons in the error column)" if parquet
+             else " (NaN rows where there is none; write .parquet for the reasons)"))
