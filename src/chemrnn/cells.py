@@ -5,7 +5,7 @@ acting on ``[h_{t-1}, x_t]`` (plus a bias) per gate, with the lecture's names (`
 :class:`Recurrent` stacks and unrolls them (batch-first, dropout between layers, padding masks) with
 ``impl="lecture"``, or runs PyTorch's fused kernels (``torch.nn.RNN/LSTM/GRU``) with ``impl="fused"``.
 Both impls save and load the *same* state-dict keys (PyTorch's layout), so a model trained with one runs with
-the other. ``tests/test_cells.py`` proves outputs and gradients agree within 1e-5.
+the other. ``tests/unit/test_cells.py`` proves outputs and gradients agree within 1e-5.
 
 PyTorch's gate layout: LSTM rows are (i, f, g=C̃, o), GRU rows are (r, z, n=h̃), each with two biases
 (``bias_ih`` and ``bias_hh``). A lecture bias is their sum, except the GRU candidate's recurrent bias, which
@@ -72,10 +72,18 @@ class GRUCell(nn.Module):
     ``z_t = σ(W_z[h_{t-1}, x_t] + b_z)``, ``r_t = σ(W_r[h_{t-1}, x_t] + b_r)``,
     ``h̃_t = tanh(W_h[r_t*h_{t-1}, x_t] + b_h)``, ``h_t = (1 − z_t)*h_{t-1} + z_t*h̃_t``.
 
-    ``reset_after=False`` is exactly that. PyTorch (and cuDNN) apply the reset gate *after* the recurrent
-    product instead: ``h̃_t = tanh(W_hx x_t + b_h + r_t*(W_hh h_{t-1} + b_hh))``, where ``W_h = [W_hh, W_hx]``;
-    ``reset_after=True`` (the default, needed for ``impl="fused"``) computes that, with the extra recurrent
-    bias ``b_hh``. PyTorch's update gate is our ``1 − z_t``: its weights are the negated ``W_z, b_z``.
+    Two forms of the candidate ``h̃_t``, which differ only in where the reset gate sits (``W_h = [W_hh, W_hx]``):
+
+    * ``reset_after=False``, the lecture's form (``gru_form="lecture"``): ``r_t`` scales ``h_{t-1}`` *before* the
+      recurrent product, ``h̃_t = tanh(W_hh (r_t*h_{t-1}) + W_hx x_t + b_h)``. No fused kernel computes it.
+    * ``reset_after=True``, PyTorch's and cuDNN's form (``gru_form="pytorch"``, the default, needed for
+      ``impl="fused"``): ``r_t`` scales the recurrent product *after* it, with an extra recurrent bias ``b_hh``,
+      ``h̃_t = tanh(W_hx x_t + b_h + r_t*(W_hh h_{t-1} + b_hh))``.
+
+    They agree for every input when ``r_t = 1`` (with ``b_hh`` folded into ``b_h``), and for every ``r_t`` when
+    ``b_hh = 0`` and ``W_hh`` is diagonal (each unit's reset then scales only its own term); otherwise
+    ``W_hh (r_t*h) ≠ r_t*(W_hh h)``. PyTorch's update gate is our ``1 − z_t``: its weights are the negated
+    ``W_z, b_z``.
     """
 
     def __init__(self, input_size: int, hidden_size: int, reset_after: bool = True):
@@ -92,12 +100,23 @@ class GRUCell(nn.Module):
         hx = torch.cat([h_prev, x_t], dim=1)  # [h_{t-1}, x_t]
         z_t = torch.sigmoid(hx @ self.W_z.T + self.b_z)  # update gate  z_t = σ(W_z[h_{t-1}, x_t] + b_z)
         r_t = torch.sigmoid(hx @ self.W_r.T + self.b_r)  # reset gate   r_t = σ(W_r[h_{t-1}, x_t] + b_r)
-        if self.reset_after:  # PyTorch/cuDNN form: r_t gates the recurrent product W_hh h_{t-1} + b_hh
-            W_hh, W_hx = self.W_h[:, :H], self.W_h[:, H:]
+        if self.reset_after:  # PyTorch's form, r_t after W_hh: h̃_t = tanh(W_hx x_t + b_h + r_t*(W_hh h_{t-1} + b_hh))
+            W_hh, W_hx = self.W_h[:, :H], self.W_h[:, H:]  # W_h = [W_hh, W_hx]
             h_tilde = torch.tanh(x_t @ W_hx.T + self.b_h + r_t * (h_prev @ W_hh.T + self.b_hh))
-        else:  # the lecture's form                                  h̃_t = tanh(W_h[r_t*h_{t-1}, x_t] + b_h)
+        else:  # the lecture's form, r_t before W_hh:                  h̃_t = tanh(W_h[r_t*h_{t-1}, x_t] + b_h)
             h_tilde = torch.tanh(torch.cat([r_t * h_prev, x_t], dim=1) @ self.W_h.T + self.b_h)
         return (1 - z_t) * h_prev + z_t * h_tilde  # h_t = (1 − z_t)*h_{t-1} + z_t*h̃_t
+
+
+GRU_FORMS = ("lecture", "pytorch")  # where the GRU's reset gate sits: before / after the recurrent product
+
+
+def gru_reset_after(gru_form: str) -> bool:
+    """``GRUCell``'s ``reset_after`` for a GRU form name: ``"lecture"`` → False (``h̃_t = tanh(W_h[r_t*h_{t-1},
+    x_t] + b_h)``), ``"pytorch"`` → True (``h̃_t = tanh(W_hx x_t + b_h + r_t*(W_hh h_{t-1} + b_hh))``)."""
+    if gru_form not in GRU_FORMS:
+        raise ValueError(f"gru_form must be one of {GRU_FORMS}, not {gru_form!r}")
+    return gru_form == "pytorch"
 
 
 def make_cell(cell: str, input_size: int, hidden_size: int, **kw) -> nn.Module:

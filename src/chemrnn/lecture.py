@@ -1,6 +1,14 @@
 """The lecture's demonstrations: the char-level "hello" model, parameter counts, BPTT gradient flow, exploding
 gradients and clipping, and long-range dependencies in SMILES (ring closures and branches).
 
+``run_hello``, ``run_gradients`` and ``run_long_range`` are whole demonstrations: they read the data, train,
+write the run directory (``config.json``, CSV tables, figures, ``metrics.json``) and return the metrics, so the
+``chemrnn lecture`` commands only call them and print.
+
+``gru_form`` picks the GRU's candidate (see :class:`chemrnn.cells.GRUCell`): ``"lecture"`` applies the reset gate
+before the recurrent product, ``h̃_t = tanh(W_h[r_t*h_{t-1}, x_t] + b_h)``, and runs on the lecture's cells only;
+``"pytorch"`` applies it after, ``h̃_t = tanh(W_hx x_t + b_h + r_t*(W_hh h_{t-1} + b_hh))``, and has a fused twin.
+
 The training loops here are written out by hand on purpose (forward, ``loss.backward()`` = BPTT, optional
 ``clip_grad_norm_``, ``optimizer.step()``): they are what the lecture teaches. Production training of the
 package's models runs on Lightning (``chemrnn.training``).
@@ -18,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cells import CELLS, Recurrent, count_parameters, parameter_formula
+from .cells import CELLS, Recurrent, count_parameters, gru_reset_after, parameter_formula
 from .models.language import LanguageModel, LMConfig
 from .utils import pyplot, save_fig, seed_everything
 
@@ -40,20 +48,37 @@ def parameter_table(input_size: int = 32, hidden_size: int = 256, num_layers: in
 HELLO_VOCAB = ["h", "e", "l", "o"]
 
 
+def resolve_gru_form(gru_form: str | None, impl: str = "lecture") -> str:
+    """The GRU form to run: ``None`` means the lecture's form on the lecture's cells and PyTorch's on fused kernels.
+
+    The lecture's form (``h̃_t = tanh(W_h[r_t*h_{t-1}, x_t] + b_h)``) has no fused kernel, so asking for it with
+    ``impl="fused"`` is a ``ValueError``.
+    """
+    if gru_form is None:
+        return "lecture" if impl == "lecture" else "pytorch"
+    gru_reset_after(gru_form)  # validates the name
+    if gru_form == "lecture" and impl == "fused":
+        raise ValueError("the lecture's GRU form (reset gate before the recurrent product) has no fused kernel: "
+                         "use impl 'lecture' or gru_form 'pytorch'")
+    return gru_form
+
+
 @dataclass
 class HelloResult:
     cell: str
     losses: list[float]
     generated: str
     steps: list[dict] = field(default_factory=list)  # per generated char: input, softmax over h/e/l/o, chosen
+    impl: str = "lecture"
+    gru_form: str | None = None  # the GRU's form ("lecture" | "pytorch"); None for the other cells
 
 
 class CharLM(nn.Module):
     """The lecture's char-level model: one-hot input → recurrent cell → linear → softmax over 4 letters."""
 
-    def __init__(self, cell: str = "rnn", hidden_size: int = 8, impl: str = "lecture"):
+    def __init__(self, cell: str = "rnn", hidden_size: int = 8, impl: str = "lecture", gru_form: str = "lecture"):
         super().__init__()
-        self.rnn = Recurrent(cell, len(HELLO_VOCAB), hidden_size, 1, impl=impl)
+        self.rnn = Recurrent(cell, len(HELLO_VOCAB), hidden_size, 1, impl=impl, reset_after=gru_reset_after(gru_form))
         self.head = nn.Linear(hidden_size, len(HELLO_VOCAB))
 
     def forward(self, ids, state=None):
@@ -63,10 +88,15 @@ class CharLM(nn.Module):
 
 
 def hello(cell: str = "rnn", hidden_size: int = 8, steps: int = 300, lr: float = 0.05, seed: int = 0,
-          impl: str = "lecture") -> HelloResult:
-    """Train on "hello" (inputs h,e,l,l → targets e,l,l,o), then generate 4 letters greedily from "h"."""
+          impl: str = "lecture", gru_form: str | None = None) -> HelloResult:
+    """Train on "hello" (inputs h,e,l,l → targets e,l,l,o), then generate 4 letters greedily from "h".
+
+    A GRU runs the lecture's form (``h̃_t = tanh(W_h[r_t*h_{t-1}, x_t] + b_h)``) unless ``impl="fused"`` or
+    ``gru_form="pytorch"`` (see :func:`resolve_gru_form`).
+    """
+    gru_form = resolve_gru_form(gru_form, impl)
     seed_everything(seed)
-    model = CharLM(cell, hidden_size, impl)
+    model = CharLM(cell, hidden_size, impl, gru_form)
     ids = torch.tensor([[HELLO_VOCAB.index(c) for c in "hello"]])
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
@@ -90,7 +120,25 @@ def hello(cell: str = "rnn", hidden_size: int = 8, steps: int = 300, lr: float =
                           "chosen": HELLO_VOCAB[choice]})
             out += HELLO_VOCAB[choice]
             token = torch.tensor([[choice]])
-    return HelloResult(cell, losses, out, table)
+    return HelloResult(cell, losses, out, table, impl, gru_form if cell == "gru" else None)
+
+
+def run_hello(output: str | Path | None = None, cell: str = "rnn", hidden: int = 8, steps: int = 300,
+              impl: str = "lecture", gru_form: str | None = None, seed: int = 0) -> HelloResult:
+    """``chemrnn lecture hello``: :func:`hello`, and with ``output`` the run directory (``config.json``,
+    ``hello.png``: loss curve and softmax per step, ``metrics.json``: losses, generated word, softmax table)."""
+    from .runinfo import record, write_json
+
+    res = hello(cell, hidden, steps, seed=seed, impl=impl, gru_form=gru_form)
+    if output is not None:
+        output = Path(output)
+        record(output, {"cell": cell, "hidden": hidden, "steps": steps, "impl": impl, "gru_form": res.gru_form,
+                        "seed": seed})
+        plot_hello(res, output / "hello.png")
+        write_json(output / "metrics.json", {"cell": cell, "impl": impl, "gru_form": res.gru_form,
+                                             "first_loss": res.losses[0], "final_loss": res.losses[-1],
+                                             "generated": res.generated, "softmax": res.steps})
+    return res
 
 
 # --------------------------------------------------------------------------------- SMILES streams
@@ -104,9 +152,10 @@ def smiles_windows(smiles: list[str], tokenizer, vocab, length: int, n: int, see
     return torch.stack([stream[s: s + length + 1] for s in starts.tolist()])
 
 
-def _window_lm(cell: str, vocab_size: int, hidden: int, impl: str = "fused") -> LanguageModel:
+def _window_lm(cell: str, vocab_size: int, hidden: int, impl: str = "fused", gru_form: str = "pytorch"
+               ) -> LanguageModel:
     return LanguageModel(LMConfig(vocab_size, embedding_dim=32, hidden_size=hidden, num_layers=1, cell=cell,
-                                  impl=impl))
+                                  impl=impl, gru_form=gru_form))
 
 
 def gradient_norm(parameters) -> float:
@@ -198,29 +247,37 @@ class GradientStudy:
     ratios: dict  # (cell, phase) -> ‖∂L/∂h_{T-d}‖ / ‖∂L/∂h_T‖ at d = ratio_distance
     ratio_distance: int
     explode: dict  # "no clipping" / "clipping" -> training log
+    gru_form: str = "pytorch"
 
 
 def gradient_study(smiles: list[str], tokenizer, vocab, hidden: int = 128, length: int = 60, train_steps: int = 300,
                    batch_size: int = 32, seed: int = 0, explode_steps: int = 300, explode_scale: float = 3.0,
-                   explode_lr: float = 2.0, ratio_distance: int = 50) -> GradientStudy:
-    """‖∂L/∂h_t‖ against T − t for the three cells at initialisation and after training; an exploding run."""
+                   explode_lr: float = 2.0, ratio_distance: int = 50, gru_form: str = "pytorch") -> GradientStudy:
+    """‖∂L/∂h_t‖ against T − t for the three cells at initialisation and after training; an exploding run.
+
+    Each model trains on PyTorch's fused kernels and its profile is read from the lecture's cells loaded with the
+    same weights. A GRU in the lecture's form (``gru_form="lecture"``, ``h̃_t = tanh(W_h[r_t*h_{t-1}, x_t] +
+    b_h)``) has no fused twin: it trains on the lecture's cells themselves (slower).
+    """
+    gru_reset_after(gru_form)  # validates the name
     windows = smiles_windows(smiles, tokenizer, vocab, length, 4096, seed)
     probe = windows[:256]
     profiles, ratios = {}, {}
     for cell in CELLS:
+        form = gru_form if cell == "gru" else "pytorch"
         seed_everything(seed)
-        fused = _window_lm(cell, len(vocab), hidden, "fused")
+        trained = _window_lm(cell, len(vocab), hidden, "fused" if form == "pytorch" else "lecture", form)
         for phase in ("init", "trained"):
             if phase == "trained":
-                train_windows(fused, windows, train_steps, batch_size, seed=seed)
-            lecture = _window_lm(cell, len(vocab), hidden, "lecture")
-            lecture.load_state_dict(fused.state_dict())  # same weights, the lecture's unrolled cell
+                train_windows(trained, windows, train_steps, batch_size, seed=seed)
+            lecture = _window_lm(cell, len(vocab), hidden, "lecture", form)
+            lecture.load_state_dict(trained.state_dict())  # same weights, the lecture's unrolled cell
             prof = gradient_profile(lecture, probe)
             profiles[(cell, phase)] = prof
             d = min(ratio_distance, len(prof) - 1)
             ratios[(cell, phase)] = float(prof[d] / prof[0])
     explode = exploding_demo(windows, len(vocab), hidden, explode_steps, batch_size, explode_scale, explode_lr, seed)
-    return GradientStudy(np.arange(length), profiles, ratios, ratio_distance, explode)
+    return GradientStudy(np.arange(length), profiles, ratios, ratio_distance, explode, gru_form)
 
 
 def exploding_demo(windows, vocab_size: int, hidden: int, steps: int, batch_size: int, scale: float, lr: float,
@@ -320,17 +377,24 @@ def summarize_closures(scores: list[dict]) -> list[dict]:
 
 
 def long_range_study(train_smiles: list[str], test_smiles: list[str], tokenizer, vocab, hidden: int = 128,
-                     steps: int = 1500, batch_size: int = 64, seed: int = 0, lr: float = 3e-3) -> dict:
+                     steps: int = 1500, batch_size: int = 64, seed: int = 0, lr: float = 3e-3,
+                     gru_form: str = "pytorch") -> dict:
     """Train vanilla RNN, LSTM and GRU language models with the same budget (steps, batch, width) on the same
-    SMILES; score ring-closure and branch-closing predictions by span on held-out SMILES."""
+    SMILES; score ring-closure and branch-closing predictions by span on held-out SMILES.
+
+    The models run on PyTorch's fused kernels; a GRU in the lecture's form (``gru_form="lecture"``) has none and
+    trains on the lecture's cells (same result for the same weights, several times slower)."""
     from .batching import BucketBatchSampler, collate
 
+    gru_reset_after(gru_form)  # validates the name
     enc = [np.array(vocab.encode(tokenizer.tokenize(s), unknown="unk")) for s in train_smiles]
     lengths = [len(e) for e in enc]
     results = {}
     for cell in CELLS:
+        form = gru_form if cell == "gru" else "pytorch"
         seed_everything(seed)
-        model = LanguageModel(LMConfig(len(vocab), embedding_dim=32, hidden_size=hidden, num_layers=1, cell=cell))
+        model = LanguageModel(LMConfig(len(vocab), embedding_dim=32, hidden_size=hidden, num_layers=1, cell=cell,
+                                       impl="fused" if form == "pytorch" else "lecture", gru_form=form))
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         sampler = BucketBatchSampler(lengths, batch_size, seed=seed)
         t0, step, losses = time.perf_counter(), 0, []
@@ -352,7 +416,26 @@ def long_range_study(train_smiles: list[str], test_smiles: list[str], tokenizer,
         results[cell] = {"table": summarize_closures(scores), "train_seconds": time.perf_counter() - t0,
                          "final_train_loss": float(np.mean(losses[-50:])), "test_token_nll": test_nll,
                          "parameters": count_parameters(model)}
+        if cell == "gru":
+            results[cell]["gru_form"] = form
     return results
+
+
+def long_range_table(results: dict) -> list[dict]:
+    """One row per (kind, span bin) of :func:`long_range_study`'s results, matched by bin (not by position):
+    ``{"kind", "span", "n", "cells": {cell: {"mean_p", "top1"} or None}}``."""
+    bins = {}  # (kind, span) -> number of closings; the same test SMILES for every cell
+    for res in results.values():
+        for r in res["table"]:
+            bins.setdefault((r["kind"], r["span"]), r["n"])
+    rows = []
+    for (kind, span), n in bins.items():
+        cells = {}
+        for cell, res in results.items():
+            match = [r for r in res["table"] if r["kind"] == kind and r["span"] == span]
+            cells[cell] = {"mean_p": match[0]["mean_p"], "top1": match[0]["top1"]} if match else None
+        rows.append({"kind": kind, "span": span, "n": n, "cells": cells})
+    return rows
 
 
 def _mean_token_nll(model, smiles, tokenizer, vocab) -> float:
@@ -378,6 +461,90 @@ def write_csv(path: str | Path, rows: list[dict]) -> None:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
+
+
+# ---------------------------------------------------------------------------------- whole demos
+def load_smiles(data: str) -> tuple[list[str], Path]:
+    """The SMILES of a file or dataset name (``sample``, ``moses:test_sample`` ...), and the file they came from."""
+    from .datasets import resolve_input, smiles_column
+    from .io import load_smiles_list
+
+    path = resolve_input(data)
+    return load_smiles_list(path, smiles_column(data)), Path(path)
+
+
+def train_test_smiles(data: str, n_train: int, n_test: int, seed: int) -> tuple[list[str], list[str], Path]:
+    """Random disjoint train/test draws of SMILES from a file or dataset name; a file smaller than
+    ``n_train + n_test`` is split 90/10."""
+    import random
+
+    smiles, path = load_smiles(data)
+    rng = random.Random(seed)
+    rng.shuffle(smiles)
+    if len(smiles) < n_train + n_test:
+        n_test = max(1, len(smiles) // 10)
+        n_train = len(smiles) - n_test
+    return smiles[:n_train], smiles[n_train:n_train + n_test], path
+
+
+def run_gradients(output: str | Path, data: str = "sample", hidden: int = 128, length: int = 60, steps: int = 300,
+                  explode_steps: int = 300, seed: int = 0, gru_form: str = "pytorch") -> dict:
+    """``chemrnn lecture gradients``: :func:`gradient_study` on atom tokens of ``data``, written to ``output``
+    (``config.json``, ``gradients.csv``, ``explode.csv``, ``gradients.png``, ``metrics.json``).
+
+    Returns the metrics: ``ratio_distance``; ``ratios[cell] = {"init", "trained"}``, the ratio
+    ``‖∂L/∂h_{T−d}‖ / ‖∂L/∂h_T‖`` at ``d = ratio_distance``; ``explode[run] = {"exploded", "message",
+    "final_loss"}`` for the runs without and with clipping; ``gru_form``.
+    """
+    from .runinfo import record, write_json
+    from .tokens import Vocabulary, get_tokenizer
+
+    output = Path(output)
+    smiles, path = load_smiles(data)
+    record(output, {"data": data, "hidden": hidden, "length": length, "steps": steps, "explode_steps": explode_steps,
+                    "seed": seed, "gru_form": gru_form}, path)
+    tok = get_tokenizer("atom")
+    vocab = Vocabulary.build(tok.tokenize(s) for s in smiles)
+    study = gradient_study(smiles, tok, vocab, hidden, length, steps, seed=seed, explode_steps=explode_steps,
+                           gru_form=gru_form)
+    write_csv(output / "gradients.csv", [{"cell": c, "phase": p, "distance": d, "grad_norm": float(v)}
+                                         for (c, p), prof in study.profiles.items() for d, v in enumerate(prof)])
+    write_csv(output / "explode.csv", [{"run": k, **e} for k, log in study.explode.items() for e in log])
+    plot_gradient_study(study, output / "gradients.png")
+    metrics = {"ratio_distance": study.ratio_distance, "gru_form": gru_form,
+               "ratios": {c: {"init": study.ratios[(c, "init")], "trained": study.ratios[(c, "trained")]}
+                          for c in CELLS},
+               "explode": {}}
+    for name, log in study.explode.items():
+        blew, msg = explain_explosion(log)
+        metrics["explode"][name] = {"exploded": blew, "message": msg, "final_loss": log[-1]["loss"]}
+    write_json(output / "metrics.json", metrics)
+    return metrics
+
+
+def run_long_range(output: str | Path, data: str = "sample", n_train: int = 9000, n_test: int = 1000,
+                   hidden: int = 128, steps: int = 1500, batch_size: int = 64, seed: int = 0,
+                   gru_form: str = "pytorch") -> dict:
+    """``chemrnn lecture long-range``: :func:`long_range_study` on a random train/test draw of ``data``, written to
+    ``output`` (``config.json``, ``long_range.csv``, ``long_range.png``, ``metrics.json``).
+
+    Returns the metrics, one entry per cell: ``table`` (by kind and span bin: ``n``, ``mean_p``, ``top1``),
+    ``train_seconds``, ``final_train_loss``, ``test_token_nll``, ``parameters`` (and ``gru_form`` for the GRU).
+    """
+    from .runinfo import record, write_json
+    from .tokens import Vocabulary, get_tokenizer
+
+    output = Path(output)
+    train, test, path = train_test_smiles(data, n_train, n_test, seed)
+    record(output, {"data": data, "train_size": len(train), "test_size": len(test), "hidden": hidden,
+                    "steps": steps, "batch_size": batch_size, "seed": seed, "gru_form": gru_form}, path)
+    tok = get_tokenizer("atom")
+    vocab = Vocabulary.build(tok.tokenize(s) for s in train)
+    results = long_range_study(train, test, tok, vocab, hidden, steps, batch_size, seed, gru_form=gru_form)
+    write_csv(output / "long_range.csv", [{"cell": c, **r} for c, res in results.items() for r in res["table"]])
+    plot_long_range(results, output / "long_range.png")
+    write_json(output / "metrics.json", results)
+    return results
 
 
 # ------------------------------------------------------------------------------------------- plots

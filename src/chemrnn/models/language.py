@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..cells import Recurrent
+from ..cells import Recurrent, gru_reset_after
 from ..tokens import Vocabulary
 
 BOS_ID, UNK_ID = Vocabulary.bos_id, Vocabulary.unk_id
@@ -28,6 +28,7 @@ class LMConfig:
     cell: str = "lstm"
     impl: str = "fused"
     pad_id: int = 0
+    gru_form: str = "pytorch"  # GRU only: "pytorch" (reset gate after W_hh, has a fused kernel) | "lecture" (before)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -39,7 +40,7 @@ class LanguageModel(nn.Module):
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_id)
         self.rnn = Recurrent(config.cell, config.embedding_dim, config.hidden_size, config.num_layers,
-                             config.dropout, impl=config.impl)
+                             config.dropout, impl=config.impl, reset_after=gru_reset_after(config.gru_form))
         self.drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden_size, config.vocab_size)
         # <pad>, <bos> and <unk> are never a next token: the softmax runs over the other tokens only, so that
@@ -77,6 +78,8 @@ def save_language_model(path, model: LanguageModel, vocabulary, tokenizer: str, 
 
     cfg = model.config.to_dict()
     cfg.pop("impl", None)  # the same weights run with either impl; chosen at load time
+    if cfg.get("gru_form") == "pytorch":
+        cfg.pop("gru_form")  # the default: files stay as they were (an absent key means PyTorch's GRU form)
     return modelfile.save(path, model.state_dict(), {"kind": "language", "config": cfg,
                                                      "vocabulary": vocabulary.to_dict(), "tokenizer": tokenizer,
                                                      "training": training or {}})
@@ -94,6 +97,10 @@ def load_language_model(path, impl: str = "fused", device: str = "cpu"):
     state, meta = modelfile.load(path)
     if meta.get("kind") != "language":
         raise InputError(f"is a {meta.get('kind')} model, not a language model", path)
+    if meta["config"].get("gru_form", "pytorch") != "pytorch" and meta["config"].get("cell") == "gru" \
+            and impl == "fused":
+        raise InputError("this GRU uses the lecture's form (reset gate before the recurrent product), which has no "
+                         "fused kernel: load it with impl='lecture'", path)
     model = LanguageModel(LMConfig(**{**meta["config"], "impl": impl}))
     modelfile.load_state(model, state, path)
     return model.to(device).eval(), Vocabulary.from_dict(meta["vocabulary"]), meta["tokenizer"], meta
