@@ -1,8 +1,10 @@
-"""The lecture's cells equal PyTorch's fused kernels: outputs, final states and every gradient."""
+"""The lecture's cells equal PyTorch's fused kernels: outputs, final states and every gradient; the two GRU forms."""
+import math
+
 import pytest
 import torch
 
-from chemrnn.cells import (GRUCell, Recurrent, VanillaRNNCell, cell_to_torch, count_parameters,
+from chemrnn.cells import (GRUCell, Recurrent, VanillaRNNCell, cell_to_torch, count_parameters, gru_reset_after,
                            parameter_formula)
 
 CASES = [  # cell, layers, batch, input, hidden, lengths
@@ -132,3 +134,108 @@ def test_lecture_gru_without_reset_after_has_no_fused_twin():
         Recurrent("gru", 3, 4, impl="fused", reset_after=False)
     m = Recurrent("gru", 3, 4, impl="lecture", reset_after=False)
     assert "cells.0.W_h" in m.state_dict()
+
+
+# ------------------------------------------------------------------------- where the GRU's reset gate sits
+def _hand_gru(reset_after, b_z):
+    """A GRU with 1 input and 2 hidden units whose gates are constants: r = (σ(0), σ(ln 3)) = (0.5, 0.75),
+    z = σ(b_z); the candidate weights W_h = [W_hh | W_hx] are round numbers."""
+    cell = GRUCell(1, 2, reset_after=reset_after)
+    with torch.no_grad():
+        cell.W_z.zero_()
+        cell.b_z.fill_(b_z)
+        cell.W_r.zero_()
+        cell.b_r.copy_(torch.tensor([0.0, math.log(3.0)]))
+        cell.W_h.copy_(torch.tensor([[0.5, -1.0, 1.0],  # W_hh row 1 | W_hx row 1
+                                     [2.0, 0.25, -0.5]]))  # W_hh row 2 | W_hx row 2
+        cell.b_h.copy_(torch.tensor([0.1, -0.2]))
+        if reset_after:
+            cell.b_hh.copy_(torch.tensor([0.2, -0.4]))
+    return cell
+
+
+H_PREV, X = torch.tensor([[0.8, -0.6]]), torch.tensor([[0.4]])
+# by hand, r = (0.5, 0.75), r*h = (0.4, -0.45), W_hx x + b_h = (0.4 + 0.1, -0.2 - 0.2) = (0.5, -0.4)
+# lecture:  W_hh (r*h) = (0.5*0.4 - 1*(-0.45), 2*0.4 + 0.25*(-0.45)) = (0.65, 0.6875)  → pre-activation (1.15, 0.2875)
+# pytorch:  W_hh h + b_hh = (0.4 + 0.6 + 0.2, 1.6 - 0.15 - 0.4) = (1.2, 1.05); r*(·) = (0.6, 0.7875) → (1.1, 0.3875)
+PRE = {False: [1.15, 0.2875], True: [1.1, 0.3875]}
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_gru_candidate_by_hand(reset_after):
+    """h̃_t computed by hand from the weights: the lecture's form (reset gate before W_hh) and PyTorch's (after)."""
+    h_tilde = torch.tanh(torch.tensor([PRE[reset_after]]))
+    cell = _hand_gru(reset_after, b_z=50.0)  # z = σ(50) = 1 in float32: h_t = h̃_t
+    assert torch.allclose(cell(X, H_PREV), h_tilde, atol=1e-6)
+    cell = _hand_gru(reset_after, b_z=0.0)  # z = 0.5: h_t = 0.5 h_{t-1} + 0.5 h̃_t
+    assert torch.allclose(cell(X, H_PREV), 0.5 * H_PREV + 0.5 * h_tilde, atol=1e-6)
+
+
+def test_gru_forms_differ_by_where_reset_sits():
+    """The forms' pre-activations differ by W_hh (r*h) − r*(W_hh h + b_hh), and by nothing else."""
+    lecture, pytorch = _hand_gru(False, 50.0), _hand_gru(True, 50.0)
+    r = torch.tensor([0.5, 0.75])
+    W_hh, b_hh = lecture.W_h[:, :2].detach(), pytorch.b_hh.detach()
+    expected = (r * H_PREV) @ W_hh.T - r * (H_PREV @ W_hh.T + b_hh)  # (0.05, −0.1) by hand
+    assert torch.allclose(expected, torch.tensor([[0.05, -0.1]]), atol=1e-6)
+    gap = torch.atanh(lecture(X, H_PREV)) - torch.atanh(pytorch(X, H_PREV))
+    assert torch.allclose(gap, expected, atol=1e-5)
+
+
+def _torch_gru(cell):
+    ref = torch.nn.GRUCell(cell.input_size, cell.hidden_size)
+    w = cell_to_torch(cell)
+    with torch.no_grad():
+        for name, value in w.items():
+            getattr(ref, name).copy_(value)
+    return ref
+
+
+def _twin_forms(seed, diagonal=False, b_hh=True):
+    """A reset-after GRU with random weights (b_hh ≠ 0 unless told) and a reset-before GRU with the same W, b."""
+    torch.manual_seed(seed)
+    after = GRUCell(3, 4, reset_after=True)
+    with torch.no_grad():
+        if b_hh:
+            after.b_hh.uniform_(-0.5, 0.5)
+        if diagonal:
+            after.W_h[:, :4] = torch.diag(torch.diag(after.W_h[:, :4]))
+    before = GRUCell(3, 4, reset_after=False)
+    before.load_state_dict({k: v for k, v in after.state_dict().items() if k != "b_hh"})
+    return after, before
+
+
+def test_reset_after_is_torch_gru_cell_and_reset_before_is_not():
+    after, before = _twin_forms(3)
+    ref = _torch_gru(after)
+    h, x = torch.randn(5, 4), torch.randn(5, 3)
+    assert torch.allclose(after(x, h), ref(x, h), atol=1e-6)
+    assert (before(x, h) - ref(x, h)).abs().max() > 1e-2  # W_hh (r*h) ≠ r*(W_hh h + b_hh)
+    with pytest.raises(ValueError, match="no PyTorch equivalent"):
+        cell_to_torch(before)
+
+
+def test_gru_forms_agree_exactly_when_the_equations_say():
+    h, x = torch.randn(5, 4), torch.randn(5, 3)
+    # diagonal W_hh and b_hh = 0: r scales each unit's own term, before or after the product alike
+    after, before = _twin_forms(4, diagonal=True, b_hh=False)
+    assert torch.allclose(before(x, h), _torch_gru(after)(x, h), atol=1e-6)
+    # diagonal W_hh but b_hh ≠ 0: reset-after also scales b_hh, reset-before never sees it
+    after, before = _twin_forms(4, diagonal=True, b_hh=True)
+    with torch.no_grad():
+        before.b_h += after.b_hh  # best the lecture's form can do: b_hh outside the reset gate
+    assert (before(x, h) - after(x, h)).abs().max() > 1e-3
+    # h_{t-1} = 0 and b_hh = 0: nothing for r to scale
+    after, before = _twin_forms(5, b_hh=False)
+    zero = torch.zeros(5, 4)
+    assert torch.allclose(before(x, zero), after(x, zero), atol=1e-6)
+    assert (before(x, h) - after(x, h)).abs().max() > 1e-2
+
+
+def test_gru_form_names():
+    assert gru_reset_after("lecture") is False and gru_reset_after("pytorch") is True
+    with pytest.raises(ValueError, match="gru_form"):
+        gru_reset_after("cudnn")
+    for form, keys in (("lecture", {"cells.0.W_h"}), ("pytorch", {"rnn.weight_hh_l0"})):
+        m = Recurrent("gru", 3, 4, impl="lecture", reset_after=gru_reset_after(form))
+        assert keys <= set(m.state_dict())

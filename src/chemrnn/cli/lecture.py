@@ -21,8 +21,9 @@ _FORM_HELP = ("GRU only: where the reset gate sits. lecture: before the recurren
               "pytorch: after it, h̃_t = tanh(W_hx x_t + b_h + r_t*(W_hh h_(t-1) + b_hh)), PyTorch's and cuDNN's GRU.")
 
 
-def _outputs(output: Path, *names: str) -> str:
-    return "outputs: " + ", ".join(escape(str(output / n)) for n in names)
+def _say_outputs(output: Path, *names: str) -> None:
+    """The files a command wrote, one unwrapped line (paths are user text: escaped for Rich)."""
+    _say("outputs: " + ", ".join(escape(str(output / n)) for n in names), highlight=False, soft_wrap=True)
 
 
 @lecture_app.command("hello")
@@ -56,7 +57,7 @@ def lecture_hello(cell: CellName = typer.Option("rnn", "--cell", help="Recurrent
         _say(f"GRU form: {res.gru_form} (reset gate {where} the recurrent product)", highlight=False)
     console.print(f"generated: [bold]{escape(res.generated)}[/]")
     if output:
-        _say(_outputs(output, "hello.png", "metrics.json", "config.json"), highlight=False)
+        _say_outputs(output, "hello.png", "metrics.json", "config.json")
 
 
 @lecture_app.command("params")
@@ -105,7 +106,7 @@ def lecture_gradients(output: Path = typer.Option(Path("runs/gradients"), "-o", 
     console.print(t)
     for name, e in metrics["explode"].items():
         (err_console if e["exploded"] else console).print(escape(f"{name}: {e['message']}"), highlight=False)
-    _say(_outputs(output, "gradients.png", "gradients.csv", "explode.csv", "metrics.json"), highlight=False)
+    _say_outputs(output, "gradients.png", "gradients.csv", "explode.csv", "metrics.json")
 
 
 @lecture_app.command("long-range")
@@ -139,4 +140,4 @@ def lecture_long_range(output: Path = typer.Option(Path("runs/long_range"), "-o"
         form = f" ({res['gru_form']} form)" if "gru_form" in res else ""
         _say(escape(f"{c}{form}: {res['parameters']:,} parameters, test token NLL {res['test_token_nll']:.3f}, "
                     f"{res['train_seconds']:.0f} s"), highlight=False)
-    _say(_outputs(output, "long_range.png", "long_range.csv", "metrics.json"), highlight=False)
+    _say_outputs(output, "long_range.png", "long_range.csv", "metrics.json")
