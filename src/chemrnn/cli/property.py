@@ -66,7 +66,7 @@ def property_train(
     pooling: Literal["last", "mean", "attention", "sum"] = typer.Option(
         "sum", "--pooling", help="last | mean | attention | sum (additive: a sum of per-token contributions)."),
     mlp_hidden: int = typer.Option(256, "--mlp-hidden", help="Hidden units of the read-out MLP."),
-    batch_size: int = typer.Option(128, "--batch-size", help="Molecules per training batch."),
+    batch_size: int = typer.Option(128, "--batch-size", min=1, help="Molecules per training batch."),
     lr: float = typer.Option(2e-3, "--lr", help="Adam learning rate."),
     lr_schedule: Literal["cosine", "plateau"] = typer.Option(
         "cosine", "--lr-schedule", help="cosine (decays over --epochs or --max-minutes) | plateau."),
@@ -142,7 +142,7 @@ def property_predict(
     augment: int = typer.Option(0, "--augment", min=0,
                                 help="0: the canonical SMILES only; N: also average over N randomized SMILES."),
     seed: int = typer.Option(0, "--seed", help="Seed of the randomized SMILES of --augment."),
-    batch_size: int = typer.Option(256, "--batch-size", help="Molecules per inference batch."),
+    batch_size: int = typer.Option(256, "--batch-size", min=1, help="Molecules per inference batch."),
     device: Device = typer.Option("auto", "--device", help=DEVICE_HELP),
     precision: Precision = typer.Option("auto", "--precision", help=PRECISION_HELP),
 ):
@@ -202,7 +202,7 @@ def embed(
                                 help=".npy (vectors only) or .parquet (line, smiles, the input's other columns, "
                                      "error, warning, f0 … f{width-1})."),
     column: Optional[str] = typer.Option(None, "--column", "-c", help=COLUMN_HELP),
-    batch_size: int = typer.Option(256, "--batch-size", help="Molecules per inference batch."),
+    batch_size: int = typer.Option(256, "--batch-size", min=1, help="Molecules per inference batch."),
     device: Device = typer.Option("auto", "--device", help=DEVICE_HELP),
     precision: Precision = typer.Option("auto", "--precision", help=PRECISION_HELP),
 ):
