@@ -33,7 +33,10 @@ def resolve_device(device: str) -> str:
 
 
 def torch_device(device: str) -> str:
-    """The torch device string for a ``--device`` value (``auto``/``gpu``/``cuda`` → ``cuda`` where present)."""
+    """The torch device string for a ``--device`` value (``auto``/``gpu``/``cuda`` → ``cuda`` where present;
+    an explicit ``cuda:N`` stays as it is)."""
+    if device.startswith("cuda:"):
+        return device
     return "cuda" if resolve_device(device) == "gpu" else "cpu"
 
 
