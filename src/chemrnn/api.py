@@ -226,3 +226,14 @@ def goal_directed_generator(**options):
     from .design import GoalDirectedGenerator
 
     return GoalDirectedGenerator(**options)
+
+
+def finetune(prior, actives, output, restart: bool = False, progress: bool = True, **options) -> dict:
+    """``chemrnn lm finetune``: transfer learning (Segler et al. 2018) of ``prior`` on ``actives`` into the run
+    directory ``output`` (the model is ``output/model``); rerun to resume. ``options``: ``epochs``, ``batch_size``,
+    ``lr``, ``val_size``, ``unknown``, ``seed``, ``device`` or any training setting (see
+    :func:`chemrnn.training.lm.finetune_config`). Returns the final metrics (steps, epochs, train_size …)."""
+    from .training import finetune_config, train_language_model
+
+    return train_language_model(finetune_config(prior, actives, **options), output, restart=restart,
+                                progress=progress)

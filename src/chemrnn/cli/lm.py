@@ -163,25 +163,15 @@ def lm_finetune(
     device: str = typer.Option("auto", "--device"),
     restart: bool = typer.Option(False, "--restart"),
 ):
-    """Transfer learning (Segler 2018): continue training the prior on a small set of actives."""
-    from ..api import load_lm
-    from ..io import load_smiles_list
-    from ..datasets import resolve_input, smiles_column
-    from ..training import LMTrainConfig, train_language_model
+    """Transfer learning (Segler 2018): continue training the prior on a small set of actives (epochs count over
+    the actives actually trained on: prepared, spellable by the prior, not held out)."""
+    from ..api import finetune
 
-    _, _, _, meta = load_lm(prior)
-    n = len(load_smiles_list(resolve_input(actives), smiles_column(actives)))
-    steps = max(1, epochs * -(-max(1, n - val_size) // batch_size))
-    arch = ("cell", "embedding_dim", "hidden_size", "num_layers", "dropout")
-    base = {k: v for k, v in meta["config"].items() if k in arch}
-    cfg = LMTrainConfig(data=actives, preset="finetune", tokenizer=meta["tokenizer"], init_from=str(prior),
-                        batch_size=batch_size, lr=lr, max_steps=steps, warmup_steps=min(50, steps // 10),
-                        val_size=val_size, val_every=max(1, steps // max(1, epochs)), n_samples=0, seed=seed,
-                        device=device, unknown=unknown, checkpoint_every=max(10, steps // 4), min_lr_ratio=0.1,
-                        **base)
-    metrics = train_language_model(cfg, output, restart=restart, progress=not _state["quiet"])
+    metrics = finetune(prior, actives, output, restart=restart, progress=not _state["quiet"], epochs=epochs,
+                       batch_size=batch_size, lr=lr, val_size=val_size, unknown=unknown, seed=seed, device=device)
     _say(json.dumps(metrics, indent=1))
-    _say(f"fine-tuned model: {output / 'model'} ({steps} steps, {epochs} epochs over {n:,} actives)")
+    _say(f"fine-tuned model: {output / 'model'} ({metrics['steps']} steps, {metrics['epochs']:g} epochs over "
+         f"{metrics['train_size']:,} actives)")
 
 
 @lm_app.command("recovery")

@@ -1,8 +1,10 @@
-"""Training on Lightning for both model families: language models (:mod:`.lm`) and property models
-(:mod:`.property`). Importing :mod:`chemrnn` does not import Lightning; these modules do."""
+"""Training on Lightning for both model families: language models (:mod:`.lm`, with its data in :mod:`.data`) and
+property models (:mod:`.property`); shared callbacks (:mod:`.callbacks`), config checks (:mod:`.checks`) and the
+run-directory lock (:mod:`.lock`). Importing :mod:`chemrnn` does not import Lightning; these modules do."""
 from __future__ import annotations
 
 import os
+import sys
 
 
 def quiet_lightning():
@@ -23,8 +25,19 @@ def quiet_lightning():
     return L
 
 
-from .lm import LMTrainConfig, PRESETS, train_language_model  # noqa: E402
-from .property import PropertyTrainConfig, train_property_model  # noqa: E402
+def say(message: str, verbose: bool = True) -> None:
+    """A progress message on stdout, unless ``verbose`` is off (the CLI's ``--quiet``)."""
+    if verbose:
+        print(message, flush=True)
 
-__all__ = ["LMTrainConfig", "PRESETS", "PropertyTrainConfig", "quiet_lightning", "train_language_model",
-           "train_property_model"]
+
+def warn(message: str) -> None:
+    """Something the user should know about the run's settings, on stderr (shown even with ``--quiet``)."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+from .lm import PRESETS, LMModule, LMTrainConfig, finetune_config, train_language_model  # noqa: E402
+from .property import PropertyModule, PropertyTrainConfig, train_property_model  # noqa: E402
+
+__all__ = ["LMModule", "LMTrainConfig", "PRESETS", "PropertyModule", "PropertyTrainConfig", "finetune_config",
+           "quiet_lightning", "say", "train_language_model", "train_property_model", "warn"]

@@ -1,28 +1,36 @@
-"""Training on Lightning: the language-model module, its data, checkpoints and resume.
+"""Training language models on Lightning: the config, :class:`LMModule`, fine-tuning's config, and the run.
 
-``train_language_model`` is what ``chemrnn lm train`` and ``chemrnn lm finetune`` call. A run directory holds
-``config.json`` (everything needed to rerun, with versions, hardware and the data hash), ``log.csv`` (learning
-curve), ``checkpoints/last.ckpt`` (Lightning's resume state; rerunning the same command after a crash or
-``kill -9`` resumes from it), ``metrics.json`` and ``model/`` (safetensors + JSON, the file users share).
-Batches come from length buckets; in a resumed run the batch order continues where it stopped.
+``train_language_model`` is what ``chemrnn lm train`` and ``chemrnn lm finetune`` (through
+``api.finetune``) call. A run directory holds ``config.json`` (everything needed to rerun, with versions,
+hardware, the data hash and the sizes actually trained and validated on), ``log.csv`` (learning curve, one file
+across sittings), ``checkpoints/last.ckpt`` (Lightning's resume state; rerunning the same command after a crash
+or ``kill -9`` resumes from it, and a resumed run matches the uninterrupted one), ``metrics.json`` (the final
+step's values: a last validation runs when the last step was not one) and ``model/`` (safetensors + JSON, the
+file users share). One process at a time may train in a run directory (:mod:`.lock`), and a bad setting or a
+missing input is refused before anything is written.
 """
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from ..batching import BucketBatchSampler, TokenCache, collate
+from ..cells import CELLS, IMPLS
 from ..errors import InputError
+from ..tokens import TOKENIZERS
 from ..utils import resolve_device, seed_everything
-from . import quiet_lightning
+from . import checks, quiet_lightning, say, warn
+from .callbacks import CsvLog, RngState, Timing
+from .data import LMDataModule
+from .lock import is_launched_rank, run_lock
+
+L = quiet_lightning()
 
 PRESETS = {
     # Segler et al. 2018: 3 stacked LSTM layers of 1024 units, dropout 0.2, batch 128
@@ -39,6 +47,15 @@ PRESETS = {
 
 @dataclass
 class LMTrainConfig:
+    """Settings of a language-model run; checked when made (bad values refused with the valid ones) and with
+    ``precision`` resolved to Lightning's name (``auto``/``32``/``bf16`` accepted, see
+    :func:`.checks.resolve_precision`).
+
+    The run is ``max_steps`` optimizer steps, or ``epochs`` epochs over the training split actually kept (then
+    ``max_steps``, if also set, caps it). ``None`` for ``warmup_steps`` is a tenth of the run (at most 50),
+    for ``val_every`` and ``checkpoint_every`` once an epoch. ``max_minutes`` caps the time over all sittings;
+    the cosine schedule then runs on whichever of steps and time is further along."""
+
     data: str = "sample"
     valid: str | None = None
     val_size: int = 5000
@@ -53,12 +70,13 @@ class LMTrainConfig:
     batch_size: int = 128
     lr: float = 2e-3
     min_lr_ratio: float = 0.05
-    warmup_steps: int = 200
-    max_steps: int = 10_000
+    warmup_steps: int | None = 200
+    max_steps: int | None = 10_000
+    epochs: int | None = None
     max_minutes: float | None = None
     clip: float = 1.0
-    val_every: int = 1000
-    checkpoint_every: int = 250
+    val_every: int | None = 1000
+    checkpoint_every: int | None = 250
     n_samples: int = 128
     seed: int = 0
     device: str = "auto"
@@ -66,6 +84,31 @@ class LMTrainConfig:
     max_tokens: int = 120
     init_from: str | None = None  # fine-tuning: start from this model's weights and vocabulary
     unknown: str = "error"  # tokens outside the prior's vocabulary: error | skip
+
+    def __post_init__(self):
+        self.validate()
+        self.precision = checks.resolve_precision(self.precision, self.device)
+
+    def validate(self) -> None:
+        """Refuse every bad value at once (:class:`InputError`, exit 2), naming the valid ones."""
+        c = checks
+        problems = (
+            c.choice("cell", self.cell, CELLS) + c.choice("impl", self.impl, IMPLS)
+            + c.choice("tokenizer", self.tokenizer, tuple(TOKENIZERS)) + c.choice("device", self.device, c.DEVICES)
+            + c.choice("precision", self.precision, tuple(c.PRECISIONS))
+            + c.choice("unknown", self.unknown, ("error", "skip"))
+            + [p for name in ("embedding_dim", "hidden_size", "num_layers", "batch_size", "max_tokens")
+               for p in c.at_least(name, getattr(self, name), 1)]
+            + [p for name in ("max_steps", "epochs", "val_every", "checkpoint_every")
+               for p in c.at_least(name, getattr(self, name), 1, optional=True)]
+            + c.at_least("warmup_steps", self.warmup_steps, 0, optional=True)
+            + c.at_least("val_size", self.val_size, 0) + c.at_least("n_samples", self.n_samples, 0)
+            + c.above("lr", self.lr, 0) + c.above("clip", self.clip, 0)
+            + c.above("max_minutes", self.max_minutes, 0, optional=True)
+            + c.fraction("dropout", self.dropout) + c.fraction("min_lr_ratio", self.min_lr_ratio, top_open=False)
+            + ([] if self.max_steps or self.epochs else ["set max_steps or epochs"])
+            + ([] if self.data else ["data must name a file or dataset"]))
+        c.refuse(problems, "training option")
 
     @classmethod
     def from_preset(cls, preset: str, **overrides) -> "LMTrainConfig":
@@ -83,313 +126,324 @@ class LMTrainConfig:
 
 
 # options that may differ when a run is resumed (they do not change what the checkpoint means)
-RESUMABLE_CHANGES = {"max_steps", "max_minutes", "device", "precision", "checkpoint_every", "val_every", "n_samples"}
+RESUMABLE_CHANGES = {"max_steps", "epochs", "max_minutes", "device", "precision", "checkpoint_every", "val_every",
+                     "n_samples"}
 
 
-class TokenDataset(torch.utils.data.Dataset):
-    def __init__(self, cache: TokenCache):
-        self.cache = cache
+def build_model(cfg: LMTrainConfig, vocabulary):
+    """The network to train: the prior's (``init_from``, weights and all) or a new one sized by ``cfg``."""
+    from ..models.language import LanguageModel, LMConfig, load_language_model
 
-    def __len__(self):
-        return len(self.cache)
-
-    def __getitem__(self, i):
-        return self.cache[i]
-
-
-class ResumableBuckets(BucketBatchSampler):
-    """Length buckets that can start part-way into an epoch (after a resume) and shard across DDP ranks."""
-
-    def __init__(self, lengths, batch_size, seed=0, skip: int = 0, rank: int = 0, world: int = 1):
-        super().__init__(lengths, batch_size, shuffle=True, seed=seed)
-        self.skip, self.rank, self.world = skip, rank, world
-
-    def __iter__(self):
-        batches = self.batches()[self.skip * self.world:]
-        for k, b in enumerate(batches):
-            if k % self.world == self.rank:
-                yield b.tolist()
-
-    def __len__(self):
-        return max(0, (super().__len__() - self.skip * self.world) // self.world)
+    if cfg.init_from:
+        return load_language_model(cfg.init_from, impl=cfg.impl)[0].train()
+    return LanguageModel(LMConfig(len(vocabulary), cfg.embedding_dim, cfg.hidden_size, cfg.num_layers, cfg.dropout,
+                                  cfg.cell, cfg.impl, vocabulary.pad_id))
 
 
-def make_module(model, vocabulary, tokenizer, cfg: LMTrainConfig, train_cache: TokenCache,
-                valid_cache: TokenCache | None, run_dir: Path):
-    """The LightningModule (built lazily so that importing chemrnn does not import Lightning)."""
-    L = quiet_lightning()
-    from .. import chem
-    from ..sample import sample
-    from ..tokens import get_tokenizer
-
-    tok = get_tokenizer(tokenizer)
-
-    class LMModule(L.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.model = model
-            self._t_last = None
-            self._tokens = 0
-            self._val = [0.0, 0.0]
-
-        def train_dataloader(self):
-            per_epoch = len(BucketBatchSampler(train_cache.lengths, cfg.batch_size))
-            world = max(1, self.trainer.world_size)
-            step = self.trainer.global_step
-            epoch, skip = divmod(step, max(1, per_epoch // world))
-            sampler = ResumableBuckets(train_cache.lengths, cfg.batch_size, cfg.seed, skip=skip,
-                                       rank=self.trainer.global_rank, world=world)
-            sampler.set_epoch(epoch)
-            return torch.utils.data.DataLoader(TokenDataset(train_cache), batch_sampler=sampler,
-                                               collate_fn=lambda seqs: collate(seqs, vocabulary.pad_id)[0])
-
-        def val_dataloader(self):
-            if valid_cache is None:
-                return []
-            sampler = BucketBatchSampler(valid_cache.lengths, 256, shuffle=False)
-            return torch.utils.data.DataLoader(TokenDataset(valid_cache), batch_sampler=sampler,
-                                               collate_fn=lambda seqs: collate(seqs, vocabulary.pad_id)[0])
-
-        def training_step(self, ids, _):
-            loss = self.model.loss(ids)
-            self._tokens += int((ids[:, 1:] != vocabulary.pad_id).sum())
-            self.log("train_loss", loss, prog_bar=True, on_step=True)
-            return loss
-
-        def on_train_batch_end(self, *args):
-            now = time.perf_counter()
-            if self._t_last is not None and self.trainer.global_step % 50 == 0:
-                rate = self._tokens / (now - self._t_last)
-                self.log("tokens_per_s", rate, prog_bar=True)
-                self._t_last, self._tokens = now, 0
-            elif self._t_last is None:
-                self._t_last, self._tokens = now, 0
-
-        def validation_step(self, ids, _):
-            nll = self.model.token_nll(ids)
-            mask = ids[:, 1:] != vocabulary.pad_id
-            self._val[0] += float(nll[mask].sum())
-            self._val[1] += float(mask.sum())
-
-        def on_validation_epoch_end(self):
-            if self._val[1]:
-                self.log("val_nll", self._val[0] / self._val[1], prog_bar=True)
-            self._val = [0.0, 0.0]
-            if cfg.n_samples and not self.trainer.sanity_checking:
-                s = sample(self.model, vocabulary, tok, cfg.n_samples, batch_size=cfg.n_samples,
-                           max_length=cfg.max_tokens + 20, seed=cfg.seed + self.trainer.global_step,
-                           device=str(self.device))
-                valid = [x for x in s.smiles if chem.is_valid(x)]
-                self.log("validity", len(valid) / len(s.smiles), prog_bar=True)
-                self.model.train()
-                if self.trainer.is_global_zero:
-                    examples = ", ".join(valid[:3])
-                    print(f"\n[step {self.trainer.global_step}] sampled validity {len(valid)}/{len(s.smiles)}; "
-                          f"e.g. {examples}", flush=True)
-
-        def configure_optimizers(self):
-            opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
-
-            def schedule(step):  # linear warm-up, then cosine decay to min_lr_ratio at max_steps
-                if step < cfg.warmup_steps:
-                    return (step + 1) / cfg.warmup_steps
-                t = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
-                return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
-
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-    return LMModule()
+def lr_factor(step: int, total: int, warmup: int, min_ratio: float, time_fraction: float = 0.0) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to ``min_ratio``; the decay's progress is the larger
+    of the steps done after the warm-up and the time budget spent (issue: "time-capped runs must anneal")."""
+    if time_fraction >= 1.0:
+        return min_ratio
+    if step < warmup:
+        return (step + 1) / warmup
+    done = max((step - warmup) / max(1, total - warmup), time_fraction)
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
 
 
-class CsvLog:
-    """A Lightning callback that appends the learning curve to ``log.csv`` (kept across resumes)."""
+class LMModule(L.LightningModule):
+    """Teacher forcing on a :class:`~chemrnn.models.language.LanguageModel`, with validation NLL per token and
+    the validity of sampled molecules (Segler's column).
 
-    FIELDS = ["step", "epoch", "train_loss", "lr", "tokens_per_s", "val_nll", "validity", "elapsed_s"]
+    ``config`` is :meth:`LMTrainConfig.to_dict` (saved as the hyperparameters); ``model`` is built in
+    :meth:`configure_model` from the datamodule's vocabulary when not given, so that under DDP the data is
+    prepared (once, on rank 0) before the network is sized. ``time_fraction`` is set by the
+    :class:`~.callbacks.Timing` callback when the run has a time budget.
+    """
 
-    def __new__(cls, path: Path, started: float, every: int = 50):
-        L = quiet_lightning()
+    def __init__(self, config: dict, model=None, verbose: bool = True):
+        super().__init__()
+        self.save_hyperparameters(ignore=["model", "verbose"])
+        self.cfg = LMTrainConfig(**config)
+        self.model = model
+        self.verbose = verbose
+        self.time_fraction = 0.0
+        self.first_step: int | None = None  # the global step this sitting started from
+        self.last_val_step: int | None = None
+        self.total_steps = self.warmup = 0
+        self._val = [0.0, 0.0]
+        self._t_last, self._tokens = None, 0
 
-        class _Cb(L.Callback):
-            def __init__(self):
-                self.path, self.every = path, every
-                self.t0 = started
+    @property
+    def vocabulary(self):
+        return self.trainer.datamodule.vocabulary
 
-            def _write(self, trainer, extra=None):
-                m = {k: float(v) for k, v in trainer.callback_metrics.items()}
-                row = {"step": trainer.global_step, "epoch": trainer.current_epoch,
-                       "train_loss": m.get("train_loss"), "tokens_per_s": m.get("tokens_per_s"),
-                       "lr": trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None,
-                       "val_nll": None, "validity": None, "elapsed_s": round(time.perf_counter() - self.t0, 1)}
-                row.update(extra or {})
-                new = not self.path.exists()
-                with open(self.path, "a", newline="") as fh:
-                    w = csv.DictWriter(fh, fieldnames=CsvLog.FIELDS)
-                    if new:
-                        w.writeheader()
-                    w.writerow(row)
+    def setup(self, stage: str):
+        if stage == "fit":
+            self.total_steps = self._total_steps()
+            self.trainer.fit_loop.epoch_loop.max_steps = self.total_steps
 
-            def on_train_batch_end(self, trainer, *args):
-                if trainer.is_global_zero and trainer.global_step % self.every == 0:
-                    self._write(trainer)
+    def _total_steps(self) -> int:
+        if not self.cfg.epochs:
+            return self.cfg.max_steps
+        steps = self.cfg.epochs * self.trainer.datamodule.steps_per_epoch()
+        return min(steps, self.cfg.max_steps) if self.cfg.max_steps else steps
 
-            def on_validation_end(self, trainer, *args):
-                if trainer.is_global_zero and not trainer.sanity_checking:
-                    m = {k: float(v) for k, v in trainer.callback_metrics.items()}
-                    self._write(trainer, {"val_nll": m.get("val_nll"), "validity": m.get("validity")})
+    def configure_model(self):
+        if self.model is None:
+            self.model = build_model(self.cfg, self.vocabulary)
 
-        return _Cb()
+    def on_train_start(self):
+        self.first_step = self.trainer.global_step
+
+    def training_step(self, ids, _):
+        loss = self.model.loss(ids)
+        self._tokens += int((ids[:, 1:] != self.model.config.pad_id).sum())
+        self.log("train_loss", loss, prog_bar=True, on_step=True)
+        return loss
+
+    def on_train_batch_end(self, *args):
+        now = time.perf_counter()
+        if self._t_last is not None and self.trainer.global_step % 50 == 0:
+            self.log("tokens_per_s", self._tokens / (now - self._t_last), prog_bar=True)
+            self._t_last, self._tokens = now, 0
+        elif self._t_last is None:
+            self._t_last, self._tokens = now, 0
+
+    def validation_step(self, ids, _):
+        nll = self.model.token_nll(ids)
+        mask = ids[:, 1:] != self.model.config.pad_id
+        self._val[0] += float(nll[mask].sum())
+        self._val[1] += float(mask.sum())
+
+    def on_validation_epoch_end(self):
+        if self._val[1]:
+            self.log("val_nll", self._val[0] / self._val[1], prog_bar=True)
+        self._val = [0.0, 0.0]
+        if self.trainer.sanity_checking:
+            return
+        self.last_val_step = self.trainer.global_step
+        if self.cfg.n_samples:
+            self._sampled_validity()
+
+    def _sampled_validity(self) -> None:
+        from .. import chem
+        from ..sample import sample
+        from ..tokens import get_tokenizer
+
+        n = self.cfg.n_samples
+        s = sample(self.model, self.vocabulary, get_tokenizer(self.cfg.tokenizer), n, batch_size=n,
+                   max_length=self.cfg.max_tokens + 20, seed=self.cfg.seed + self.trainer.global_step,
+                   device=str(self.device))
+        valid = [x for x in s.smiles if chem.is_valid(x)]
+        self.log("validity", len(valid) / len(s.smiles), prog_bar=True)
+        self.model.train(self.trainer.training)
+        if self.trainer.is_global_zero:
+            say(f"\n[step {self.trainer.global_step}] sampled validity {len(valid)}/{len(s.smiles)}; "
+                f"e.g. {', '.join(valid[:3])}", self.verbose)
+
+    def configure_optimizers(self):
+        cfg, total = self.cfg, self.total_steps or self.cfg.max_steps
+        self.warmup = cfg.warmup_steps if cfg.warmup_steps is not None else min(50, total // 10)
+        if self.warmup >= total and self.warmup:
+            short = total // 10
+            if self.trainer.is_global_zero:
+                warn(f"the warm-up ({self.warmup} steps) is not shorter than the run ({total} steps): "
+                     f"shortened to {short} steps, so that the learning rate anneals")
+            self.warmup = short
+        opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+
+        def schedule(step):
+            return lr_factor(step, total, self.warmup, cfg.min_lr_ratio, self.time_fraction)
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
-def _encode_file(path: Path, tokenizer: str, vocabulary, max_tokens: int, run_data: Path, name: str,
-                 unknown: str = "error") -> TokenCache:
-    """Prepare (canonicalize, dedupe, account) a SMILES file into the run directory and encode it."""
-    from ..batching import encode_all
-    from ..io import load_smiles_list
-    from ..prepare import PrepareOptions, prepare
-    from ..tokens import get_tokenizer
-
-    if path.suffix == ".npz":
-        return TokenCache.load(path)
-    out = run_data / f"{name}.smi"
-    if not out.exists():
-        summary = prepare(path, out, PrepareOptions(max_tokens=max_tokens, tokenizer=tokenizer))
-        print(f"{name}: {summary.kept:,} kept of {summary.lines:,} lines ({summary.duplicates:,} duplicates, "
-              f"{summary.rejected:,} rejected → {summary.rejects})", flush=True)
-    smiles = load_smiles_list(out)
-    if not smiles:
-        raise InputError("no usable SMILES after preparation", path)
-    tok = get_tokenizer(tokenizer)
-    if unknown == "skip" and vocabulary is not None:  # drop (and report) molecules the vocabulary cannot spell
-        from ..io import write_rejects
-
-        keep, rejects = [], []
-        for k, s in enumerate(smiles, 1):
-            bad = sorted({t for t in tok.tokenize(s) if t not in vocabulary})
-            if bad:
-                rejects.append((k, f"tokens not in the model's vocabulary: {' '.join(bad)}", s))
-            else:
-                keep.append(s)
-        if rejects:
-            write_rejects(run_data / f"{name}.vocabulary_rejects.csv", rejects)
-            print(f"{name}: skipped {len(rejects):,} molecules with tokens outside the vocabulary "
-                  f"(→ {run_data / (name + '.vocabulary_rejects.csv')})", flush=True)
-        smiles = keep
-        if not smiles:
-            raise InputError("no molecule can be spelled with the model's vocabulary", path)
-        unknown = "error"
-    return encode_all(smiles, tok, vocabulary, unknown=unknown, source=path)
+# ------------------------------------------------------------------------------------------ fine-tuning
+ARCHITECTURE = ("cell", "embedding_dim", "hidden_size", "num_layers", "dropout")
 
 
-def _split_valid(cache: TokenCache, n: int, seed: int) -> tuple[TokenCache, TokenCache]:
-    """Hold out ``n`` random sequences of ``cache`` for validation."""
-    rng = np.random.default_rng(seed)
-    idx = rng.permutation(len(cache))
-    n = min(n, max(1, len(cache) // 10))
-    return _subset(cache, np.sort(idx[n:])), _subset(cache, np.sort(idx[:n]))
+def finetune_config(prior, actives, epochs: int = 10, batch_size: int = 32, lr: float = 5e-4, val_size: int = 0,
+                    unknown: str = "skip", seed: int = 0, device: str = "auto", **options) -> LMTrainConfig:
+    """Transfer learning (Segler et al. 2018): continue training ``prior`` on ``actives`` for ``epochs`` epochs.
+
+    Epochs count over the actives actually trained on (after preparation, the molecules the prior's vocabulary
+    cannot spell, and the validation split), so the run's steps are known once the data is prepared. Warm-up is a
+    tenth of the run (at most 50 steps), validation and checkpoints come once an epoch, the LR decays to a tenth.
+    ``options`` override any other :class:`LMTrainConfig` field.
+    """
+    from ..models.language import load_language_model
+
+    _, _, tokenizer, meta = load_language_model(prior)
+    arch = {k: v for k, v in meta["config"].items() if k in ARCHITECTURE}
+    values = dict(data=str(actives), preset="finetune", tokenizer=tokenizer, init_from=str(prior),
+                  batch_size=batch_size, lr=lr, epochs=epochs, max_steps=None, warmup_steps=None, val_size=val_size,
+                  val_every=None, checkpoint_every=None, n_samples=0, seed=seed, device=device, unknown=unknown,
+                  min_lr_ratio=0.1, **arch)
+    return LMTrainConfig(**{**values, **options})
 
 
-def _subset(cache: TokenCache, idx: np.ndarray) -> TokenCache:
-    lengths = cache.lengths[idx]
-    offsets = np.zeros(len(idx) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    ids = np.concatenate([cache[i] for i in idx]) if len(idx) else cache.ids[:0]
-    return TokenCache(ids, offsets, cache.vocabulary, cache.tokenizer)
+# ------------------------------------------------------------------------------------------ the run
+def check_inputs(cfg: LMTrainConfig, data_path: Path | None = None) -> dict:
+    """Resolve and check every input before anything is written: the data (and validation) files exist and can
+    be read; a prior loads and uses ``cfg.tokenizer``. Returns their paths."""
+    from ..datasets import resolve_input, resolve_model
+    from ..models.language import load_language_model
+
+    paths = {"data": Path(data_path) if data_path else resolve_input(cfg.data), "valid": None, "init_from": None}
+    checks.readable(paths["data"], "training data")
+    if cfg.valid:
+        paths["valid"] = resolve_input(cfg.valid)
+        checks.readable(paths["valid"], "validation data")
+    if cfg.init_from:
+        paths["init_from"] = resolve_model(cfg.init_from, "language")
+        tokenizer = load_language_model(paths["init_from"])[2]
+        if tokenizer != cfg.tokenizer:
+            raise InputError(f"the prior uses the {tokenizer} tokenizer, not {cfg.tokenizer}", cfg.init_from)
+    return paths
+
+
+def resume_point(cfg: LMTrainConfig, run_dir: Path, restart: bool) -> Path | None:
+    """``run_dir``'s checkpoint when the run resumes (same settings but :data:`RESUMABLE_CHANGES`), else None."""
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    if restart or not ckpt.exists():
+        return None
+    try:
+        saved = json.loads((run_dir / "config.json").read_text())["config"]
+    except (OSError, ValueError, KeyError):
+        saved = {}
+    saved = {**LMTrainConfig().to_dict(), **saved}
+    now = cfg.to_dict()
+    diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k) and k not in RESUMABLE_CHANGES)
+    if diff:
+        raise InputError(f"{run_dir} holds a run with other settings ({', '.join(diff)}); resume it with the same "
+                         f"options, or pass --restart to start over")
+    return ckpt
+
+
+# what a fresh run removes from an earlier one in the same directory (the data caches make it prepare again)
+STALE = ("checkpoints", "log.csv", "metrics.json", "data/train.npz", "data/valid.npz")
+
+
+def clear_run(run_dir: Path) -> None:
+    """Remove an earlier run's checkpoints, learning curve, metrics and data caches (a fresh start)."""
+    for name in STALE:
+        p = run_dir / name
+        if p.is_dir():
+            shutil.rmtree(p)
+        else:
+            p.unlink(missing_ok=True)
 
 
 def train_language_model(cfg: LMTrainConfig, run_dir: str | os.PathLike, restart: bool = False,
                          progress: bool = True, data_path: Path | None = None) -> dict:
-    """Train (or resume) a language model in ``run_dir``; returns the final metrics."""
-    from ..datasets import resolve_input
-    from ..io import atomic_write
-    from ..models.language import LanguageModel, LMConfig, load_language_model, save_language_model
-    from ..runinfo import hardware, record, versions
+    """Train (or resume) a language model in ``run_dir``; returns the final metrics.
 
-    L = quiet_lightning()
+    ``progress`` off (the CLI's ``--quiet``) silences the progress bar and messages; warnings about the
+    settings still go to stderr."""
     run_dir = Path(run_dir)
-    ckpt = run_dir / "checkpoints" / "last.ckpt"
-    if ckpt.exists() and not restart:
-        saved = {**LMTrainConfig().to_dict(), **json.loads((run_dir / "config.json").read_text())["config"]}
-        diff = sorted(k for k in set(saved) | set(cfg.to_dict())
-                      if saved.get(k) != cfg.to_dict().get(k) and k not in RESUMABLE_CHANGES)
-        if diff:
-            raise InputError(f"{run_dir} holds a run with other settings ({', '.join(diff)}); resume it with the same "
-                             f"options, or pass --restart to start over")
-        print(f"resuming from {ckpt}", flush=True)
-    else:
-        ckpt = None
-        if restart and (run_dir / "checkpoints").exists():
-            import shutil
+    paths = check_inputs(cfg, data_path)
+    created = not run_dir.exists()
+    data_existed = (run_dir / "data").exists()
+    with run_lock(run_dir):
+        ckpt = resume_point(cfg, run_dir, restart)
+        primary = not is_launched_rank()
+        if ckpt is None and primary:
+            clear_run(run_dir)
+        try:
+            return _fit(cfg, run_dir, paths, ckpt, progress, primary)
+        except InputError:  # bad data found while preparing it: leave nothing of this run behind
+            if ckpt is None and primary:
+                _remove_partial(run_dir, created, data_existed)
+            raise
 
-            shutil.rmtree(run_dir / "checkpoints")
-        (run_dir / "log.csv").unlink(missing_ok=True)  # a fresh run starts a fresh learning curve
+
+def _remove_partial(run_dir: Path, created: bool, data_existed: bool) -> None:
+    if created:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    clear_run(run_dir)
+    (run_dir / "config.json").unlink(missing_ok=True)
+    if not data_existed:
+        shutil.rmtree(run_dir / "data", ignore_errors=True)
+
+
+def _fit(cfg: LMTrainConfig, run_dir: Path, paths: dict, ckpt: Path | None, progress: bool, primary: bool) -> dict:
+    from ..runinfo import record
+
     seed_everything(cfg.seed)
-    data_path = data_path or resolve_input(cfg.data)
-    record(run_dir, cfg.to_dict(), data_path)
-    run_data = run_dir / "data"
-    run_data.mkdir(parents=True, exist_ok=True)
-
-    base_vocab = None
-    if cfg.init_from:
-        prior, base_vocab, prior_tok, _ = load_language_model(cfg.init_from, impl=cfg.impl)
-        if prior_tok != cfg.tokenizer:
-            raise InputError(f"the prior uses the {prior_tok} tokenizer, not {cfg.tokenizer}", cfg.init_from)
-    train_cache = _encode_file(data_path, cfg.tokenizer, base_vocab, cfg.max_tokens, run_data, "train",
-                               unknown=cfg.unknown)
-    vocabulary = train_cache.vocabulary
-    if cfg.valid:
-        valid_cache = _encode_file(resolve_input(cfg.valid), cfg.tokenizer, vocabulary, cfg.max_tokens, run_data,
-                                   "valid", unknown="skip")
-    elif cfg.val_size > 0 and len(train_cache) >= 20:
-        train_cache, valid_cache = _split_valid(train_cache, cfg.val_size, cfg.seed)
-    else:
-        valid_cache = None
-    print(f"train {len(train_cache):,} molecules ({int(train_cache.lengths.sum()):,} tokens), "
-          f"valid {len(valid_cache) if valid_cache else 0:,}; vocabulary {len(vocabulary)}", flush=True)
-
-    if cfg.init_from:
-        model = prior
-        model.train()
-    else:
-        model = LanguageModel(LMConfig(len(vocabulary), cfg.embedding_dim, cfg.hidden_size, cfg.num_layers,
-                                       cfg.dropout, cfg.cell, cfg.impl, vocabulary.pad_id))
-    module = make_module(model, vocabulary, cfg.tokenizer, cfg, train_cache, valid_cache, run_dir)
-    started = time.perf_counter()
-    callbacks = [
-        L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
-                                            every_n_train_steps=cfg.checkpoint_every),
-        CsvLog(run_dir / "log.csv", started),
-    ]
+    if primary:
+        record(run_dir, cfg.to_dict(), paths["data"])
+    if ckpt is not None:
+        say(f"resuming from {ckpt}", progress)
+    dm = LMDataModule(str(paths["data"]), str(run_dir), cfg.tokenizer, cfg.max_tokens, cfg.batch_size, cfg.val_size,
+                      str(paths["valid"]) if paths["valid"] else None, cfg.seed, cfg.unknown,
+                      str(paths["init_from"]) if paths["init_from"] else None, verbose=progress)
+    module = LMModule({**cfg.to_dict(), "init_from": dm.hparams.init_from}, verbose=progress)
+    timing = Timing(cfg.max_minutes)
+    checkpoints = L.pytorch.callbacks.ModelCheckpoint(
+        dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
+        **({"every_n_train_steps": cfg.checkpoint_every} if cfg.checkpoint_every else {"every_n_epochs": 1}))
+    callbacks = [timing, CsvLog(run_dir / "log.csv", timing, dm.steps_per_epoch), RngState(), checkpoints]
     if progress:
         callbacks.append(L.pytorch.callbacks.TQDMProgressBar(refresh_rate=20))
-    accel = resolve_device(cfg.device)
-    trainer = L.Trainer(
-        accelerator=accel, devices="auto" if accel != "cpu" else 1, precision=cfg.precision,
-        max_steps=cfg.max_steps, max_epochs=-1,
-        max_time={"minutes": cfg.max_minutes} if cfg.max_minutes else None,
-        gradient_clip_val=cfg.clip,
-        check_val_every_n_epoch=None, log_every_n_steps=50,
-        callbacks=callbacks, logger=False, enable_progress_bar=progress, enable_model_summary=False,
-        num_sanity_val_steps=0, use_distributed_sampler=False, reload_dataloaders_every_n_epochs=1,
-        default_root_dir=str(run_dir), deterministic=False,
-        **({"val_check_interval": min(cfg.val_every, max(1, len(train_cache) // cfg.batch_size))}
-           if valid_cache is not None else {"limit_val_batches": 0}),
-    )
-    trainer.fit(module, ckpt_path=str(ckpt) if ckpt else None)
-    seconds = time.perf_counter() - started
+    trainer = make_trainer(cfg, run_dir, callbacks, progress)
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
+    if checkpoints._last_global_step_saved != trainer.global_step:  # resume a longer run from the last step
+        trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    metrics.update({"steps": trainer.global_step, "seconds_this_session": round(seconds, 1)})
-    training = {"seed": cfg.seed, "data": str(data_path), "data_sha256": _sha(data_path), "steps": trainer.global_step,
-                "preset": cfg.preset, "config": cfg.to_dict(), "versions": versions(), "hardware": hardware(),
-                "metrics": metrics, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    model.eval()
-    save_language_model(run_dir / "model", model, vocabulary, cfg.tokenizer, training)
-    with atomic_write(run_dir / "metrics.json") as fh:
-        json.dump(metrics, fh, indent=1)
+    if dm.valid_cache is not None and module.last_val_step != trainer.global_step:
+        trainer.validate(module, datamodule=dm, verbose=False)  # the final step's validation NLL, not an older one
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    metrics.update(_run_facts(cfg, trainer, module, dm, timing, started))
+    if primary:
+        _save(cfg, run_dir, paths, module, dm, metrics)
     return metrics
 
 
-def _sha(path: Path) -> str | None:
-    from ..io import sha256_of
+def make_trainer(cfg: LMTrainConfig, run_dir: Path, callbacks: list, progress: bool):
+    """The Lightning Trainer: steps (``max_steps`` is set again once the data fixes the epochs), no Lightning
+    logger (``log.csv`` is ours), validation every ``val_every`` steps or once an epoch."""
+    accel = resolve_device(cfg.device)
+    has_valid = bool(cfg.valid) or cfg.val_size > 0
+    if not has_valid:
+        val = {"limit_val_batches": 0}
+    elif cfg.val_every:
+        val = {"val_check_interval": cfg.val_every, "check_val_every_n_epoch": None}
+    else:
+        val = {"check_val_every_n_epoch": 1}
+    return L.Trainer(
+        accelerator=accel, devices="auto" if accel != "cpu" else 1, precision=cfg.precision,
+        max_steps=cfg.max_steps or -1, max_epochs=-1, gradient_clip_val=cfg.clip, log_every_n_steps=50,
+        callbacks=callbacks, logger=False, enable_progress_bar=progress, enable_model_summary=False,
+        num_sanity_val_steps=0, use_distributed_sampler=False, reload_dataloaders_every_n_epochs=1,
+        default_root_dir=str(run_dir), deterministic=False, **val)
 
-    return sha256_of(path) if Path(path).is_file() else None
+
+def _run_facts(cfg, trainer, module, dm, timing: Timing, started: float) -> dict:
+    """What metrics.json says besides the logged values: steps, epochs, time, sizes, the final LR."""
+    steps = trainer.global_step
+    return {"steps": steps, "epochs": round(steps / max(1, dm.steps_per_epoch()), 3),
+            "val_step": module.last_val_step, "resumed_from": module.first_step or None,
+            "elapsed_s": round(timing.elapsed(), 1), "seconds_this_session": round(time.perf_counter() - started, 1),
+            "lr": trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None,
+            "warmup_steps": module.warmup, "precision": cfg.precision,
+            "train_size": dm.sizes.get("train"), "val_size": dm.sizes.get("valid"),
+            "val_size_requested": dm.sizes.get("val_size_requested")}
+
+
+def _save(cfg, run_dir: Path, paths: dict, module, dm, metrics: dict) -> None:
+    from ..io import atomic_write, sha256_of
+    from ..models.language import save_language_model
+    from ..runinfo import hardware, versions
+
+    data = paths["data"]
+    training = {"seed": cfg.seed, "data": str(data), "data_sha256": sha256_of(data) if data.is_file() else None,
+                "steps": metrics["steps"], "preset": cfg.preset, "config": cfg.to_dict(), "versions": versions(),
+                "hardware": hardware(), "metrics": metrics, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    model = module.model.eval()
+    save_language_model(run_dir / "model", model, dm.vocabulary, cfg.tokenizer, training)
+    with atomic_write(run_dir / "metrics.json") as fh:
+        json.dump(metrics, fh, indent=1)

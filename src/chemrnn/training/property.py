@@ -1,13 +1,14 @@
-"""Training property models on Lightning: a (bi)RNN regressor, early stopping on validation loss, test-split
-metrics, and the model file (safetensors + JSON) in ``run_dir/model``.
+"""Training property models on Lightning: a (bi)RNN regressor (:class:`PropertyModule`), early stopping on
+validation loss, the best validation weights kept in memory (:class:`~.callbacks.BestWeights`; no checkpoint is
+unpickled), test-split metrics, and the model file (safetensors + JSON) in ``run_dir/model``.
 
-Targets are standardized with the training split's mean and standard deviation (stored in the model file).
+Targets are standardized with the training split's mean and standard deviation (stored in the model file). A bad
+setting or an unreadable input is refused before anything is written; one process at a time per run directory.
 """
 from __future__ import annotations
 
 import math
 import random
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -16,7 +17,15 @@ import torch
 
 from .. import chem
 from ..batching import BucketBatchSampler, by_length, collate
+from ..cells import CELLS, IMPLS
 from ..errors import InputError  # noqa: F401
+from ..models.property import POOLINGS
+from ..tokens import TOKENIZERS
+from . import checks, quiet_lightning
+from .callbacks import BestWeights, Timing
+
+L = quiet_lightning()
+
 
 class Encoded(torch.utils.data.Dataset):
     """SMILES → token ids; with ``augment``, a new random SMILES of each molecule every time it is drawn."""
@@ -43,9 +52,12 @@ def _collate(items, pad_id=0):
     return ids, lengths, torch.tensor(np.stack([y for _, y in items]), dtype=torch.float32)
 
 
-# ------------------------------------------------------------------------------------------ train
+# ------------------------------------------------------------------------------------------ config
 @dataclass
 class PropertyTrainConfig:
+    """Settings of a property-model run; checked when made (every bad value refused at once, with the valid
+    ones), ``precision`` resolved to Lightning's name (``auto``/``32``/``bf16`` accepted)."""
+
     data: str = "sample"
     targets: tuple = ("logP", "TPSA")
     column: str | None = None
@@ -71,108 +83,155 @@ class PropertyTrainConfig:
     device: str = "auto"
     precision: str = "32-true"
 
+    def __post_init__(self):
+        self.validate()
+        self.precision = checks.resolve_precision(self.precision, self.device)
+
+    def validate(self) -> None:
+        """Refuse every bad value at once (:class:`InputError`, exit 2), naming the valid ones."""
+        c = checks
+        problems = (
+            c.choice("cell", self.cell, CELLS) + c.choice("impl", self.impl, IMPLS)
+            + c.choice("pooling", self.pooling, POOLINGS) + c.choice("split", self.split, ("random", "scaffold"))
+            + c.choice("lr_schedule", self.lr_schedule, ("cosine", "plateau"))
+            + c.choice("tokenizer", self.tokenizer, tuple(TOKENIZERS)) + c.choice("device", self.device, c.DEVICES)
+            + c.choice("precision", self.precision, tuple(c.PRECISIONS))
+            + [p for name in ("hidden_size", "num_layers", "mlp_hidden", "batch_size", "max_epochs", "patience")
+               for p in c.at_least(name, getattr(self, name), 1)]
+            + c.at_least("embedding_dim", self.embedding_dim, 0) + c.above("lr", self.lr, 0)
+            + c.above("max_minutes", self.max_minutes, 0, optional=True) + c.fraction("dropout", self.dropout)
+            + ([] if self.targets and all(isinstance(t, str) and t for t in self.targets)
+               else [f"targets must name at least one column, not {self.targets!r}"]))
+        c.refuse(problems, "property training option")
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["targets"] = list(self.targets)
         return d
 
 
+# ------------------------------------------------------------------------------------------ module
+def property_lr_factor(step: int, total: int, time_fraction: float = 0.0, warmup: int = 100) -> float:
+    """Linear warm-up, then cosine decay to 1 % of the LR; the fraction done is the larger of steps/total and the
+    time budget spent."""
+    if step < warmup and time_fraction < 1.0:
+        return (step + 1) / warmup
+    done = max(step / total, time_fraction)
+    return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
+
+
+class PropertyModule(L.LightningModule):
+    """Mean squared error on standardized targets for a :class:`~chemrnn.models.property.PropertyModel`.
+
+    ``config`` is :meth:`PropertyTrainConfig.to_dict` and ``total_steps`` the cosine schedule's length (both
+    saved as hyperparameters); ``time_fraction`` is set by the :class:`~.callbacks.Timing` callback."""
+
+    def __init__(self, model, config: dict, total_steps: int):
+        super().__init__()
+        self.save_hyperparameters(ignore=["model"])
+        self.model = model
+        self.time_fraction = 0.0
+
+    def _loss(self, batch):
+        ids, lengths, y = batch
+        return torch.nn.functional.mse_loss(self.model(ids, lengths), y), len(y)
+
+    def training_step(self, batch, _):
+        loss, n = self._loss(batch)
+        self.log("train_loss", loss, prog_bar=True, batch_size=n)
+        return loss
+
+    def validation_step(self, batch, _):
+        loss, n = self._loss(batch)
+        self.log("val_loss", loss, prog_bar=True, batch_size=n)
+
+    def configure_optimizers(self):
+        cfg = self.hparams.config
+        opt = torch.optim.Adam(self.model.parameters(), lr=cfg["lr"])
+        if cfg["lr_schedule"] == "plateau":
+            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, cfg["patience"] // 2))
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val_loss"}}
+        total = self.hparams.total_steps
+
+        def schedule(step):
+            return property_lr_factor(step, total, self.time_fraction)
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+# ------------------------------------------------------------------------------------------ train
 def train_property_model(cfg: PropertyTrainConfig, run_dir, progress: bool = True) -> dict:
-    """Train, early-stop on validation loss, evaluate on the test split, save ``run_dir/model``."""
+    """Train, early-stop on validation loss, evaluate the best weights on the test split, save ``run_dir/model``.
+
+    The input is checked and read before anything is written to ``run_dir``."""
     from ..datasets import resolve_input
-    from ..io import write_rejects
     from ..labels import load_labelled, split_indices
+    from ..utils import seed_everything
+    from .lock import run_lock
+
+    run_dir = Path(run_dir)
+    data_path = resolve_input(cfg.data)
+    checks.readable(data_path, "labelled data")
+    seed_everything(cfg.seed)
+    smiles, Y, rejects = load_labelled(cfg.data, list(cfg.targets), cfg.column)
+    splits = split_indices(smiles, cfg.split, seed=cfg.seed)
+    with run_lock(run_dir):
+        return _train(cfg, run_dir, data_path, smiles, Y, rejects, splits, progress)
+
+
+def _train(cfg, run_dir: Path, data_path: Path, smiles, Y, rejects, splits, progress: bool) -> dict:
+    import time
+
+    from ..io import write_rejects
     from ..metrics import regression_metrics
     from ..models.property import PropertyConfig, PropertyModel, save_property_model
     from ..runinfo import hardware, record, versions, write_json
     from ..tokens import Vocabulary, get_tokenizer
-    from ..utils import resolve_device, seed_everything
-    from . import quiet_lightning
+    from ..utils import resolve_device
 
-    L = quiet_lightning()
-    run_dir = Path(run_dir)
-    seed_everything(cfg.seed)
-    targets = list(cfg.targets)
-    data_path = resolve_input(cfg.data)
     record(run_dir, cfg.to_dict(), data_path)
-    smiles, Y, rejects = load_labelled(cfg.data, targets, cfg.column)
     if rejects:
         write_rejects(run_dir / "rejects.csv", rejects)
-    tr, va, te = split_indices(smiles, cfg.split, seed=cfg.seed)
+    targets = list(cfg.targets)
+    tr, va, te = splits
     tok = get_tokenizer(cfg.tokenizer)
     vocab = Vocabulary.build(tok.tokenize(smiles[i]) for i in tr)
     mean, std = Y[tr].mean(0), Y[tr].std(0) + 1e-8
     Z = (Y - mean) / std
     sets = {name: Encoded([smiles[i] for i in idx], Z[idx], tok, vocab, cfg.augment and name == "train", cfg.seed)
             for name, idx in (("train", tr), ("val", va), ("test", te))}
-    pcfg = PropertyConfig(len(vocab), targets, cfg.embedding_dim, cfg.hidden_size, cfg.num_layers, cfg.bidirectional,
-                          cfg.cell, cfg.impl, cfg.pooling, cfg.mlp_hidden, cfg.dropout, vocab.pad_id)
-    model = PropertyModel(pcfg)
+    model = PropertyModel(PropertyConfig(len(vocab), targets, cfg.embedding_dim, cfg.hidden_size, cfg.num_layers,
+                                         cfg.bidirectional, cfg.cell, cfg.impl, cfg.pooling, cfg.mlp_hidden,
+                                         cfg.dropout, vocab.pad_id))
 
     def loader(name, shuffle):
         lengths = [len(x) for x in sets[name].fixed]
         sampler = BucketBatchSampler(lengths, cfg.batch_size if shuffle else 512, shuffle=shuffle, seed=cfg.seed)
         return torch.utils.data.DataLoader(sets[name], batch_sampler=sampler, collate_fn=_collate)
 
-    class PropModule(L.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.model = model
-
-        def training_step(self, batch, _):
-            ids, lengths, y = batch
-            loss = torch.nn.functional.mse_loss(self.model(ids, lengths), y)
-            self.log("train_loss", loss, prog_bar=True)
-            return loss
-
-        def validation_step(self, batch, _):
-            ids, lengths, y = batch
-            loss = torch.nn.functional.mse_loss(self.model(ids, lengths), y)
-            self.log("val_loss", loss, prog_bar=True, batch_size=len(y))
-
-        def on_train_start(self):
-            self.started = time.perf_counter()
-
-        def configure_optimizers(self):
-            opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
-            if cfg.lr_schedule == "plateau":
-                sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, cfg.patience // 2))
-                return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val_loss"}}
-            total = cfg.max_epochs * max(1, len(tr) // cfg.batch_size)
-            budget = cfg.max_minutes * 60 if cfg.max_minutes else None
-
-            def schedule(step):  # fraction done = the larger of steps/total and time/budget
-                if step < 100:
-                    return (step + 1) / 100
-                done = step / total
-                if budget:
-                    done = max(done, (time.perf_counter() - getattr(self, "started", time.perf_counter())) / budget)
-                return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
-
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-    ckpt_cb = L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", monitor="val_loss", save_top_k=1,
-                                                  save_last=True, filename="best")
-    callbacks = [ckpt_cb, L.pytorch.callbacks.EarlyStopping("val_loss", patience=cfg.patience)]
+    train_loader = loader("train", True)
+    per_epoch = len(train_loader)
+    module = PropertyModule(model, cfg.to_dict(), total_steps=cfg.max_epochs * max(1, per_epoch))
+    best = BestWeights("val_loss")
+    timing = Timing(cfg.max_minutes)
+    callbacks = [timing, best, L.pytorch.callbacks.EarlyStopping("val_loss", patience=cfg.patience)]
     accel = resolve_device(cfg.device)
     trainer = L.Trainer(accelerator=accel, devices=1, precision=cfg.precision, max_epochs=cfg.max_epochs,
-                        max_time={"minutes": cfg.max_minutes} if cfg.max_minutes else None, callbacks=callbacks,
-                        logger=L.pytorch.loggers.CSVLogger(str(run_dir), name="", version="log"),
+                        callbacks=callbacks, logger=L.pytorch.loggers.CSVLogger(str(run_dir), name="", version="log"),
+                        log_every_n_steps=max(1, min(50, per_epoch)), enable_checkpointing=False,
                         enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
                         gradient_clip_val=1.0, use_distributed_sampler=False, reload_dataloaders_every_n_epochs=1)
     t0 = time.perf_counter()
-    module = PropModule()
-    trainer.fit(module, train_dataloaders=loader("train", True), val_dataloaders=loader("val", False))
+    trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=loader("val", False))
     seconds = time.perf_counter() - t0
-    if ckpt_cb.best_model_path:
-        best = torch.load(ckpt_cb.best_model_path, map_location="cpu", weights_only=False)
-        module.load_state_dict(best["state_dict"])
+    best.restore(module)
     model.eval()
     pred = by_length(model, sets["test"].fixed, len(targets), vocab.pad_id, 512) * std + mean
     metrics = {t: regression_metrics(Y[te][:, k], pred[:, k]) for k, t in enumerate(targets)}
     metrics["_run"] = {"train": len(tr), "val": len(va), "test": len(te), "rejected": len(rejects),
-                       "epochs": trainer.current_epoch, "seconds": round(seconds, 1), "split": cfg.split}
+                       "epochs": trainer.current_epoch, "best_epoch": best.epoch, "best_val_loss": best.best,
+                       "seconds": round(seconds, 1), "split": cfg.split, "precision": cfg.precision}
     training = {"seed": cfg.seed, "data": str(data_path), "config": cfg.to_dict(), "metrics": metrics,
                 "max_tokens": int(max(len(x) for x in sets["train"].fixed)) - 2,  # without <bos>/<eos>
                 "versions": versions(), "hardware": hardware()}

@@ -1,0 +1,205 @@
+"""Lightning callbacks shared by both model families (DESIGN.md layer 3: "callbacks (CSV log, timing)").
+
+- :class:`Timing`: the run's clock, kept across resumed sittings (its state rides in the checkpoint); with a time
+  budget it tells the module the fraction of the budget spent (so the LR schedule anneals by time too) and stops
+  the run when it is spent.
+- :class:`CsvLog`: ``log.csv``, the learning curve, one file across sittings: rows written after the checkpoint a
+  run resumes from are dropped, ``elapsed_s`` is the total over all sittings, a last row marks the final step.
+- :class:`RngState`: Python's, NumPy's and PyTorch's random states in the checkpoint, so that dropout after a
+  resume draws what the uninterrupted run would have drawn.
+- :class:`BestWeights`: the best validation state_dict kept in memory (no checkpoint to reload, so no
+  ``torch.load(weights_only=False)``).
+"""
+from __future__ import annotations
+
+import csv
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import quiet_lightning
+
+L = quiet_lightning()
+
+
+class Timing(L.Callback):
+    """Wall-clock time in ``fit`` over all sittings; with ``budget_minutes``, a time cap that anneals.
+
+    Before each training batch it sets ``pl_module.time_fraction`` (the budget spent, rank 0's clock broadcast to
+    every rank); after the batch in which the fraction reached 1 it stops the run. The LR schedule reads the same
+    fraction, so a time-capped run ends on the schedule's last value (issue: "time-capped runs must anneal").
+    """
+
+    def __init__(self, budget_minutes: float | None = None):
+        self.budget = budget_minutes * 60 if budget_minutes else None
+        self.offset = 0.0  # seconds spent in earlier sittings
+        self.started: float | None = None
+        self.fraction = 0.0
+
+    def elapsed(self) -> float:
+        """Seconds of training over every sitting so far."""
+        return self.offset + (time.perf_counter() - self.started if self.started is not None else 0.0)
+
+    def on_train_start(self, trainer, pl_module):
+        self.started = time.perf_counter()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if self.budget:
+            self.fraction = float(trainer.strategy.broadcast(self.elapsed() / self.budget))
+            pl_module.time_fraction = self.fraction
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self.budget and self.fraction >= 1.0:
+            trainer.should_stop = True
+
+    def state_dict(self) -> dict:
+        return {"elapsed_s": self.elapsed()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.offset = float(state_dict.get("elapsed_s", 0.0))
+
+
+class CsvLog(L.Callback):
+    """Append the learning curve to ``log.csv`` every ``every`` steps, at each validation and at the end.
+
+    ``epoch`` is the (0-based) epoch of the last batch trained, from the step and ``steps_per_epoch`` (a
+    callable, known once the data is set up), so it does not depend on how many sittings the run took.
+    """
+
+    FIELDS = ["step", "epoch", "train_loss", "lr", "tokens_per_s", "val_nll", "validity", "elapsed_s"]
+
+    def __init__(self, path: str | Path, timing: Timing, steps_per_epoch=None, every: int = 50,
+                 fields: list[str] | None = None):
+        self.path, self.timing, self.every = Path(path), timing, every
+        self.steps_per_epoch = steps_per_epoch
+        self.fields = fields or self.FIELDS
+        self.last_step: int | None = None
+        self.last_row: dict | None = None  # the row written last in this sitting, and where it starts
+        self.last_offset = 0
+
+    def on_train_start(self, trainer, pl_module):
+        if trainer.is_global_zero:  # a resumed run drops the rows its killed sitting wrote after the checkpoint
+            truncate_csv(self.path, trainer.global_step)
+        self.last_step = trainer.global_step
+
+    def epoch(self, trainer) -> int:
+        per = self.steps_per_epoch() if self.steps_per_epoch else None
+        if not per:
+            return trainer.current_epoch
+        return max(0, trainer.global_step - 1) // per
+
+    def row(self, trainer, **extra) -> dict:
+        m = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        row = {"step": trainer.global_step, "epoch": self.epoch(trainer), "train_loss": m.get("train_loss"),
+               "tokens_per_s": m.get("tokens_per_s"),
+               "lr": trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None,
+               "val_nll": None, "validity": None, "elapsed_s": round(self.timing.elapsed(), 1)}
+        row.update(extra)
+        return {k: row.get(k) for k in self.fields}
+
+    def write(self, trainer, **extra) -> None:
+        """Append a row; a second row for the same step (a validation after the step's own row) is merged into
+        the first, so each step has one row."""
+        if not trainer.is_global_zero:
+            return
+        row = self.row(trainer, **extra)
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        with open(self.path, "r+" if not new else "w", newline="") as fh:
+            if self.last_row is not None and self.last_row["step"] == row["step"]:
+                row = {k: row[k] if row[k] is not None else self.last_row[k] for k in self.fields}
+                fh.seek(self.last_offset)
+                fh.truncate()
+            else:
+                fh.seek(0, 2)
+            w = csv.DictWriter(fh, fieldnames=self.fields)
+            if new:
+                w.writeheader()
+            self.last_offset = fh.tell()
+            w.writerow(row)
+        self.last_step, self.last_row = trainer.global_step, row
+
+    def on_train_batch_end(self, trainer, *args):
+        if trainer.global_step % self.every == 0:
+            self.write(trainer)
+
+    def on_validation_end(self, trainer, *args):
+        if not trainer.sanity_checking:
+            m = {k: float(v) for k, v in trainer.callback_metrics.items()}
+            self.write(trainer, val_nll=m.get("val_nll"), validity=m.get("validity"))
+
+    def on_train_end(self, trainer, pl_module):
+        if self.last_step != trainer.global_step:  # the curve ends at the final step
+            self.write(trainer)
+
+
+def truncate_csv(path: Path, step: int) -> None:
+    """Keep only the rows of ``path`` up to ``step`` (the header too); nothing if the file is missing."""
+    if not path.exists():
+        return
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        return
+    keep = [rows[0]] + [r for r in rows[1:] if r and int(float(r[0])) <= step]
+    if len(keep) < len(rows):
+        from ..io import atomic_write
+
+        with atomic_write(path) as fh:
+            csv.writer(fh).writerows(keep)
+
+
+class RngState(L.Callback):
+    """Random states saved with each checkpoint and restored when training resumes (after the data loaders are
+    made, just before the first resumed step)."""
+
+    def __init__(self):
+        self.saved: dict | None = None
+
+    def state_dict(self) -> dict:
+        kind, keys, pos, has_gauss, gauss = np.random.get_state()
+        version, state, gauss_next = random.getstate()
+        return {"torch": torch.get_rng_state(), "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos,
+                                                           has_gauss, gauss],
+                "python": [version, list(state), gauss_next]}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.saved = state_dict
+
+    def on_train_start(self, trainer, pl_module):
+        if not self.saved:
+            return
+        s, self.saved = self.saved, None
+        torch.set_rng_state(s["torch"])
+        kind, keys, pos, has_gauss, gauss = s["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+        version, state, gauss_next = s["python"]
+        random.setstate((version, tuple(state), gauss_next))
+
+
+class BestWeights(L.Callback):
+    """Keep a CPU copy of the module's state_dict whenever ``monitor`` improves (lower is better); ``restore``
+    loads it back. Replaces reloading the best Lightning checkpoint with ``torch.load(weights_only=False)``."""
+
+    def __init__(self, monitor: str = "val_loss"):
+        self.monitor = monitor
+        self.best: float | None = None
+        self.state: dict | None = None
+        self.epoch: int | None = None
+
+    def on_validation_end(self, trainer, pl_module):
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        value = float(trainer.callback_metrics[self.monitor])
+        if self.best is None or value < self.best:
+            self.best, self.epoch = value, trainer.current_epoch
+            self.state = {k: v.detach().to("cpu", copy=True) for k, v in pl_module.state_dict().items()}
+
+    def restore(self, pl_module) -> bool:
+        """Load the best weights into ``pl_module``; False when no validation ever ran."""
+        if self.state is None:
+            return False
+        pl_module.load_state_dict(self.state)
+        return True

@@ -1,0 +1,257 @@
+"""The language model's data on Lightning: :class:`LMDataModule` and the resumable, per-rank length buckets.
+
+``prepare_data`` runs once (on global rank 0 under DDP): it canonicalizes, de-duplicates and accounts the SMILES
+file into ``RUN/data/train.smi`` (rejects beside it) and encodes it into ``RUN/data/train.npz`` (likewise
+``valid``). ``setup`` runs on every rank: it loads those caches and holds out the validation split. The batches
+come from :class:`ResumableBuckets`: length buckets that restart part-way into an epoch from the restored global
+step (a resumed run continues the uninterrupted run's batch order) and are dealt to the DDP ranks.
+"""
+from __future__ import annotations
+
+import json
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..batching import BucketBatchSampler, TokenCache, collate
+from ..errors import InputError
+from . import quiet_lightning, say
+
+L = quiet_lightning()
+
+
+class TokenDataset(torch.utils.data.Dataset):
+    """Sequence ``i`` of a :class:`TokenCache` (token ids with <bos> ... <eos>)."""
+
+    def __init__(self, cache: TokenCache):
+        self.cache = cache
+
+    def __len__(self):
+        return len(self.cache)
+
+    def __getitem__(self, i):
+        return self.cache[i]
+
+
+def collate_ids(seqs, pad_id: int = 0):
+    """A padded ``[batch, time]`` LongTensor of token ids."""
+    return collate(seqs, pad_id)[0]
+
+
+def deal_evenly(batches: list, world: int) -> list:
+    """The batches, with the largest split in two until their number is a multiple of ``world``: every rank then
+    gets as many batches (DDP needs that) and every index still comes exactly once (no padding, no dropping)."""
+    out = list(batches)
+    while len(out) % world:
+        k = max(range(len(out)), key=lambda i: len(out[i]))
+        if len(out[k]) < 2:  # fewer sequences than ranks: nothing left to split
+            break
+        half = len(out[k]) // 2
+        out[k: k + 1] = [out[k][:half], out[k][half:]]
+    return out
+
+
+class ResumableBuckets(BucketBatchSampler):
+    """Length buckets for one DDP rank that can start part-way into an epoch (after a resume).
+
+    An epoch's batches (:meth:`BucketBatchSampler.batches`, seeded by ``seed`` and the epoch) are dealt round-robin
+    to ``world`` ranks (:func:`deal_evenly` first); rank ``rank`` yields its share after the first ``skip``
+    batches, which it trained on before the checkpoint. ``len`` is the whole share, skipped batches included:
+    Lightning counts them as done when it resumes mid-epoch, so the epoch ends where the uninterrupted one did.
+    """
+
+    def __init__(self, lengths, batch_size, seed=0, skip: int = 0, rank: int = 0, world: int = 1):
+        super().__init__(lengths, batch_size, shuffle=True, seed=seed)
+        if not 0 <= rank < world:
+            raise ValueError(f"rank {rank} is not in 0..{world - 1}")
+        self.skip, self.rank, self.world = skip, rank, world
+
+    def share(self) -> list[np.ndarray]:
+        """This rank's batches of the epoch, skipped ones included."""
+        return deal_evenly(self.batches(), self.world)[self.rank:: self.world]
+
+    def __iter__(self):
+        for b in self.share()[self.skip:]:
+            yield b.tolist()
+
+    def __len__(self):
+        return -(-super().__len__() // self.world)
+
+
+def encode_file(path: Path, tokenizer: str, vocabulary, max_tokens: int, run_data: Path, name: str,
+                unknown: str = "error", verbose: bool = True) -> TokenCache:
+    """Prepare (canonicalize, de-duplicate, account) a SMILES file into ``run_data/<name>.smi`` and encode it; a
+    ``.npz`` token cache is taken as it is. ``unknown="skip"`` drops (and reports) the molecules that
+    ``vocabulary`` cannot spell."""
+    from ..batching import encode_all
+    from ..io import load_smiles_list
+    from ..prepare import PrepareOptions, prepare
+    from ..tokens import get_tokenizer
+
+    if path.suffix == ".npz":
+        return TokenCache.load(path)
+    out = run_data / f"{name}.smi"
+    summary = prepare(path, out, PrepareOptions(max_tokens=max_tokens, tokenizer=tokenizer))
+    say(f"{name}: {summary.kept:,} kept of {summary.lines:,} lines ({summary.duplicates:,} duplicates, "
+        f"{summary.rejected:,} rejected → {summary.rejects})", verbose)
+    smiles = load_smiles_list(out)
+    if not smiles:
+        raise InputError("no usable SMILES after preparation", path)
+    tok = get_tokenizer(tokenizer)
+    if unknown == "skip" and vocabulary is not None:
+        smiles = _spellable(smiles, tok, vocabulary, run_data / f"{name}.vocabulary_rejects.csv", name, verbose)
+        if not smiles:
+            raise InputError("no molecule can be spelled with the model's vocabulary", path)
+        unknown = "error"
+    return encode_all(smiles, tok, vocabulary, unknown=unknown, source=path)
+
+
+def _spellable(smiles: list[str], tok, vocabulary, rejects_path: Path, name: str, verbose: bool) -> list[str]:
+    """The molecules whose tokens are all in ``vocabulary``; the others go to ``rejects_path`` with a reason."""
+    from ..io import write_rejects
+
+    keep, rejects = [], []
+    for k, s in enumerate(smiles, 1):
+        bad = sorted({t for t in tok.tokenize(s) if t not in vocabulary})
+        if bad:
+            rejects.append((k, f"tokens not in the model's vocabulary: {' '.join(bad)}", s))
+        else:
+            keep.append(s)
+    if rejects:
+        write_rejects(rejects_path, rejects)
+        say(f"{name}: skipped {len(rejects):,} molecules with tokens outside the vocabulary (→ {rejects_path})",
+            verbose)
+    return keep
+
+
+def split_valid(cache: TokenCache, n: int, seed: int) -> tuple[TokenCache, TokenCache]:
+    """Hold out ``n`` random sequences of ``cache`` for validation, at most a tenth of it (at least one)."""
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(len(cache))
+    n = min(n, max(1, len(cache) // 10))
+    return subset(cache, np.sort(idx[n:])), subset(cache, np.sort(idx[:n]))
+
+
+def subset(cache: TokenCache, idx: np.ndarray) -> TokenCache:
+    """The sequences ``idx`` of ``cache`` as a new cache."""
+    lengths = cache.lengths[idx]
+    offsets = np.zeros(len(idx) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    ids = np.concatenate([cache[i] for i in idx]) if len(idx) else cache.ids[:0]
+    return TokenCache(ids, offsets, cache.vocabulary, cache.tokenizer)
+
+
+MIN_TO_HOLD_OUT = 20  # with fewer training molecules, no validation split is held out
+
+
+class LMDataModule(L.LightningDataModule):
+    """Prepare once, load on every rank, serve resumable per-rank buckets (see the module docstring).
+
+    ``data``/``valid``: SMILES files (or ``.npz`` token caches); ``init_from``: a prior whose vocabulary the data
+    must use (fine-tuning), with ``unknown="skip"`` dropping molecules it cannot spell. ``sizes`` holds what was
+    actually trained and validated on (also written into ``RUN/config.json``).
+    """
+
+    def __init__(self, data: str, run_dir: str, tokenizer: str = "atom", max_tokens: int = 120,
+                 batch_size: int = 128, val_size: int = 5000, valid: str | None = None, seed: int = 0,
+                 unknown: str = "error", init_from: str | None = None, verbose: bool = True):
+        super().__init__()
+        self.save_hyperparameters(ignore=["verbose"])
+        self.prepare_data_per_node = False  # the run directory is shared: prepare on global rank 0 only
+        self.verbose = verbose
+        self.train_cache: TokenCache | None = None
+        self.valid_cache: TokenCache | None = None
+        self.sizes: dict = {}
+
+    @property
+    def run_data(self) -> Path:
+        return Path(self.hparams.run_dir) / "data"
+
+    def prepare_data(self):
+        h = self.hparams
+        if (self.run_data / "train.npz").exists() and (not h.valid or (self.run_data / "valid.npz").exists()):
+            return  # prepared by an earlier sitting of this run
+        self.run_data.mkdir(parents=True, exist_ok=True)
+        base = None
+        if h.init_from:
+            from ..models.language import load_language_model
+
+            base = load_language_model(h.init_from)[1]
+        train = encode_file(Path(h.data), h.tokenizer, base, h.max_tokens, self.run_data, "train", h.unknown,
+                            self.verbose)
+        if h.valid:  # written first: train.npz marks a finished preparation
+            encode_file(Path(h.valid), h.tokenizer, train.vocabulary, h.max_tokens, self.run_data, "valid", "skip",
+                        self.verbose).save(self.run_data / "valid.npz")
+        train.save(self.run_data / "train.npz")
+
+    def setup(self, stage: str | None = None):
+        if self.train_cache is not None:
+            return
+        h = self.hparams
+        train = TokenCache.load(self.run_data / "train.npz")
+        valid = TokenCache.load(self.run_data / "valid.npz") if h.valid else None
+        if valid is None and h.val_size > 0 and len(train) >= MIN_TO_HOLD_OUT:
+            train, valid = split_valid(train, h.val_size, h.seed)
+        self.train_cache, self.valid_cache = train, valid
+        self.sizes = {"train": len(train), "valid": len(valid) if valid is not None else 0,
+                      "valid_from": "file" if h.valid else "held out of the training data",
+                      "val_size_requested": None if h.valid else h.val_size}
+        self._tell_sizes()
+        if self.trainer is None or self.trainer.is_global_zero:
+            note_in_config(Path(h.run_dir), "sizes", self.sizes)
+
+    def _tell_sizes(self) -> None:
+        train, valid, asked = self.train_cache, self.valid_cache, self.hparams.val_size
+        n_valid = len(valid) if valid is not None else 0
+        say(f"train {len(train):,} molecules ({int(train.lengths.sum()):,} tokens), valid {n_valid:,}; "
+            f"vocabulary {len(self.vocabulary)}", self.verbose)
+        if not self.hparams.valid and asked > n_valid:
+            why = (f"fewer than {MIN_TO_HOLD_OUT} molecules" if n_valid == 0 else "at most a tenth of the data")
+            say(f"validation: {n_valid:,} molecules held out, not the {asked:,} asked ({why})", self.verbose)
+
+    @property
+    def vocabulary(self):
+        return self.train_cache.vocabulary
+
+    def world(self) -> int:
+        return max(1, self.trainer.world_size) if self.trainer is not None else 1
+
+    def rank(self) -> int:
+        return self.trainer.global_rank if self.trainer is not None else 0
+
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps (batches per rank) in one epoch over the training split."""
+        return len(ResumableBuckets(self.train_cache.lengths, self.hparams.batch_size, world=self.world()))
+
+    def train_dataloader(self):
+        per = self.steps_per_epoch()
+        epoch, skip = divmod(self.trainer.global_step if self.trainer is not None else 0, per)
+        sampler = ResumableBuckets(self.train_cache.lengths, self.hparams.batch_size, self.hparams.seed, skip=skip,
+                                   rank=self.rank(), world=self.world())
+        sampler.set_epoch(epoch)
+        return self._loader(self.train_cache, sampler)
+
+    def val_dataloader(self):
+        if self.valid_cache is None:
+            return []
+        return self._loader(self.valid_cache, BucketBatchSampler(self.valid_cache.lengths, 256, shuffle=False))
+
+    def _loader(self, cache: TokenCache, sampler):
+        # a generator of its own: making the iterator draws a seed from it, not from the global RNG (which the
+        # checkpoint restores for dropout)
+        return torch.utils.data.DataLoader(TokenDataset(cache), batch_sampler=sampler,
+                                           collate_fn=partial(collate_ids, pad_id=cache.vocabulary.pad_id),
+                                           generator=torch.Generator().manual_seed(self.hparams.seed))
+
+
+def note_in_config(run_dir: Path, key: str, value) -> None:
+    """Add ``key: value`` to ``run_dir/config.json`` (atomically), e.g. the sizes actually trained on."""
+    from ..io import atomic_write
+
+    path = run_dir / "config.json"
+    info = json.loads(path.read_text()) if path.exists() else {}
+    info[key] = value
+    with atomic_write(path) as fh:
+        json.dump(info, fh, indent=1, default=str)
