@@ -17,15 +17,15 @@ def run(capsys, *args):
 
 def test_data_prepare_stats_encode(tmp_path, capsys):
     out = tmp_path / "p.smi"
-    code, stdout, _ = run(capsys, "data", "prepare", str(sample_path()), "-o", str(out), "-j", "2")
-    assert code == 0 and "kept" in stdout
+    code, stdout, err = run(capsys, "data", "prepare", str(sample_path()), "-o", str(out), "-j", "2")
+    assert code == 0 and "kept" in err and not stdout  # the summary is a message (stderr); the data went to -o
     assert len(out.read_text().splitlines()) == 10_000
     code, stdout, _ = run(capsys, "data", "stats", str(out), "--json", "--limit", "500")
     assert code == 0 and json.loads(stdout)["molecules"] == 500
     code, stdout, _ = run(capsys, "data", "stats", str(out), "--tokenizer", "char", "--limit", "500")
     assert code == 0 and "token-length histogram" in stdout
-    code, stdout, _ = run(capsys, "data", "encode", str(out), "-o", str(tmp_path / "c.npz"), "--batch-size", "64")
-    assert code == 0 and "padding fraction" in stdout and (tmp_path / "c.npz").is_file()
+    code, stdout, err = run(capsys, "data", "encode", str(out), "-o", str(tmp_path / "c.npz"), "--batch-size", "64")
+    assert code == 0 and "padding fraction" in err and (tmp_path / "c.npz").is_file()
 
 
 def test_datasets_list_and_path(capsys, shared_data):
@@ -45,11 +45,11 @@ def test_demo_main_job(tmp_path, capsys):
     code, stdout, err = run(capsys, "demo", "-o", str(tmp_path / "run"), "--model", str(model), "-n", "200",
                             "--no-fcd", "--train", "sample")
     assert code == 0, err
-    assert "validity" in stdout and "report:" in stdout
+    assert "validity" in err and "report:" in err
     for f in ("report.html", "metrics.json", "samples.smi", "config.json", "properties.csv"):
         assert (tmp_path / "run" / f).is_file(), f
     assert len((tmp_path / "run" / "samples.smi").read_text().splitlines()) == 200
-    assert "logP MAE" in stdout  # the shipped property model scored the valid samples
+    assert "logP MAE" in err  # the shipped property model scored the valid samples
     with open(tmp_path / "run" / "properties.csv") as fh:
         header = fh.readline().strip().split(",")
         assert header == ["smiles", "logP_model", "logP_rdkit", "TPSA_model", "TPSA_rdkit"] and fh.readline()
@@ -82,7 +82,7 @@ def test_skip_bad_lines_keeps_valid_rows(tmp_path, capsys):
     src = tmp_path / "mixed.smi"
     src.write_bytes(b"CCO\nCC\xe9N\n" + b"C" * 1_048_576 + b"\nc1ccccc1\n")
     out = tmp_path / "out.smi"
-    code, stdout, _ = run(capsys, "data", "prepare", str(src), "-o", str(out), "--skip-bad-lines", "-j", "1")
+    code, _, stdout = run(capsys, "data", "prepare", str(src), "-o", str(out), "--skip-bad-lines", "-j", "1")
     assert code == 0
     assert out.read_text().split() == ["CCO", "c1ccccc1"]
     assert "rejected" in stdout
