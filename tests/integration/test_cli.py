@@ -155,3 +155,24 @@ def test_config_file_sets_defaults_and_cli_overrides(tmp_path, capsys):
     cfg.write_text("not = [toml")
     code, _, err = run(capsys, "--config", str(cfg), "lecture", "hello")
     assert code == 2 and "not valid TOML" in err
+
+
+@pytest.mark.parametrize("toml, message", [
+    ('[lecture.hello]\nstesp = 30\n', "[lecture.hello] has no option 'stesp'; valid: cell"),
+    ('[lecture.helo]\ncell = "gru"\n', "[lecture.helo] names no command"),
+    ('[lm.trian]\nhidden = 5\n', "[lm.trian] names no command"),
+    ('[lecture.hello]\ncell = "lstmm"\n', "'lstmm' is not one of"),
+    ('[lecture.hello]\nsteps = "many"\n', "steps = 'many'"),
+])
+def test_config_typos_and_bad_values_are_refused_before_any_work(tmp_path, capsys, toml, message):
+    """click's default_map ignores unknown keys silently; chemrnn refuses them, exit 2, naming file and key."""
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(toml)
+    code, stdout, err = run(capsys, "--config", str(cfg), "lecture", "hello", "-o", str(tmp_path / "out"))
+    assert code == 2 and message in err and str(cfg) in err and not stdout
+    assert not (tmp_path / "out").exists()
+
+
+def test_help_keeps_square_brackets(capsys):
+    code, stdout, _ = run(capsys, "--help")
+    assert code == 0 and "[lm.train]" in stdout

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from .. import __version__
 from ..errors import ChemrnnError
@@ -46,14 +47,14 @@ def _root(ctx: typer.Context,
           debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
           quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only results and errors."),
           config: Optional[Path] = typer.Option(None, "--config",
-                                                help="TOML file of option defaults, e.g. [lm.train] hidden = 512; "
+                                                help="TOML file of option defaults, e.g. \\[lm.train] hidden = 512; "
                                                      "options given on the command line override it."),
           version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="Print the version and exit.")):
     _state["debug"] = debug
     _state["quiet"] = quiet
     if config is not None:
-        ctx.default_map = _read_config(config)
+        ctx.default_map = _check_config(_read_config(config), ctx.command, config, ctx)
 
 
 def _read_config(path: Path) -> dict:
@@ -76,8 +77,40 @@ def _read_config(path: Path) -> dict:
     return norm(data)
 
 
+def _check_config(data: dict, group, path: Path, ctx, where: str = "") -> dict:
+    """Refuse what click's ``default_map`` would silently ignore: a table that names no command, a key that is no
+    option of its command, a value the option cannot take (choices listed) — before any work, exit 2."""
+    from ..errors import InputError
+
+    for key, value in data.items():
+        name = f"{where}.{key}" if where else key
+        if hasattr(group, "commands"):  # a command group
+            sub = group.commands.get(key) or group.commands.get(key.replace("_", "-"))
+            if sub is None or not isinstance(value, dict):
+                valid = ", ".join(sorted(group.commands))
+                what = "names no command" if sub is None else "must be a table"
+                raise InputError(f"[{name}] {what}; tables here name commands: {valid}", path)
+            _check_config(value, sub, path, ctx, name)
+            continue
+        params = {p.name: p for p in group.params if getattr(p, "param_type_name", "") == "option"}
+        if key not in params:
+            raise InputError(f"[{where}] has no option {key!r}; valid: {', '.join(sorted(params))}", path)
+        try:
+            params[key].process_value(ctx, value)  # the option's own conversion (choices, numbers)
+        except Exception as exc:  # click's BadParameter (typer vendors click; its module path is private)
+            msg = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            raise InputError(f"[{where}] {key} = {value!r}: {msg}", path) from None
+    return data
+
+
 
 # ------------------------------------------------------------------------------------------- entry
+def _short(text: str, limit: int = 500) -> str:
+    """One line, and never megabytes of echoed input: long messages are cut in the middle."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit // 2] + " … " + text[-limit // 2:]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: one-line errors with exit codes 1 (run failure) / 2 (bad input or usage).
 
@@ -90,12 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     except ChemrnnError as exc:
         if _state["debug"]:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(_short(str(exc)))}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except Exception as exc:  # an unexpected failure: still one line, unless --debug
         if _state["debug"]:
             raise
-        err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+        err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(_short(str(exc)))} "
+                          "(run with --debug for the traceback)",
                           highlight=False, soft_wrap=True)
         return 1
     return 0
