@@ -45,7 +45,8 @@ def test_each_optimizer_raises_the_mean_score(tmp_path, optimizer):
     means = [float(r["mean"]) for r in log(tmp_path / "run")]
     assert len(means) == 8 and summary["scored"] == 384
     assert sum(means[-2:]) / 2 > sum(means[:2]) / 2 + 0.1, means
-    for f in ("scored.csv", "top.csv", "model/model.json", "metrics.json", "config.json", "learning_curve.png"):
+    for f in ("scored.csv", "top.csv", "model/model.json", "metrics.json", "config.json", "learning_curve.png",
+              "report.html", "top.png"):
         assert (tmp_path / "run" / f).exists(), f
 
 

@@ -337,7 +337,36 @@ def finish(run: DesignRun, run_dir: Path, seconds: float) -> dict:
                "top100": float(np.mean(vals[:100])) if vals else 0.0, "seconds_this_session": round(seconds, 1),
                "best": top[:10]}
     _plot_curve(run_dir)
+    _write_report(run_dir, summary, top)
     return summary
+
+
+def _write_report(run_dir: Path, summary: dict, top: list) -> None:
+    """``report.html``: the summary, the learning curve, the best molecules (grid and table); self-contained."""
+    import base64
+    import html
+
+    from ..io import atomic_write
+
+    def img(name):
+        f = run_dir / name
+        return (f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(f.read_bytes()).decode()}">'
+                if f.exists() else "")
+
+    rows = "".join(f"<tr><td>{r}</td><td><code>{html.escape(smi)}</code></td><td>{v:.4f}</td></tr>"
+                   for r, (smi, v) in enumerate(top[:100], 1))
+    facts = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+                    for k, v in summary.items() if k != "best")
+    page = (f"<!doctype html><meta charset='utf-8'><title>chemrnn design run</title>"
+            f"<style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}td,th{{padding:2px 8px;"
+            f"text-align:left}}</style><h1>Design run: {html.escape(str(summary['optimizer']))}</h1>"
+            f"<p>Scores are in [0, 1], higher is better; every scored molecule is in <a href='scored.csv'>"
+            f"scored.csv</a>, the learning curve in <a href='log.csv'>log.csv</a>, the final agent in "
+            f"<code>model/</code>.</p><table>{facts}</table><h2>Learning curve</h2>{img('learning_curve.png')}"
+            f"<h2>Best molecules</h2>{img('top.png')}<table><tr><th>rank</th><th>SMILES</th><th>score</th></tr>"
+            f"{rows}</table>")
+    with atomic_write(run_dir / "report.html") as fh:
+        fh.write(page)
 
 
 def _plot_curve(run_dir: Path) -> None:
