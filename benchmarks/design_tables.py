@@ -1,0 +1,51 @@
+"""Markdown tables of the design benchmarks for docs/benchmarks.md, from their JSON results.
+
+Usage: python benchmarks/design_tables.py GUACAMOL.json [DESIGN_CYCLE.json]
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+
+def guacamol(path: str) -> str:
+    d = json.loads(open(path).read())
+    s = d["setup"]
+    lines = [f"Setup: optimizer `{s['optimizer']}`, prior `{s['prior']}`, budget {s['budget']:,} scored molecules per "
+             f"task, batch {s['batch_size']}, options {s['options']}; {s['machine']['cpu']}, "
+             f"{s['machine']['cores']} cores, torch {s['machine']['torch']}.", "",
+             "| # | task | chemrnn | SMILES-LSTM HC | Graph GA | scored | seconds |", "|---|---|---|---|---|---|---|"]
+    ours = hc = ga = 0.0
+    rows = sorted(d["results"].items(), key=lambda kv: kv[1]["index"])
+    for name, r in rows:
+        ours, hc, ga = ours + r["score"], hc + (r["smiles_lstm_hc"] or 0), ga + (r["graph_ga"] or 0)
+        lines.append(f"| {r['index']} | {name} | {r['score']:.3f} | {r['smiles_lstm_hc']:.3f} | {r['graph_ga']:.3f} | "
+                     f"{r['scored_molecules']:,} | {r['seconds']:.0f} |")
+    lines.append(f"| | **total over {len(rows)} tasks** | **{ours:.2f}** | {hc:.2f} | {ga:.2f} | | |")
+    return "\n".join(lines)
+
+
+def design_cycle(path: str) -> str:
+    d = json.loads(open(path).read())
+    lines = ["| target | method | round | predicted active | mean p(active) | validity | uniqueness | novelty | "
+             "IntDiv1 | held-out found |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for target, res in d.items():
+        if target.startswith("_"):
+            continue
+        for method in ("segler", "reinvent", "finetune"):
+            for r in res.get(method, {}).get("rounds", []):
+                lines.append(f"| {target} | {method} | {r['round']} | {r['predicted_active']:.3f} | "
+                             f"{r['mean_p_active']:.3f} | {r['validity']:.3f} | {r['uniqueness']:.3f} | "
+                             f"{r['novelty']:.3f} | {r['intdiv1']:.3f} | {r['heldout_found_so_far']} / "
+                             f"{res['heldout20']} |")
+    models = [f"{t}: CV ROC-AUC {r['activity_model']['cv_roc_auc']:.3f}, PR-AUC {r['activity_model']['cv_pr_auc']:.3f}"
+              f" ({r['activity_model']['actives']} actives, {r['activity_model']['decoys']} decoys)"
+              for t, r in d.items() if not t.startswith("_") and "activity_model" in r]
+    return "Activity models — " + "; ".join(models) + "\n\n" + "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(guacamol(sys.argv[1]))
+    if len(sys.argv) > 2:
+        print()
+        print(design_cycle(sys.argv[2]))
