@@ -96,9 +96,10 @@ def encode_file(path: Path, tokenizer: str, vocabulary, max_tokens: int, run_dat
     summary = prepare(path, out, PrepareOptions(max_tokens=max_tokens, tokenizer=tokenizer))
     say(f"{name}: {summary.kept:,} kept of {summary.lines:,} lines ({summary.duplicates:,} duplicates, "
         f"{summary.rejected:,} rejected → {summary.rejects})", verbose)
+    if not summary.kept:
+        why = ", ".join(f"{n:,} {reason}" for reason, n in sorted(summary.reasons.items(), key=lambda kv: -kv[1]))
+        raise InputError(f"no usable SMILES after preparation ({summary.lines:,} lines: {why or 'none'})", path)
     smiles = load_smiles_list(out)
-    if not smiles:
-        raise InputError("no usable SMILES after preparation", path)
     tok = get_tokenizer(tokenizer)
     if unknown == "skip" and vocabulary is not None:
         smiles = _spellable(smiles, tok, vocabulary, run_data / f"{name}.vocabulary_rejects.csv", name, verbose)

@@ -391,12 +391,12 @@ def _fit(cfg: LMTrainConfig, run_dir: Path, paths: dict, ckpt: Path | None, prog
     trainer = make_trainer(cfg, run_dir, callbacks, progress)
     started = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
-    if checkpoints._last_global_step_saved != trainer.global_step:  # resume a longer run from the last step
-        trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if dm.valid_cache is not None and module.last_val_step != trainer.global_step:
         trainer.validate(module, datamodule=dm, verbose=False)  # the final step's validation NLL, not an older one
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    if checkpoints._last_global_step_saved != trainer.global_step:  # a longer rerun resumes from the last step
+        trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     metrics.update(_run_facts(cfg, trainer, module, dm, timing, started))
     if primary:
         _save(cfg, run_dir, paths, module, dm, metrics)

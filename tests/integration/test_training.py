@@ -1,0 +1,325 @@
+"""Training on Lightning (chemrnn.training): resumed runs match uninterrupted ones, per-rank buckets, time caps
+that anneal, honest records (final validation, held-out sizes, warm-up, epochs of a fine-tune, quiet), the run
+directory lock, and bad input refused before anything is written. Tiny models on 200 molecules, a few seconds each.
+"""
+import csv
+import json
+import math
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from chemrnn.cli import main
+from chemrnn.errors import InputError
+from chemrnn.models.language import LanguageModel, load_language_model
+from chemrnn.training import LMTrainConfig, PropertyTrainConfig, train_language_model, train_property_model
+from chemrnn.training.checks import resolve_precision
+from chemrnn.training.data import ResumableBuckets
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models gain nothing from a second thread, and a busy second core makes OpenMP waits erratic."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory, sample_smiles):
+    """200 molecules of the shipped sample: 180 train / 20 valid, 6 batches of 32 an epoch."""
+    path = tmp_path_factory.mktemp("data") / "small.smi"
+    path.write_text("\n".join(sample_smiles[:200]) + "\n")
+    return path
+
+
+def tiny(data, **kw):
+    base = dict(data=str(data), max_steps=30, val_every=10, checkpoint_every=10, val_size=20, n_samples=0,
+                warmup_steps=5, precision="32", device="cpu")
+    return LMTrainConfig.from_preset("tiny", **{**base, **kw})
+
+
+def log_rows(run):
+    with open(run / "log.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture
+def no_unpickling(monkeypatch):
+    """Fail any torch.load that would unpickle arbitrary objects (weights_only=False)."""
+    real = torch.load
+
+    def guarded(*args, **kwargs):
+        assert kwargs.get("weights_only") is not False, "a checkpoint was loaded with weights_only=False"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", guarded)
+
+
+class SimulatedCrash(Exception):
+    pass
+
+
+@pytest.fixture
+def batches_seen(monkeypatch):
+    """A fingerprint of every training batch, in order; ``crash_at[0] = k`` raises at the k-th batch."""
+    seen, crash_at, real = [], [None], LanguageModel.loss
+
+    def loss(self, ids):
+        if self.training:
+            seen.append((ids.shape, int((ids * torch.arange(ids.shape[1])).sum())))
+            if crash_at[0] is not None and len(seen) == crash_at[0]:
+                raise SimulatedCrash()
+        return real(self, ids)
+
+    monkeypatch.setattr(LanguageModel, "loss", loss)
+    return seen, crash_at
+
+
+def weights(run):
+    return load_language_model(run / "model")[0].state_dict()
+
+
+# ------------------------------------------------------------------------------------------- resume
+def test_resumed_runs_match_the_uninterrupted_run(tmp_path, small, batches_seen, no_unpickling):
+    """A crash after step 12 (resumed from the step-10 checkpoint) and a run stopped at max_steps=17 then extended
+    to 30 both end where the straight run to 30 ends: same batches after the resume point, same weights, loss and
+    learning curve (epoch column included), one row per step, elapsed time carried across sittings. Dropout is on,
+    so the random state must be restored too; the warm-up (15 steps) spans both resume points, so must the
+    scheduler's. The LR is flat after the warm-up, so that max_steps=17 does not change the schedule."""
+    seen, crash_at = batches_seen
+    cfg = dict(dropout=0.2, warmup_steps=15, min_lr_ratio=1.0, n_samples=4)
+    straight = train_language_model(tiny(small, **cfg), tmp_path / "straight", progress=False)
+    order = list(seen)
+    assert len(order) == 30 and len({s for s in order}) > 20
+
+    seen.clear()
+    crash_at[0] = 13
+    with pytest.raises(SimulatedCrash):
+        train_language_model(tiny(small, **cfg), tmp_path / "crash", progress=False)
+    crash_at[0] = None
+    assert len(log_rows(tmp_path / "crash")) == 1  # step 10 only: the crashed sitting wrote no step past 12
+    spent = torch.load(tmp_path / "crash" / "checkpoints" / "last.ckpt", weights_only=True)["callbacks"]["Timing"]
+    seen.clear()
+    crashed = train_language_model(tiny(small, **cfg), tmp_path / "crash", progress=False)
+    assert crashed["resumed_from"] == 10 and seen == order[10:]
+
+    seen.clear()
+    train_language_model(tiny(small, **cfg, max_steps=17), tmp_path / "extended", progress=False)
+    assert seen == order[:17]
+    seen.clear()
+    extended = train_language_model(tiny(small, **cfg), tmp_path / "extended", progress=False)
+    assert extended["resumed_from"] == 17 and seen == order[17:]
+
+    base = weights(tmp_path / "straight")
+    for name, metrics in (("crash", crashed), ("extended", extended)):
+        assert metrics["steps"] == straight["steps"] == 30
+        assert metrics["train_loss"] == pytest.approx(straight["train_loss"], rel=1e-4)
+        assert metrics["val_nll"] == pytest.approx(straight["val_nll"], rel=1e-4)
+        w = weights(tmp_path / name)
+        assert all(torch.allclose(w[k], base[k], atol=1e-5) for k in base), name
+        rows = log_rows(tmp_path / name)
+        steps = [int(r["step"]) for r in rows]
+        assert steps == sorted(set(steps))  # one row per step, none repeated by the resumed sitting
+        elapsed = [float(r["elapsed_s"]) for r in rows]
+        assert elapsed == sorted(elapsed)  # total time over the sittings, not restarted
+        if name == "crash":
+            assert all(float(r["elapsed_s"]) >= spent["elapsed_s"] - 0.05 for r in rows if int(r["step"]) > 10)
+        epochs = {int(r["step"]): r["epoch"] for r in rows}
+        assert all(epochs[s] == r["epoch"] for r in log_rows(tmp_path / "straight") if (s := int(r["step"])) in epochs)
+        assert epochs[30] == "4"  # 180 molecules in 6 batches: step 30 is the last batch of the 5th epoch
+
+
+@pytest.mark.parametrize("world", [2, 3])
+@pytest.mark.parametrize("n, batch_size", [(1000, 32), (101, 7), (7, 3)])
+def test_resumable_buckets_deal_every_index_once(world, n, batch_size):
+    """Across the ranks of one epoch every index comes exactly once, each rank gets as many batches, and a rank
+    that resumes after ``skip`` batches yields exactly the rest of its share (its length stays the whole share,
+    which Lightning counts from the restored batch)."""
+    lengths = np.random.default_rng(n).integers(5, 60, n)
+    for epoch in (0, 3):
+        shares = []
+        for rank in range(world):
+            s = ResumableBuckets(lengths, batch_size, seed=1, rank=rank, world=world)
+            s.set_epoch(epoch)
+            shares.append(list(s))
+            assert len(s) == len(shares[-1])
+        assert len({len(s) for s in shares}) == 1
+        assert sorted(i for share in shares for b in share for i in b) == list(range(n))
+        for skip in (1, len(shares[0]) // 2):
+            rest = []
+            for rank in range(world):
+                s = ResumableBuckets(lengths, batch_size, seed=1, skip=skip, rank=rank, world=world)
+                s.set_epoch(epoch)
+                rest.append(list(s))
+                assert rest[-1] == shares[rank][skip:] and len(s) == len(shares[rank])
+            done = [i for share in shares for b in share[:skip] for i in b]
+            assert sorted(done + [i for r in rest for b in r for i in b]) == list(range(n))
+
+
+# ------------------------------------------------------------------------------------------- schedule
+def test_time_capped_run_anneals_over_its_sittings(tmp_path, small):
+    """With --max-minutes the cosine schedule runs on the time spent too: the LR ends at its minimum although
+    max_steps is far away; a resumed run counts the time of the earlier sitting."""
+    run = tmp_path / "run"
+    cfg = dict(max_steps=100_000, val_size=0, checkpoint_every=1000, min_lr_ratio=0.05)
+    first = train_language_model(tiny(small, max_minutes=0.03, **cfg), run, progress=False)
+    lr = tiny(small).lr
+    assert 5 < first["steps"] < 100_000 and first["elapsed_s"] >= 1.8
+    assert first["lr"] == pytest.approx(lr * 0.05)
+    assert float(log_rows(run)[-1]["lr"]) == pytest.approx(lr * 0.05) and int(log_rows(run)[-1]["step"]) == first[
+        "steps"]
+    second = train_language_model(tiny(small, max_minutes=0.08, **cfg), run, progress=False)
+    assert second["resumed_from"] == first["steps"] and second["steps"] > first["steps"]
+    # the second sitting trains until the total reaches 4.8 s: about 3 s, not 4.8 s more
+    assert second["elapsed_s"] >= 4.8 and second["seconds_this_session"] < 4.5
+    assert [float(r["elapsed_s"]) for r in log_rows(run)] == sorted(float(r["elapsed_s"]) for r in log_rows(run))
+    assert second["lr"] == pytest.approx(lr * 0.05)
+
+
+def test_warm_up_longer_than_the_run_is_shortened_and_said(tmp_path, small, capsys):
+    m = train_language_model(tiny(small, max_steps=20, warmup_steps=200, val_size=0), tmp_path / "run",
+                             progress=False)
+    assert "warm-up (200 steps)" in capsys.readouterr().err
+    assert m["warmup_steps"] == 2 and m["lr"] == pytest.approx(tiny(small).lr * tiny(small).min_lr_ratio)
+
+
+# ------------------------------------------------------------------------------------------- records
+def test_metrics_are_the_final_steps_and_sizes_are_the_held_out_ones(tmp_path, small, capsys):
+    """metrics.json's val_nll is the last step's (a validation runs at the end when the last step was none);
+    config.json records the validation size held out (20 of 200), beside the one asked for (5000), and says so."""
+    run = tmp_path / "run"
+    m = train_language_model(tiny(small, max_steps=25, val_size=5000, n_samples=4, precision="auto"), run)
+    out = capsys.readouterr().out
+    assert "not the 5,000 asked" in out and "sampled validity" in out
+    rows = log_rows(run)
+    assert rows[-1]["step"] == "25" and float(rows[-1]["val_nll"]) == pytest.approx(m["val_nll"])
+    assert float(rows[-1]["train_loss"]) == pytest.approx(m["train_loss"])
+    assert m["val_step"] == m["steps"] == 25 and json.loads((run / "metrics.json").read_text())["val_step"] == 25
+    config = json.loads((run / "config.json").read_text())
+    assert config["sizes"]["valid"] == 20 == m["val_size"] and config["sizes"]["val_size_requested"] == 5000
+    assert config["sizes"]["train"] == 180 == m["train_size"]
+    assert config["config"]["precision"] == resolve_precision("auto", "cpu") != "auto"  # the resolved one
+
+
+def test_quiet_run_prints_nothing_but_results(tmp_path, small, capsys):
+    m = train_language_model(tiny(small, max_steps=10, val_every=5, n_samples=4), tmp_path / "run", progress=False)
+    out = capsys.readouterr()
+    assert m["validity"] >= 0 and out.out == "" and out.err == ""
+
+
+def test_finetune_counts_epochs_over_the_actives_trained_on(tmp_path, small, sample_smiles, capsys):
+    """``lm finetune --epochs 2 --val-size 5`` runs exactly 2 epochs over the actives left after preparation
+    (duplicates and invalid lines dropped) and the validation split, and says how many those are."""
+    prior = tmp_path / "prior"
+    train_language_model(tiny(small, max_steps=10, val_size=0), prior, progress=False)
+    actives = tmp_path / "actives.smi"
+    picked = sample_smiles[:60]  # spellable with the prior's vocabulary
+    actives.write_text("\n".join(picked + picked[:20] + ["not_a_smiles", "C1CC"]) + "\n")  # 82 lines, 60 kept
+    out_dir = tmp_path / "ft"
+    assert main(["lm", "finetune", str(prior / "model"), str(actives), "-o", str(out_dir), "--epochs", "2",
+                 "--batch-size", "16", "--val-size", "5", "--device", "cpu"]) == 0
+    m = json.loads((out_dir / "metrics.json").read_text())
+    per_epoch = math.ceil(m["train_size"] / 16)
+    assert m["val_size"] == 5 and m["train_size"] == 55 and m["steps"] == 2 * per_epoch and m["epochs"] == 2.0
+    said = capsys.readouterr()
+    assert f"2 epochs over {m['train_size']:,} actives" in " ".join((said.out + said.err).split())
+    assert max(int(r["epoch"]) for r in log_rows(out_dir)) == 1
+
+
+def test_property_training_keeps_best_weights_without_unpickling(tmp_path, no_unpickling):
+    """Property training restores its best validation weights from memory (no checkpoint loaded with
+    weights_only=False, none written) and, with 5 batches an epoch, no logging-interval warning leaks."""
+    from chemrnn.datasets import sample_path
+
+    data = tmp_path / "small.csv"
+    import gzip
+
+    with gzip.open(sample_path(), "rt") as fh:
+        data.write_text("".join(next(fh) for _ in range(400)))
+    cfg = PropertyTrainConfig(data=str(data), max_epochs=3, hidden_size=16, embedding_dim=8, mlp_hidden=16,
+                              batch_size=64, patience=3, device="cpu")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = train_property_model(cfg, tmp_path / "run", progress=False)
+    assert not [w for w in caught if "log_every_n_steps" in str(w.message) or "logging interval" in str(w.message)]
+    assert m["_run"]["best_epoch"] is not None and m["_run"]["best_val_loss"] > 0
+    assert not (tmp_path / "run" / "checkpoints").exists() and (tmp_path / "run" / "model").exists()
+
+
+# ------------------------------------------------------------------------------------------- lock
+HOLD = ("import sys, time\nfrom chemrnn.training.lock import run_lock\nwith run_lock(sys.argv[1], 'lm train -o RUN'):\n"
+        "    print('locked', flush=True)\n    time.sleep(120)\n")
+
+
+def test_second_run_into_a_locked_directory_is_refused(tmp_path, small, capsys):
+    run = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(run)], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == b"locked"
+        with pytest.raises(InputError, match=f"pid {holder.pid} .*lm train -o RUN"):
+            train_language_model(tiny(small, max_steps=5), run, progress=False)
+        assert main(["lm", "train", "--data", str(small), "--preset", "tiny", "--max-steps", "5", "-o", str(run)]) == 2
+        assert f"pid {holder.pid}" in capsys.readouterr().err
+        assert sorted(p.name for p in run.iterdir()) == [".lock"]  # nothing written by the refused runs
+    finally:
+        holder.kill()
+        holder.wait()
+    assert train_language_model(tiny(small, max_steps=5), run, progress=False)["steps"] == 5  # released by the kill
+
+
+# ------------------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("option, value, said", [
+    ("--cell", "transformer", "cell"), ("--impl", "cuda", "impl"), ("--tokenizer", "bpe", "tokenizer"),
+    ("--precision", "fp8", "precision"), ("--batch-size", "0", "batch_size"), ("--dropout", "1.5", "dropout"),
+    ("--data", "missing.smi", "missing.smi"), ("--valid", "missing_valid.smi", "missing_valid.smi")])
+def test_bad_input_is_refused_before_anything_is_written(tmp_path, small, capsys, option, value, said):
+    run = tmp_path / "run"
+    args = ["lm", "train", "--data", str(small), "--preset", "tiny", "--max-steps", "5", "-o", str(run)]
+    assert main([*args, option, value]) == 2
+    assert said in capsys.readouterr().err and not run.exists()
+
+
+def test_bad_data_found_while_preparing_leaves_nothing(tmp_path):
+    bad = tmp_path / "bad.smi"
+    bad.write_text("not_a_smiles\nC1CC\n")
+    run = tmp_path / "run"
+    with pytest.raises(InputError, match="no usable SMILES"):
+        train_language_model(tiny(bad), run, progress=False)
+    assert not run.exists()
+    run.mkdir()
+    (run / "notes.txt").write_text("mine")
+    with pytest.raises(InputError):
+        train_language_model(tiny(bad), run, progress=False)
+    assert sorted(p.name for p in run.iterdir()) == [".lock", "notes.txt"]
+
+
+def test_configs_refuse_bad_values_naming_the_valid_ones(tmp_path):
+    with pytest.raises(InputError, match=r"cell must be one of rnn \| lstm \| gru.*impl"):
+        LMTrainConfig(cell="transformer", impl="cuda")
+    with pytest.raises(InputError, match="max_minutes"):
+        LMTrainConfig(max_minutes=0)
+    with pytest.raises(InputError, match=r"pooling must be one of last \| mean \| attention \| sum"):
+        PropertyTrainConfig(pooling="max")
+    for bad in (dict(split="time"), dict(lr_schedule="step"), dict(cell="cnn"), dict(hidden_size=0)):
+        with pytest.raises(InputError):
+            PropertyTrainConfig(**bad)
+    with pytest.raises(InputError, match="no such file"):
+        train_property_model(PropertyTrainConfig(data=str(tmp_path / "missing.csv")), tmp_path / "prop")
+    assert not (tmp_path / "prop").exists()
+
+
+def test_precision_spellings():
+    """The CLI's auto | 32 | bf16 and Lightning's own names are both accepted; runs record Lightning's name."""
+    assert LMTrainConfig(precision="32").precision == "32-true" == LMTrainConfig(precision="32-true").precision
+    assert LMTrainConfig(precision="bf16").precision == "bf16-mixed" == PropertyTrainConfig(precision="bf16").precision
+    native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert LMTrainConfig(precision="auto", device="cpu").precision == ("bf16-mixed" if native else "32-true")
+    assert resolve_precision("auto", "gpu") == "32-true"
+    with pytest.raises(InputError, match=r"auto \| 32 \| 32-true \| bf16"):
+        PropertyTrainConfig(precision="fp8")
