@@ -323,3 +323,9 @@ def test_precision_spellings():
     assert resolve_precision("auto", "gpu") == "32-true"
     with pytest.raises(InputError, match=r"auto \| 32 \| 32-true \| bf16"):
         PropertyTrainConfig(precision="fp8")
+
+
+def test_importing_chemrnn_does_not_import_lightning():
+    code = "import sys, chemrnn, chemrnn.api, chemrnn.cli; print('lightning' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

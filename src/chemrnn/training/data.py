@@ -94,11 +94,11 @@ def encode_file(path: Path, tokenizer: str, vocabulary, max_tokens: int, run_dat
         return TokenCache.load(path)
     out = run_data / f"{name}.smi"
     summary = prepare(path, out, PrepareOptions(max_tokens=max_tokens, tokenizer=tokenizer))
-    say(f"{name}: {summary.kept:,} kept of {summary.lines:,} lines ({summary.duplicates:,} duplicates, "
-        f"{summary.rejected:,} rejected → {summary.rejects})", verbose)
-    if not summary.kept:
+    if not summary.kept:  # the run leaves nothing behind, so the reasons go into the message
         why = ", ".join(f"{n:,} {reason}" for reason, n in sorted(summary.reasons.items(), key=lambda kv: -kv[1]))
         raise InputError(f"no usable SMILES after preparation ({summary.lines:,} lines: {why or 'none'})", path)
+    say(f"{name}: {summary.kept:,} kept of {summary.lines:,} lines ({summary.duplicates:,} duplicates, "
+        f"{summary.rejected:,} rejected → {summary.rejects})", verbose)
     smiles = load_smiles_list(out)
     tok = get_tokenizer(tokenizer)
     if unknown == "skip" and vocabulary is not None:
@@ -199,8 +199,8 @@ class LMDataModule(L.LightningDataModule):
         self.sizes = {"train": len(train), "valid": len(valid) if valid is not None else 0,
                       "valid_from": "file" if h.valid else "held out of the training data",
                       "val_size_requested": None if h.valid else h.val_size}
-        self._tell_sizes()
         if self.trainer is None or self.trainer.is_global_zero:
+            self._tell_sizes()
             note_in_config(Path(h.run_dir), "sizes", self.sizes)
 
     def _tell_sizes(self) -> None:

@@ -218,7 +218,7 @@ class LMModule(L.LightningModule):
 
     def on_validation_epoch_end(self):
         if self._val[1]:
-            self.log("val_nll", self._val[0] / self._val[1], prog_bar=True)
+            self.log("val_nll", self._val[0] / self._val[1], prog_bar=True, sync_dist=True)  # the same on every rank
         self._val = [0.0, 0.0]
         if self.trainer.sanity_checking:
             return
@@ -236,7 +236,7 @@ class LMModule(L.LightningModule):
                    max_length=self.cfg.max_tokens + 20, seed=self.cfg.seed + self.trainer.global_step,
                    device=str(self.device))
         valid = [x for x in s.smiles if chem.is_valid(x)]
-        self.log("validity", len(valid) / len(s.smiles), prog_bar=True)
+        self.log("validity", len(valid) / len(s.smiles), prog_bar=True, sync_dist=True)
         self.model.train(self.trainer.training)
         if self.trainer.is_global_zero:
             say(f"\n[step {self.trainer.global_step}] sampled validity {len(valid)}/{len(s.smiles)}; "
