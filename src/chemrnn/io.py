@@ -303,3 +303,21 @@ def sha256_of(path: str | os.PathLike) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def truncate_csv(path: str | os.PathLike, step: int) -> None:
+    """Keep only the rows of a CSV whose first column (a step) is at most ``step``, and the header; a resumed run
+    drops what a killed run wrote after its last saved state. Nothing happens to a missing file."""
+    import csv
+
+    path = Path(path)
+    if not path.exists():
+        return
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        return
+    keep = [rows[0]] + [r for r in rows[1:] if r and int(float(r[0])) <= step]
+    if len(keep) < len(rows):
+        with atomic_write(path) as fh:
+            csv.writer(fh).writerows(keep)  # the writers of these files use csv's default line ending

@@ -234,22 +234,6 @@ class DesignRun:
         return True
 
 
-def _truncate_csv(path: Path, last_step: int) -> None:
-    """Drop rows written by steps after the last saved state (a run killed between writing and saving)."""
-    if not path.exists():
-        return
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
-    if not rows:
-        return
-    keep = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) < last_step]
-    if len(keep) != len(rows):
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "w", newline="") as fh:
-            csv.writer(fh).writerows(keep)
-        os.replace(tmp, path)
-
-
 def _append(path: Path, rows: list[dict], header: list[str]) -> None:
     new = not path.exists()
     with open(path, "a", newline="") as fh:
@@ -264,7 +248,7 @@ def _append(path: Path, rows: list[dict], header: list[str]) -> None:
 def run_design(config_path, run_dir, restart: bool = False, progress=None) -> dict:
     """``chemrnn design run CONFIG -o RUN``: optimize until the budget is spent (resuming a killed run), then write
     the top molecules, the report and the final agent; returns the summary."""
-    from ..io import load_smiles_list
+    from ..io import load_smiles_list, truncate_csv
     from ..runinfo import hardware, record, versions, write_json
     from ..scoring import ScoringFunction
 
@@ -295,8 +279,8 @@ def run_design(config_path, run_dir, restart: bool = False, progress=None) -> di
 
             run.seed_population(load_smiles_list(resolve_input(cfg.starting_population),
                                                  smiles_column(cfg.starting_population)))
-    _truncate_csv(run_dir / "scored.csv", run.step)
-    _truncate_csv(run_dir / "log.csv", run.step)
+    truncate_csv(run_dir / "scored.csv", run.step - 1)  # rows of steps after the saved state go
+    truncate_csv(run_dir / "log.csv", run.step - 1)
     header = ["step", "smiles", "canonical", "score", "raw_score", *run.columns]
     t0 = time.perf_counter()
     while run.scored < cfg.budget:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..io import truncate_csv
 from . import quiet_lightning
 
 L = quiet_lightning()
@@ -82,7 +83,7 @@ class CsvLog(L.Callback):
 
     def on_train_start(self, trainer, pl_module):
         if trainer.is_global_zero:  # a resumed run drops the rows its killed sitting wrote after the checkpoint
-            truncate_csv(self.path, trainer.global_step)
+            truncate_csv(self.path, trainer.global_step)  # rows of steps after the checkpoint go
         self.last_step = trainer.global_step
 
     def epoch(self, trainer) -> int:
@@ -133,22 +134,6 @@ class CsvLog(L.Callback):
     def on_train_end(self, trainer, pl_module):
         if self.last_step != trainer.global_step:  # the curve ends at the final step
             self.write(trainer)
-
-
-def truncate_csv(path: Path, step: int) -> None:
-    """Keep only the rows of ``path`` up to ``step`` (the header too); nothing if the file is missing."""
-    if not path.exists():
-        return
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
-    if not rows:
-        return
-    keep = [rows[0]] + [r for r in rows[1:] if r and int(float(r[0])) <= step]
-    if len(keep) < len(rows):
-        from ..io import atomic_write
-
-        with atomic_write(path) as fh:
-            csv.writer(fh).writerows(keep)
 
 
 class RngState(L.Callback):
