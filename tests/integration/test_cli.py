@@ -141,8 +141,10 @@ def test_lm_bad_inputs(tmp_path, capsys):
 
 
 def test_lecture_commands_smoke(tmp_path, capsys):
-    assert run(capsys, "lecture", "hello", "--steps", "50")[0] == 0
-    assert run(capsys, "lecture", "params")[0] == 0
+    code, stdout, _ = run(capsys, "lecture", "hello", "--steps", "50")
+    assert code == 0 and "generated:" in stdout and "p(h)" in stdout
+    code, stdout, _ = run(capsys, "lecture", "params")
+    assert code == 0 and "NO" not in stdout.split() and "yes" in stdout  # formula == counted for every cell
 
 
 def test_config_file_sets_defaults_and_cli_overrides(tmp_path, capsys):
@@ -176,3 +178,11 @@ def test_config_typos_and_bad_values_are_refused_before_any_work(tmp_path, capsy
 def test_help_keeps_square_brackets(capsys):
     code, stdout, _ = run(capsys, "--help")
     assert code == 0 and "[lm.train]" in stdout
+
+
+def test_data_stats_shows_bracket_tokens(tmp_path, capsys):
+    """Rich markup must not eat chemistry: [nH] and [n+] appear in the vocabulary table."""
+    f = tmp_path / "nh.smi"
+    f.write_text("c1cc[nH]c1\nC[n+](C)C\nc1ccccc1\n")
+    code, stdout, _ = run(capsys, "data", "stats", str(f))
+    assert code == 0 and "[nH]" in stdout and "[n+]" in stdout

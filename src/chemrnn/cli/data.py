@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ._common import console, err_console, say as _say, state as _state  # noqa: F401
@@ -48,11 +49,11 @@ def data_prepare(
         task = bar.add_task(f"preparing {path.name}", total=None)
         summary = prepare(path, output, opts, rejects,
                           progress=lambda n: bar.update(task, description=f"preparing {path.name}: {n:,} lines"))
-    table = Table(title=f"{path.name} → {Path(output).name}", show_header=False)
+    table = Table(title=escape(f"{path.name} → {Path(output).name}"), show_header=False)
     for k in ("lines", "kept", "duplicates", "rejected"):
         table.add_row(k, f"{getattr(summary, k):,}")
     for reason, n in summary.reasons.items():
-        table.add_row(f"  rejected: {reason}", f"{n:,}")
+        table.add_row(f"  rejected: {escape(reason)}", f"{n:,}")
     table.add_row("seconds", f"{summary.seconds:.1f}")
     _say(table)
     _say(f"rejects: {summary.rejects}")
@@ -75,7 +76,7 @@ def data_stats_cmd(
     if as_json:
         print(json.dumps(st.to_dict(), indent=1))
         return
-    t = Table(title=str(st.input), show_header=False)
+    t = Table(title=escape(str(st.input)), show_header=False)
     t.add_row("molecules", f"{st.molecules:,}")
     t.add_row("unique strings", f"{st.unique_strings:,}")
     t.add_row("blank or unreadable lines", f"{st.blank_or_bad_lines:,}")
@@ -97,7 +98,7 @@ def data_stats_cmd(
     v.add_column("token")
     v.add_column("count", justify="right")
     for tok, n in list(st.vocabulary.items())[:60]:
-        v.add_row(tok, f"{n:,}")
+        v.add_row(escape(tok), f"{n:,}")  # [nH], [n+] … are chemistry, not Rich markup
     console.print(v)
 
 
