@@ -156,7 +156,8 @@ def path(name: str, download: bool = True) -> Path:
         raise InputError(f"dataset {f.name!r} is not available here{src}; it is derived from its source, "
                          f"so it cannot be fetched as-is: {hint}")
     if not download:
-        raise InputError(f"dataset {f.name!r} is not in {ENV_DATA_DIR} or the cache: {hint}")
+        raise InputError(f"dataset {f.name!r} is not in {ENV_DATA_DIR} or the cache: {hint}, or download it "
+                         f"({f.url}) with: chemrnn datasets path {f.name} --download")
     return _download(f)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import gzip
 import io as _io
 import os
@@ -26,6 +27,21 @@ SMI_SUFFIXES = {".smi", ".smiles", ".txt", ".ism", ".can"}
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 MAX_LINE_CHARS = 100_000
 _SNIFF_BYTES = 8192
+ECHO_CHARS = 80  # input echoed in a message is cut to this length: a 1 MB line never makes a 1 MB message
+
+
+class BadLineError(InputError):
+    """A problem confined to one line (bytes that are not UTF-8, a line too long). The reader stops on it by
+    default; a command that offers ``--skip-bad-lines`` can reject the line instead and go on, and the command line
+    adds that hint only where the option exists."""
+
+
+def clip(text: str, limit: int = ECHO_CHARS) -> str:
+    """``text`` for a message: at most ``limit`` characters (cut with "…"), control characters shown as escapes."""
+    text = str(text)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @dataclass(frozen=True)
@@ -102,7 +118,7 @@ def iter_lines(path: str | os.PathLike, on_bad_line: str = "error",
                             break
                     msg = f"line too long ({total:,} bytes; limit {max_line_chars:,} characters)"
                     if on_bad_line == "error":
-                        raise InputError(msg + "; use --skip-bad-lines to reject it and go on", path, n)
+                        raise BadLineError(msg, path, n)
                     yield n, f"<{total} bytes>", msg
                     continue
                 n += 1
@@ -116,13 +132,13 @@ def iter_lines(path: str | os.PathLike, on_bad_line: str = "error",
                 except UnicodeDecodeError as exc:
                     msg = f"not UTF-8 (byte 0x{body[exc.start]:02x} at column {exc.start + 1})"
                     if on_bad_line == "error":
-                        raise InputError(msg + "; use --skip-bad-lines to reject it and go on", path, n) from None
+                        raise BadLineError(msg, path, n) from None
                     yield n, repr(body)[2:-1][:200], msg
                     continue
                 if len(text) > max_line_chars:
                     msg = f"line too long ({len(text):,} characters; limit {max_line_chars:,})"
                     if on_bad_line == "error":
-                        raise InputError(msg + "; use --skip-bad-lines to reject it and go on", path, n)
+                        raise BadLineError(msg, path, n)
                     yield n, text[:200], msg
                     continue
                 # a lone CR inside the line (old Mac endings) splits it into several lines
@@ -143,6 +159,7 @@ def iter_lines(path: str | os.PathLike, on_bad_line: str = "error",
 
 def _pick_column(header: list[str], column: str | None, path: Path) -> int:
     names = [h.strip() for h in header]
+    shown = ", ".join(clip(h, 40) for h in names[:20]) + (f" … ({len(names):,} columns)" if len(names) > 20 else "")
     if column is None:
         wanted = ["smiles"]
     else:
@@ -159,9 +176,14 @@ def _pick_column(header: list[str], column: str | None, path: Path) -> int:
         for i, h in enumerate(names):
             if h.lower() == w.lower():
                 return i
-    raise InputError(
-        f"no column {wanted[0]!r} in the header (columns: {', '.join(names[:20])}); choose one with --column",
-        path, 1)
+    kind = file_kind(path)
+    other = {"csv": ("\t", "tab-separated", ".tsv"), "tsv": (",", "comma-separated", ".csv")}.get(kind)
+    if other and len(names) == 1 and other[0] in names[0]:
+        raise InputError(f"the header has one {kind.upper()} column ({clip(names[0], 40)!r}) but contains "
+                         f"{'tabs' if other[0] == chr(9) else 'commas'}: the file looks {other[1]}; name it "
+                         f"{other[2]}", path, 1)
+    raise InputError(f"no column {clip(wanted[0], 40)!r} in the header (columns: {shown}); choose one with --column",
+                     path, 1)
 
 
 def read_rows(path: str | os.PathLike, column: str | None = None, on_bad_line: str = "error",
@@ -174,13 +196,18 @@ def read_rows(path: str | os.PathLike, column: str | None = None, on_bad_line: s
     caller can account for them.
     """
     path = Path(path)
+    if on_bad_line not in ("error", "skip"):
+        raise ValueError(f"on_bad_line must be 'error' or 'skip', not {on_bad_line!r}")
     kind = file_kind(path)
-    lines = iter_lines(path, on_bad_line=on_bad_line, max_line_chars=max_line_chars)
+    # the reader always reports bad lines; whether one stops the run is decided here, where the header is known
+    lines = iter_lines(path, on_bad_line="skip", max_line_chars=max_line_chars)
     seen_any = False
     if kind == "smi":
         for n, text, err in lines:
             seen_any = True
             if err:
+                if on_bad_line == "error":
+                    raise BadLineError(err, path, n)
                 yield Row(n, text, "", "", err)
                 continue
             fields = text.split(None, 1)
@@ -193,12 +220,14 @@ def read_rows(path: str | os.PathLike, column: str | None = None, on_bad_line: s
         for n, text, err in lines:
             seen_any = True
             if col is None:
-                if err:
+                if err:  # a header is never skipped: without it no row can be read
                     raise InputError(f"unreadable header: {err}", path, n)
-                header = next(csv.reader([text], delimiter=delim))
+                header = next(csv.reader([text], delimiter=delim), [])
                 col = _pick_column(header, column, path)
                 continue
             if err:
+                if on_bad_line == "error":
+                    raise BadLineError(err, path, n)
                 yield Row(n, text, "", "", err)
                 continue
             if not text.strip():
@@ -235,17 +264,76 @@ def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     os.replace(tmp, path)
 
 
+def _nearest_existing(path: Path) -> Path:
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can be created in ``folder`` (tried: permission bits say nothing for root or read-only
+    mounts)."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError:
+        return False
+    return True
+
+
+def check_writable(path: str | os.PathLike, kind: str = "auto") -> Path:
+    """Check, before any work, that ``path`` can be written: its folder exists or can be created, and is writable.
+
+    ``kind``: ``"file"`` (an existing folder of that name is refused), ``"dir"`` (an existing file is refused) or
+    ``"auto"``. Raises :class:`InputError` (exit code 2) naming the user's path; creates nothing.
+    """
+    if kind not in ("auto", "file", "dir"):
+        raise ValueError(f"kind must be auto, file or dir, not {kind!r}")
+    p = Path(path)
+    if p.is_dir():
+        if kind == "file":
+            raise InputError("is a folder; give a file name to write", p)
+        folder = p
+    elif p.exists():
+        if kind == "dir":
+            raise InputError("is a file; give a folder to write into", p)
+        folder = p.parent
+    else:
+        folder = _nearest_existing(p.parent)
+        if not folder.is_dir():
+            raise InputError(f"cannot be created: {folder} is a file, not a folder", p)
+    if not _can_create_in(folder):
+        raise InputError(f"cannot write here: the folder {folder} is read-only or not writable", p)
+    return p
+
+
+_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}  # the disk filled up while writing
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str = "utf-8"):
     """Write ``path`` via a temporary file in the same folder, renamed into place only on success.
 
     A path ending in ``.gz`` is gzip-compressed. A reader never sees a half-written file, and a failed run
-    leaves any earlier file of that name untouched.
+    leaves any earlier file of that name untouched. A failure to create, write or rename the file is raised as
+    a :class:`ChemrnnError` naming ``path`` (never the temporary file).
     """
+    from .errors import ChemrnnError
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+
+    def failed(exc: OSError) -> ChemrnnError:
+        return ChemrnnError(f"{path}: cannot write: {exc.strerror or exc}")
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise failed(exc) from None
     binary = "b" in mode
     try:
         if path.suffix == ".gz":
@@ -253,9 +341,17 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str = "utf-
             fh = raw if binary else _io.TextIOWrapper(raw, encoding=encoding, newline="\n")
         else:
             fh = open(tmp, "wb" if binary else "w", **({} if binary else {"encoding": encoding, "newline": "\n"}))
-        with fh:
-            yield fh
-        publish(tmp, path)
+        try:
+            with fh:
+                yield fh
+        except OSError as exc:
+            if exc.errno in _FULL:  # the body's own OSErrors (reading an input, say) pass through unchanged
+                raise failed(exc) from None
+            raise
+        try:
+            publish(tmp, path)
+        except OSError as exc:
+            raise failed(exc) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -21,7 +21,7 @@ from typing import Iterator
 
 from . import chem
 from .errors import InputError
-from .io import Row, atomic_write, read_rows, write_rejects
+from .io import Row, atomic_write, clip, read_rows, write_rejects
 from .tokens import get_tokenizer
 
 CHUNK = 4000
@@ -94,20 +94,44 @@ def _chunks(rows: Iterator[Row], rejects: list, size: int = CHUNK):
         yield buf
 
 
-def default_rejects_path(output: str | os.PathLike) -> Path:
+def _stem(output: str | os.PathLike) -> Path:
+    """``runs/x.smi.gz`` → ``runs/x``: the name that the files written beside an output share."""
     out = Path(output)
     name = out.name
     for suf in (".gz", ".smi", ".smiles", ".txt", ".csv", ".tsv"):
         if name.endswith(suf):
             name = name[: -len(suf)]
-    return out.with_name(name + ".rejects.csv")
+    return out.with_name(name)
+
+
+def default_rejects_path(output: str | os.PathLike) -> Path:
+    """``x.smi`` → ``x.rejects.csv``."""
+    stem = _stem(output)
+    return stem.with_name(stem.name + ".rejects.csv")
+
+
+def summary_path(output: str | os.PathLike) -> Path:
+    """``x.smi`` → ``x.summary.json`` (one naming scheme with the rejects file)."""
+    stem = _stem(output)
+    return stem.with_name(stem.name + ".summary.json")
+
+
+def read_summary(output: str | os.PathLike) -> dict:
+    """The summary of a prepared file, given the prepared file's path; summaries written before the naming scheme
+    changed (``x.smi.summary.json``) are read too."""
+    for p in (summary_path(output), Path(str(output) + ".summary.json")):
+        if p.is_file():
+            return json.loads(p.read_text())
+    raise InputError(f"no summary beside it (expected {summary_path(output).name})", output)
 
 
 def prepare(input: str | os.PathLike, output: str | os.PathLike, options: PrepareOptions = PrepareOptions(),
             rejects_path: str | os.PathLike | None = None, progress=None) -> PrepareSummary:
     """Canonicalize, filter and de-duplicate ``input`` into ``output`` (one SMILES per line, gz by suffix).
 
-    Writes the rejects CSV and ``<output>.summary.json``; all three are written atomically.
+    Writes the rejects CSV (:func:`default_rejects_path`) and the summary (:func:`summary_path`); all three are
+    written atomically. A file from which no molecule is kept is refused (:class:`InputError`), and nothing is
+    written.
     """
     t0 = time.perf_counter()
     rejects_path = Path(rejects_path) if rejects_path else default_rejects_path(output)
@@ -159,11 +183,18 @@ def prepare(input: str | os.PathLike, output: str | os.PathLike, options: Prepar
         for _, reason, _ in all_rejects:
             reasons[_reason_class(reason)] += 1
         summary.rejected = len(all_rejects)
+        if summary.kept == 0:
+            first = all_rejects[0] if all_rejects else None
+            raise InputError(
+                f"no molecule kept of {summary.lines:,} lines ("
+                + ", ".join(f"{n:,} {r}" for r, n in reasons.most_common())
+                + (f"; first: line {first[0]}, {clip(first[1])}: {clip(first[2] or '')!r}" if first else "") + ")",
+                input)
         write_rejects(rejects_path, all_rejects)
     summary.reasons = dict(reasons.most_common())
     summary.seconds = round(time.perf_counter() - t0, 3)
     summary.check()
-    with atomic_write(str(output) + ".summary.json") as fh:
+    with atomic_write(summary_path(output)) as fh:
         json.dump(summary.to_dict(), fh, indent=1)
     return summary
 
@@ -210,8 +241,11 @@ class DataStats:
 
 
 def data_stats(input: str | os.PathLike, column: str | None = None, tokenizer: str = "atom",
-               validate: bool = False, limit: int | None = None) -> DataStats:
-    """Counts, token-length distribution and token frequencies of a SMILES file."""
+               validate: bool = False, limit: int | None = None, on_bad_line: str = "error",
+               progress=None) -> DataStats:
+    """Counts, token-length distribution and token frequencies of a SMILES file. An unreadable line stops it
+    (:class:`~chemrnn.io.BadLineError`) unless ``on_bad_line="skip"``, which counts it with the blank lines.
+    ``progress(lines)`` hears every 50,000 lines."""
     import numpy as np
 
     tok = get_tokenizer(tokenizer)
@@ -220,7 +254,9 @@ def data_stats(input: str | os.PathLike, column: str | None = None, tokenizer: s
     uniq = set()
     bad = 0
     smiles = []
-    for row in read_rows(input, column=column, on_bad_line="skip"):
+    for k, row in enumerate(read_rows(input, column=column, on_bad_line=on_bad_line), 1):
+        if progress is not None and k % 50_000 == 0:
+            progress(k)
         if row.error or not row.smiles:
             bad += 1
             continue
@@ -233,7 +269,7 @@ def data_stats(input: str | os.PathLike, column: str | None = None, tokenizer: s
         if limit and len(lengths) >= limit:
             break
     if not lengths:
-        raise InputError("no SMILES in file", input)
+        raise InputError(f"no SMILES in file ({bad:,} lines, all blank or unreadable)", input)
     arr = np.asarray(lengths)
     hist = Counter((arr // 10 * 10).tolist())
     st = DataStats(

@@ -24,6 +24,7 @@ from .lm import lm_app
 from .property import embed, property_app
 
 app = typer.Typer(help="Recurrent neural networks on SMILES.", no_args_is_help=True, add_completion=False,
+                  rich_markup_mode=None,  # help text is plain: [lm.train], [nH] and OUT.smi[.gz] stay as written
                   pretty_exceptions_enable=False)
 app.add_typer(data_app, name="data")
 app.add_typer(datasets_app, name="datasets")
@@ -47,14 +48,46 @@ def _root(ctx: typer.Context,
           debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
           quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only results and errors."),
           config: Optional[Path] = typer.Option(None, "--config",
-                                                help="TOML file of option defaults, e.g. \\[lm.train] hidden = 512; "
+                                                help="TOML file of option defaults, e.g. [lm.train] hidden = 512; "
                                                      "options given on the command line override it."),
           version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="Print the version and exit.")):
     _state["debug"] = debug
     _state["quiet"] = quiet
+    _state["command"] = None
+    _guard_outputs(ctx.command)
     if config is not None:
         ctx.default_map = _check_config(_read_config(config), ctx.command, config, ctx)
+
+
+OUTPUT_PARAMS = ("output", "rejects")  # the options through which a command writes files
+
+
+def _guard_outputs(group) -> None:
+    """Make every command check, before any work, that the paths it will write can be written (exit 2 naming the
+    path: a read-only folder, a parent that is a file), and remember which command runs (for the error line)."""
+    for cmd in getattr(group, "commands", {}).values():
+        if hasattr(cmd, "commands"):
+            _guard_outputs(cmd)
+        elif cmd.callback is not None and not getattr(cmd.callback, "_chemrnn_guarded", False):
+            cmd.callback = _guarded(cmd, cmd.callback)
+
+
+def _guarded(cmd, callback):
+    import functools
+
+    from ..io import check_writable
+
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        _state["command"] = cmd
+        for name in OUTPUT_PARAMS:
+            if isinstance(kwargs.get(name), (str, Path)):
+                check_writable(kwargs[name])
+        return callback(*args, **kwargs)
+
+    run._chemrnn_guarded = True
+    return run
 
 
 def _read_config(path: Path) -> dict:
@@ -111,6 +144,16 @@ def _short(text: str, limit: int = 500) -> str:
     return text if len(text) <= limit else text[: limit // 2] + " … " + text[-limit // 2:]
 
 
+def _hint(exc: Exception) -> str:
+    """What the user can do about an unreadable line, said only where the command offers it."""
+    from ..io import BadLineError
+
+    cmd = _state.get("command")
+    if isinstance(exc, BadLineError) and cmd is not None and any(p.name == "skip_bad_lines" for p in cmd.params):
+        return "; --skip-bad-lines rejects such lines and goes on"
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: one-line errors with exit codes 1 (run failure) / 2 (bad input or usage).
 
@@ -123,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     except ChemrnnError as exc:
         if _state["debug"]:
             raise
-        err_console.print(f"[bold red]error:[/] {escape(_short(str(exc)))}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(_short(str(exc)) + _hint(exc))}", highlight=False,
+                          soft_wrap=True)
         return exc.exit_code
     except Exception as exc:  # an unexpected failure: still one line, unless --debug
         if _state["debug"]:

@@ -1,12 +1,41 @@
-"""What every command group shares: the consoles (data to stdout, messages to stderr), the global flags and
-the reader of input rows."""
+"""What every command group shares: the consoles (data to stdout, messages to stderr), the global flags, the
+choices of the options spelled the same everywhere, step progress and the reader of input rows."""
 from __future__ import annotations
 
 import sys
+import time
+from typing import Literal
 
 from rich.console import Console
+from rich.markup import escape
+
+# ------------------------------------------------------------------------------------ option choices
+# One list per shared option, so that every command offers the same values and a bad one (on the command line or
+# in a --config file) is refused at parse time, exit 2, with the valid ones listed. Use the Literal aliases as the
+# option's annotation: ``cell: Cell = typer.Option("gru", "--cell", help=...)``.
+CELLS = ("rnn", "lstm", "gru")
+IMPLS = ("fused", "lecture")
+POOLINGS = ("sum", "last", "mean", "attention")
+SPLITS = ("random", "scaffold")
+TOKENIZERS = ("atom", "char", "selfies")
+DEVICES = ("auto", "cpu", "gpu", "cuda")
+PRECISIONS = ("auto", "32", "bf16")
+UNKNOWN_TOKENS = ("error", "unk")
+
+Cell = Literal[CELLS]  # Literal[("a", "b")] is Literal["a", "b"]
+Impl = Literal[IMPLS]
+Pooling = Literal[POOLINGS]
+Split = Literal[SPLITS]
+TokenizerName = Literal[TOKENIZERS]
+Device = Literal[DEVICES]
+Precision = Literal[PRECISIONS]
+UnknownTokens = Literal[UNKNOWN_TOKENS]
+
+SKIP_BAD_LINES_HELP = ("Reject lines that cannot be read (not UTF-8, over 100,000 characters) and go on, instead of "
+                       "stopping at the first (exit 2).")
 
 
+# ------------------------------------------------------------------------------------------ consoles
 def _console(stderr: bool) -> Console:
     """A console that wraps only on a terminal: piped output keeps whole lines and paths. (The stream is looked up
     at each print, so redirections made later, e.g. by tests, are followed.)"""
@@ -20,15 +49,88 @@ state = {"debug": False, "quiet": False}
 
 
 def say(*args, **kwargs):
-    """A message for the user (not data), on stderr: printed unless ``--quiet``."""
+    """A message for the user (not data), on stderr: printed unless ``--quiet``. Text that comes from users or
+    chemistry (paths, SMILES: ``[nH]``) must be passed through :func:`rich.markup.escape`, or as ``Text``."""
     if not state["quiet"]:
         kwargs.setdefault("highlight", False)
         err_console.print(*args, **kwargs)
 
 
+class Steps:
+    """Progress of a long job, on stderr, silent with ``--quiet``: each step with its elapsed time, and a bar where a
+    step counts (``done`` of ``total``). Call it as the API's ``progress(message, done=None, total=None)``; a new
+    message starts a new step. A terminal gets Rich's live display; a log or a pipe gets one line per finished step
+    with its time (and, in a step that runs long, a line every 30 s), so that bad input refused at the start still
+    makes a single error line. A step that fails is not shown as done. ``seconds`` holds each finished step's time.
+    """
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._bar = None
+        self._task = None
+        self._current: str | None = None
+        self._t0 = self._said = 0.0
+
+    def __enter__(self):
+        if not state["quiet"] and err_console.is_terminal:
+            from rich.progress import (BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn,
+                                       TimeElapsedColumn, TimeRemainingColumn)
+
+            self._bar = Progress(SpinnerColumn(finished_text="✓"), TextColumn("{task.description}"), BarColumn(),
+                                 TaskProgressColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                                 console=err_console)
+            self._bar.start()
+        return self
+
+    def _finish(self) -> None:
+        if self._current is None:
+            return
+        took = self.seconds[self._current] = round(time.perf_counter() - self._t0, 2)
+        if self._bar is not None:
+            total = self._bar.tasks[-1].total or 1
+            self._bar.update(self._task, total=total, completed=total)
+            self._bar.stop_task(self._task)
+        else:
+            say(escape(self._current) + f": {took:.1f} s")
+        self._current = None
+
+    def __call__(self, message: str, done: int | None = None, total: int | None = None) -> None:
+        now = time.perf_counter()
+        if message != self._current:
+            self._finish()
+            self._current, self._t0, self._said = message, now, now
+            if self._bar is not None:
+                self._task = self._bar.add_task(escape(message), total=total, completed=done or 0)
+            return
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done, total=total)
+        elif done is not None and now - self._said >= (30 if self._said > self._t0 else 10):
+            self._said = now
+            of = f" of {total:,}" if total else ""
+            say(escape(message) + f": {done:,}{of} after {now - self._t0:.0f} s")
+
+    def __exit__(self, kind, exc, tb):
+        if kind is None:
+            self._finish()
+        elif self._bar is not None and self._task is not None:
+            self._bar.remove_task(self._task)  # the step that failed: the error line says why
+        if self._bar is not None:
+            self._bar.stop()
+        return False
+
+
+# ------------------------------------------------------------------------------------------- inputs
 def input_rows(input: str, column: str | None):
-    """Every row of an input file (or dataset), bad lines included, so outputs line up with inputs."""
+    """Every row of an input file (or dataset), bad lines included, so outputs line up with inputs; a file with no
+    SMILES at all (only blank or unreadable lines) is bad input (exit 2)."""
     from ..datasets import resolve_input, smiles_column
+    from ..errors import InputError
     from ..io import read_rows
 
-    return list(read_rows(resolve_input(input), column=column or smiles_column(input), on_bad_line="skip"))
+    path = resolve_input(input)
+    rows = list(read_rows(path, column=column or smiles_column(input), on_bad_line="skip"))
+    if not any(r.smiles for r in rows):
+        bad = [r for r in rows if r.error]
+        raise InputError(f"no SMILES to read: {len(rows):,} data lines, {len(rows) - len(bad):,} blank, "
+                         f"{len(bad):,} unreadable" + (f" (line {bad[0].line}: {bad[0].error})" if bad else ""), path)
+    return rows

@@ -9,7 +9,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ._common import console, err_console, say as _say, state as _state  # noqa: F401
+from ..io import clip
+from ._common import SKIP_BAD_LINES_HELP, Steps, TokenizerName, UnknownTokens, console, say as _say
 
 data_app = typer.Typer(help="Read, clean, inspect and encode SMILES files.", no_args_is_help=True)
 datasets_app = typer.Typer(help="Named datasets: where they come from and where they are here.",
@@ -17,38 +18,52 @@ datasets_app = typer.Typer(help="Named datasets: where they come from and where 
 
 
 # ----------------------------------------------------------------------------------------------- data
+INPUT_HELP = ("SMILES file (.smi/.smiles/.txt with an optional name column, or .csv/.tsv; each may be gzipped) or a "
+              "dataset name (chemrnn datasets list).")
+COLUMN_HELP = "SMILES column of a CSV/TSV (name or index; default: a column named smiles in any case)."
+TOKENIZER_HELP = "atom (bracket atoms, Cl, Br, %nn are one token) | char (one token per character) | selfies."
+
+
 @data_app.command("prepare")
 def data_prepare(
-    input: str = typer.Argument(..., help="SMILES file (.smi/.csv/.tsv, optionally .gz) or a dataset name."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output: one canonical SMILES per line (.smi or .smi.gz)."),
-    column: Optional[str] = typer.Option(None, "--column", "-c", help="SMILES column of a CSV/TSV (name or index)."),
+    input: str = typer.Argument(..., help=INPUT_HELP),
+    output: Path = typer.Option(..., "-o", "--output",
+                                help="Output: one canonical SMILES per line (.smi or .smi.gz); beside it "
+                                     "NAME.rejects.csv (line, reason, raw text) and NAME.summary.json (the counts)."),
+    column: Optional[str] = typer.Option(None, "--column", "-c", help=COLUMN_HELP),
     no_stereo: bool = typer.Option(False, "--no-stereo", help="Drop stereochemistry."),
     largest_fragment: bool = typer.Option(False, "--largest-fragment", help="Keep the largest fragment (strip salts)."),
-    min_tokens: Optional[int] = typer.Option(None, "--min-tokens", help="Reject molecules with fewer tokens."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Reject molecules with more tokens."),
-    tokenizer: str = typer.Option("atom", "--tokenizer", help="Tokenizer for the length window: atom|char|selfies."),
+    min_tokens: Optional[int] = typer.Option(None, "--min-tokens", min=0,
+                                             help="Reject molecules with fewer tokens (default: no limit)."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1,
+                                             help="Reject molecules with more tokens (default: no limit)."),
+    tokenizer: TokenizerName = typer.Option("atom", "--tokenizer",
+                                            help="Tokens counted by --min-tokens/--max-tokens: " + TOKENIZER_HELP),
     no_dedupe: bool = typer.Option(False, "--no-dedupe", help="Keep duplicate molecules."),
-    rejects: Optional[Path] = typer.Option(None, "--rejects", help="Rejects CSV (default: OUTPUT.rejects.csv)."),
-    skip_bad_lines: bool = typer.Option(False, "--skip-bad-lines",
-                                        help="Reject undecodable or over-long lines instead of stopping."),
-    jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (0: all cores)."),
+    rejects: Optional[Path] = typer.Option(None, "--rejects", help="Rejects CSV (default: NAME.rejects.csv beside "
+                                                                   "the output)."),
+    skip_bad_lines: bool = typer.Option(False, "--skip-bad-lines", help=SKIP_BAD_LINES_HELP
+                                        + " Rejected lines go to the rejects file."),
+    jobs: int = typer.Option(0, "--jobs", "-j", min=0, help="Worker processes (0: all cores)."),
 ):
-    """Canonicalize, filter and de-duplicate a SMILES file; every line is accounted for."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
+    """Canonicalize, filter and de-duplicate a SMILES file; every line is accounted for (kept, duplicate or
+    rejected with its reason). A file from which no molecule is kept is refused (exit 2)."""
     from ..datasets import resolve_input, smiles_column
-    from ..prepare import PrepareOptions, prepare
+    from ..io import check_writable
+    from ..prepare import PrepareOptions, default_rejects_path, prepare, summary_path
 
+    check_writable(output, "file")
+    rejects = rejects or default_rejects_path(output)
+    check_writable(rejects, "file")
     opts = PrepareOptions(column=column or smiles_column(input), keep_stereo=not no_stereo,
                           largest_fragment=largest_fragment, min_tokens=min_tokens, max_tokens=max_tokens,
                           tokenizer=tokenizer, dedupe=not no_dedupe,
                           on_bad_line="skip" if skip_bad_lines else "error", jobs=jobs)
     path = resolve_input(input)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err_console, disable=_state["quiet"], transient=True) as bar:
-        task = bar.add_task(f"preparing {path.name}", total=None)
-        summary = prepare(path, output, opts, rejects,
-                          progress=lambda n: bar.update(task, description=f"preparing {path.name}: {n:,} lines"))
+    with Steps() as steps:
+        message = f"preparing {path.name} (canonicalize, filter, de-duplicate)"
+        steps(message)
+        summary = prepare(path, output, opts, rejects, progress=lambda n: steps(message, n))
     table = Table(title=escape(f"{path.name} → {Path(output).name}"), show_header=False)
     for k in ("lines", "kept", "duplicates", "rejected"):
         table.add_row(k, f"{getattr(summary, k):,}")
@@ -56,23 +71,31 @@ def data_prepare(
         table.add_row(f"  rejected: {escape(reason)}", f"{n:,}")
     table.add_row("seconds", f"{summary.seconds:.1f}")
     _say(table)
-    _say(f"rejects: {summary.rejects}")
+    _say(f"rejects: {escape(str(summary.rejects))}; summary: {escape(str(summary_path(output)))}")
 
 
 @data_app.command("stats")
 def data_stats_cmd(
-    input: str = typer.Argument(..., help="SMILES file or dataset name."),
-    column: Optional[str] = typer.Option(None, "--column", "-c"),
-    tokenizer: str = typer.Option("atom", "--tokenizer"),
+    input: str = typer.Argument(..., help=INPUT_HELP),
+    column: Optional[str] = typer.Option(None, "--column", "-c", help=COLUMN_HELP),
+    tokenizer: TokenizerName = typer.Option("atom", "--tokenizer", help=TOKENIZER_HELP),
     validate: bool = typer.Option(False, "--validate", help="Also parse every SMILES with RDKit."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Look at the first N molecules only."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Look at the first N molecules only "
+                                                                     "(default: all)."),
+    skip_bad_lines: bool = typer.Option(False, "--skip-bad-lines", help=SKIP_BAD_LINES_HELP
+                                        + " They are counted with the blank lines."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ):
-    """Counts, token-length histogram and vocabulary of a SMILES file."""
+    """Counts, token-length histogram and vocabulary of a SMILES file (the tables, or the JSON, on stdout)."""
     from ..datasets import resolve_input, smiles_column
     from ..prepare import data_stats
 
-    st = data_stats(resolve_input(input), column or smiles_column(input), tokenizer, validate, limit)
+    path = resolve_input(input)
+    with Steps() as steps:
+        message = f"reading {path.name}"
+        steps(message)
+        st = data_stats(path, column or smiles_column(input), tokenizer, validate, limit,
+                        on_bad_line="skip" if skip_bad_lines else "error", progress=lambda n: steps(message, n))
     if as_json:
         print(json.dumps(st.to_dict(), indent=1))
         return
@@ -100,39 +123,64 @@ def data_stats_cmd(
     for tok, n in list(st.vocabulary.items())[:60]:
         v.add_row(escape(tok), f"{n:,}")  # [nH], [n+] … are chemistry, not Rich markup
     console.print(v)
+    if st.invalid_examples:
+        _say("invalid examples: " + ", ".join(escape(clip(s)) for s in st.invalid_examples))
 
 
 @data_app.command("encode")
 def data_encode(
-    input: str = typer.Argument(..., help="SMILES file (ideally prepared) or dataset name."),
-    output: Path = typer.Option(..., "-o", "--output", help="Token cache (.npz)."),
-    column: Optional[str] = typer.Option(None, "--column", "-c"),
-    tokenizer: str = typer.Option("atom", "--tokenizer"),
-    vocabulary: Optional[Path] = typer.Option(None, "--vocabulary", help="Use this vocabulary JSON (else build one)."),
-    unknown: str = typer.Option("error", "--unknown", help="Tokens not in --vocabulary: error|unk."),
-    batch_size: int = typer.Option(128, "--batch-size", help="Batch size for the padding report."),
-    seed: int = typer.Option(0, "--seed"),
+    input: str = typer.Argument(..., help="SMILES file (ideally prepared by chemrnn data prepare) or dataset name."),
+    output: Path = typer.Option(..., "-o", "--output", help="Token cache to write (.npz)."),
+    column: Optional[str] = typer.Option(None, "--column", "-c", help=COLUMN_HELP),
+    tokenizer: TokenizerName = typer.Option("atom", "--tokenizer", help=TOKENIZER_HELP),
+    vocabulary: Optional[Path] = typer.Option(None, "--vocabulary",
+                                              help="Use this vocabulary JSON (default: build one from the input)."),
+    unknown: UnknownTokens = typer.Option("error", "--unknown",
+                                          help="Tokens not in --vocabulary: error (list them all, exit 2) | unk "
+                                               "(map them to <unk>)."),
+    batch_size: int = typer.Option(128, "--batch-size", min=1, help="Batch size for the padding report."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the batch order in the padding report."),
+    skip_bad_lines: bool = typer.Option(False, "--skip-bad-lines", help=SKIP_BAD_LINES_HELP
+                                        + " Their number is reported."),
 ):
-    """Tokenize and encode SMILES into a training cache; report padding with length buckets."""
+    """Tokenize and encode SMILES into a training cache; report padding with length buckets (no chemistry: run
+    chemrnn data prepare first)."""
     import time
 
     from ..batching import BucketBatchSampler, encode_all, padding_fraction
-    from ..io import load_smiles_list
     from ..datasets import resolve_input, smiles_column
+    from ..errors import InputError
+    from ..io import check_writable, read_rows
     from ..tokens import Vocabulary, get_tokenizer
 
+    check_writable(output, "file")
     t0 = time.perf_counter()
     path = resolve_input(input)
-    smiles = load_smiles_list(path, column or smiles_column(input))
     vocab = Vocabulary.load(vocabulary) if vocabulary else None
-    cache = encode_all(smiles, get_tokenizer(tokenizer), vocab, unknown=unknown, source=path)
-    t1 = time.perf_counter()
-    bucketed = BucketBatchSampler(cache.lengths, batch_size, seed=seed)
-    plain = BucketBatchSampler(cache.lengths, batch_size, seed=seed, pool=1)
-    pf_b = padding_fraction(cache.lengths, bucketed.batches())
-    pf_r = padding_fraction(cache.lengths, plain.batches())
-    cache.save(output)
-    _say(f"{len(cache):,} sequences, {len(cache.ids):,} tokens, vocabulary {len(cache.vocabulary)} → {output}")
+    with Steps() as steps:
+        message = f"reading {path.name}"
+        steps(message)
+        smiles, unreadable = [], 0
+        for row in read_rows(path, column or smiles_column(input), on_bad_line="skip" if skip_bad_lines else "error"):
+            unreadable += bool(row.error)
+            if row.smiles:
+                smiles.append(row.smiles)
+                if len(smiles) % 50_000 == 0:
+                    steps(message, len(smiles))
+        if not smiles:
+            raise InputError(f"no SMILES to encode ({unreadable:,} unreadable lines, the rest blank)", path)
+        steps(f"encoding {len(smiles):,} SMILES ({tokenizer} tokens)")
+        cache = encode_all(smiles, get_tokenizer(tokenizer), vocab, unknown=unknown, source=path)
+        t1 = time.perf_counter()
+        steps("measuring padding")
+        bucketed = BucketBatchSampler(cache.lengths, batch_size, seed=seed)
+        plain = BucketBatchSampler(cache.lengths, batch_size, seed=seed, pool=1)
+        pf_b = padding_fraction(cache.lengths, bucketed.batches())
+        pf_r = padding_fraction(cache.lengths, plain.batches())
+        steps(f"writing {output.name}")
+        cache.save(output)
+    _say(escape(f"{len(cache):,} sequences, {len(cache.ids):,} tokens, vocabulary {len(cache.vocabulary)} → {output}")
+         + (f" ({unreadable:,} unreadable lines skipped)" if unreadable else ""))
     _say(f"padding fraction at batch {batch_size}: {pf_b:.3f} with length buckets, {pf_r:.3f} unbucketed")
     _say(f"encode {t1 - t0:.1f} s, total {time.perf_counter() - t0:.1f} s")
 
@@ -140,25 +188,27 @@ def data_encode(
 # ------------------------------------------------------------------------------------------- datasets
 @datasets_app.command("list")
 def datasets_list():
-    """The registry: names, molecules, whether the file is here, and the source."""
+    """The registry: names, molecules, whether the file is here, and the source (a table on stdout)."""
     from .. import datasets as ds
 
-    t = Table(title=f"datasets ({ds.ENV_DATA_DIR}={ds.data_dir() or 'unset'}; cache {ds.cache_dir()})")
+    t = Table(title=escape(f"datasets ({ds.ENV_DATA_DIR}={ds.data_dir() or 'unset'}; cache {ds.cache_dir()})"))
     for col in ("name", "molecules", "here", "description", "source"):
         t.add_column(col, overflow="fold")
     for name in ds.names():
         f = ds.REGISTRY[name]
         where = ds.locate(name)
-        t.add_row(name, f"{f.molecules:,}" if f.molecules else "?", "yes" if where else "no", f.description,
-                  (f.url or "-") + ("" if f.direct else " (derived)"))
+        t.add_row(escape(name), f"{f.molecules:,}" if f.molecules else "?", "yes" if where else "no",
+                  escape(f.description), escape((f.url or "-") + ("" if f.direct else " (derived)")))
     console.print(t)
 
 
 @datasets_app.command("path")
 def datasets_path(name: str = typer.Argument(..., help="Dataset name, e.g. moses, moses:test, zinc250k."),
-                  download: bool = typer.Option(True, "--download/--no-download",
-                                                help="Download directly available files into the cache.")):
-    """Print the local path of a named dataset."""
+                  download: bool = typer.Option(False, "--download/--no-download",
+                                                help="Download a file that is not here into the cache (only files "
+                                                     "whose source is byte-identical, checked by SHA-256).")):
+    """Print the local path of a named dataset (stdout); without --download, a dataset that is not here is an
+    error saying where to put it."""
     from .. import datasets as ds
 
     print(ds.path(name, download=download))
