@@ -179,7 +179,7 @@ def _pick_column(header: list[str], column: str | None, path: Path) -> int:
     kind = file_kind(path)
     other = {"csv": ("\t", "tab-separated", ".tsv"), "tsv": (",", "comma-separated", ".csv")}.get(kind)
     if other and len(names) == 1 and other[0] in names[0]:
-        raise InputError(f"the header has one {kind.upper()} column ({clip(names[0], 40)!r}) but contains "
+        raise InputError(f"the header has one {kind.upper()} column ('{clip(names[0], 40)}') but contains "
                          f"{'tabs' if other[0] == chr(9) else 'commas'}: the file looks {other[1]}; name it "
                          f"{other[2]}", path, 1)
     raise InputError(f"no column {clip(wanted[0], 40)!r} in the header (columns: {shown}); choose one with --column",

@@ -77,6 +77,11 @@ def _pyplot():
 
 
 def descriptor_histograms(gen_desc: np.ndarray, ref_desc: np.ndarray) -> str:
+    """:func:`descriptor_figure` as base64 PNG."""
+    return _png(descriptor_figure(gen_desc, ref_desc))
+
+
+def descriptor_figure(gen_desc: np.ndarray, ref_desc: np.ndarray):
     """One panel per KL descriptor: continuous ones as density histograms, integer ones (HBA, HBD, rings, rotatable
     bonds) as bars at each value (fraction of molecules), the reference beside the samples; axes labelled."""
     plt = _pyplot()
@@ -100,7 +105,7 @@ def descriptor_histograms(gen_desc: np.ndarray, ref_desc: np.ndarray) -> str:
         ax.set_title(label, fontsize=10)
     axes.flat[0].legend(fontsize=8)
     fig.tight_layout()
-    return _png(fig)
+    return fig
 
 
 def parity_plots(properties: dict) -> str:

@@ -45,7 +45,11 @@ def test_demo_main_job(tmp_path, capsys):
     code, stdout, err = run(capsys, "demo", "-o", str(tmp_path / "run"), "--model", str(model), "-n", "200",
                             "--no-fcd", "--train", "sample")
     assert code == 0, err
-    assert "validity" in err and "report:" in err
+    assert "validity" in err and "report:" in err and not stdout  # messages on stderr; the results are files
+    # every step says what it does and what it took; the one-time canonicalization of the training set is named
+    assert "sampling 200 molecules from lm_schema1.chemrnn: " in err
+    assert "novelty: canonicalizing the 10,000 molecules of zinc_sample.csv.gz once" in err
+    assert " s in all: sampling " in err
     for f in ("report.html", "metrics.json", "samples.smi", "config.json", "properties.csv"):
         assert (tmp_path / "run" / f).is_file(), f
     assert len((tmp_path / "run" / "samples.smi").read_text().splitlines()) == 200
@@ -53,6 +57,14 @@ def test_demo_main_job(tmp_path, capsys):
     with open(tmp_path / "run" / "properties.csv") as fh:
         header = fh.readline().strip().split(",")
         assert header == ["smiles", "logP_model", "logP_rdkit", "TPSA_model", "TPSA_rdkit"] and fh.readline()
+    report = (tmp_path / "run" / "report.html").read_text()
+    assert "<th>better</th>" in report and "MOSES CharRNN" in report and "0.9748" in report  # anchors beside ours
+    assert "<a href='samples.smi'>" in report and "lm_schema1.chemrnn" in report  # the samples linked, model named
+    assert "Property model on the valid samples" in report and "logP" in report
+    assert "against a random draw of 5,000 reference molecules" in report  # the caution on small references
+    code, stdout, err = run(capsys, "-q", "demo", "-o", str(tmp_path / "run"), "--model", str(model), "-n", "20",
+                            "--no-fcd", "--train", "none")
+    assert code == 0 and not err and not stdout  # -q: nothing at all
 
 
 BAD_INPUTS = {
@@ -186,3 +198,119 @@ def test_data_stats_shows_bracket_tokens(tmp_path, capsys):
     f.write_text("c1cc[nH]c1\nC[n+](C)C\nc1ccccc1\n")
     code, stdout, _ = run(capsys, "data", "stats", str(f))
     assert code == 0 and "[nH]" in stdout and "[n+]" in stdout
+
+
+def test_messages_escape_brackets_and_keep_whole_paths(tmp_path, capsys):
+    """A path with [nH] in it is printed as it is (not eaten as Rich markup), whole, on one line, even when long."""
+    deep = tmp_path / "[nH]" / ("a_long_folder_name_" * 8) / "c.npz"
+    src = tmp_path / "in.smi"
+    src.write_text("CCO\nc1cc[nH]c1\n")
+    code, stdout, err = run(capsys, "data", "encode", str(src), "-o", str(deep))
+    assert code == 0 and not stdout
+    assert any(str(deep) in line for line in err.splitlines()), err
+
+
+def test_quiet_silences_messages_and_keeps_data(tmp_path, capsys):
+    out = tmp_path / "p.smi"
+    code, stdout, err = run(capsys, "-q", "data", "prepare", str(sample_path()), "-o", str(out), "-j", "1")
+    assert code == 0 and not stdout and not err
+    code, stdout, err = run(capsys, "-q", "data", "stats", str(out), "--json", "--limit", "50")
+    assert code == 0 and json.loads(stdout)["molecules"] == 50 and not err  # data still on stdout
+
+
+def test_prepare_writes_one_naming_scheme(tmp_path, capsys):
+    from chemrnn.prepare import read_summary
+
+    out = tmp_path / "x.smi.gz"
+    src = tmp_path / "in.smi"
+    src.write_text("CCO\nnot_smiles\nCCO\n")
+    code, _, err = run(capsys, "data", "prepare", str(src), "-o", str(out), "-j", "1")
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.smi", "x.rejects.csv", "x.smi.gz", "x.summary.json"]
+    assert read_summary(out)["kept"] == 1
+    (tmp_path / "x.summary.json").rename(tmp_path / "x.smi.gz.summary.json")  # the old name is still read
+    assert read_summary(out)["duplicates"] == 1
+
+
+def test_prepare_refuses_a_file_with_nothing_to_keep(tmp_path, capsys):
+    src = tmp_path / "bad.smi"
+    src.write_text("C1CC\nnot_smiles\n\n")
+    out = tmp_path / "x.smi"
+    code, _, err = run(capsys, "data", "prepare", str(src), "-o", str(out), "-j", "1")
+    assert code == 2 and "bad.smi: no molecule kept of 3 lines" in err and "line 1" in err
+    assert list(tmp_path.iterdir()) == [src]  # nothing written
+
+
+def test_datasets_path_does_not_download_unless_asked(tmp_path, capsys, monkeypatch):
+    import urllib.request
+
+    calls = []
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(
+        OSError("no network in tests")))
+    monkeypatch.setenv("CHEMRNN_DATA_DIR", str(tmp_path / "empty"))
+    code, stdout, err = run(capsys, "datasets", "path", "moses:test")
+    assert code == 2 and not calls and "--download" in err and "moses_test.csv.gz" in err and not stdout
+    code, _, err = run(capsys, "datasets", "path", "moses:test", "--download")
+    assert code == 2 and len(calls) == 1 and "cannot download" in err  # asked: it tries
+
+
+def _commands(group, prefix=""):
+    for name, cmd in group.commands.items():
+        if hasattr(cmd, "commands"):
+            yield from _commands(cmd, f"{prefix}{name} ")
+        else:
+            yield f"{prefix}{name}", cmd
+
+
+def test_every_option_of_the_data_and_demo_commands_has_help_and_shows_its_default():
+    import typer
+
+    from chemrnn.cli import app
+
+    tree = typer.main.get_command(app)
+    mine = [(n, c) for n, c in _commands(tree) if n.split()[0] in ("data", "datasets", "demo")]
+    assert len(mine) == 6
+    missing = [f"{n} --{p.name}" for n, c in mine for p in c.params
+               if p.param_type_name == "option" and not (p.help and p.show_default)]
+    assert not missing, missing
+    root = [p.name for p in tree.params if p.param_type_name == "option" and not p.help]
+    assert not root, root
+
+
+def _unwritable(tmp_path):
+    import os
+    import tempfile
+    from pathlib import Path
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError:
+        return folder
+    return Path("/sys") if os.path.isdir("/sys") else pytest.skip("no read-only folder here")
+
+
+@pytest.mark.parametrize("argv", [
+    ["data", "prepare", "{src}", "-o", "{ro}/x.smi", "-j", "1"],
+    ["data", "prepare", "{src}", "-o", "{tmp}/x.smi", "--rejects", "{file}/r.csv", "-j", "1"],
+    ["data", "encode", "{src}", "-o", "{file}/c.npz"],
+    ["demo", "-o", "{ro}/run", "-n", "5", "--no-fcd", "--train", "none", "--model", "{lm}"],
+    ["lm", "sample", "{lm}", "-n", "5", "-o", "{ro}/s.smi"],
+    ["lm", "recovery", "{lm}", "--heldout", "{src}", "-n", "100000", "-o", "{ro}/r.json"],
+    ["lm", "evaluate", "{src}", "--test", "moses:test_sample", "--n-ref", "50", "--no-fcd", "-o", "{file}/ev"],
+])
+def test_outputs_are_checked_before_any_work(tmp_path, capsys, argv):
+    """A read-only folder or a parent that is a file: exit 2 at once, naming the user's path (not a temp file)."""
+    src = tmp_path / "in.smi"
+    src.write_text("CCO\nc1ccccc1\n")
+    (tmp_path / "afile").write_text("x")
+    names = {"src": src, "ro": _unwritable(tmp_path), "file": tmp_path / "afile", "tmp": tmp_path,
+             "lm": ROOT / "tests" / "data" / "lm_schema1.chemrnn"}
+    args = [a.format(**names) for a in argv]
+    code, stdout, err = run(capsys, *args)
+    target = next(a for a in args if "/ro/" in a or "/sys/" in a or "afile/" in a)
+    assert code == 2 and f"error: {target}: " in err and ".tmp" not in err, err
+    assert len(err.strip().splitlines()) == 1 and not stdout

@@ -107,3 +107,98 @@ def test_atomic_write_gzip(tmp_path):
     with atomic_write(p) as fh:
         fh.write("CCO\n")
     assert gzip.decompress(p.read_bytes()) == b"CCO\n"
+
+
+# ------------------------------------------------------------------------------ messages, outputs
+def test_bad_line_errors_are_their_own_kind_and_carry_no_cli_hint(tmp_path):
+    """Whether --skip-bad-lines exists depends on the command: the reader never suggests it itself."""
+    from chemrnn.io import BadLineError
+
+    p = write(tmp_path / "latin1.smi", b"CCO\nCC\xe9N\n")
+    with pytest.raises(BadLineError, match=r"latin1.smi:2: not UTF-8") as info:
+        list(read_rows(p))
+    assert "--skip-bad-lines" not in str(info.value)
+
+
+def test_an_unreadable_header_is_never_skipped(tmp_path):
+    from chemrnn.io import BadLineError
+
+    p = write(tmp_path / "h.csv", b"smi\xe9les\nCCO\n")
+    for mode in ("error", "skip"):
+        with pytest.raises(InputError, match=r"h.csv:1: unreadable header: not UTF-8") as info:
+            list(read_rows(p, on_bad_line=mode))
+        assert not isinstance(info.value, BadLineError)
+
+
+def test_column_errors_echo_little_of_the_input(tmp_path):
+    header = ",".join(f"column_number_{i}_" + "x" * 200 for i in range(400))  # 87 kB: under the line limit
+    p = write(tmp_path / "wide.csv", (header + "\n" + ",".join("1" * 400) + "\n").encode())
+    with pytest.raises(InputError) as info:
+        list(read_rows(p))
+    msg = str(info.value)
+    assert "wide.csv:1: no column 'smiles'" in msg and "(400 columns)" in msg and len(msg) < 1200
+
+
+def test_a_csv_that_is_really_tab_separated_says_so(tmp_path):
+    p = write(tmp_path / "t.csv", b"smiles\tlogP\nCCO\t-0.1\n")
+    with pytest.raises(InputError, match=r"t.csv:1: .*looks tab-separated; name it .tsv"):
+        list(read_rows(p))
+
+
+def test_clip():
+    from chemrnn.io import clip
+
+    assert clip("CCO") == "CCO"
+    long = clip("C" * 1_000_000)
+    assert len(long) == 80 and long.endswith("…")
+    assert clip("a\tb\x00c") == "a\\tb\\x00c"  # control characters shown, not acted on
+
+
+def _read_only_folder(tmp_path):
+    """A folder no file can be created in: chmod 555 (as root, which ignores modes, /sys instead)."""
+    import os
+    import tempfile
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError:
+        return folder
+    return __import__("pathlib").Path("/sys") if os.path.isdir("/sys") else pytest.skip("no read-only folder")
+
+
+def test_check_writable(tmp_path):
+    from chemrnn.io import check_writable
+
+    assert check_writable(tmp_path / "new" / "deeper" / "out.smi") == tmp_path / "new" / "deeper" / "out.smi"
+    assert not (tmp_path / "new").exists()  # checking creates nothing
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(InputError, match=r"afile/out.smi: cannot be created: .*afile is a file"):
+        check_writable(tmp_path / "afile" / "out.smi")
+    with pytest.raises(InputError, match="is a folder"):
+        check_writable(tmp_path, "file")
+    with pytest.raises(InputError, match="is a file"):
+        check_writable(tmp_path / "afile", "dir")
+    ro = _read_only_folder(tmp_path)
+    with pytest.raises(InputError, match=r"ro[^/]*/out.smi: cannot write here|sys/out.smi: cannot write here"):
+        check_writable(ro / "out.smi")
+
+
+def test_atomic_write_failures_name_the_users_path(tmp_path):
+    from chemrnn.errors import ChemrnnError
+
+    ro = _read_only_folder(tmp_path)
+    target = ro / "out.smi"
+    with pytest.raises(ChemrnnError) as info:
+        with atomic_write(target) as fh:
+            fh.write("CCO\n")
+    assert str(info.value).startswith(f"{target}: cannot write") and ".tmp" not in str(info.value)
+    (tmp_path / "d.smi").mkdir()  # the rename onto a folder fails at the end
+    with pytest.raises(ChemrnnError) as info:
+        with atomic_write(tmp_path / "d.smi") as fh:
+            fh.write("CCO\n")
+    assert str(info.value).startswith(f"{tmp_path / 'd.smi'}: cannot write") and ".tmp" not in str(info.value)
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
