@@ -36,7 +36,7 @@ def test_accounting_on_mixed_file(tmp_path, jobs):
     assert rej[1]["reason"] == "blank line"
     assert rej[2]["reason"].startswith("not UTF-8")
     assert "valence" in rej[3]["reason"]
-    summary = json.loads((tmp_path / "out.smi.summary.json").read_text())
+    summary = json.loads((tmp_path / "out.summary.json").read_text())
     assert summary["kept"] == 3 and summary["reasons"]["invalid chemistry"] == 1
 
 
