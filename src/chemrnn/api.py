@@ -122,8 +122,8 @@ def canonical_set(source, jobs: int = 0, progress=None) -> set[str]:
         with gzip.open(cached, "rt") as fh:
             return set(fh.read().split())
     smiles = load_smiles_list(path, smiles_column(source))
-    message = (f"novelty: canonicalizing the {len(smiles):,} molecules of {path.name} once (cached for later runs "
-               f"in {cached.parent})")
+    message = (f"novelty: canonicalizing {path.name} ({len(smiles):,} molecules, once: cached for later runs in "
+               f"{cached.parent})")
     say(message, 0, len(smiles))
     chunks = [smiles[i: i + 2000] for i in range(0, len(smiles), 2000)]
     jobs = jobs or os.cpu_count() or 1
@@ -194,12 +194,13 @@ def _evaluate(generated: list[str], test, train, n_ref: int, fcd: bool, seed: in
 
     if not any(s.strip() for s in generated):
         raise InputError(f"no samples to evaluate ({len(generated):,} lines, all blank or unreadable)", source)
-    say(f"reference: {n_ref:,} random molecules of {test}" + (" and their ChemNet statistics (FCD)" if fcd else ""))
+    say(f"reference: {n_ref:,} molecules of {test}" + (" (random draw; with their ChemNet statistics for FCD)"
+                                                        if fcd else " (random draw)"))
     ref_smiles = reference_draw(test, n_ref, seed)
     ref = M.reference(ref_smiles, name=str(test), fcd=fcd)
     train_set = canonical_set(train, progress=say) if train else None
-    say(f"scoring {len(generated):,} samples: validity, uniqueness" + (", novelty" if train else "")
-        + (", FCD (ChemNet)" if fcd else "") + ", SNN, Frag, Scaf, IntDiv, KL")
+    say(f"scoring {len(generated):,} samples (validity, uniqueness" + (", novelty" if train else "")
+        + (", FCD" if fcd else "") + ", SNN, Frag, Scaf, IntDiv, KL)")
     res = M.evaluate(generated, ref, train_set, fcd=fcd)
     feats = res.pop("_features", None)
     res["reference"] = {"test": str(test), "n_ref": len(ref_smiles), "seed": seed,
@@ -364,7 +365,7 @@ def demo(output, model=None, n: int = 2000, fcd: bool = True, train: str | None 
     lap("sampling")
     m, feats, ref, train_set = _evaluate(res["written"], "moses:test_sample", train, 5000, fcd, seed, say)
     lap("scoring")
-    say("predicting logP and TPSA of the valid samples with the shipped property model")
+    say("predicting logP and TPSA (the shipped property model, on the valid samples)")
     props = predicted_properties(res["written"])
     with atomic_write(output / "properties.csv") as fh:
         pd.DataFrame({k: v for k, v in props.items() if k != "MAE"}).to_csv(fh, index=False, float_format="%.4g")

@@ -48,7 +48,7 @@ def test_demo_main_job(tmp_path, capsys):
     assert "validity" in err and "report:" in err and not stdout  # messages on stderr; the results are files
     # every step says what it does and what it took; the one-time canonicalization of the training set is named
     assert "sampling 200 molecules from lm_schema1.chemrnn: " in err
-    assert "novelty: canonicalizing the 10,000 molecules of zinc_sample.csv.gz once" in err
+    assert "novelty: canonicalizing zinc_sample.csv.gz (10,000 molecules, once: cached" in err
     assert " s in all: sampling " in err
     for f in ("report.html", "metrics.json", "samples.smi", "config.json", "properties.csv"):
         assert (tmp_path / "run" / f).is_file(), f

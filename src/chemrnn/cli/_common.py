@@ -59,7 +59,8 @@ def say(*args, **kwargs):
 class Steps:
     """Progress of a long job, on stderr, silent with ``--quiet``: each step with its elapsed time, and a bar where a
     step counts (``done`` of ``total``). Call it as the API's ``progress(message, done=None, total=None)``; a new
-    message starts a new step. A terminal gets Rich's live display; a log or a pipe gets one line per finished step
+    message starts a new step; a long one is printed whole above the bars, which show its head (before " (").
+    A terminal gets Rich's live display; a log or a pipe gets one line per finished step
     with its time (and, in a step that runs long, a line every 30 s), so that bad input refused at the start still
     makes a single error line. A step that fails is not shown as done. ``seconds`` holds each finished step's time.
     """
@@ -75,10 +76,14 @@ class Steps:
         if not state["quiet"] and err_console.is_terminal:
             from rich.progress import (BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn,
                                        TimeElapsedColumn, TimeRemainingColumn)
+            from rich.table import Column
 
-            self._bar = Progress(SpinnerColumn(finished_text="✓"), TextColumn("{task.description}"), BarColumn(),
-                                 TaskProgressColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                                 console=err_console)
+            # the description gives way (ellipsis) so that the bar and the times always fit the terminal
+            self._bar = Progress(SpinnerColumn(finished_text="✓"),
+                                 TextColumn("{task.description}", table_column=Column(ratio=1, no_wrap=True,
+                                                                                      overflow="ellipsis")),
+                                 BarColumn(bar_width=16), TaskProgressColumn(), TimeElapsedColumn(),
+                                 TimeRemainingColumn(), console=err_console, expand=True)
             self._bar.start()
         return self
 
@@ -100,7 +105,12 @@ class Steps:
             self._finish()
             self._current, self._t0, self._said = message, now, now
             if self._bar is not None:
-                self._task = self._bar.add_task(escape(message), total=total, completed=done or 0)
+                shown = message
+                if len(message) > err_console.width - 48:  # what the bar and the times leave of the line
+                    # the whole message once, above the bars; the bar keeps its head (the part before " (")
+                    err_console.print(escape(message), highlight=False, style="dim")
+                    shown = message.split(" (", 1)[0]
+                self._task = self._bar.add_task(escape(shown), total=total, completed=done or 0)
             return
         if self._bar is not None:
             self._bar.update(self._task, completed=done, total=total)
