@@ -188,20 +188,32 @@ def evaluate_samples(samples, test, train=None, n_ref: int = 10000, fcd: bool = 
     return res
 
 
-def _evaluate(generated: list[str], test, train, n_ref: int, fcd: bool, seed: int, say, source=None):
-    """The metrics, and what the report draws from: ``(metrics, sample features, reference, training set)``."""
+def _evaluate(generated: list[str], test, train, n_ref: int, fcd: bool, seed: int, say, source=None,
+              seconds: dict | None = None):
+    """The metrics, and what the report draws from: ``(metrics, sample features, reference, training set)``;
+    ``seconds`` (a dict) gets the time of each step."""
     from . import metrics as M
 
     if not any(s.strip() for s in generated):
         raise InputError(f"no samples to evaluate ({len(generated):,} lines, all blank or unreadable)", source)
-    say(f"reference: {n_ref:,} molecules of {test}" + (" (random draw; with their ChemNet statistics for FCD)"
-                                                        if fcd else " (random draw)"))
+    seconds = {} if seconds is None else seconds
+    t = time.perf_counter()
+    say(f"reference: {n_ref:,} molecules of {test}" + (" (random draw; with their ChemNet statistics for FCD, "
+                                                        "cached for later runs)" if fcd else " (random draw)"))
     ref_smiles = reference_draw(test, n_ref, seed)
     ref = M.reference(ref_smiles, name=str(test), fcd=fcd)
-    train_set = canonical_set(train, progress=say) if train else None
+    seconds["reference"] = round(time.perf_counter() - t, 2)
+    if train:
+        t = time.perf_counter()
+        train_set = canonical_set(train, progress=say)
+        seconds["training set"] = round(time.perf_counter() - t, 2)
+    else:
+        train_set = None
+    t = time.perf_counter()
     say(f"scoring {len(generated):,} samples (validity, uniqueness" + (", novelty" if train else "")
         + (", FCD" if fcd else "") + ", SNN, Frag, Scaf, IntDiv, KL)")
     res = M.evaluate(generated, ref, train_set, fcd=fcd)
+    seconds["scoring"] = round(time.perf_counter() - t, 2)
     feats = res.pop("_features", None)
     res["reference"] = {"test": str(test), "n_ref": len(ref_smiles), "seed": seed,
                         "train": str(train) if train else None}
@@ -363,8 +375,9 @@ def demo(output, model=None, n: int = 2000, fcd: bool = True, train: str | None 
     res = sample_smiles(model_path, n, seed=seed, progress=lambda k: say(message, k, n))
     write_smiles(output / "samples.smi", res["written"])
     lap("sampling")
-    m, feats, ref, train_set = _evaluate(res["written"], "moses:test_sample", train, 5000, fcd, seed, say)
-    lap("scoring")
+    m, feats, ref, train_set = _evaluate(res["written"], "moses:test_sample", train, 5000, fcd, seed, say,
+                                         seconds=seconds)
+    clock = time.perf_counter()
     say("predicting logP and TPSA (the shipped property model, on the valid samples)")
     props = predicted_properties(res["written"])
     with atomic_write(output / "properties.csv") as fh:

@@ -172,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # an unexpected failure: still one line, unless --debug
         if _state["debug"]:
             raise
-        err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(_short(str(exc)))} "
+        kind = type(exc)
+        name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+        err_console.print(f"[bold red]error:[/] {escape(name)}: {escape(_short(str(exc)))} "
                           "(run with --debug for the traceback)",
                           highlight=False, soft_wrap=True)
         return 1

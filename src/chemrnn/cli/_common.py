@@ -70,6 +70,7 @@ class Steps:
         self._bar = None
         self._task = None
         self._current: str | None = None
+        self._shown = ""
         self._t0 = self._said = 0.0
 
     def __enter__(self):
@@ -110,10 +111,12 @@ class Steps:
                     # the whole message once, above the bars; the bar keeps its head (the part before " (")
                     err_console.print(escape(message), highlight=False, style="dim")
                     shown = message.split(" (", 1)[0]
+                self._shown = shown
                 self._task = self._bar.add_task(escape(shown), total=total, completed=done or 0)
             return
-        if self._bar is not None:
-            self._bar.update(self._task, completed=done, total=total)
+        if self._bar is not None:  # without a total, the count goes into the description
+            more = {} if total or done is None else {"description": escape(f"{self._shown}: {done:,}")}
+            self._bar.update(self._task, completed=done, total=total, **more)
         elif done is not None and now - self._said >= (30 if self._said > self._t0 else 10):
             self._said = now
             of = f" of {total:,}" if total else ""
