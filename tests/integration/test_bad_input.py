@@ -163,8 +163,8 @@ def test_skip_bad_lines_is_suggested_only_where_it_exists(corpus, tmp_path, caps
         assert ("--skip-bad-lines" in err) == offers, (command, err)
         if offers:
             seen += 1
-            assert main(argv + ["--skip-bad-lines"]) in (0, 2), command  # accepted: no "No such option"
-            assert "No such option" not in capsys.readouterr().err
+            assert main(argv + ["--skip-bad-lines"]) == 0, command  # the option exists and does what it says
+            capsys.readouterr()
     assert seen >= 4  # data prepare, stats, encode; lm evaluate
 
 
