@@ -289,13 +289,16 @@ class Recurrent(nn.Module):
 
 
 def parameter_formula(cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
-                      impl: str = "fused") -> int:
+                      impl: str = "fused", gru_form: str = "pytorch") -> int:
     """Parameters of a recurrent stack from the formula.
 
     One gate of the lecture holds ``W`` (``H × (H + I)``) and ``b`` (``H``): ``H(H + I) + H``. A vanilla RNN has
     1 gate, a GRU 3, an LSTM 4. PyTorch (``impl="fused"``) keeps two bias vectors per gate (``+ H`` per gate);
-    the lecture GRU in PyTorch's reset-after form keeps one extra recurrent candidate bias (``+ H``).
+    the lecture GRU in PyTorch's reset-after form keeps one extra recurrent candidate bias (``+ H``), the lecture's
+    own form (``gru_form="lecture"``, ``h̃_t = tanh(W_h[r_t*h_{t-1}, x_t] + b_h)``) has none.
     """
+    if impl == "fused" and cell == "gru" and not gru_reset_after(gru_form):
+        raise ValueError("impl='fused' has only PyTorch's GRU form")
     g = GATES[cell]
     total = 0
     for k in range(num_layers):
@@ -303,7 +306,7 @@ def parameter_formula(cell: str, input_size: int, hidden_size: int, num_layers: 
         total += g * (hidden_size * (hidden_size + i) + hidden_size)
         if impl == "fused":
             total += g * hidden_size
-        elif cell == "gru":
+        elif cell == "gru" and gru_reset_after(gru_form):
             total += hidden_size
     return total
 

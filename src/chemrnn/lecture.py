@@ -33,13 +33,18 @@ from .utils import pyplot, save_fig, seed_everything
 
 # ------------------------------------------------------------------------------------------- params
 def parameter_table(input_size: int = 32, hidden_size: int = 256, num_layers: int = 1) -> list[dict]:
-    """Formula vs counted parameters for each cell and impl (the lecture's size comparison)."""
+    """Formula vs counted parameters for each cell and impl (the lecture's size comparison); the GRU in both forms
+    (``gru_form``: None for the other cells)."""
     rows = []
     for cell in CELLS:
-        for impl in ("lecture", "fused"):
-            m = Recurrent(cell, input_size, hidden_size, num_layers, impl=impl)
-            rows.append({"cell": cell, "impl": impl, "formula": parameter_formula(cell, input_size, hidden_size,
-                                                                                   num_layers, impl),
+        variants = [("lecture", "lecture"), ("lecture", "pytorch"), ("fused", "pytorch")] if cell == "gru" else \
+            [("lecture", None), ("fused", None)]
+        for impl, form in variants:
+            m = Recurrent(cell, input_size, hidden_size, num_layers, impl=impl,
+                          reset_after=gru_reset_after(form or "pytorch"))
+            rows.append({"cell": cell, "impl": impl, "gru_form": form,
+                         "formula": parameter_formula(cell, input_size, hidden_size, num_layers, impl,
+                                                      form or "pytorch"),
                          "counted": count_parameters(m)})
     return rows
 

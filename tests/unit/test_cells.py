@@ -98,6 +98,15 @@ def test_parameter_formula_equals_count(cell, impl):
         assert count_parameters(m) == parameter_formula(cell, inp, hidden, layers, impl)
 
 
+def test_parameter_formula_of_the_lecture_gru_form():
+    for layers, inp, hidden in [(1, 10, 16), (3, 32, 64)]:
+        m = Recurrent("gru", inp, hidden, layers, impl="lecture", reset_after=False)
+        assert count_parameters(m) == parameter_formula("gru", inp, hidden, layers, "lecture", "lecture")
+        assert parameter_formula("gru", inp, hidden, layers, "lecture") - count_parameters(m) == layers * hidden
+    with pytest.raises(ValueError, match="fused"):
+        parameter_formula("gru", 3, 4, impl="fused", gru_form="lecture")
+
+
 def test_gru_has_fewer_parameters_than_lstm():
     for impl in ("lecture", "fused"):
         gru, lstm = (count_parameters(Recurrent(c, 32, 64, 2, impl=impl)) for c in ("gru", "lstm"))

@@ -68,14 +68,15 @@ def lecture_params(input_size: int = typer.Option(32, "--input", min=1, help="In
     from ..lecture import parameter_table
 
     t = Table(title=f"input {input_size}, hidden {hidden}, {layers} layer(s)")
-    for col in ("cell", "impl", "formula", "counted", "equal"):
-        t.add_column(col)
+    for col in ("cell", "impl", "gru form", "formula", "counted", "equal"):
+        t.add_column(col, justify="right" if col in ("formula", "counted") else "left")
     for r in parameter_table(input_size, hidden, layers):
-        t.add_row(escape(r["cell"]), escape(r["impl"]), f"{r['formula']:,}", f"{r['counted']:,}",
-                  "yes" if r["formula"] == r["counted"] else "NO")
+        t.add_row(escape(r["cell"]), escape(r["impl"]), escape(r["gru_form"] or "-"), f"{r['formula']:,}",
+                  f"{r['counted']:,}", "yes" if r["formula"] == r["counted"] else "NO")
     console.print(t)
     console.print("one gate: W is H×(H+I) acting on \\[h, x], plus bias b (H): rnn 1 gate, gru 3, lstm 4; "
-                  "PyTorch keeps two biases per gate")
+                  "PyTorch keeps two biases per gate; the lecture's cells in PyTorch's GRU form add its recurrent "
+                  "bias b_hh (H)")
 
 
 @lecture_app.command("gradients")
