@@ -7,10 +7,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 
-if os.environ.get("PYTEST_XDIST_WORKER"):  # two workers on two cores: one thread each, no oversubscription
-    import torch
+# one torch thread per test process: the tests' small matrices run fastest so, and under xdist two workers share
+# two cores without oversubscription
+import torch  # noqa: E402
 
-    torch.set_num_threads(1)
+torch.set_num_threads(1)
 
 if "CHEMRNN_DATA_DIR" not in os.environ and SHARED.is_dir():
     os.environ["CHEMRNN_DATA_DIR"] = str(SHARED)
