@@ -51,12 +51,6 @@ def lm_train(
     _say(f"model: {output / 'model'}")
 
 
-def _tell(message: str) -> None:
-    """A message for the user on stderr (stdout carries only data: SMILES, tables), unless ``--quiet``."""
-    if not _state["quiet"]:
-        err_console.print(message, highlight=False, soft_wrap=True)
-
-
 LM_MODEL_HELP = ("Model directory or .chemrnn file, or a shipped model's name: shipped | moses (the prior trained "
                  "on MOSES; the default).")
 
@@ -103,7 +97,7 @@ def lm_sample(
 
         sys.stdout.write("".join(s + "\n" for s in res["written"]))
         sys.stdout.flush()
-    _tell(f"{n:,} sampled in {res['seconds']:.1f} s ({n / max(res['seconds'], 1e-9):,.0f}/s): "
+    _say(f"{n:,} sampled in {res['seconds']:.1f} s ({n / max(res['seconds'], 1e-9):,.0f}/s): "
           f"valid {res['valid']:,} ({res['valid'] / n:.3f}), unique valid {res['unique']:,}, "
           f"unfinished {res['unfinished']:,}; written {len(res['written']):,}" + (f" → {output}" if output else ""))
 
@@ -141,10 +135,10 @@ def lm_evaluate(
             t.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
     console.print(t)
     if unreadable:
-        _tell(f"{len(unreadable):,} unreadable lines counted as invalid samples (lines "
+        _say(f"{len(unreadable):,} unreadable lines counted as invalid samples (lines "
               f"{', '.join(map(str, unreadable[:10]))}{' …' if len(unreadable) > 10 else ''})")
-    _tell(f"seconds: {res.get('seconds')}")
-    _tell(f"report: {output / 'report.html'}")
+    _say(f"seconds: {res.get('seconds')}")
+    _say(f"report: {output / 'report.html'}")
 
 
 @lm_app.command("finetune")
@@ -202,7 +196,7 @@ def lm_recovery(
     with Progress(console=err_console, disable=_state["quiet"], transient=True) as bar:
         task = bar.add_task("sampling", total=n)
         res = recovery(model, heldout, n, temperature, seed, progress=lambda k: bar.update(task, completed=k))
-    _tell(f"recovered {res['recovered']:,} of {res['heldout']:,} held-out actives ({res['fraction']:.2%}) "
+    _say(f"recovered {res['recovered']:,} of {res['heldout']:,} held-out actives ({res['fraction']:.2%}) "
           f"in {n:,} samples ({res['unique_valid']:,} unique valid)")
     if output:
         write_json(output, res)

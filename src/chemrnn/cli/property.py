@@ -11,6 +11,7 @@ from typing import Literal, Optional
 
 import numpy as np
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ._common import console, err_console, input_rows, say as _say, state as _state  # noqa: F401
@@ -27,23 +28,15 @@ INPUT_HELP = "SMILES file (.smi with an optional name column, .csv/.tsv; may be 
 COLUMN_HELP = "SMILES column of a CSV/TSV (name or index; default: a column named smiles in any case)."
 
 
-def _tell(message: str) -> None:
-    """A message for the user on stderr (stdout is for data), unless ``--quiet``."""
-    if not _state["quiet"]:
-        err_console.print(message, highlight=False, soft_wrap=True)
-
-
-def _training_precision(precision: str, device: str) -> str:
-    """The CLI's ``auto|32|bf16`` as Lightning's training precision (``auto``: bf16-mixed on a bf16 GPU)."""
-    if precision == "auto":
-        from ..utils import torch_device
-
-        if torch_device(device) == "cuda":
-            import torch
-
-            return "bf16-mixed" if torch.cuda.is_bf16_supported() else "32-true"
-        return "32-true"
-    return {"32": "32-true", "bf16": "bf16-mixed"}[precision]
+def _metrics_table(title: str, metrics: dict) -> None:
+    """MAE, RMSE and R² per target (keys not starting with ``_``), printed as the command's result."""
+    t = Table(title=title)
+    for col in ("target", "MAE", "RMSE", "R²"):
+        t.add_column(col)
+    for name, m in metrics.items():
+        if not name.startswith("_"):
+            t.add_row(escape(name), f"{m['MAE']:.4f}", f"{m['RMSE']:.4f}", f"{m['R2']:.4f}")
+    console.print(t)
 
 
 @property_app.command("train")
@@ -89,17 +82,11 @@ def property_train(
                               hidden_size=hidden, num_layers=layers, bidirectional=bidirectional, pooling=pooling,
                               batch_size=batch_size, lr=lr, max_epochs=epochs, max_minutes=max_minutes,
                               patience=patience, augment=bool(augment), seed=seed, device=device,
-                              mlp_hidden=mlp_hidden, precision=_training_precision(precision, device),
+                              mlp_hidden=mlp_hidden, precision=precision,  # the config resolves auto|32|bf16
                               lr_schedule=lr_schedule)
     metrics = train_property_model(cfg, output, progress=not _state["quiet"])
-    t = Table(title=f"test split ({metrics['_run']['test']:,} molecules, {split} split)")
-    for col in ("target", "MAE", "RMSE", "R²"):
-        t.add_column(col)
-    for name, m in metrics.items():
-        if not name.startswith("_"):
-            t.add_row(name, f"{m['MAE']:.4f}", f"{m['RMSE']:.4f}", f"{m['R2']:.4f}")
-    console.print(t)
-    _tell(f"model: {output / 'model'}")
+    _metrics_table(f"test split ({metrics['_run']['test']:,} molecules, {split} split)", metrics)
+    _say(f"model: {output / 'model'}")
 
 
 def _input_fields(input: str, column: Optional[str], rows, reserved: set[str]):
@@ -164,7 +151,7 @@ def property_predict(
         w.writerow(["line", "smiles", *names, *targets, "error", "warning"])
         for r, more, p, why, warn in zip(rows, extra, res.values, errors, res.warnings):
             w.writerow([r.line, r.smiles, *more, *("" if np.isnan(v) else f"{v:.6g}" for v in p), why, warn])
-    _tell(f"{outcome_summary(outcome_counts(errors, res.warnings))} → {output}")
+    _say(f"{outcome_summary(outcome_counts(errors, res.warnings))} → {output}")
 
 
 @property_app.command("evaluate")
@@ -181,18 +168,12 @@ def property_evaluate(
     from ..predict import evaluate_property_model
 
     res = evaluate_property_model(model, input, output, column, precision=precision, device=device)
-    t = Table(title=f"{input}: {res['_n']:,} molecules")
-    for col in ("target", "MAE", "RMSE", "R²"):
-        t.add_column(col)
-    for name, m in res.items():
-        if not name.startswith("_"):
-            t.add_row(name, f"{m['MAE']:.4f}", f"{m['RMSE']:.4f}", f"{m['R2']:.4f}")
-    console.print(t)
-    _tell(f"{res['_n']:,} molecules scored; {res['_rejected']:,} rows rejected"
+    _metrics_table(escape(f"{input}: {res['_n']:,} molecules"), res)
+    _say(f"{res['_n']:,} molecules scored; {res['_rejected']:,} rows rejected"
           + (f" (line, reason: {output / 'rejects.csv'})" if res["_rejected"] else "")
           + f"; {res['_no_prediction']:,} without a prediction ({res['_unseen_tokens']:,} with tokens the model "
             f"never saw); {res['_warnings']:,} warnings")
-    _tell(f"parity plots and metrics.json in {output}/")
+    _say(f"parity plots and metrics.json in {output}/")
 
 
 def embed(
@@ -233,6 +214,6 @@ def embed(
     else:
         with atomic_write(output, "wb") as fh:
             np.save(fh, vectors)
-    _tell(f"{outcome_summary(outcome_counts(errors, res.warnings))}; vectors of size {vectors.shape[1]} → {output}"
+    _say(f"{outcome_summary(outcome_counts(errors, res.warnings))}; vectors of size {vectors.shape[1]} → {output}"
           + (" (NaN rows where there is none; reasons in the error column)" if parquet
              else " (NaN rows where there is none; write .parquet for the reasons)"))
