@@ -157,7 +157,7 @@ def iter_lines(path: str | os.PathLike, on_bad_line: str = "error",
         raise InputError(f"cannot read: {exc.strerror or exc}", path) from None
 
 
-def _pick_column(header: list[str], column: str | None, path: Path) -> int:
+def pick_column(header: list[str], column: str | None, path: Path) -> int:
     names = [h.strip() for h in header]
     shown = ", ".join(clip(h, 40) for h in names[:20]) + (f" … ({len(names):,} columns)" if len(names) > 20 else "")
     if column is None:
@@ -223,7 +223,7 @@ def read_rows(path: str | os.PathLike, column: str | None = None, on_bad_line: s
                 if err:  # a header is never skipped: without it no row can be read
                     raise InputError(f"unreadable header: {err}", path, n)
                 header = next(csv.reader([text], delimiter=delim), [])
-                col = _pick_column(header, column, path)
+                col = pick_column(header, column, path)
                 continue
             if err:
                 if on_bad_line == "error":
@@ -246,6 +246,46 @@ def read_rows(path: str | os.PathLike, column: str | None = None, on_bad_line: s
             raise InputError("no header line", path)
     if not seen_any:
         raise InputError("empty file: no lines to read", path)
+
+
+def read_table(path: str | os.PathLike, on_bad_line: str = "error",
+               max_line_chars: int = MAX_LINE_CHARS) -> tuple[list[str], list[Row], list[list[str]]]:
+    """``(header, rows, fields)`` of a CSV/TSV (gzipped or not), every column kept, through the same line reader as
+    :func:`read_rows`: a bad line (not UTF-8, too long) stops with its line number, or with ``on_bad_line="skip"``
+    becomes a row with ``error`` set; a malformed or short line is a row with ``error`` set; blank lines are left out
+    (line numbers stay file lines). A .smi file reads as the columns ``smiles`` and ``name``.
+    ``rows[i].smiles`` is left empty: the caller picks its column from ``fields[i]``."""
+    path = Path(path)
+    kind = file_kind(path)
+    header: list[str] | None = ["smiles", "name"] if kind == "smi" else None
+    rows: list[Row] = []
+    fields: list[list[str]] = []
+    delim = TABLE_SUFFIXES.get("." + kind, ",")
+    for n, text, err in iter_lines(path, on_bad_line=on_bad_line, max_line_chars=max_line_chars):
+        if header is None:
+            if err:
+                raise InputError(f"unreadable header: {err}", path, n)
+            header = [h.strip() for h in next(csv.reader([text], delimiter=delim), [])]
+            continue
+        if not err and not text.strip():
+            continue
+        values: list[str] = []
+        if not err:
+            if kind == "smi":
+                values = (text.split(None, 1) + [""])[:2]
+            else:
+                try:
+                    values = next(csv.reader([text], delimiter=delim))
+                except csv.Error as exc:
+                    err = f"malformed {kind.upper()} line ({exc})"
+                else:
+                    if len(values) < len(header) or any(v.strip() for v in values[len(header):]):
+                        err = f"{len(values)} fields where the header has {len(header)}"
+        rows.append(Row(n, clip(text), "", "", err))
+        fields.append([v.strip() for v in values])
+    if header is None:
+        raise InputError("empty file: no lines to read", path)
+    return header, rows, fields
 
 
 def count_bytes(path: str | os.PathLike) -> int:

@@ -17,55 +17,57 @@ COMPUTABLE = {"logP", "TPSA"}
 
 
 # ------------------------------------------------------------------------------------------- data
-def load_labelled(source, targets: list[str], column: str | None = None, jobs: int = 0):
-    """``(smiles, Y, rejects)``: canonical SMILES with their target values, from a CSV/TSV or dataset name.
+def load_labelled(source, targets: list[str], column: str | None = None, jobs: int = 0,
+                  on_bad_line: str = "error"):
+    """``(smiles, Y, rejects)``: canonical SMILES with their target values, from a CSV/TSV/SMILES file or dataset name.
 
     Missing ``logP``/``TPSA`` columns are computed with RDKit; other missing targets are an error naming the
-    columns that exist. Rows with an empty or invalid SMILES or a non-numeric target are rejected with a reason;
-    each reject is ``(file line, reason, SMILES field)``, blank lines included in the line count.
+    columns that exist. The file is read by :func:`.io.read_table` (the reader every command shares: a line that is
+    not UTF-8 or too long stops with its line number unless ``on_bad_line="skip"``). Rows with an empty or invalid
+    SMILES, a malformed line or a non-numeric target are rejected with a reason; each reject is
+    ``(file line, reason, SMILES field)``. Blank lines are neither rows nor rejects.
     """
-    import pandas as pd
-
     from .datasets import resolve_input, smiles_column
+    from .io import pick_column, clip, read_table
 
     path = resolve_input(source)
-    col = column or smiles_column(source)
-    try:
-        # every cell as text, no NA guessing: an empty SMILES cell stays "" (not NaN, not the string "nan"), and
-        # blank lines stay rows so that reject line numbers are file lines
-        df = pd.read_csv(path, sep="\t" if ".tsv" in path.name else ",", dtype=str, keep_default_na=False,
-                         skip_blank_lines=False)
-    except (OSError, ValueError, UnicodeDecodeError, EOFError) as exc:
-        raise InputError(f"cannot read as CSV ({exc})", path) from None
-    names = {c.lower(): c for c in df.columns}
-    col = col if col in df.columns else names.get((col or "smiles").lower())
-    if col is None:
-        raise InputError(f"no SMILES column (columns: {', '.join(map(str, df.columns[:20]))})", path)
-    smiles = [str(s).strip() for s in df[col].tolist()]
+    header, rows, fields = read_table(path, on_bad_line=on_bad_line)
+    col = pick_column(header, column or smiles_column(source), path)
+    smiles = [f[col] if len(f) > col else "" for f in fields]
     canon = chem.canonical_all(smiles, jobs)
-    Y = np.full((len(df), len(targets)), np.nan)
+    Y = np.full((len(rows), len(targets)), np.nan)
     for k, t in enumerate(targets):
-        if t in df.columns:
-            Y[:, k] = pd.to_numeric(df[t], errors="coerce").to_numpy(dtype=float)
+        if t in header:
+            j = header.index(t)
+            Y[:, k] = [_number(f[j]) if len(f) > j else np.nan for f in fields]
         elif t not in COMPUTABLE:
-            raise InputError(f"no target column {t!r} (columns: {', '.join(map(str, df.columns[:20]))}); "
-                             f"computable without a column: {', '.join(sorted(COMPUTABLE))}", path)
-    missing = [k for k, t in enumerate(targets) if t not in df.columns]
+            raise InputError(f"no target column {clip(t, 40)!r} (columns: {', '.join(clip(h, 40) for h in header[:20])})"
+                             f"; computable without a column: {', '.join(sorted(COMPUTABLE))}", path)
+    missing = [k for k, t in enumerate(targets) if t not in header]
     if missing:
         computed = _computed_labels(path, [c or "" for c in canon])
         for k in missing:
             Y[:, k] = computed[targets[k]]
     keep, rejects = [], []
-    for i, (s, c) in enumerate(zip(smiles, canon)):
-        if not s:
-            rejects.append((i + 2, "empty SMILES", s))
+    for i, (row, s, c) in enumerate(zip(rows, smiles, canon)):
+        if row.error:
+            rejects.append((row.line, row.error, row.raw))
+        elif not s:
+            rejects.append((row.line, "empty SMILES", s))
         elif c is None:
-            rejects.append((i + 2, chem.canonical(s)[1] or "invalid SMILES", s))
+            rejects.append((row.line, chem.canonical(s)[1] or "invalid SMILES", clip(s)))
         elif not np.isfinite(Y[i]).all():
-            rejects.append((i + 2, "missing or non-numeric target value", s))
+            rejects.append((row.line, "missing or non-numeric target value", clip(s)))
         else:
             keep.append(i)
     return [canon[i] for i in keep], Y[keep], rejects
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return np.nan
 
 
 def _computed_labels(path: Path, canon: list[str]) -> dict[str, np.ndarray]:
@@ -76,7 +78,9 @@ def _computed_labels(path: Path, canon: list[str]) -> dict[str, np.ndarray]:
     cached = cache_dir() / "labels" / f"{sha256_of(path)[:24]}.npz"
     if cached.exists():
         with np.load(cached, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+            out = {k: z[k] for k in z.files}
+        if all(len(v) == len(canon) for v in out.values()):  # an older reader counted blank lines as rows
+            return out
     rows = pool_map(_descriptor_batch, canon)
     out = {t: np.array([r[t] if r else np.nan for r in rows], dtype=float) for t in sorted(COMPUTABLE)}
     cached.parent.mkdir(parents=True, exist_ok=True)
@@ -100,7 +104,10 @@ def split_indices(smiles: list[str], method: str = "random", fractions=(0.8, 0.1
         idx = list(range(n))
         rng.shuffle(idx)
         a, b = int(fractions[0] * n), int((fractions[0] + fractions[1]) * n)
-        return np.array(sorted(idx[:a])), np.array(sorted(idx[a:b])), np.array(sorted(idx[b:]))
+        if n >= 3:  # each split holds at least one molecule
+            a = min(max(a, 1), n - 2)
+            b = min(max(b, a + 1), n - 1)
+        return _indices(idx[:a]), _indices(idx[a:b]), _indices(idx[b:])
     if method != "scaffold":
         raise InputError(f"split must be random or scaffold, not {method!r}")
     groups: dict[str, list[int]] = {}
@@ -117,4 +124,8 @@ def split_indices(smiles: list[str], method: str = "random", fractions=(0.8, 0.1
             val += g
         else:
             test += g
-    return np.array(sorted(train)), np.array(sorted(val)), np.array(sorted(test))
+    return _indices(train), _indices(val), _indices(test)
+
+
+def _indices(idx) -> np.ndarray:
+    return np.array(sorted(idx), dtype=np.int64)

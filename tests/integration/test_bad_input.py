@@ -82,15 +82,7 @@ def corpus(tmp_path_factory):
     return folder
 
 
-# Known gaps, still open in the issue "a command line that never misleads": `property train/evaluate` read CSVs
-# through pandas (no line numbers for undecodable bytes, gzip garbage, empty cells) and over-long / BOM-mixed lines
-# are not yet handled alike by every command. The cases stay, marked, until the commands are fixed.
-KNOWN_GAPS = {"latin1.smi", "garbage.smi.gz", "emptycells.csv", "long.smi", "bom_mixed.csv"}
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason="open: same bad-input policy in "
-                                                                           "every command", strict=False))
-                                  if n in KNOWN_GAPS else n for n in CORPUS])
+@pytest.mark.parametrize("name", list(CORPUS))
 def test_every_command_on_bad_input(corpus, tmp_path, capsys, name):
     src = corpus / name
     failures = []

@@ -104,3 +104,10 @@ def test_embed_reports_rejected_lines(trained, tmp_path, capsys):
     df = pd.read_parquet(out)
     assert df["error"].tolist()[0] == "" and "not UTF-8" in df["error"][1] and df["error"][2]
     assert "1 predicted, 2 invalid SMILES" in " ".join(capsys.readouterr().err.split())  # the summary: stderr
+
+
+def test_a_tiny_file_still_gets_three_nonempty_integer_splits():
+    for n in (3, 4, 7):
+        splits = split_indices([f"C{'C' * i}O" for i in range(n)], "random", seed=0)
+        assert all(len(s) >= 1 and s.dtype.kind == "i" for s in splits)
+        assert sorted(np.concatenate(splits).tolist()) == list(range(n))

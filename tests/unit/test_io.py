@@ -202,3 +202,25 @@ def test_atomic_write_failures_name_the_users_path(tmp_path):
             fh.write("CCO\n")
     assert str(info.value).startswith(f"{tmp_path / 'd.smi'}: cannot write") and ".tmp" not in str(info.value)
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_read_table_keeps_every_column_with_file_line_numbers(tmp_path):
+    from chemrnn.io import read_table
+
+    p = write(tmp_path / "t.csv", b'\xef\xbb\xbfsmiles,logD,name\r\nCCO,-0.3,"ethanol, dry"\n\nCC,1.2\nCCN,0.1,x,\n')
+    header, rows, fields = read_table(p)
+    assert header == ["smiles", "logD", "name"]
+    assert [r.line for r in rows] == [2, 4, 5]  # the blank line 3 is no row, line numbers stay file lines
+    assert fields[0] == ["CCO", "-0.3", "ethanol, dry"]
+    assert rows[1].error == "2 fields where the header has 3" and not rows[2].error  # a trailing empty field is fine
+
+
+def test_read_table_stops_on_an_undecodable_line_unless_told_to_skip(tmp_path):
+    from chemrnn.io import BadLineError, read_table
+
+    p = write(tmp_path / "t.csv", b"smiles,y\nCCO,1\nCC\xe9N,2\n")
+    with pytest.raises(BadLineError, match="not UTF-8") as exc:
+        read_table(p)
+    assert exc.value.line == 3
+    _, rows, _ = read_table(p, on_bad_line="skip")
+    assert [bool(r.error) for r in rows] == [False, True]

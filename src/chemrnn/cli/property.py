@@ -96,7 +96,7 @@ def _input_fields(input: str, column: Optional[str], rows, reserved: set[str]):
     import csv
 
     from ..datasets import resolve_input, smiles_column
-    from ..io import _pick_column, file_kind, iter_lines
+    from ..io import pick_column, file_kind, iter_lines
 
     path = resolve_input(input)
     kind = file_kind(path)
@@ -110,7 +110,7 @@ def _input_fields(input: str, column: Optional[str], rows, reserved: set[str]):
         _, text, _ = next(lines)
         lines.close()
         header = [h.strip() for h in next(csv.reader([text], delimiter=delim))]
-        keep = [i for i in range(len(header)) if i != _pick_column(header, column or smiles_column(input), path)]
+        keep = [i for i in range(len(header)) if i != pick_column(header, column or smiles_column(input), path)]
         names, values = [header[i] for i in keep], []
         for r in rows:
             fields = next(csv.reader([r.raw], delimiter=delim), []) if r.raw.strip() and not r.error else []

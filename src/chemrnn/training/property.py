@@ -18,7 +18,7 @@ import torch
 from .. import chem
 from ..batching import BucketBatchSampler, by_length, collate
 from ..cells import CELLS, IMPLS
-from ..errors import InputError  # noqa: F401
+from ..errors import InputError
 from ..models.property import POOLINGS
 from ..tokens import TOKENIZERS
 from . import checks, quiet_lightning
@@ -175,6 +175,10 @@ def train_property_model(cfg: PropertyTrainConfig, run_dir, progress: bool = Tru
     checks.readable(data_path, "labelled data")
     seed_everything(cfg.seed)
     smiles, Y, rejects = load_labelled(cfg.data, list(cfg.targets), cfg.column)
+    if len(smiles) < 3:
+        first = f" (first: line {rejects[0][0]}, {rejects[0][1]})" if rejects else ""
+        raise InputError(f"{len(smiles)} labelled molecule(s), at least 3 are needed for training, validation and "
+                         f"test; {len(rejects):,} rows rejected{first}", data_path)
     splits = split_indices(smiles, cfg.split, seed=cfg.seed)
     with run_lock(run_dir):
         return _train(cfg, run_dir, data_path, smiles, Y, rejects, splits, progress)
