@@ -41,8 +41,9 @@ def load_labelled(source, targets: list[str], column: str | None = None, jobs: i
             j = header.index(t)
             Y[:, k] = [_number(f[j]) if len(f) > j else np.nan for f in fields]
         elif t not in COMPUTABLE:
-            raise InputError(f"no target column {clip(t, 40)!r} (columns: {', '.join(clip(h, 40) for h in header[:20])})"
-                             f"; computable without a column: {', '.join(sorted(COMPUTABLE))}", path)
+            shown = ", ".join(clip(h, 40) for h in header[:20])
+            raise InputError(f"no target column {clip(t, 40)!r} (columns: {shown}); computable without a column: "
+                             f"{', '.join(sorted(COMPUTABLE))}", path)
     missing = [k for k, t in enumerate(targets) if t not in header]
     if missing:
         computed = _computed_labels(path, [c or "" for c in canon])
