@@ -89,7 +89,6 @@ def _literal_values(annotation) -> tuple:
     return ()
 
 
-@pytest.mark.xfail(reason="open: lm train/finetune options are not yet shared Choice types", strict=False)
 def test_shared_options_offer_the_same_fixed_choices():
     """--cell, --impl, --pooling, --split, --tokenizer, --device, --precision: the lists in cli/_common, everywhere,
     so a bad value fails at parse time (and in --config) with the valid ones listed."""
@@ -101,3 +100,12 @@ def test_shared_options_offer_the_same_fixed_choices():
                 if set(choices) != set(SHARED[p.name]):
                     wrong.append(f"{name} --{p.name}: {choices or p.type_descriptor.annotation}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_preset_choices_are_the_training_presets():
+    from typing import get_args
+
+    from chemrnn.cli.lm import Preset
+    from chemrnn.training.lm import PRESETS
+
+    assert set(get_args(Preset)) == set(PRESETS)

@@ -276,7 +276,7 @@ def test_second_run_into_a_locked_directory_is_refused(tmp_path, small, capsys):
 # ------------------------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("option, value, said", [
     ("--cell", "transformer", "cell"), ("--impl", "cuda", "impl"), ("--tokenizer", "bpe", "tokenizer"),
-    ("--precision", "fp8", "precision"), ("--batch-size", "0", "batch_size"), ("--dropout", "1.5", "dropout"),
+    ("--precision", "fp8", "precision"), ("--batch-size", "0", "--batch-size"), ("--dropout", "1.5", "--dropout"),
     ("--data", "missing.smi", "missing.smi"), ("--valid", "missing_valid.smi", "missing_valid.smi")])
 def test_bad_input_is_refused_before_anything_is_written(tmp_path, small, capsys, option, value, said):
     run = tmp_path / "run"

@@ -31,6 +31,8 @@ Device = Literal[DEVICES]
 Precision = Literal[PRECISIONS]
 UnknownTokens = Literal[UNKNOWN_TOKENS]
 
+DEVICE_HELP = "auto (a GPU where there is one) | cpu | gpu (cuda is the same)."
+PRECISION_HELP = "auto (bf16 where the CPU/GPU has native bf16, else float32) | 32 | bf16."
 SKIP_BAD_LINES_HELP = ("Reject lines that cannot be read (not UTF-8, over 100,000 characters) and go on, instead of "
                        "stopping at the first (exit 2).")
 

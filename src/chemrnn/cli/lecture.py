@@ -9,12 +9,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ._common import console, err_console, say as _say
+from ._common import Cell, Impl, console, err_console, say as _say
 
 lecture_app = typer.Typer(help="The lecture's demonstrations: hello LM, cells, BPTT, long-range dependencies.",
                           no_args_is_help=True)
 
-CellName = Literal["rnn", "lstm", "gru"]
 GruForm = Literal["lecture", "pytorch"]
 _FORM_HELP = ("GRU only: where the reset gate sits. lecture: before the recurrent product, "
               "h̃_t = tanh(W_h\\[r_t*h_(t-1), x_t] + b_h), the lecture's cells only (no fused kernel, slower); "
@@ -27,10 +26,10 @@ def _say_outputs(output: Path, *names: str) -> None:
 
 
 @lecture_app.command("hello")
-def lecture_hello(cell: CellName = typer.Option("rnn", "--cell", help="Recurrent cell: rnn | lstm | gru."),
+def lecture_hello(cell: Cell = typer.Option("rnn", "--cell", help="Recurrent cell: rnn | lstm | gru."),
                   hidden: int = typer.Option(8, "--hidden", min=1, help="Hidden state size."),
                   steps: int = typer.Option(300, "--steps", min=1, help="Adam steps on the word 'hello'."),
-                  impl: Literal["lecture", "fused"] = typer.Option(
+                  impl: Impl = typer.Option(
                       "lecture", "--impl", help="lecture (the cells written from the equations) | fused (PyTorch)."),
                   gru_form: Optional[GruForm] = typer.Option(
                       None, "--gru-form", show_default=False,

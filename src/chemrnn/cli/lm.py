@@ -8,7 +8,11 @@ from typing import Literal, Optional
 import typer
 from rich.table import Table
 
-from ._common import console, err_console, say as _say, state as _state  # noqa: F401
+from ._common import (DEVICE_HELP, PRECISION_HELP, Cell, Device, Impl, Precision, TokenizerName,
+                      console, err_console, say as _say, state as _state)  # noqa: F401
+
+Preset = Literal["segler2018", "cpu", "tiny"]
+PRESET_DEFAULT = "Default: the preset's"
 
 lm_app = typer.Typer(help="Chemical language models: train, sample, fine-tune, evaluate.", no_args_is_help=True)
 
@@ -17,25 +21,39 @@ lm_app = typer.Typer(help="Chemical language models: train, sample, fine-tune, e
 def lm_train(
     data: str = typer.Option("sample", "--data", help="Training SMILES: moses, chembl, a dataset name or a file."),
     output: Path = typer.Option(Path("runs/lm"), "-o", "--output", help="Run directory (rerun to resume)."),
-    preset: str = typer.Option("cpu", "--preset", help="segler2018 | cpu | tiny"),
+    preset: Preset = typer.Option("cpu", "--preset", help="Architecture and schedule to start from: segler2018 "
+                                  "(3×LSTM-1024), cpu (3×LSTM-512, sized for 2 cores), tiny (tests)."),
     valid: Optional[str] = typer.Option(None, "--valid", help="Validation SMILES (default: hold out --val-size)."),
-    val_size: Optional[int] = typer.Option(None, "--val-size"),
-    cell: Optional[str] = typer.Option(None, "--cell", help="lstm | gru | rnn"),
-    impl: Optional[str] = typer.Option(None, "--impl", help="fused | lecture"),
-    hidden: Optional[int] = typer.Option(None, "--hidden"),
-    layers: Optional[int] = typer.Option(None, "--layers"),
-    embedding: Optional[int] = typer.Option(None, "--embedding"),
-    dropout: Optional[float] = typer.Option(None, "--dropout"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-    lr: Optional[float] = typer.Option(None, "--lr"),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps"),
-    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop after this much training time."),
-    val_every: Optional[int] = typer.Option(None, "--val-every"),
-    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every"),
-    tokenizer: Optional[str] = typer.Option(None, "--tokenizer"),
-    seed: Optional[int] = typer.Option(None, "--seed"),
-    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | gpu"),
-    precision: Optional[str] = typer.Option(None, "--precision", help="32-true | bf16-mixed | 16-mixed"),
+    val_size: Optional[int] = typer.Option(None, "--val-size", min=0, help=f"Molecules held out for validation "
+                                           f"when --valid is not given. {PRESET_DEFAULT} (5000)."),
+    cell: Optional[Cell] = typer.Option(None, "--cell", help=f"Recurrent cell. {PRESET_DEFAULT}."),
+    impl: Optional[Impl] = typer.Option(None, "--impl", help=f"fused (PyTorch kernels) or lecture (the lecture's "
+                                        f"cells, slower). {PRESET_DEFAULT}."),
+    hidden: Optional[int] = typer.Option(None, "--hidden", min=1, help=f"Units per recurrent layer. {PRESET_DEFAULT}."),
+    layers: Optional[int] = typer.Option(None, "--layers", min=1, help=f"Recurrent layers. {PRESET_DEFAULT}."),
+    embedding: Optional[int] = typer.Option(None, "--embedding", min=1, help=f"Token embedding width. "
+                                            f"{PRESET_DEFAULT}."),
+    dropout: Optional[float] = typer.Option(None, "--dropout", min=0.0, max=0.95,
+                                            help=f"Dropout between recurrent layers. {PRESET_DEFAULT}."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help=f"Molecules per step. "
+                                             f"{PRESET_DEFAULT}."),
+    lr: Optional[float] = typer.Option(None, "--lr", min=0.0, help=f"Peak learning rate (Adam, warm-up then "
+                                       f"cosine). {PRESET_DEFAULT}."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help=f"Optimizer steps. {PRESET_DEFAULT}."),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", min=0.0, help="Stop after this much "
+                                                "training time over all sittings; the cosine schedule then anneals "
+                                                "by time, so a time-capped run still ends at its low rate. "
+                                                "Default: no cap."),
+    val_every: Optional[int] = typer.Option(None, "--val-every", min=1, help="Validate (NLL and sampled validity) "
+                                            "every this many steps. Default: the preset's, or once an epoch."),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", min=1, help="Write the resumable "
+                                                   "checkpoint every this many steps. Default: 250."),
+    tokenizer: Optional[TokenizerName] = typer.Option(None, "--tokenizer", help="How SMILES become tokens. "
+                                                      "Default: atom."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of weights, data order and sampling. Default: 0."),
+    device: Optional[Device] = typer.Option(None, "--device", help=f"{DEVICE_HELP} Default: auto."),
+    precision: Optional[Precision] = typer.Option(None, "--precision", help=f"{PRECISION_HELP} "
+                                                  f"{PRESET_DEFAULT} (cpu: bf16, else auto)."),
     restart: bool = typer.Option(False, "--restart", help="Discard checkpoints in the run directory and start over."),
 ):
     """Train a language model by teacher forcing; Lightning checkpoints; rerun the command to resume."""
@@ -68,9 +86,9 @@ def lm_sample(
     valid_only: bool = typer.Option(False, "--valid-only", help="Write only valid molecules (canonical)."),
     unique_only: bool = typer.Option(False, "--unique-only", help="Write each canonical molecule once."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampler."),
-    device: Literal["auto", "cpu", "gpu", "cuda"] = typer.Option("auto", "--device",
+    device: Device = typer.Option("auto", "--device",
                                                                  help="auto (a GPU where there is one) | cpu | gpu."),
-    impl: Literal["fused", "lecture"] = typer.Option("fused", "--impl",
+    impl: Impl = typer.Option("fused", "--impl",
                                                      help="fused (PyTorch kernels) | lecture (the lecture's cells)."),
 ):
     """Sample molecules from a language model. SMILES go to --output or stdout; the summary (validity,
@@ -147,15 +165,16 @@ def lm_finetune(
     actives: str = typer.Argument(..., help="SMILES of the actives (file or dataset name)."),
     output: Path = typer.Option(Path("runs/finetune"), "-o", "--output",
                                 help="Run directory; the model is OUTPUT/model."),
-    epochs: int = typer.Option(10, "--epochs"),
-    batch_size: int = typer.Option(32, "--batch-size"),
-    lr: float = typer.Option(5e-4, "--lr"),
-    val_size: int = typer.Option(0, "--val-size", help="Hold out this many actives for validation NLL."),
-    unknown: str = typer.Option("skip", "--unknown",
-                                help="Actives with tokens outside the prior's vocabulary: skip|error."),
-    seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device"),
-    restart: bool = typer.Option(False, "--restart"),
+    epochs: int = typer.Option(10, "--epochs", min=1, help="Passes over the actives trained on."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Actives per step."),
+    lr: float = typer.Option(5e-4, "--lr", min=0.0, help="Learning rate (Adam)."),
+    val_size: int = typer.Option(0, "--val-size", min=0, help="Hold out this many actives for validation NLL."),
+    unknown: Literal["skip", "error"] = typer.Option(
+        "skip", "--unknown", help="Actives with tokens outside the prior's vocabulary: skip them (listed in the "
+        "rejects file) or stop (error)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of data order and sampling."),
+    device: Device = typer.Option("auto", "--device", help=DEVICE_HELP),
+    restart: bool = typer.Option(False, "--restart", help="Discard checkpoints in the run directory and start over."),
 ):
     """Transfer learning (Segler 2018): continue training the prior on a small set of actives (epochs count over
     the actives actually trained on: prepared, spellable by the prior, not held out)."""

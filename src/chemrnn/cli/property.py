@@ -14,15 +14,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ._common import console, err_console, input_rows, say as _say, state as _state  # noqa: F401
+from ._common import (DEVICE_HELP, PRECISION_HELP, Cell, Device, Impl, Pooling, Precision, Split,  # noqa: F401
+                      console, err_console, input_rows, say as _say, state as _state)
 
 property_app = typer.Typer(help="Property prediction from SMILES (logP, TPSA, any numeric column).",
                            no_args_is_help=True)
 
-Device = Literal["auto", "cpu", "gpu", "cuda"]
-Precision = Literal["auto", "32", "bf16"]
-DEVICE_HELP = "auto (a GPU where there is one) | cpu | gpu."
-PRECISION_HELP = "auto (bf16 where the CPU/GPU has native bf16, else float32) | 32 | bf16."
 PROPERTY_MODEL_HELP = "Property model file or directory, or `shipped` for the packaged ZINC250k logP/TPSA model."
 INPUT_HELP = "SMILES file (.smi with an optional name column, .csv/.tsv; may be gzipped) or a dataset name."
 COLUMN_HELP = "SMILES column of a CSV/TSV (name or index; default: a column named smiles in any case)."
@@ -47,16 +44,16 @@ def property_train(
     output: Path = typer.Option(Path("runs/property"), "-o", "--output",
                                 help="Run directory; the model is OUTPUT/model."),
     column: Optional[str] = typer.Option(None, "--column", "-c", help=COLUMN_HELP),
-    split: Literal["random", "scaffold"] = typer.Option("random", "--split",
+    split: Split = typer.Option("random", "--split",
                                                         help="Train/validation/test split (80/10/10)."),
-    cell: Literal["rnn", "lstm", "gru"] = typer.Option("gru", "--cell", help="Recurrent cell."),
-    impl: Literal["fused", "lecture"] = typer.Option("fused", "--impl",
+    cell: Cell = typer.Option("gru", "--cell", help="Recurrent cell."),
+    impl: Impl = typer.Option("fused", "--impl",
                                                      help="fused (PyTorch kernels) | lecture (the lecture's cells)."),
     hidden: int = typer.Option(256, "--hidden", help="Hidden units per direction."),
     layers: int = typer.Option(1, "--layers", help="Stacked recurrent layers."),
     embedding: int = typer.Option(64, "--embedding", help="Token embedding size; 0: one-hot input."),
     bidirectional: bool = typer.Option(True, "--bidirectional/--unidirectional", help="Read the SMILES both ways."),
-    pooling: Literal["last", "mean", "attention", "sum"] = typer.Option(
+    pooling: Pooling = typer.Option(
         "sum", "--pooling", help="last | mean | attention | sum (additive: a sum of per-token contributions)."),
     mlp_hidden: int = typer.Option(256, "--mlp-hidden", help="Hidden units of the read-out MLP."),
     batch_size: int = typer.Option(128, "--batch-size", min=1, help="Molecules per training batch."),
