@@ -126,3 +126,30 @@ def test_examples_are_valid_configs(example, tmp_path):
     assert cfg.budget > 0
     if all(c["type"] != "activity" for c in scoring["component"]):
         assert ScoringFunction.from_config(scoring)(["CCO"]).shape == (1,)
+
+
+def test_cli_activity_train_predict_and_design_run(tmp_path, capsys, shared_data):
+    """The commands of the design group end to end: an activity model from JNK3 actives, its predictions as CSV on
+    stdout (nothing else there, nothing on stderr with -q), and a design run whose scoring uses it."""
+    from chemrnn.cli import main
+    from chemrnn.io import load_smiles_list
+
+    actives = load_smiles_list(shared_data / "actives" / "jnk3_train.smi.gz")[:60]
+    (tmp_path / "act.smi").write_text("\n".join(actives) + "\n")
+    model = tmp_path / "jnk3.chemrnn"
+    assert main(["activity", "train", str(tmp_path / "act.smi"), "-o", str(model), "--decoys", "moses:test_sample",
+                 "--trees", "20", "--folds", "2"]) == 0
+    out = capsys.readouterr()
+    auc = float(dict(line.split("\t") for line in out.out.splitlines())["cv_roc_auc"])
+    assert 0.8 < auc <= 1.0 and model.exists()
+    (tmp_path / "q.smi").write_text(f"{actives[0]}\nnot_a_smiles\nCCO\n")
+    assert main(["-q", "activity", "predict", str(model), str(tmp_path / "q.smi")]) == 0
+    out = capsys.readouterr()
+    rows = list(csv.DictReader(out.out.splitlines()))
+    assert out.err == "" and [r["line"] for r in rows] == ["1", "2", "3"]
+    assert float(rows[0]["p_active"]) > float(rows[2]["p_active"]) and rows[1]["p_active"] == ""
+    cfg = config(tmp_path, "hillclimb", 96)
+    cfg.write_text(cfg.read_text() + f'[[scoring.component]]\ntype = "activity"\nmodel = "{model}"\n')
+    assert main(["-q", "design", "run", str(cfg), "-o", str(tmp_path / "run")]) == 0
+    rows = log(tmp_path / "run")
+    assert len(rows) == 2 and (tmp_path / "run" / "scored.csv").exists()

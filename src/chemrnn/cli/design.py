@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from ._common import err_console, say
+from ._common import say
 
 design_app = typer.Typer(help="De-novo design: steer a language model with a scoring function (Segler's cycle, "
                               "hill-climbing, REINVENT-style reinforcement learning).", no_args_is_help=True)
@@ -85,4 +85,4 @@ def activity_predict(
             write(fh)
     else:
         write(sys.stdout)
-    err_console.print(f"{len(rows):,} rows, {int((p == p).sum()):,} scored", highlight=False)
+    say(f"{len(rows):,} rows, {int((p == p).sum()):,} scored")
