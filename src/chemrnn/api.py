@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from . import chem
-from .errors import InputError  # noqa: F401
+from .errors import InputError
 from .predict import PropertyPredictor, embed_smiles, predict_smiles  # noqa: F401  (the property API)
 
 
@@ -35,13 +35,51 @@ def load_lm(model=None, impl: str = "fused", device: str = "cpu"):
     return m, vocab, get_tokenizer(tok_name), meta
 
 
+def training_sources(model=None) -> list[str]:
+    """What a language model was trained on, as recorded in its file: its training data and, for a fine-tuned
+    model, the data of the prior it started from (and so on up the chain). Dataset names or paths, for
+    :func:`canonical_set`; a recorded path that no longer exists is an error naming it."""
+    from .datasets import is_dataset_name, resolve_model
+    from .models.modelfile import load
+
+    sources, seen = [], set()
+    while model is not None:
+        path = resolve_model(model, "language")
+        if str(path) in seen:
+            break
+        seen.add(str(path))
+        training = load(path)[1].get("training", {})
+        config = training.get("config", {})
+        recorded = [d for d in (training.get("data"), config.get("data")) if d]
+        here = [d for d in recorded if Path(d).exists()] + [d for d in recorded if is_dataset_name(str(d))]
+        if recorded and not here:
+            raise InputError(f"the model was trained on {recorded[0]}, which is not here: name the training set(s) "
+                             f"with --exclude", path)
+        sources += here[:1]
+        model = config.get("init_from")
+    return sources
+
+
 def sample_smiles(model=None, n: int = 1000, temperature: float = 1.0, batch_size: int = 1024,
                   max_length: int = 140, seed: int = 0, device: str = "cpu", valid_only: bool = False,
-                  unique_only: bool = False, progress=None, impl: str = "fused") -> dict:
-    """Sample ``n`` strings; return them with validity/uniqueness counts and the strings to write."""
+                  unique_only: bool = False, progress=None, impl: str = "fused", novel_only: bool = False,
+                  exclude=None) -> dict:
+    """Sample ``n`` strings; return them with validity/uniqueness counts and the strings to write.
+
+    ``valid_only``/``unique_only``/``novel_only`` write canonical SMILES; ``novel_only`` (Segler's focused
+    libraries want molecules that are not already known) keeps those absent from ``exclude`` (a set of canonical
+    SMILES, or sources for :func:`canonical_set`; default: the model's own :func:`training_sources`), and also
+    writes each molecule once."""
     from .sample import sample
 
     m, vocab, tok, _ = load_lm(model, impl=impl, device=device)
+    known: set[str] = set()
+    if novel_only:
+        if not isinstance(exclude, set):
+            for source in (training_sources(model) if exclude is None else exclude):
+                known |= canonical_set(source)
+        else:
+            known = exclude
     t0 = time.perf_counter()
     s = sample(m, vocab, tok, n, temperature, batch_size, max_length, seed, device, progress)
     seconds = time.perf_counter() - t0
@@ -49,17 +87,20 @@ def sample_smiles(model=None, n: int = 1000, temperature: float = 1.0, batch_siz
     valid = [c for c in canon if c is not None]
     written, seen = [], set()
     for raw, c in zip(s.smiles, canon):
-        if valid_only or unique_only:
-            if c is None:
+        if valid_only or unique_only or novel_only:
+            if c is None or (novel_only and c in known):
                 continue
-            if unique_only and c in seen:
+            if (unique_only or novel_only) and c in seen:
                 continue
             seen.add(c)
             written.append(c)
         else:
             written.append(raw)
-    return {"samples": s, "written": written, "valid": len(valid), "unique": len(set(valid)),
-            "unfinished": int((~s.finished).sum()), "seconds": seconds}
+    res = {"samples": s, "written": written, "valid": len(valid), "unique": len(set(valid)),
+           "unfinished": int((~s.finished).sum()), "seconds": seconds, "canonical": canon}
+    if novel_only:
+        res["novel"] = len(written)
+    return res
 
 
 class Generator:
@@ -266,19 +307,46 @@ def predicted_properties(smiles: list[str], model=None) -> dict:
 
 
 def recovery(model, heldout, n: int = 100_000, temperature: float = 1.0, seed: int = 0, batch_size: int = 1024,
-             progress=None) -> dict:
-    """Fraction of held-out actives that appear among ``n`` sampled molecules (canonical match; Segler 2018)."""
+             progress=None, every: int = 10_000, train=None) -> dict:
+    """Fraction of held-out actives that appear among ``n`` sampled molecules (canonical match; Segler 2018), and
+    its curve: after every ``every`` samples, the held-out actives recovered so far, the unique valid molecules, the
+    new recoveries per 10,000 samples in that stretch and, with ``train`` (sources for :func:`canonical_set`, or
+    ``"auto"`` for the model's own :func:`training_sources`), the novelty of the unique valid molecules."""
     from .io import load_smiles_list
     from .datasets import resolve_input, smiles_column
     from .chem import canonical_all
 
     targets = {c for c in canonical_all(load_smiles_list(resolve_input(heldout), smiles_column(heldout))) if c}
+    known: set[str] | None = None
+    if train is not None:
+        known = set()
+        for source in (training_sources(model) if train == "auto" else train):
+            known |= canonical_set(source)
     res = sample_smiles(model, n, temperature, batch_size=batch_size, seed=seed, progress=progress)
-    sampled = set(canonical_all(res["written"])) - {None}
-    found = targets & sampled
-    return {"heldout": len(targets), "recovered": len(found), "fraction": len(found) / len(targets) if targets else 0.0,
-            "sampled": n, "valid": res["valid"], "unique_valid": len(sampled), "examples": sorted(found)[:10],
-            "seconds": res["seconds"]}
+    seen: set[str] = set()
+    found: list[str] = []
+    novel = 0
+    curve = []
+    for i, c in enumerate(res["canonical"], 1):
+        if c is not None and c not in seen:
+            seen.add(c)
+            novel += known is not None and c not in known
+            if c in targets:
+                found.append(c)
+        if i % every == 0 or i == n:
+            before = curve[-1] if curve else {"samples": 0, "recovered": 0}
+            point = {"samples": i, "recovered": len(found), "fraction": len(found) / len(targets) if targets else 0.0,
+                     "unique_valid": len(seen),
+                     "new_per_10k": (len(found) - before["recovered"]) * 10_000 / (i - before["samples"])}
+            if known is not None:
+                point["novelty"] = novel / len(seen) if seen else 0.0
+            curve.append(point)
+    out = {"heldout": len(targets), "recovered": len(found), "fraction": len(found) / len(targets) if targets else 0.0,
+           "sampled": n, "valid": res["valid"], "unique_valid": len(seen), "examples": sorted(found)[:10],
+           "seconds": res["seconds"], "curve": curve}
+    if known is not None:
+        out["novelty"] = curve[-1]["novelty"]
+    return out
 
 
 # ------------------------------------------------------------------------------------------ design

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Literal, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ._common import (DEVICE_HELP, PRECISION_HELP, Cell, Device, Impl, Precision, TokenizerName,
@@ -85,6 +86,12 @@ def lm_sample(
     max_length: int = typer.Option(140, "--max-length", min=1, help="Most tokens per molecule."),
     valid_only: bool = typer.Option(False, "--valid-only", help="Write only valid molecules (canonical)."),
     unique_only: bool = typer.Option(False, "--unique-only", help="Write each canonical molecule once."),
+    novel_only: bool = typer.Option(False, "--novel-only", help="Write each canonical molecule once, and only "
+                                    "those absent from the training data (the model's own, read from its file, "
+                                    "the prior's included for a fine-tuned model; or --exclude)."),
+    exclude: Optional[list[str]] = typer.Option(None, "--exclude", help="With --novel-only: known molecules (file "
+                                                "or dataset name; repeat the option for several) instead of the "
+                                                "model's training data. Default: the model's training data."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampler."),
     device: Device = typer.Option("auto", "--device",
                                                                  help="auto (a GPU where there is one) | cpu | gpu."),
@@ -101,11 +108,22 @@ def lm_sample(
 
     if not temperature > 0:
         raise InputError(f"--temperature must be > 0, not {temperature}")
+    if exclude and not novel_only:
+        raise InputError("--exclude names the known molecules for --novel-only; add --novel-only")
+    known = None
+    if novel_only:  # read (and check) the known molecules before sampling
+        from ..api import canonical_set, training_sources
+
+        known = set()
+        for source in exclude or training_sources(model):
+            _say(f"known molecules: {escape(str(source))}")
+            known |= canonical_set(source)
     with Progress(console=err_console, disable=_state["quiet"], transient=True) as bar:
         task = bar.add_task("sampling", total=n)
         res = sample_smiles(model, n, temperature=temperature, batch_size=batch_size, max_length=max_length,
                             seed=seed, device=torch_device(device), valid_only=valid_only, unique_only=unique_only,
-                            progress=lambda k: bar.update(task, completed=k), impl=impl)
+                            progress=lambda k: bar.update(task, completed=k), impl=impl, novel_only=novel_only,
+                            exclude=known)
     if output:
         from ..io import write_smiles
 
@@ -117,7 +135,9 @@ def lm_sample(
         sys.stdout.flush()
     _say(f"{n:,} sampled in {res['seconds']:.1f} s ({n / max(res['seconds'], 1e-9):,.0f}/s): "
           f"valid {res['valid']:,} ({res['valid'] / n:.3f}), unique valid {res['unique']:,}, "
-          f"unfinished {res['unfinished']:,}; written {len(res['written']):,}" + (f" → {output}" if output else ""))
+          f"unfinished {res['unfinished']:,}" + (f", novel {res['novel']:,} (of {len(known):,} known)"
+                                                  if novel_only else "")
+          + f"; written {len(res['written']):,}" + (f" → {escape(str(output))}" if output else ""))
 
 
 @lm_app.command("evaluate")
@@ -194,9 +214,13 @@ def lm_recovery(
     n: int = typer.Option(100_000, "-n", "--number", min=1, help="Molecules to sample."),
     temperature: float = typer.Option(1.0, "--temperature", "-t", help="Softmax temperature (> 0)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampler."),
+    every: int = typer.Option(10_000, "--every", min=1, help="A point of the curve after every this many samples."),
+    novelty: bool = typer.Option(True, "--novelty/--no-novelty", help="Also the novelty of the unique valid "
+                                 "molecules against the model's training data (the prior's included)."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the result as JSON here."),
 ):
-    """Sample N molecules and count how many held-out actives are regenerated (canonical match)."""
+    """Sample N molecules and count how many held-out actives are regenerated (canonical match; Segler 2018): the
+    curve of recovered / held-out, new recoveries per 10k samples and novelty over the samples goes to stdout."""
     from rich.progress import Progress
 
     from ..api import recovery
@@ -212,9 +236,26 @@ def lm_recovery(
     held = load_smiles_list(path, smiles_column(heldout))
     if not any(canonical_all(held)):
         raise InputError(f"no valid held-out molecule to recover ({len(held):,} non-blank lines)", path)
+    train = None
+    if novelty:  # against the data the model learnt from, where that is here; else without novelty, said so
+        from ..api import training_sources
+
+        try:
+            train = training_sources(model)
+        except InputError as exc:
+            _say(f"novelty not measured: {escape(str(exc))}")
+            novelty = False
     with Progress(console=err_console, disable=_state["quiet"], transient=True) as bar:
         task = bar.add_task("sampling", total=n)
-        res = recovery(model, heldout, n, temperature, seed, progress=lambda k: bar.update(task, completed=k))
+        res = recovery(model, heldout, n, temperature, seed, progress=lambda k: bar.update(task, completed=k),
+                       every=every, train=train)
+    t = Table(title=f"recovery of {res['heldout']:,} held-out actives")
+    for col in ("samples", "recovered", "fraction", "new per 10k", "unique valid") + (("novelty",) if novelty else ()):
+        t.add_column(col, justify="right")
+    for p in res["curve"]:
+        t.add_row(f"{p['samples']:,}", f"{p['recovered']:,}", f"{p['fraction']:.2%}", f"{p['new_per_10k']:.1f}",
+                  f"{p['unique_valid']:,}", *((f"{p['novelty']:.3f}",) if novelty else ()))
+    console.print(t)
     _say(f"recovered {res['recovered']:,} of {res['heldout']:,} held-out actives ({res['fraction']:.2%}) "
           f"in {n:,} samples ({res['unique_valid']:,} unique valid)")
     if output:
