@@ -229,6 +229,32 @@ def evaluate_samples(samples, test, train=None, n_ref: int = 10000, fcd: bool = 
     return res
 
 
+def temperature_sweep(model, temperatures, n: int, test, train=None, n_ref: int = 10000, fcd: bool = True,
+                      seed: int = 0, output=None, progress=None, batch_size: int = 1024) -> list[dict]:
+    """Sample ``n`` molecules at each softmax temperature and score each set as :func:`evaluate_samples` does
+    (``output/T<t>/`` gets its metrics.json, report.html and samples.smi): the validity / uniqueness / novelty /
+    FCD trade-off of a prior, one row per temperature (``temperature`` first, then the metrics' numbers)."""
+    from .io import check_writable, write_smiles
+
+    temps = [float(t) for t in temperatures]
+    if not temps or any(not t > 0 for t in temps):
+        raise InputError(f"temperatures must be > 0, not {temperatures}")
+    if output:
+        check_writable(output, "dir")
+    say = _reporter(progress)
+    rows = []
+    for t in temps:
+        say(f"sampling {n:,} molecules at temperature {t:g}")
+        res = sample_smiles(model, n, t, batch_size=batch_size, seed=seed)
+        folder = Path(output) / f"T{t:g}" if output else None
+        metrics = evaluate_samples(res["written"], test, train, n_ref, fcd, seed, folder,
+                                   title=f"samples at temperature {t:g}", progress=progress, model=model)
+        if folder:
+            write_smiles(folder / "samples.smi", res["written"])
+        rows.append({"temperature": t, **{k: v for k, v in metrics.items() if isinstance(v, (int, float))}})
+    return rows
+
+
 def _evaluate(generated: list[str], test, train, n_ref: int, fcd: bool, seed: int, say, source=None,
               seconds: dict | None = None):
     """The metrics, and what the report draws from: ``(metrics, sample features, reference, training set)``;

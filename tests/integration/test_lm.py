@@ -226,3 +226,22 @@ def test_recovery_curve_and_novel_only_sampling(tmp_path, capsys):
     unique = set(valid)
     assert rec["novelty"] == pytest.approx(len(unique - known) / len(unique))
     assert sum(p["new_per_10k"] for p in rec["curve"]) * 100 / 10_000 == pytest.approx(rec["recovered"])
+
+
+def test_temperature_sweep_in_lm_evaluate(tmp_path, capsys):
+    """lm evaluate --model … --temperatures: one row per temperature, each the metrics of its own samples, and a
+    colder softmax writes more valid molecules than a hot one."""
+    out = tmp_path / "sweep"
+    assert main(["lm", "evaluate", "--model", "shipped", "--temperatures", "0.6,2.0", "-n", "200", "--test",
+                 "moses:test_sample", "--n-ref", "200", "--no-fcd", "-o", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    with open(out / "sweep.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [float(r["temperature"]) for r in rows] == [0.6, 2.0] and "temperature" in stdout
+    assert float(rows[0]["validity"]) > float(rows[1]["validity"])
+    for r in rows:
+        metrics = json.loads((out / f"T{float(r['temperature']):g}" / "metrics.json").read_text())
+        assert metrics["validity"] == pytest.approx(float(r["validity"]))
+        samples = (out / f"T{float(r['temperature']):g}" / "samples.smi").read_text().splitlines()
+        assert len(samples) == 200
+    assert main(["lm", "evaluate", str(out / "T0.6" / "samples.smi"), "--model", "shipped", "-o", str(tmp_path)]) == 2

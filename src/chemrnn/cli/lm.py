@@ -142,8 +142,13 @@ def lm_sample(
 
 @lm_app.command("evaluate")
 def lm_evaluate(
-    samples: Path = typer.Argument(..., help="Sampled SMILES, one per line (as written by lm sample); blank lines "
-                                             "count as invalid samples."),
+    samples: Optional[Path] = typer.Argument(None, help="Sampled SMILES, one per line (as written by lm sample); "
+                                                       "blank lines count as invalid samples. Or use --model."),
+    model: Optional[str] = typer.Option(None, "--model", help="Instead of SAMPLES: sample from this language model "
+                                        "(path or shipped name) at each --temperatures and compare."),
+    temperatures: str = typer.Option("1.0", "--temperatures", help="With --model: comma-separated softmax "
+                                     "temperatures, e.g. 0.7,1.0,1.3 (a validity / novelty / FCD table)."),
+    n: int = typer.Option(10_000, "-n", "--number", min=1, help="With --model: molecules sampled per temperature."),
     test: str = typer.Option("moses:test", "--test", help="Reference set: file or dataset name."),
     train: Optional[str] = typer.Option(None, "--train", help="Training set for novelty: file or dataset name."),
     n_ref: int = typer.Option(10000, "--n-ref", min=1, help="Random reference molecules drawn from --test."),
@@ -156,10 +161,16 @@ def lm_evaluate(
                                              "samples instead of stopping (exit 2); their number goes to stderr and "
                                              "metrics.json (unreadable_lines)."),
 ):
-    """MOSES and GuacaMol distribution metrics, with an HTML report."""
+    """MOSES and GuacaMol distribution metrics, with an HTML report; with --model, a temperature sweep."""
     from ..api import evaluate_samples
+    from ..errors import InputError
     from ..io import read_rows
     from ..runinfo import write_json
+
+    if (samples is None) == (model is None):
+        raise InputError("give either SAMPLES (a file of sampled SMILES) or --model (to sample at --temperatures)")
+    if model is not None:
+        return _temperature_sweep(model, temperatures, n, test, train, n_ref, not no_fcd, seed, output)
 
     # read once up front: an unreadable line stops here, naming the file and line, before any work
     unreadable = [r.line for r in read_rows(samples, on_bad_line="skip" if skip_bad_lines else "error") if r.error]
@@ -177,6 +188,38 @@ def lm_evaluate(
               f"{', '.join(map(str, unreadable[:10]))}{' …' if len(unreadable) > 10 else ''})")
     _say(f"seconds: {res.get('seconds')}")
     _say(f"report: {output / 'report.html'}")
+
+
+def _temperature_sweep(model, temperatures: str, n: int, test, train, n_ref, fcd, seed, output: Path):
+    import csv
+    import io
+
+    from ..api import temperature_sweep
+    from ..errors import InputError
+    from ..io import atomic_write
+    from ._common import Steps
+
+    try:
+        temps = [float(t) for t in temperatures.split(",") if t.strip()]
+    except ValueError:
+        raise InputError(f"--temperatures must be comma-separated numbers, not {temperatures!r}") from None
+    with Steps() as steps:
+        rows = temperature_sweep(model, temps, n, test, train, n_ref, fcd, seed, output, progress=steps)
+    cols = [c for c in ("temperature", "validity", "uniqueness", "novelty", "FCD", "SNN", "Frag", "Scaf", "IntDiv1",
+                        "KL_score") if c in rows[0]]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    with atomic_write(output / "sweep.csv") as fh:
+        fh.write(buf.getvalue())
+    t = Table(title=f"{escape(str(model))}: {n:,} samples per temperature vs {escape(str(test))}")
+    for c in cols:
+        t.add_column(c, justify="right")
+    for r in rows:
+        t.add_row(*(f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c]) for c in cols))
+    console.print(t)
+    _say(f"sweep: {escape(str(output / 'sweep.csv'))} (a report per temperature in {escape(str(output))}/T*/)")
 
 
 @lm_app.command("finetune")
