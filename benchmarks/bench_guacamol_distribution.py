@@ -2,8 +2,9 @@
 GuacaMol's own code, with a chemrnn language model as the generator.
 
 Needs guacamol for the benchmark only (``pip install --no-deps guacamol==0.5.5``; ``fcd`` is chemrnn's own
-dependency and offers the functions GuacaMol calls; two shims below: ``scipy.histogram`` and the ChemNet file). The training set is the one the model was trained on (novelty
-is measured against it; the KL and FCD references are drawn from it by GuacaMol).
+dependency and offers the functions GuacaMol calls; two shims below: ``scipy.histogram`` and the ChemNet file).
+The training set is the one the model was trained on (novelty is measured against it; the KL and FCD references
+are drawn from it by GuacaMol).
 
 Usage::
 
