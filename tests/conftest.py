@@ -37,3 +37,28 @@ def sample_smiles() -> list[str]:
 def _isolated_cache(tmp_path, monkeypatch):
     """Never touch the user's cache (or the network) from a test."""
     monkeypatch.setenv("CHEMRNN_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def read_only_folder(tmp_path: Path) -> Path:
+    """A folder no file can be created in: chmod 555 (as root, which ignores modes, /sys instead)."""
+    import os
+    import tempfile
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError:
+        return folder
+    return Path("/sys") if os.path.isdir("/sys") else pytest.skip("no read-only folder here")
+
+
+def leaf_commands(group, prefix: str = ""):
+    """``(name, click command)`` of every leaf command under a click group ("lm train", …)."""
+    for name, cmd in group.commands.items():
+        if hasattr(cmd, "commands"):
+            yield from leaf_commands(cmd, f"{prefix}{name} ")
+        else:
+            yield f"{prefix}{name}", cmd

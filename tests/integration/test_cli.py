@@ -6,7 +6,7 @@ import pytest
 from chemrnn.cli import main
 from chemrnn.datasets import sample_path
 
-from conftest import ROOT
+from conftest import ROOT, leaf_commands, read_only_folder
 
 
 def run(capsys, *args):
@@ -254,21 +254,13 @@ def test_datasets_path_does_not_download_unless_asked(tmp_path, capsys, monkeypa
     assert code == 2 and len(calls) == 1 and "cannot download" in err  # asked: it tries
 
 
-def _commands(group, prefix=""):
-    for name, cmd in group.commands.items():
-        if hasattr(cmd, "commands"):
-            yield from _commands(cmd, f"{prefix}{name} ")
-        else:
-            yield f"{prefix}{name}", cmd
-
-
 def test_every_option_of_every_command_has_help_and_states_its_default():
     import typer
 
     from chemrnn.cli import app
 
     tree = typer.main.get_command(app)
-    leaves = list(_commands(tree))
+    leaves = list(leaf_commands(tree))
     assert len(leaves) >= 20
     missing = [f"{n} --{p.name}" for n, c in leaves for p in c.params
                if p.param_type_name == "option" and not (p.help and (p.show_default or "Default" in p.help))]
@@ -277,20 +269,7 @@ def test_every_option_of_every_command_has_help_and_states_its_default():
     assert not root, root
 
 
-def _unwritable(tmp_path):
-    import os
-    import tempfile
-    from pathlib import Path
 
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    folder.chmod(0o555)
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError:
-        return folder
-    return Path("/sys") if os.path.isdir("/sys") else pytest.skip("no read-only folder here")
 
 
 @pytest.mark.parametrize("argv", [
@@ -307,7 +286,7 @@ def test_outputs_are_checked_before_any_work(tmp_path, capsys, argv):
     src = tmp_path / "in.smi"
     src.write_text("CCO\nc1ccccc1\n")
     (tmp_path / "afile").write_text("x")
-    names = {"src": src, "ro": _unwritable(tmp_path), "file": tmp_path / "afile", "tmp": tmp_path,
+    names = {"src": src, "ro": read_only_folder(tmp_path), "file": tmp_path / "afile", "tmp": tmp_path,
              "lm": ROOT / "tests" / "data" / "lm_schema1.chemrnn"}
     args = [a.format(**names) for a in argv]
     code, stdout, err = run(capsys, *args)

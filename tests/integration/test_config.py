@@ -7,6 +7,8 @@ from chemrnn.cli import app, main
 from chemrnn.cli import _common as common
 from chemrnn.datasets import sample_path
 
+from conftest import leaf_commands
+
 
 def run(capsys, *args):
     code = main([str(a) for a in args])
@@ -70,14 +72,6 @@ SHARED = {"cell": common.CELLS, "impl": common.IMPLS, "pooling": common.POOLINGS
           "tokenizer": common.TOKENIZERS, "device": common.DEVICES, "precision": common.PRECISIONS}
 
 
-def _leaves(group, prefix=""):
-    for name, cmd in group.commands.items():
-        if hasattr(cmd, "commands"):
-            yield from _leaves(cmd, f"{prefix}{name} ")
-        else:
-            yield f"{prefix}{name}", cmd
-
-
 def _literal_values(annotation) -> tuple:
     """The values of a ``Literal[...]`` annotation (inside ``Optional`` too); () for anything else."""
     from typing import Literal, Union, get_args, get_origin
@@ -93,7 +87,7 @@ def test_shared_options_offer_the_same_fixed_choices():
     """--cell, --impl, --pooling, --split, --tokenizer, --device, --precision: the lists in cli/_common, everywhere,
     so a bad value fails at parse time (and in --config) with the valid ones listed."""
     wrong = []
-    for name, cmd in _leaves(typer.main.get_command(app)):
+    for name, cmd in leaf_commands(typer.main.get_command(app)):
         for p in cmd.params:
             if p.name in SHARED:
                 choices = _literal_values(p.type_descriptor.annotation)

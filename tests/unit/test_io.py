@@ -5,6 +5,8 @@ import pytest
 from chemrnn.errors import InputError
 from chemrnn.io import atomic_write, read_rows
 
+from conftest import read_only_folder
+
 
 def write(path, data: bytes):
     path.write_bytes(data)
@@ -154,20 +156,7 @@ def test_clip():
     assert clip("a\tb\x00c") == "a\\tb\\x00c"  # control characters shown, not acted on
 
 
-def _read_only_folder(tmp_path):
-    """A folder no file can be created in: chmod 555 (as root, which ignores modes, /sys instead)."""
-    import os
-    import tempfile
 
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    folder.chmod(0o555)
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError:
-        return folder
-    return __import__("pathlib").Path("/sys") if os.path.isdir("/sys") else pytest.skip("no read-only folder")
 
 
 def test_check_writable(tmp_path):
@@ -182,7 +171,7 @@ def test_check_writable(tmp_path):
         check_writable(tmp_path, "file")
     with pytest.raises(InputError, match="is a file"):
         check_writable(tmp_path / "afile", "dir")
-    ro = _read_only_folder(tmp_path)
+    ro = read_only_folder(tmp_path)
     with pytest.raises(InputError, match=r"ro[^/]*/out.smi: cannot write here|sys/out.smi: cannot write here"):
         check_writable(ro / "out.smi")
 
@@ -190,7 +179,7 @@ def test_check_writable(tmp_path):
 def test_atomic_write_failures_name_the_users_path(tmp_path):
     from chemrnn.errors import ChemrnnError
 
-    ro = _read_only_folder(tmp_path)
+    ro = read_only_folder(tmp_path)
     target = ro / "out.smi"
     with pytest.raises(ChemrnnError) as info:
         with atomic_write(target) as fh:
