@@ -21,6 +21,7 @@ TOKENIZERS = ("atom", "char", "selfies")
 DEVICES = ("auto", "cpu", "gpu", "cuda")
 PRECISIONS = ("auto", "32", "bf16")
 UNKNOWN_TOKENS = ("error", "unk")
+STRATEGIES = ("auto", "ddp")  # as chemrnn.training.checks.STRATEGIES (the CLI does not import training up front)
 
 Cell = Literal[CELLS]  # Literal[("a", "b")] is Literal["a", "b"]
 Impl = Literal[IMPLS]
@@ -30,6 +31,7 @@ TokenizerName = Literal[TOKENIZERS]
 Device = Literal[DEVICES]
 Precision = Literal[PRECISIONS]
 UnknownTokens = Literal[UNKNOWN_TOKENS]
+Strategy = Literal[STRATEGIES]
 
 DEVICE_HELP = "auto (a GPU where there is one) | cpu | gpu (cuda is the same)."
 PRECISION_HELP = "auto (bf16 where the CPU/GPU has native bf16, else float32) | 32 | bf16."

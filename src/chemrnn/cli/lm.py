@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ._common import (DEVICE_HELP, PRECISION_HELP, Cell, Device, Impl, Precision, TokenizerName,
+from ._common import (DEVICE_HELP, PRECISION_HELP, Cell, Device, Impl, Precision, Strategy, TokenizerName,
                       console, err_console, say as _say, state as _state)  # noqa: F401
 
 Preset = Literal["segler2018", "cpu", "tiny"]
@@ -56,16 +56,28 @@ def lm_train(
     precision: Optional[Precision] = typer.Option(None, "--precision", help=f"{PRECISION_HELP} "
                                                   f"{PRESET_DEFAULT} (cpu: bf16, else auto)."),
     restart: bool = typer.Option(False, "--restart", help="Discard checkpoints in the run directory and start over."),
+    devices: Optional[int] = typer.Option(None, "--devices", min=1,
+                                          help="Processes per node (DDP); --batch-size is per process, see "
+                                               "docs/scale.md. Default: 1 on CPU, every GPU on a GPU machine."),
+    num_nodes: Optional[int] = typer.Option(None, "--num-nodes", min=1,
+                                            help="Machines (DDP under torchrun or SLURM). Default: 1."),
+    strategy: Optional[Strategy] = typer.Option(None, "--strategy",
+                                                help="auto (ddp when there is more than one process) | ddp. "
+                                                     "Default: auto."),
 ):
     """Train a language model by teacher forcing; Lightning checkpoints; rerun the command to resume."""
     from ..training import LMTrainConfig, train_language_model
+    from ..training.lock import is_launched_rank
 
     cfg = LMTrainConfig.from_preset(
         preset, data=data, valid=valid, val_size=val_size, cell=cell, impl=impl, hidden_size=hidden,
         num_layers=layers, embedding_dim=embedding, dropout=dropout, batch_size=batch_size, lr=lr,
         max_steps=max_steps, max_minutes=max_minutes, val_every=val_every, checkpoint_every=checkpoint_every,
-        tokenizer=tokenizer, seed=seed, device=device, precision=precision)
+        tokenizer=tokenizer, seed=seed, device=device, precision=precision, devices=devices, num_nodes=num_nodes,
+        strategy=strategy)
     metrics = train_language_model(cfg, output, restart=restart, progress=not _state["quiet"])
+    if is_launched_rank():  # the other DDP processes: rank 0 reports
+        return
     _say(json.dumps(metrics, indent=1))
     _say(f"model: {output / 'model'}")
 

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ._common import (DEVICE_HELP, PRECISION_HELP, Cell, Device, Impl, Pooling, Precision, Split,  # noqa: F401
-                      console, err_console, input_rows, say as _say, state as _state)
+                      Strategy, console, err_console, input_rows, say as _say, state as _state)
 
 property_app = typer.Typer(help="Property prediction from SMILES (logP, TPSA, any numeric column).",
                            no_args_is_help=True)
@@ -70,9 +70,16 @@ def property_train(
     device: Device = typer.Option("auto", "--device", help=DEVICE_HELP),
     precision: Precision = typer.Option("32", "--precision",
                                         help="32 | bf16 (CPUs with AVX-512 bf16/AMX, recent GPUs) | auto."),
+    devices: Optional[int] = typer.Option(None, "--devices", min=1,
+                                          help="Processes per node (DDP); --batch-size is per process, see "
+                                               "docs/scale.md. Default: 1 on CPU, every GPU on a GPU machine."),
+    num_nodes: int = typer.Option(1, "--num-nodes", min=1, help="Machines (DDP under torchrun or SLURM)."),
+    strategy: Strategy = typer.Option("auto", "--strategy",
+                                      help="auto (ddp when there is more than one process) | ddp."),
 ):
     """Train a (bi)RNN regressor; early stopping on validation; test-split MAE/RMSE/R² per target."""
     from ..training import PropertyTrainConfig, train_property_model
+    from ..training.lock import is_launched_rank
 
     cfg = PropertyTrainConfig(data=data, targets=tuple(t.strip() for t in targets.split(",") if t.strip()),
                               column=column, split=split, cell=cell, impl=impl, embedding_dim=embedding,
@@ -80,8 +87,10 @@ def property_train(
                               batch_size=batch_size, lr=lr, max_epochs=epochs, max_minutes=max_minutes,
                               patience=patience, augment=bool(augment), seed=seed, device=device,
                               mlp_hidden=mlp_hidden, precision=precision,  # the config resolves auto|32|bf16
-                              lr_schedule=lr_schedule)
+                              lr_schedule=lr_schedule, devices=devices, num_nodes=num_nodes, strategy=strategy)
     metrics = train_property_model(cfg, output, progress=not _state["quiet"])
+    if is_launched_rank():  # the other DDP processes: rank 0 reports
+        return
     _metrics_table(f"test split ({metrics['_run']['test']:,} molecules, {split} split)", metrics)
     _say(f"model: {output / 'model'}")
 

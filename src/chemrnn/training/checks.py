@@ -8,6 +8,9 @@ from pathlib import Path
 from ..errors import InputError
 
 DEVICES = ("auto", "cpu", "gpu", "cuda")
+# DDP only: each process runs the whole command (Lightning's launcher, torchrun or SLURM start them), so that the
+# code after ``fit`` (last validation, model file on rank 0) runs in every process; spawn/fork strategies do not
+STRATEGIES = ("auto", "ddp")
 # every spelling a config accepts → Lightning's name (``auto`` is resolved per machine by resolve_precision)
 PRECISIONS = {"auto": "auto", "32": "32-true", "32-true": "32-true", "bf16": "bf16-mixed",
               "bf16-mixed": "bf16-mixed", "16-mixed": "16-mixed"}
@@ -76,3 +79,14 @@ def readable(path: Path, what: str) -> None:
             fh.read(1)
     except OSError as exc:
         raise InputError(f"cannot read the {what} ({exc.strerror})", path) from None
+
+
+def distributed(cfg, accelerator: str) -> tuple:
+    """Lightning's ``devices`` and ``strategy`` for a config with ``devices``, ``num_nodes`` and ``strategy``:
+    ``devices`` None is one process on a CPU and every GPU otherwise (the former default); ``auto`` with more
+    than one process is ``ddp`` (Lightning's own ``auto`` would pick ``ddp_fork`` or ``ddp_spawn`` in some
+    environments, which do not run the code after ``fit`` in every process)."""
+    devices = cfg.devices if cfg.devices else ("auto" if accelerator != "cpu" else 1)
+    many = devices == "auto" or devices * cfg.num_nodes > 1
+    strategy = "ddp" if cfg.strategy == "auto" and many and devices != "auto" else cfg.strategy
+    return devices, strategy

@@ -4,7 +4,9 @@
 file into ``RUN/data/train.smi`` (rejects beside it) and encodes it into ``RUN/data/train.npz`` (likewise
 ``valid``). ``setup`` runs on every rank: it loads those caches and holds out the validation split. The batches
 come from :class:`ResumableBuckets`: length buckets that restart part-way into an epoch from the restored global
-step (a resumed run continues the uninterrupted run's batch order) and are dealt to the DDP ranks.
+step (a resumed run continues the uninterrupted run's batch order); each global batch is split across the DDP
+ranks, so N processes with ``batch_size`` each train on the batches of one process with ``N * batch_size``.
+Validation batches are sharded over the ranks too.
 """
 from __future__ import annotations
 
@@ -56,28 +58,57 @@ def deal_evenly(batches: list, world: int) -> list:
 class ResumableBuckets(BucketBatchSampler):
     """Length buckets for one DDP rank that can start part-way into an epoch (after a resume).
 
-    An epoch's batches (:meth:`BucketBatchSampler.batches`, seeded by ``seed`` and the epoch) are dealt round-robin
-    to ``world`` ranks (:func:`deal_evenly` first); rank ``rank`` yields its share after the first ``skip``
-    batches, which it trained on before the checkpoint. ``len`` is the whole share, skipped batches included:
-    Lightning counts them as done when it resumes mid-epoch, so the epoch ends where the uninterrupted one did.
+    ``batch_size`` is per rank (Lightning's convention): an epoch's *global* batches are
+    :meth:`BucketBatchSampler.batches` of ``batch_size * world`` sequences (seeded by ``seed`` and the epoch), and
+    rank ``rank`` takes every ``world``-th sequence of each (``b[rank::world]``, so the ranks' lengths stay alike).
+    The ranks together thus train, step for step, on exactly the batches one process with the whole global batch
+    would (issue 12: "2 processes with half the batch each give the same weights as 1 process with the full
+    batch"); every rank gets as many batches (DDP needs that) and every index comes exactly once. A last global
+    batch with fewer sequences than ranks is merged into its neighbour. The rank yields its share after the first
+    ``skip`` batches, which it trained on before the checkpoint. ``len`` is the whole share, skipped batches
+    included: Lightning counts them as done when it resumes mid-epoch, so the epoch ends where the uninterrupted
+    one did.
     """
 
     def __init__(self, lengths, batch_size, seed=0, skip: int = 0, rank: int = 0, world: int = 1):
-        super().__init__(lengths, batch_size, shuffle=True, seed=seed)
         if not 0 <= rank < world:
             raise ValueError(f"rank {rank} is not in 0..{world - 1}")
+        if len(lengths) < world:
+            raise InputError(f"{len(lengths)} training molecule(s) cannot be shared by {world} processes")
+        super().__init__(lengths, batch_size * world, shuffle=True, seed=seed)
         self.skip, self.rank, self.world = skip, rank, world
+
+    def global_batches(self) -> list[np.ndarray]:
+        """The epoch's batches over all ranks (a short last one merged into its neighbour)."""
+        out = self.batches()
+        short = [k for k, b in enumerate(out) if len(b) < self.world]
+        if short and len(out) > 1:
+            k = short[0]
+            j = k - 1 if k else 1
+            merged = np.concatenate([out[min(j, k)], out[max(j, k)]])
+            out[min(j, k): max(j, k) + 1] = [merged]
+        return out
 
     def share(self) -> list[np.ndarray]:
         """This rank's batches of the epoch, skipped ones included."""
-        return deal_evenly(self.batches(), self.world)[self.rank:: self.world]
+        return [b[self.rank:: self.world] for b in self.global_batches()]
 
     def __iter__(self):
         for b in self.share()[self.skip:]:
             yield b.tolist()
 
     def __len__(self):
-        return -(-super().__len__() // self.world)
+        n, tail = super().__len__(), len(self.lengths) % self.batch_size
+        return n - 1 if 0 < tail < self.world and n > 1 else n
+
+
+def shard_batches(batches: list, rank: int, world: int) -> list:
+    """Evaluation batches for one rank: :func:`deal_evenly` and every ``world``-th batch; when there are fewer
+    batches than ranks, every rank takes them all (sums reduced over the ranks keep their ratios)."""
+    if world == 1:
+        return batches
+    dealt = deal_evenly(batches, world)
+    return dealt[rank::world] if len(dealt) >= world else dealt
 
 
 def encode_file(path: Path, tokenizer: str, vocabulary, max_tokens: int, run_data: Path, name: str,
@@ -235,9 +266,13 @@ class LMDataModule(L.LightningDataModule):
         return self._loader(self.train_cache, sampler)
 
     def val_dataloader(self):
+        """The validation batches, sharded over the ranks (:func:`shard_batches`; the module sums the NLL and
+        the token count over the ranks)."""
         if self.valid_cache is None:
             return []
-        return self._loader(self.valid_cache, BucketBatchSampler(self.valid_cache.lengths, 256, shuffle=False))
+        batches = BucketBatchSampler(self.valid_cache.lengths, 256, shuffle=False).batches()
+        return self._loader(self.valid_cache, [b.tolist() for b in shard_batches(batches, self.rank(),
+                                                                                  self.world())])
 
     def _loader(self, cache: TokenCache, sampler):
         # a generator of its own: making the iterator draws a seed from it, not from the global RNG (which the

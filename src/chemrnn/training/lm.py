@@ -27,6 +27,7 @@ from ..tokens import TOKENIZERS
 from ..utils import resolve_device, seed_everything
 from . import checks, quiet_lightning, say, warn
 from .callbacks import CsvLog, RngState, Timing
+from .checks import STRATEGIES, distributed
 from .data import LMDataModule
 from .lock import is_launched_rank, run_lock
 
@@ -84,6 +85,9 @@ class LMTrainConfig:
     max_tokens: int = 120
     init_from: str | None = None  # fine-tuning: start from this model's weights and vocabulary
     unknown: str = "error"  # tokens outside the prior's vocabulary: error | skip
+    devices: int | None = None  # processes per node (DDP); None: 1 on CPU, every GPU on a GPU machine
+    num_nodes: int = 1
+    strategy: str = "auto"  # auto (ddp when there is more than one process) | ddp
 
     def __post_init__(self):
         self.validate()
@@ -96,7 +100,8 @@ class LMTrainConfig:
             c.choice("cell", self.cell, CELLS) + c.choice("impl", self.impl, IMPLS)
             + c.choice("tokenizer", self.tokenizer, tuple(TOKENIZERS)) + c.choice("device", self.device, c.DEVICES)
             + c.choice("precision", self.precision, tuple(c.PRECISIONS))
-            + c.choice("unknown", self.unknown, ("error", "skip"))
+            + c.choice("unknown", self.unknown, ("error", "skip")) + c.choice("strategy", self.strategy, STRATEGIES)
+            + c.at_least("devices", self.devices, 1, optional=True) + c.at_least("num_nodes", self.num_nodes, 1)
             + [p for name in ("embedding_dim", "hidden_size", "num_layers", "batch_size", "max_tokens")
                for p in c.at_least(name, getattr(self, name), 1)]
             + [p for name in ("max_steps", "epochs", "val_every", "checkpoint_every")
@@ -127,7 +132,7 @@ class LMTrainConfig:
 
 # options that may differ when a run is resumed (they do not change what the checkpoint means)
 RESUMABLE_CHANGES = {"max_steps", "epochs", "max_minutes", "device", "precision", "checkpoint_every", "val_every",
-                     "n_samples"}
+                     "n_samples", "strategy"}
 
 
 def build_model(cfg: LMTrainConfig, vocabulary):
@@ -197,10 +202,27 @@ class LMModule(L.LightningModule):
         self.first_step = self.trainer.global_step
 
     def training_step(self, ids, _):
-        loss = self.model.loss(ids)
-        self._tokens += int((ids[:, 1:] != self.model.config.pad_id).sum())
-        self.log("train_loss", loss, prog_bar=True, on_step=True)
-        return loss
+        world = self.trainer.world_size if self._trainer is not None else 1
+        if world == 1:
+            loss = self.model.loss(ids)
+            self._tokens += int((ids[:, 1:] != self.model.config.pad_id).sum())
+            self.log("train_loss", loss, prog_bar=True, on_step=True)
+            return loss
+        return self._global_batch_loss(ids, world)
+
+    def _global_batch_loss(self, ids, world: int):
+        """Under DDP: the mean NLL per token of the *global* batch (all ranks' tokens), as one process with the
+        whole batch computes it. DDP averages the ranks' gradients, so each rank returns its NLL sum times
+        ``world`` over the global token count (one all-reduce of two numbers a step); the logged loss and the
+        token rate are the global batch's."""
+        nll = self.model.token_nll(ids)
+        local = torch.stack([nll.sum().detach().float(),
+                             (ids[:, 1:] != self.model.config.pad_id).sum().float()])
+        total = self.trainer.strategy.reduce(local.clone(), reduce_op="sum")
+        tokens = total[1].clamp(min=1)
+        self._tokens += int(total[1])
+        self.log("train_loss", total[0] / tokens, prog_bar=True, on_step=True)
+        return nll.sum() * world / tokens
 
     def on_train_batch_end(self, *args):
         now = time.perf_counter()
@@ -217,8 +239,12 @@ class LMModule(L.LightningModule):
         self._val[1] += float(mask.sum())
 
     def on_validation_epoch_end(self):
-        if self._val[1]:
-            self.log("val_nll", self._val[0] / self._val[1], prog_bar=True, sync_dist=True)  # the same on every rank
+        total = self._val
+        if self.trainer.world_size > 1:  # each rank validated a shard: sum the NLL and tokens over the ranks
+            total = self.trainer.strategy.reduce(torch.tensor(self._val, dtype=torch.float64, device=self.device),
+                                                 reduce_op="sum").tolist()
+        if total[1]:
+            self.log("val_nll", total[0] / total[1], prog_bar=True, sync_dist=True)  # the same on every rank
         self._val = [0.0, 0.0]
         if self.trainer.sanity_checking:
             return
@@ -233,8 +259,9 @@ class LMModule(L.LightningModule):
 
         n = self.cfg.n_samples
         s = sample(self.model, self.vocabulary, get_tokenizer(self.cfg.tokenizer), n, batch_size=n,
-                   max_length=self.cfg.max_tokens + 20, seed=self.cfg.seed + self.trainer.global_step,
-                   device=str(self.device))
+                   max_length=self.cfg.max_tokens + 20,
+                   seed=self.cfg.seed + self.trainer.global_step + 7919 * self.trainer.global_rank,
+                   device=str(self.device))  # each rank samples its own molecules; validity is their mean
         valid = [x for x in s.smiles if chem.is_valid(x)]
         self.log("validity", len(valid) / len(s.smiles), prog_bar=True, sync_dist=True)
         self.model.train(self.trainer.training)
@@ -406,8 +433,10 @@ def _fit(cfg: LMTrainConfig, run_dir: Path, paths: dict, ckpt: Path | None, prog
 
 def make_trainer(cfg: LMTrainConfig, run_dir: Path, callbacks: list, progress: bool):
     """The Lightning Trainer: steps (``max_steps`` is set again once the data fixes the epochs), no Lightning
-    logger (``log.csv`` is ours), validation every ``val_every`` steps or once an epoch."""
+    logger (``log.csv`` is ours), validation every ``val_every`` steps or once an epoch; ``devices`` processes on
+    each of ``num_nodes`` nodes (DDP, :func:`.checks.distributed`)."""
     accel = resolve_device(cfg.device)
+    devices, strategy = distributed(cfg, accel)
     has_valid = bool(cfg.valid) or cfg.val_size > 0
     if not has_valid:
         val = {"limit_val_batches": 0}
@@ -416,7 +445,7 @@ def make_trainer(cfg: LMTrainConfig, run_dir: Path, callbacks: list, progress: b
     else:
         val = {"check_val_every_n_epoch": 1}
     return L.Trainer(
-        accelerator=accel, devices="auto" if accel != "cpu" else 1, precision=cfg.precision,
+        accelerator=accel, devices=devices, num_nodes=cfg.num_nodes, strategy=strategy, precision=cfg.precision,
         max_steps=cfg.max_steps or -1, max_epochs=-1, gradient_clip_val=cfg.clip, log_every_n_steps=50,
         callbacks=callbacks, logger=False, enable_progress_bar=progress, enable_model_summary=False,
         num_sanity_val_steps=0, use_distributed_sampler=False, reload_dataloaders_every_n_epochs=1,

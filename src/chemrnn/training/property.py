@@ -52,6 +52,33 @@ def _collate(items, pad_id=0):
     return ids, lengths, torch.tensor(np.stack([y for _, y in items]), dtype=torch.float32)
 
 
+class RankBuckets:
+    """The training batches of this process: :class:`~.data.ResumableBuckets` of the rank that iterates it (looked
+    up then, once the DDP process group exists; one process: plain length buckets). ``batch_size`` is per rank;
+    ``world`` sizes ``len`` before the processes start."""
+
+    def __init__(self, lengths, batch_size: int, seed: int, world: int = 1):
+        self.lengths, self.batch_size, self.seed, self.world, self.epoch = lengths, batch_size, seed, world, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _sampler(self, rank: int, world: int):
+        from .data import ResumableBuckets
+
+        s = ResumableBuckets(self.lengths, self.batch_size, self.seed, rank=rank, world=world)
+        s.set_epoch(self.epoch)
+        return s
+
+    def __iter__(self):
+        dist = torch.distributed
+        on = dist.is_available() and dist.is_initialized()
+        return iter(self._sampler(dist.get_rank() if on else 0, dist.get_world_size() if on else 1))
+
+    def __len__(self):
+        return len(self._sampler(0, self.world))
+
+
 # ------------------------------------------------------------------------------------------ config
 @dataclass
 class PropertyTrainConfig:
@@ -82,6 +109,9 @@ class PropertyTrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "32-true"
+    devices: int | None = None  # processes per node (DDP); None: 1 on CPU, every GPU on a GPU machine
+    num_nodes: int = 1
+    strategy: str = "auto"  # auto (ddp when there is more than one process) | ddp
 
     def __post_init__(self):
         self.validate()
@@ -92,6 +122,8 @@ class PropertyTrainConfig:
         c = checks
         problems = (
             c.choice("cell", self.cell, CELLS) + c.choice("impl", self.impl, IMPLS)
+            + c.choice("strategy", self.strategy, checks.STRATEGIES)
+            + c.at_least("devices", self.devices, 1, optional=True) + c.at_least("num_nodes", self.num_nodes, 1)
             + c.choice("pooling", self.pooling, POOLINGS) + c.choice("split", self.split, ("random", "scaffold"))
             + c.choice("lr_schedule", self.lr_schedule, ("cosine", "plateau"))
             + c.choice("tokenizer", self.tokenizer, tuple(TOKENIZERS)) + c.choice("device", self.device, c.DEVICES)
@@ -137,13 +169,27 @@ class PropertyModule(L.LightningModule):
         return torch.nn.functional.mse_loss(self.model(ids, lengths), y), len(y)
 
     def training_step(self, batch, _):
+        world = self.trainer.world_size if self._trainer is not None else 1
+        if world > 1:
+            return self._global_batch_loss(batch, world)
         loss, n = self._loss(batch)
         self.log("train_loss", loss, prog_bar=True, batch_size=n)
         return loss
 
+    def _global_batch_loss(self, batch, world: int):
+        """Under DDP: the mean squared error over the *global* batch (every rank's share of it, see
+        :class:`~.data.ResumableBuckets`), as one process with the whole batch computes it: DDP averages the
+        gradients, so each rank returns its sum times ``world`` over the global count."""
+        ids, lengths, y = batch
+        se = (self.model(ids, lengths) - y).pow(2).sum()
+        total = self.trainer.strategy.reduce(torch.stack([se.detach().float(), se.new_tensor(float(y.numel()))]),
+                                             reduce_op="sum")
+        self.log("train_loss", total[0] / total[1], prog_bar=True, batch_size=len(y))
+        return se * world / total[1]
+
     def validation_step(self, batch, _):
         loss, n = self._loss(batch)
-        self.log("val_loss", loss, prog_bar=True, batch_size=n)
+        self.log("val_loss", loss, prog_bar=True, batch_size=n, sync_dist=True)  # every rank validates it all
 
     def configure_optimizers(self):
         cfg = self.hparams.config
@@ -194,9 +240,13 @@ def _train(cfg, run_dir: Path, data_path: Path, smiles, Y, rejects, splits, prog
     from ..tokens import Vocabulary, get_tokenizer
     from ..utils import resolve_device
 
-    record(run_dir, cfg.to_dict(), data_path)
-    if rejects:
-        write_rejects(run_dir / "rejects.csv", rejects)
+    from .lock import is_launched_rank
+
+    primary = not is_launched_rank()  # under DDP the other processes train and leave the files to rank 0
+    if primary:
+        record(run_dir, cfg.to_dict(), data_path)
+        if rejects:
+            write_rejects(run_dir / "rejects.csv", rejects)
     targets = list(cfg.targets)
     tr, va, te = splits
     tok = get_tokenizer(cfg.tokenizer)
@@ -211,24 +261,31 @@ def _train(cfg, run_dir: Path, data_path: Path, smiles, Y, rejects, splits, prog
 
     def loader(name, shuffle):
         lengths = [len(x) for x in sets[name].fixed]
-        sampler = BucketBatchSampler(lengths, cfg.batch_size if shuffle else 512, shuffle=shuffle, seed=cfg.seed)
+        sampler = (RankBuckets(lengths, cfg.batch_size, cfg.seed, world) if shuffle
+                   else BucketBatchSampler(lengths, 512, shuffle=False))
         return torch.utils.data.DataLoader(sets[name], batch_sampler=sampler, collate_fn=_collate)
 
-    train_loader = loader("train", True)
-    per_epoch = len(train_loader)
-    module = PropertyModule(model, cfg.to_dict(), total_steps=cfg.max_epochs * max(1, per_epoch))
     best = BestWeights("val_loss")
     timing = Timing(cfg.max_minutes)
     callbacks = [timing, best, L.pytorch.callbacks.EarlyStopping("val_loss", patience=cfg.patience)]
     accel = resolve_device(cfg.device)
-    trainer = L.Trainer(accelerator=accel, devices=1, precision=cfg.precision, max_epochs=cfg.max_epochs,
-                        callbacks=callbacks, logger=L.pytorch.loggers.CSVLogger(str(run_dir), name="", version="log"),
-                        log_every_n_steps=max(1, min(50, per_epoch)), enable_checkpointing=False,
+    devices, strategy = checks.distributed(cfg, accel)
+    trainer = L.Trainer(accelerator=accel, devices=devices, num_nodes=cfg.num_nodes, strategy=strategy,
+                        precision=cfg.precision, max_epochs=cfg.max_epochs, callbacks=callbacks,
+                        logger=L.pytorch.loggers.CSVLogger(str(run_dir), name="", version="log"),
+                        log_every_n_steps=50, enable_checkpointing=False,
                         enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
                         gradient_clip_val=1.0, use_distributed_sampler=False, reload_dataloaders_every_n_epochs=1)
+    world = trainer.world_size
+    train_loader = loader("train", True)
+    per_epoch = len(train_loader)
+    trainer.log_every_n_steps = max(1, min(50, per_epoch))
+    module = PropertyModule(model, cfg.to_dict(), total_steps=cfg.max_epochs * max(1, per_epoch))
     t0 = time.perf_counter()
     trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=loader("val", False))
     seconds = time.perf_counter() - t0
+    if not primary:
+        return {}
     best.restore(module)
     model.eval()
     pred = by_length(model, sets["test"].fixed, len(targets), vocab.pad_id, 512) * std + mean

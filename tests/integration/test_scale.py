@@ -1,0 +1,107 @@
+"""Scale out (issue 12): DDP on CPU (2 gloo processes launched by Lightning through the CLI) trains the same
+weights as one process with the whole batch; the per-run lock lets the launched rank through; streaming training
+from sharded, gzipped SMILES (disjoint and complete shards across ranks × workers, resumable position)."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from chemrnn.models.language import load_language_model
+from chemrnn.training import LMTrainConfig, train_language_model
+from chemrnn.training.data import ResumableBuckets
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory, sample_smiles):
+    """200 molecules of the shipped sample: 180 train / 20 valid."""
+    path = tmp_path_factory.mktemp("data") / "small.smi"
+    path.write_text("\n".join(sample_smiles[:200]) + "\n")
+    return path
+
+
+# warm-up: the CLI's run shortens the preset's 200 steps to a tenth of the run, as None does
+COMMON = dict(max_steps=6, val_every=3, checkpoint_every=3, val_size=20, n_samples=0, warmup_steps=None,
+              precision="32", device="cpu", dropout=0.0, seed=3)
+
+
+def cli_env():
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join([str(__import__("chemrnn").__path__[0].rsplit(os.sep, 1)[0]),
+                                         env.get("PYTHONPATH", "")])
+    for v in ("LOCAL_RANK", "NODE_RANK", "RANK", "WORLD_SIZE", "SLURM_PROCID"):
+        env.pop(v, None)
+    return env
+
+
+@pytest.mark.parametrize("world, n, batch_size", [(2, 180, 8), (2, 101, 7), (3, 50, 4), (2, 7, 3)])
+def test_ranks_together_train_on_the_one_process_batches(world, n, batch_size):
+    """Step k's batches of the ranks (``batch_size`` each) are, together, step k's batch of one process with
+    ``world * batch_size``; every rank has as many steps."""
+    lengths = np.random.default_rng(n).integers(5, 60, n)
+    one = list(ResumableBuckets(lengths, batch_size * world, seed=2))
+    shares = [list(ResumableBuckets(lengths, batch_size, seed=2, rank=r, world=world)) for r in range(world)]
+    assert {len(s) for s in shares} == {len(ResumableBuckets(lengths, batch_size, world=world))}
+    if n % (batch_size * world) == 0 or n % (batch_size * world) >= world:  # no short last batch to merge
+        assert len(shares[0]) == len(one)
+        for k, batch in enumerate(one):
+            assert sorted(i for s in shares for i in s[k]) == sorted(batch)
+    assert sorted(i for s in shares for b in s for i in b) == list(range(n))
+
+
+def test_two_ddp_processes_with_half_the_batch_match_one_with_the_whole(tmp_path, small):
+    """``lm train --devices 2 --batch-size 8`` (Lightning launches the second process through the CLI, gloo on
+    CPU) ends with the weights and losses of one process with ``--batch-size 16``: the global batch is split
+    across the ranks and the loss is the global batch's mean per token. Rank 1 does not block on the run lock;
+    rank 0 alone writes the model, log and checkpoint."""
+    one = train_language_model(LMTrainConfig.from_preset("tiny", data=str(small), batch_size=16, **COMMON),
+                               tmp_path / "one", progress=False)
+    args = [sys.executable, "-m", "chemrnn", "lm", "train", "--data", str(small), "--preset", "tiny",
+            "--batch-size", "8", "--devices", "2", "--strategy", "ddp", "-o", str(tmp_path / "two")]
+    for k in ("max_steps", "val_every", "checkpoint_every", "val_size", "seed"):
+        args += [f"--{k.replace('_', '-')}", str(COMMON[k])]
+    args += ["--device", "cpu", "--precision", "32", "--dropout", "0"]
+    res = subprocess.run(args, env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]
+    two = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert two["steps"] == one["steps"] == 6
+    assert two["train_loss"] == pytest.approx(one["train_loss"], abs=1e-5)
+    assert two["val_nll"] == pytest.approx(one["val_nll"], abs=1e-5)
+    w1, w2 = (load_language_model(tmp_path / name / "model")[0].state_dict() for name in ("one", "two"))
+    for key in w1:
+        torch.testing.assert_close(w2[key], w1[key], atol=2e-5, rtol=1e-4)
+    assert [p.name for p in (tmp_path / "two" / "checkpoints").iterdir()] == ["last.ckpt"]
+    log = (tmp_path / "two" / "log.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in log] == ["step", "3", "6"]  # one writer: no doubled rows
+    assert res.stderr.count("\"train_loss\"") == 1  # rank 0 alone reports
+
+
+def test_property_ddp_matches_one_process_with_the_whole_batch(tmp_path):
+    """``property train --devices 2 --batch-size 32`` ends with the weights and test metrics of one process with
+    ``--batch-size 64`` (global-batch mean squared error; validation loss reduced over the ranks)."""
+    import gzip
+
+    from chemrnn.datasets import sample_path
+    from chemrnn.models.property import load_property_model
+    from chemrnn.training import PropertyTrainConfig, train_property_model
+
+    data = tmp_path / "small.csv"
+    with gzip.open(sample_path(), "rt") as fh:
+        data.write_text("".join(next(fh) for _ in range(300)))
+    size = dict(hidden_size=16, embedding_dim=8, mlp_hidden=16, max_epochs=2, device="cpu", precision="32")
+    one = train_property_model(PropertyTrainConfig(data=str(data), batch_size=64, **size), tmp_path / "one",
+                               progress=False)
+    args = [sys.executable, "-m", "chemrnn", "-q", "property", "train", "--data", str(data), "--hidden", "16",
+            "--embedding", "8", "--mlp-hidden", "16", "--epochs", "2", "--device", "cpu", "--precision", "32",
+            "--batch-size", "32", "--devices", "2", "-o", str(tmp_path / "two")]
+    res = subprocess.run(args, env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]
+    two = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert two["_run"]["best_val_loss"] == pytest.approx(one["_run"]["best_val_loss"], abs=1e-5)
+    assert two["logP"]["MAE"] == pytest.approx(one["logP"]["MAE"], abs=1e-4)
+    w1, w2 = (load_property_model(tmp_path / name / "model")[0].state_dict() for name in ("one", "two"))
+    for key in w1:
+        torch.testing.assert_close(w2[key], w1[key], atol=2e-5, rtol=1e-4)
