@@ -105,3 +105,71 @@ def test_property_ddp_matches_one_process_with_the_whole_batch(tmp_path):
     w1, w2 = (load_property_model(tmp_path / name / "model")[0].state_dict() for name in ("one", "two"))
     for key in w1:
         torch.testing.assert_close(w2[key], w1[key], atol=2e-5, rtol=1e-4)
+
+
+# ------------------------------------------------------------------------------------------- streaming
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory, sample_smiles):
+    """300 molecules in 3 gzipped shards."""
+    import gzip
+
+    folder = tmp_path_factory.mktemp("shards")
+    for i in range(3):
+        with gzip.open(folder / f"part{i}.smi.gz", "wt") as fh:
+            fh.write("\n".join(sample_smiles[i * 100: (i + 1) * 100]) + "\n")
+    return folder
+
+
+@pytest.fixture
+def batches_seen(monkeypatch):
+    """A fingerprint of every training batch, in order."""
+    from chemrnn.models.language import LanguageModel
+
+    seen, real = [], LanguageModel.loss
+
+    def loss(self, ids):
+        if self.training:
+            seen.append((tuple(ids.shape), int((ids * torch.arange(ids.shape[1])).sum())))
+        return real(self, ids)
+
+    monkeypatch.setattr(LanguageModel, "loss", loss)
+    return seen
+
+
+def test_streamed_run_resumes_at_its_saved_position(tmp_path, shards, batches_seen):
+    """``--data 'DIR/*.smi.gz'`` streams (2 reader processes, a validation split held out of the first shard); a
+    run stopped at step 7 and extended to 12 reads, after the resume, exactly the batches of the straight run to
+    12 (the position is in the checkpoint; 7 is odd, so the readers swap roles) and ends with its weights."""
+    cfg = dict(COMMON, max_steps=12, checkpoint_every=3, val_every=6, warmup_steps=0, min_lr_ratio=1.0, workers=2,
+               shuffle_buffer=50, val_size=10)
+    data = str(shards / "*.smi.gz")
+    straight = train_language_model(LMTrainConfig.from_preset("tiny", data=data, batch_size=8, **cfg),
+                                    tmp_path / "straight", progress=False)
+    order = list(batches_seen)
+    assert straight["steps"] == 12 and straight["val_size"] == 10 and len(set(order)) == 12
+    batches_seen.clear()
+    train_language_model(LMTrainConfig.from_preset("tiny", data=data, batch_size=8, **{**cfg, "max_steps": 7}),
+                         tmp_path / "ext", progress=False)
+    assert batches_seen == order[:7]
+    ckpt = torch.load(tmp_path / "ext" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["LMDataModule"] == {"step": 7, "world": 1, "workers": 2, "delivered_per_stream": [4, 3]}
+    batches_seen.clear()
+    ext = train_language_model(LMTrainConfig.from_preset("tiny", data=data, batch_size=8, **cfg), tmp_path / "ext",
+                               progress=False)
+    assert ext["resumed_from"] == 7 and batches_seen == order[7:]
+    w1, w2 = (load_language_model(tmp_path / name / "model")[0].state_dict() for name in ("straight", "ext"))
+    for key in w1:
+        torch.testing.assert_close(w2[key], w1[key], atol=1e-5, rtol=1e-4)
+    info = json.loads((tmp_path / "ext" / "data" / "stream.json").read_text())
+    assert len(info["files"]) == 3 and info["holdout_lines"] == 10
+
+
+def test_streaming_settings_are_checked_before_any_work(tmp_path, shards):
+    from chemrnn.errors import InputError
+
+    with pytest.raises(InputError, match="set max_steps, not epochs"):
+        LMTrainConfig.from_preset("tiny", data=str(shards), epochs=2)
+    with pytest.raises(InputError, match="no file matches"):
+        train_language_model(LMTrainConfig.from_preset("tiny", data=str(tmp_path / "none*.smi.gz")), tmp_path / "r",
+                             progress=False)
+    assert not (tmp_path / "r").exists()

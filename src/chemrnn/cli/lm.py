@@ -64,6 +64,14 @@ def lm_train(
     strategy: Optional[Strategy] = typer.Option(None, "--strategy",
                                                 help="auto (ddp when there is more than one process) | ddp. "
                                                      "Default: auto."),
+    streaming: bool = typer.Option(False, "--streaming",
+                                   help="Stream --data instead of preparing it in memory (always for a glob such as "
+                                        "'shards/*.smi.gz' or a directory): prepared SMILES, one per line."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=0,
+                                          help="Streaming: reader processes per training process. Default: 1."),
+    shuffle_buffer: Optional[int] = typer.Option(None, "--shuffle-buffer", min=1,
+                                                 help="Streaming: molecules in each reader's shuffle buffer. "
+                                                      "Default: 10000."),
 ):
     """Train a language model by teacher forcing; Lightning checkpoints; rerun the command to resume."""
     from ..training import LMTrainConfig, train_language_model
@@ -74,7 +82,7 @@ def lm_train(
         num_layers=layers, embedding_dim=embedding, dropout=dropout, batch_size=batch_size, lr=lr,
         max_steps=max_steps, max_minutes=max_minutes, val_every=val_every, checkpoint_every=checkpoint_every,
         tokenizer=tokenizer, seed=seed, device=device, precision=precision, devices=devices, num_nodes=num_nodes,
-        strategy=strategy)
+        strategy=strategy, streaming=streaming or None, workers=workers, shuffle_buffer=shuffle_buffer)
     metrics = train_language_model(cfg, output, restart=restart, progress=not _state["quiet"])
     if is_launched_rank():  # the other DDP processes: rank 0 reports
         return

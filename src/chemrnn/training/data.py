@@ -176,6 +176,33 @@ def subset(cache: TokenCache, idx: np.ndarray) -> TokenCache:
 
 
 MIN_TO_HOLD_OUT = 20  # with fewer training molecules, no validation split is held out
+VOCAB_SCAN = 100_000  # lines read (evenly from every shard) to build a streamed run's vocabulary
+
+
+class StreamedBatches(torch.utils.data.IterableDataset):
+    """Padded token-id batches of one rank's streams (:func:`chemrnn.streaming.stream_batches`): DataLoader worker
+    ``w`` serves stream ``rank * streams_per_rank + slots[w]`` after replaying ``skips[w]`` batches. Worker ``w``
+    may serve another slot than ``w`` after a resume: batch ``i`` of the run always comes from slot
+    ``i % workers``, so a resumed run reads the batches of the uninterrupted one, in the same order."""
+
+    def __init__(self, files, rank: int, world: int, slots: list[int], skips: list[int], tokenizer: str, vocabulary,
+                 max_tokens: int, batch_size: int, seed: int, buffer: int, holdout: int):
+        super().__init__()
+        self.files, self.rank, self.world, self.slots, self.skips = files, rank, world, slots, skips
+        self.tokenizer, self.vocabulary, self.max_tokens = tokenizer, vocabulary, max_tokens
+        self.batch_size, self.seed, self.buffer, self.holdout = batch_size, seed, buffer, holdout
+
+    def __iter__(self):
+        from ..streaming import encoder, stream_batches
+        from ..tokens import get_tokenizer
+
+        info = torch.utils.data.get_worker_info()
+        w = info.id if info is not None else 0
+        per_rank = len(self.slots)
+        encode = encoder(get_tokenizer(self.tokenizer), self.vocabulary, self.max_tokens)
+        for batch in stream_batches(self.files, self.rank * per_rank + self.slots[w], self.world * per_rank, encode,
+                                    self.batch_size, self.seed, self.buffer, self.skips[w], self.holdout):
+            yield collate_ids(batch, self.vocabulary.pad_id)
 
 
 class LMDataModule(L.LightningDataModule):
@@ -188,13 +215,16 @@ class LMDataModule(L.LightningDataModule):
 
     def __init__(self, data: str, run_dir: str, tokenizer: str = "atom", max_tokens: int = 120,
                  batch_size: int = 128, val_size: int = 5000, valid: str | None = None, seed: int = 0,
-                 unknown: str = "error", init_from: str | None = None, verbose: bool = True):
+                 unknown: str = "error", init_from: str | None = None, verbose: bool = True,
+                 streaming: bool = False, workers: int = 1, buffer: int = 10_000):
         super().__init__()
         self.save_hyperparameters(ignore=["verbose"])
         self.prepare_data_per_node = False  # the run directory is shared: prepare on global rank 0 only
         self.verbose = verbose
         self.train_cache: TokenCache | None = None
         self.valid_cache: TokenCache | None = None
+        self.stream: dict | None = None  # a streamed run's shards, vocabulary and held-out lines
+        self.position: dict | None = None  # restored from a checkpoint
         self.sizes: dict = {}
 
     @property
@@ -203,6 +233,8 @@ class LMDataModule(L.LightningDataModule):
 
     def prepare_data(self):
         h = self.hparams
+        if h.streaming:
+            return self._prepare_stream()
         if (self.run_data / "train.npz").exists() and (not h.valid or (self.run_data / "valid.npz").exists()):
             return  # prepared by an earlier sitting of this run
         self.run_data.mkdir(parents=True, exist_ok=True)
@@ -218,10 +250,64 @@ class LMDataModule(L.LightningDataModule):
                         self.verbose).save(self.run_data / "valid.npz")
         train.save(self.run_data / "train.npz")
 
+    def _prepare_stream(self):
+        """A streamed run's preparation: the shard list, the validation set (``valid``, or the first ``val_size``
+        lines of the first shard, which the streams then skip) and the vocabulary (the prior's, or scanned from
+        :data:`VOCAB_SCAN` lines) into ``RUN/data/stream.json`` and ``RUN/data/valid.npz``."""
+        from ..batching import encode_all
+        from ..io import atomic_write, load_smiles_list
+        from ..streaming import encoder, expand_shards, holdout_lines, scan_vocabulary
+        from ..tokens import get_tokenizer
+
+        h = self.hparams
+        if (self.run_data / "stream.json").exists():
+            return  # prepared by an earlier sitting of this run
+        self.run_data.mkdir(parents=True, exist_ok=True)
+        files = expand_shards(h.data)
+        tok = get_tokenizer(h.tokenizer)
+        held, holdout = holdout_lines(files, h.val_size) if not h.valid else ([], 0)
+        valid = load_smiles_list(h.valid) if h.valid else held
+        if h.init_from:
+            from ..models.language import load_language_model
+
+            vocab, scanned = load_language_model(h.init_from)[1], 0
+        else:
+            vocab, scanned = scan_vocabulary(files, tok, VOCAB_SCAN, valid)
+        if valid:
+            encode = encoder(tok, vocab, h.max_tokens)
+            kept = [s for s in valid if encode(s) is not None]
+            if kept:
+                encode_all(kept, tok, vocab).save(self.run_data / "valid.npz")
+        info = {"files": [str(f) for f in files], "bytes": sum(f.stat().st_size for f in files),
+                "holdout_lines": holdout, "vocabulary": vocab.to_dict(), "tokenizer": h.tokenizer,
+                "vocabulary_scanned": scanned}
+        with atomic_write(self.run_data / "stream.json") as fh:  # written last: marks a finished preparation
+            json.dump(info, fh, indent=1)
+        say(f"streaming {len(files):,} shards ({info['bytes'] / 1e6:,.1f} MB); vocabulary {len(vocab)} "
+            f"(from {scanned:,} molecules)" + (f"; {len(held):,} validation molecules held out of {files[0]}"
+                                              if held else ""), self.verbose)
+
+    def _setup_stream(self):
+        from ..tokens import Vocabulary
+
+        h = self.hparams
+        self.stream = json.loads((self.run_data / "stream.json").read_text())
+        self.stream["vocabulary"] = Vocabulary.from_dict(self.stream["vocabulary"])
+        path = self.run_data / "valid.npz"
+        self.valid_cache = TokenCache.load(path) if path.exists() and (h.valid or h.val_size) else None
+        self.sizes = {"train": None, "streamed_shards": len(self.stream["files"]),
+                      "valid": len(self.valid_cache) if self.valid_cache is not None else 0,
+                      "valid_from": "file" if h.valid else "the first lines of the first shard",
+                      "val_size_requested": None if h.valid else h.val_size}
+        if self.trainer is None or self.trainer.is_global_zero:
+            note_in_config(Path(h.run_dir), "sizes", self.sizes)
+
     def setup(self, stage: str | None = None):
-        if self.train_cache is not None:
+        if self.train_cache is not None or self.stream is not None:
             return
         h = self.hparams
+        if h.streaming:
+            return self._setup_stream()
         train = TokenCache.load(self.run_data / "train.npz")
         valid = TokenCache.load(self.run_data / "valid.npz") if h.valid else None
         if valid is None and h.val_size > 0 and len(train) >= MIN_TO_HOLD_OUT:
@@ -245,7 +331,7 @@ class LMDataModule(L.LightningDataModule):
 
     @property
     def vocabulary(self):
-        return self.train_cache.vocabulary
+        return self.stream["vocabulary"] if self.stream is not None else self.train_cache.vocabulary
 
     def world(self) -> int:
         return max(1, self.trainer.world_size) if self.trainer is not None else 1
@@ -254,10 +340,14 @@ class LMDataModule(L.LightningDataModule):
         return self.trainer.global_rank if self.trainer is not None else 0
 
     def steps_per_epoch(self) -> int:
-        """Optimizer steps (batches per rank) in one epoch over the training split."""
+        """Optimizer steps (batches per rank) in one epoch over the training split (0 when streamed: unknown)."""
+        if self.hparams.streaming:
+            return 0
         return len(ResumableBuckets(self.train_cache.lengths, self.hparams.batch_size, world=self.world()))
 
     def train_dataloader(self):
+        if self.hparams.streaming:
+            return self._stream_loader()
         per = self.steps_per_epoch()
         epoch, skip = divmod(self.trainer.global_step if self.trainer is not None else 0, per)
         sampler = ResumableBuckets(self.train_cache.lengths, self.hparams.batch_size, self.hparams.seed, skip=skip,
@@ -273,6 +363,46 @@ class LMDataModule(L.LightningDataModule):
         batches = BucketBatchSampler(self.valid_cache.lengths, 256, shuffle=False).batches()
         return self._loader(self.valid_cache, [b.tolist() for b in shard_batches(batches, self.rank(),
                                                                                   self.world())])
+
+    def streams_per_rank(self) -> int:
+        return max(1, self.hparams.workers)
+
+    def _step(self) -> int:
+        return self.trainer.global_step if self.trainer is not None else 0
+
+    def _stream_loader(self):
+        """The streamed batches from the position of the restored step (:func:`chemrnn.streaming.delivered`)."""
+        from ..streaming import delivered
+
+        h, n = self.hparams, self.streams_per_rank()
+        step = self.position["step"] if self.position else self._step()
+        done = delivered(step, n)
+        slots = [(w + step) % n for w in range(n)]
+        data = StreamedBatches([Path(f) for f in self.stream["files"]], self.rank(), self.world(), slots,
+                               [done[q] for q in slots], h.tokenizer, self.vocabulary, h.max_tokens, h.batch_size,
+                               h.seed, h.buffer, self.stream["holdout_lines"])
+        self.position = None
+        return torch.utils.data.DataLoader(data, batch_size=None, num_workers=h.workers,
+                                           prefetch_factor=4 if h.workers else None)
+
+    def state_dict(self) -> dict:
+        """A streamed run's position in the checkpoint: the step, and the batches each stream has delivered."""
+        if not self.hparams.streaming:
+            return {}
+        from ..streaming import delivered
+
+        step = self._step()
+        return {"step": step, "world": self.world(), "workers": self.hparams.workers,
+                "delivered_per_stream": delivered(step, self.streams_per_rank())}
+
+    def load_state_dict(self, state: dict) -> None:
+        if not self.hparams.streaming or not state:
+            return
+        if (state.get("world"), state.get("workers")) != (self.world(), self.hparams.workers):
+            raise InputError(f"the checkpoint streamed with {state.get('world')} processes × {state.get('workers')} "
+                             f"workers, not {self.world()} × {self.hparams.workers}: resume with the same, or "
+                             f"--restart")
+        self.position = state
 
     def _loader(self, cache: TokenCache, sampler):
         # a generator of its own: making the iterator draws a seed from it, not from the global RNG (which the

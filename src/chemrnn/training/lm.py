@@ -88,8 +88,15 @@ class LMTrainConfig:
     devices: int | None = None  # processes per node (DDP); None: 1 on CPU, every GPU on a GPU machine
     num_nodes: int = 1
     strategy: str = "auto"  # auto (ddp when there is more than one process) | ddp
+    streaming: bool = False  # stream shards instead of preparing the data in memory (a glob or directory: always)
+    workers: int = 1  # streamed runs: DataLoader worker processes per rank (each reads its own stream)
+    shuffle_buffer: int = 10_000  # streamed runs: molecules in each stream's rolling shuffle buffer
 
     def __post_init__(self):
+        from ..streaming import is_sharded
+
+        if isinstance(self.data, str) and is_sharded(self.data):
+            self.streaming = True
         self.validate()
         self.precision = checks.resolve_precision(self.precision, self.device)
 
@@ -112,7 +119,12 @@ class LMTrainConfig:
             + c.above("max_minutes", self.max_minutes, 0, optional=True)
             + c.fraction("dropout", self.dropout) + c.fraction("min_lr_ratio", self.min_lr_ratio, top_open=False)
             + ([] if self.max_steps or self.epochs else ["set max_steps or epochs"])
-            + ([] if self.data else ["data must name a file or dataset"]))
+            + ([] if self.data else ["data must name a file or dataset"])
+            + c.at_least("workers", self.workers, 0) + c.at_least("shuffle_buffer", self.shuffle_buffer, 1)
+            + ([] if not self.streaming or not self.epochs else
+               ["a streamed run has no known epoch: set max_steps, not epochs"])
+            + ([] if not self.streaming or (self.val_every and self.checkpoint_every) else
+               ["a streamed run validates and checkpoints every so many steps: set val_every and checkpoint_every"]))
         c.refuse(problems, "training option")
 
     @classmethod
@@ -318,8 +330,16 @@ def check_inputs(cfg: LMTrainConfig, data_path: Path | None = None) -> dict:
     from ..datasets import resolve_input, resolve_model
     from ..models.language import load_language_model
 
-    paths = {"data": Path(data_path) if data_path else resolve_input(cfg.data), "valid": None, "init_from": None}
-    checks.readable(paths["data"], "training data")
+    if cfg.streaming and not data_path:
+        from ..streaming import expand_shards
+
+        for f in expand_shards(cfg.data):
+            checks.readable(f, "training shard")
+        paths = {"data": Path(cfg.data), "valid": None, "init_from": None}
+    else:
+        paths = {"data": Path(data_path) if data_path else resolve_input(cfg.data), "valid": None,
+                 "init_from": None}
+        checks.readable(paths["data"], "training data")
     if cfg.valid:
         paths["valid"] = resolve_input(cfg.valid)
         checks.readable(paths["valid"], "validation data")
@@ -350,7 +370,7 @@ def resume_point(cfg: LMTrainConfig, run_dir: Path, restart: bool) -> Path | Non
 
 
 # what a fresh run removes from an earlier one in the same directory (the data caches make it prepare again)
-STALE = ("checkpoints", "log.csv", "metrics.json", "data/train.npz", "data/valid.npz",
+STALE = ("checkpoints", "log.csv", "metrics.json", "data/train.npz", "data/valid.npz", "data/stream.json",
          "data/train.vocabulary_rejects.csv", "data/valid.vocabulary_rejects.csv")
 
 
@@ -407,7 +427,8 @@ def _fit(cfg: LMTrainConfig, run_dir: Path, paths: dict, ckpt: Path | None, prog
         say(f"resuming from {ckpt}", progress)
     dm = LMDataModule(str(paths["data"]), str(run_dir), cfg.tokenizer, cfg.max_tokens, cfg.batch_size, cfg.val_size,
                       str(paths["valid"]) if paths["valid"] else None, cfg.seed, cfg.unknown,
-                      str(paths["init_from"]) if paths["init_from"] else None, verbose=progress)
+                      str(paths["init_from"]) if paths["init_from"] else None, verbose=progress,
+                      streaming=cfg.streaming, workers=cfg.workers, buffer=cfg.shuffle_buffer)
     module = LMModule({**cfg.to_dict(), "init_from": dm.hparams.init_from}, verbose=progress)
     timing = Timing(cfg.max_minutes)
     checkpoints = L.pytorch.callbacks.ModelCheckpoint(
@@ -455,7 +476,8 @@ def make_trainer(cfg: LMTrainConfig, run_dir: Path, callbacks: list, progress: b
 def _run_facts(cfg, trainer, module, dm, timing: Timing, started: float) -> dict:
     """What metrics.json says besides the logged values: steps, epochs, time, sizes, the final LR."""
     steps = trainer.global_step
-    return {"steps": steps, "epochs": round(steps / max(1, dm.steps_per_epoch()), 3),
+    per = dm.steps_per_epoch()
+    return {"steps": steps, "epochs": round(steps / per, 3) if per else None,
             "val_step": module.last_val_step, "resumed_from": module.first_step or None,
             "elapsed_s": round(timing.elapsed(), 1), "seconds_this_session": round(time.perf_counter() - started, 1),
             "lr": trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None,
