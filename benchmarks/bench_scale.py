@@ -1,0 +1,112 @@
+"""Scale out (issue 12): peak memory of a streamed run on 1 M vs 10 M SMILES, and 2-process DDP throughput on CPU.
+
+Usage: CHEMRNN_DATA_DIR=../shared/data python benchmarks/bench_scale.py [OUT.json] [--steps N]
+
+1. Memory: the MOSES training set (1.58 M lines) repeated into 1 M and 10 M lines, 10 gzipped shards each, under
+   ``runs/bench_scale/`` (gitignored; written once, reused). Each set trains the tiny preset for a fixed number of
+   steps with ``lm train --data 'DIR/*.smi.gz'`` (streamed: 1 reader process, shuffle buffer 10,000), as a child
+   process whose process tree's peak RSS (trainer + reader, sampled every 50 ms, shared pages counted in each
+   process) is the figure. Target: 10 M ≤ 1.5 × 1 M.
+2. DDP: the same run (1 M set, batch 128 per process) with ``--devices 1`` and ``--devices 2`` (gloo, one torch
+   thread per process); global and per-process training tokens/s from ``log.csv``, and wall time.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import machine, measure, save  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "runs" / "bench_scale"
+
+
+def moses_lines() -> list[bytes]:
+    """The SMILES column of MOSES' training set, as lines."""
+    with gzip.open(_moses_file(), "rb") as fh:
+        next(fh)  # header
+        return [line.split(b",", 1)[0] + b"\n" for line in fh]
+
+
+def _moses_file() -> Path:
+    d = Path(os.environ.get("CHEMRNN_DATA_DIR", ROOT.parent / "shared" / "data"))
+    return d / "moses_train.csv.gz"
+
+
+def make_shards(n: int, shards: int = 10) -> Path:
+    """``n`` lines of MOSES SMILES (repeated) in ``shards`` gzipped files; reused when already written."""
+    folder = WORK / f"{n // 1_000_000}M"
+    done = folder / ".done"
+    if done.exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = moses_lines()
+    per = n // shards
+    for i in range(shards):
+        start = (i * per) % len(lines)
+        chunk = [lines[(start + j) % len(lines)] for j in range(per)]
+        tmp = folder / f"part{i:03d}.smi.gz.tmp"
+        with gzip.open(tmp, "wb", compresslevel=1) as fh:
+            fh.write(b"".join(chunk))
+        tmp.rename(folder / f"part{i:03d}.smi.gz")
+    done.write_text(str(n))
+    return folder
+
+
+def train_cmd(data: Path, run: Path, steps: int, devices: int = 1) -> list[str]:
+    return [sys.executable, "-m", "chemrnn", "-q", "lm", "train", "--data", str(data / "*.smi.gz"), "--preset",
+            "tiny", "--batch-size", "128", "--max-steps", str(steps), "--val-size", "1000", "--val-every",
+            str(steps), "--checkpoint-every", str(steps), "--device", "cpu", "--precision", "32", "--devices",
+            str(devices), "--workers", "1", "-o", str(run), "--restart"]
+
+
+def tokens_per_s(run: Path) -> float | None:
+    with open(run / "log.csv", newline="") as fh:
+        values = [float(r["tokens_per_s"]) for r in csv.DictReader(fh) if r["tokens_per_s"]]
+    return values[-1] if values else None
+
+
+def main(out: str = "runs/bench_scale/result.json", steps: int = 300) -> dict:
+    env = {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    res = {"machine": machine(), "steps": steps, "memory": {}, "ddp": {}}
+    load = os.getloadavg()
+    res["load_average_at_start"] = load
+    for n in (1_000_000, 10_000_000):
+        t = time.perf_counter()
+        data = make_shards(n)
+        made = round(time.perf_counter() - t, 1)
+        m = measure(train_cmd(data, WORK / f"run_{n // 1_000_000}M", steps), env)
+        m["shards_seconds"] = made
+        m["data_mb"] = round(sum(f.stat().st_size for f in data.glob("*.smi.gz")) / 1e6, 1)
+        res["memory"][f"{n // 1_000_000}M"] = m
+        print(f"{n:,} lines ({m['data_mb']} MB gz): peak RSS {m['peak_rss_mb']} MB, {m['seconds']} s, "
+              f"rc {m['returncode']}", flush=True)
+    a, b = (res["memory"][k]["peak_rss_mb"] for k in ("1M", "10M"))
+    res["memory"]["ratio_10M_over_1M"] = round(b / a, 3)
+    data = WORK / "1M"
+    for devices in (1, 2):
+        run = WORK / f"ddp_{devices}"
+        m = measure(train_cmd(data, run, steps, devices), env)
+        tps = tokens_per_s(run)
+        m.update({"tokens_per_s_global": tps, "tokens_per_s_per_process": tps / devices if tps else None})
+        res["ddp"][devices] = m
+        print(f"{devices} process(es): {tps and round(tps):,} tokens/s in all, "
+              f"{tps and round(tps / devices):,} per process; {m['seconds']} s wall, rc {m['returncode']}",
+              flush=True)
+    res["load_average_at_end"] = os.getloadavg()
+    save(res, out)
+    return res
+
+
+if __name__ == "__main__":
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    steps = int(sys.argv[sys.argv.index("--steps") + 1]) if "--steps" in sys.argv else 300
+    if "--steps" in sys.argv:
+        args = [a for a in args if a != str(steps)]
+    print(json.dumps(main(*(args[:1] or []), steps=steps), indent=1, default=str)[:4000])
