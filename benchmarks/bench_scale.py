@@ -8,7 +8,8 @@ Usage: CHEMRNN_DATA_DIR=../shared/data python benchmarks/bench_scale.py [OUT.jso
    process whose process tree's peak RSS (trainer + reader, sampled every 50 ms, shared pages counted in each
    process) is the figure. Target: 10 M ≤ 1.5 × 1 M.
 2. DDP: the same run (1 M set, batch 128 per process) with ``--devices 1`` and ``--devices 2`` (gloo, one torch
-   thread per process); global and per-process training tokens/s from ``log.csv``, and wall time.
+   thread per process), for the tiny model (LSTM 32) and a wider one (2 × LSTM 256, a third of the steps); global
+   and per-process training tokens/s from ``log.csv`` (the last 50 steps), and wall time.
 """
 from __future__ import annotations
 
@@ -59,7 +60,14 @@ def make_shards(n: int, shards: int = 10) -> Path:
     return folder
 
 
-def train_cmd(data: Path, run: Path, steps: int, devices: int = 1) -> list[str]:
+WIDE = ["--hidden", "256", "--layers", "2", "--embedding", "64"]
+
+
+def train_cmd(data: Path, run: Path, steps: int, devices: int = 1, extra: list[str] = ()) -> list[str]:
+    return [*_cmd(data, run, steps, devices), *extra]
+
+
+def _cmd(data: Path, run: Path, steps: int, devices: int) -> list[str]:
     return [sys.executable, "-m", "chemrnn", "-q", "lm", "train", "--data", str(data / "*.smi.gz"), "--preset",
             "tiny", "--batch-size", "128", "--max-steps", str(steps), "--val-size", "1000", "--val-every",
             str(steps), "--checkpoint-every", str(steps), "--device", "cpu", "--precision", "32", "--devices",
@@ -90,15 +98,17 @@ def main(out: str = "runs/bench_scale/result.json", steps: int = 300) -> dict:
     a, b = (res["memory"][k]["peak_rss_mb"] for k in ("1M", "10M"))
     res["memory"]["ratio_10M_over_1M"] = round(b / a, 3)
     data = WORK / "1M"
-    for devices in (1, 2):
-        run = WORK / f"ddp_{devices}"
-        m = measure(train_cmd(data, run, steps, devices), env)
-        tps = tokens_per_s(run)
-        m.update({"tokens_per_s_global": tps, "tokens_per_s_per_process": tps / devices if tps else None})
-        res["ddp"][devices] = m
-        print(f"{devices} process(es): {tps and round(tps):,} tokens/s in all, "
-              f"{tps and round(tps / devices):,} per process; {m['seconds']} s wall, rc {m['returncode']}",
-              flush=True)
+    for name, extra, n_steps in (("tiny", [], steps), ("wide", WIDE, max(100, steps // 3))):
+        for devices in (1, 2):
+            run = WORK / f"ddp_{name}_{devices}"
+            m = measure(train_cmd(data, run, n_steps, devices, extra), env)
+            tps = tokens_per_s(run)
+            m.update({"steps": n_steps, "tokens_per_s_global": tps,
+                      "tokens_per_s_per_process": tps / devices if tps else None})
+            res["ddp"][f"{name}_{devices}"] = m
+            print(f"{name}, {devices} process(es): {tps and round(tps):,} tokens/s in all, "
+                  f"{tps and round(tps / devices):,} per process; {m['seconds']} s wall, rc {m['returncode']}",
+                  flush=True)
     res["load_average_at_end"] = os.getloadavg()
     save(res, out)
     return res

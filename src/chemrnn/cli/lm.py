@@ -117,12 +117,17 @@ def lm_sample(
                                                                  help="auto (a GPU where there is one) | cpu | gpu."),
     impl: Impl = typer.Option("fused", "--impl",
                                                      help="fused (PyTorch kernels) | lecture (the lecture's cells)."),
+    shards: Optional[int] = typer.Option(None, "--shards", min=1,
+                                         help="Sample at scale: -n draws in this many shards written into the "
+                                              "folder -o (valid, canonical, unique across shards, manifest.json; "
+                                              "with --novel-only, novel too); rerun to resume (finished shards are "
+                                              "skipped). Default: one output, no shards."),
 ):
     """Sample molecules from a language model. SMILES go to --output or stdout; the summary (validity,
     uniqueness) goes to stderr."""
     from rich.progress import Progress
 
-    from ..api import sample_smiles
+    from ..api import sample_shards, sample_smiles
     from ..errors import InputError
     from ..utils import torch_device
 
@@ -138,6 +143,19 @@ def lm_sample(
         for source in exclude or training_sources(model):
             _say(f"known molecules: {escape(str(source))}")
             known |= canonical_set(source)
+    if shards is not None:
+        if output is None:
+            raise InputError("--shards writes a folder of shards: give it with -o DIR")
+        with Progress(console=err_console, disable=_state["quiet"], transient=True) as bar:
+            task = bar.add_task("shards", total=shards)
+            res = sample_shards(model, n, shards, output, temperature, batch_size, max_length, seed,
+                                torch_device(device), impl, progress=lambda k, _: bar.update(task, completed=k),
+                                known=known)
+        _say(f"{res['drawn']:,} drawn in {shards:,} shards: valid {res['valid']:,} "
+             f"({res['valid'] / max(1, res['drawn']):.3f}), written {res['written']:,} unique"
+             + (" novel" if known is not None else "") + f" → {escape(str(output))}/ ({res['seconds']:.1f} s this "
+             f"sitting)")
+        return
     with Progress(console=err_console, disable=_state["quiet"], transient=True) as bar:
         task = bar.add_task("sampling", total=n)
         res = sample_smiles(model, n, temperature=temperature, batch_size=batch_size, max_length=max_length,
