@@ -1,12 +1,16 @@
 """Scale out (issue 12): peak memory of a streamed run on 1 M vs 10 M SMILES, and 2-process DDP throughput on CPU.
 
 Usage: CHEMRNN_DATA_DIR=../shared/data python benchmarks/bench_scale.py [OUT.json] [--steps N]
+       [--parts stream,inmemory,ddp]   (default: all three; results are merged into OUT.json)
 
 1. Memory: the MOSES training set (1.58 M lines) repeated into 1 M and 10 M lines, 10 gzipped shards each, under
    ``runs/bench_scale/`` (gitignored; written once, reused). Each set trains the tiny preset for a fixed number of
    steps with ``lm train --data 'DIR/*.smi.gz'`` (streamed: 1 reader process, shuffle buffer 10,000), as a child
    process whose process tree's peak RSS (trainer + reader, sampled every 50 ms, shared pages counted in each
    process) is the figure. Target: 10 M ≤ 1.5 × 1 M.
+   For contrast, the in-memory path: the same lines encoded once into a ``.npz`` token cache (what ``prepare_data``
+   writes, here without RDKit's canonicalization, which would take an hour for 10 M on this CPU) and trained from
+   it the same way (``--data FILE.npz``: the whole cache is loaded, a validation split copied out of it).
 2. DDP: the same run (1 M set, batch 128 per process) with ``--devices 1`` and ``--devices 2`` (gloo, one torch
    thread per process), for the tiny model (LSTM 32) and a wider one (2 × LSTM 256, a third of the steps); global
    and per-process training tokens/s from ``log.csv`` (the last 50 steps), and wall time.
@@ -63,15 +67,17 @@ def make_shards(n: int, shards: int = 10) -> Path:
 WIDE = ["--hidden", "256", "--layers", "2", "--embedding", "64"]
 
 
-def train_cmd(data: Path, run: Path, steps: int, devices: int = 1, extra: list[str] = ()) -> list[str]:
-    return [*_cmd(data, run, steps, devices), *extra]
+def train_cmd(data: Path, run: Path, steps: int, devices: int = 1, extra: list[str] = (), workers: int = 1
+              ) -> list[str]:
+    """A streamed run of the shards in ``data`` (``workers`` reader processes; 0: read in the trainer)."""
+    return [*_cmd(str(data / "*.smi.gz"), run, steps, devices), "--workers", str(workers), *extra]
 
 
-def _cmd(data: Path, run: Path, steps: int, devices: int) -> list[str]:
-    return [sys.executable, "-m", "chemrnn", "-q", "lm", "train", "--data", str(data / "*.smi.gz"), "--preset",
-            "tiny", "--batch-size", "128", "--max-steps", str(steps), "--val-size", "1000", "--val-every",
-            str(steps), "--checkpoint-every", str(steps), "--device", "cpu", "--precision", "32", "--devices",
-            str(devices), "--workers", "1", "-o", str(run), "--restart"]
+def _cmd(data: str, run: Path, steps: int, devices: int) -> list[str]:
+    return [sys.executable, "-m", "chemrnn", "-q", "lm", "train", "--data", data, "--preset", "tiny",
+            "--batch-size", "128", "--max-steps", str(steps), "--val-size", "1000", "--val-every", str(steps),
+            "--checkpoint-every", str(steps), "--device", "cpu", "--precision", "32", "--devices", str(devices),
+            "-o", str(run), "--restart"]
 
 
 def tokens_per_s(run: Path) -> float | None:
@@ -80,25 +86,62 @@ def tokens_per_s(run: Path) -> float | None:
     return values[-1] if values else None
 
 
-def main(out: str = "runs/bench_scale/result.json", steps: int = 300) -> dict:
+def token_cache(n: int) -> Path:
+    """The ``n`` lines of :func:`make_shards` encoded into one token cache (written once, reused)."""
+    from chemrnn.batching import encode_all
+    from chemrnn.streaming import expand_shards, read_shard
+    from chemrnn.tokens import get_tokenizer
+
+    path = WORK / f"{n // 1_000_000}M.npz"
+    if not path.exists():
+        files = expand_shards(str(make_shards(n) / "*.smi.gz"))
+        encode_all((s for f in files for _, s in read_shard(f)), get_tokenizer("atom")).save(path)
+    return path
+
+
+def in_memory_cmd(cache: Path, run: Path, steps: int) -> list[str]:
+    """The same run from a token cache held in memory."""
+    return _cmd(str(cache), run, steps, 1)
+
+
+def main(out: str = "runs/bench_scale/result.json", steps: int = 300,
+         parts: tuple = ("stream", "inmemory", "ddp")) -> dict:
     env = {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    res = {"machine": machine(), "steps": steps, "memory": {}, "ddp": {}}
-    load = os.getloadavg()
-    res["load_average_at_start"] = load
-    for n in (1_000_000, 10_000_000):
+    res = json.loads(Path(out).read_text()) if Path(out).exists() else {}
+    res.update({"machine": machine(), "steps": steps})
+    res.setdefault("memory", {}), res.setdefault("ddp", {}), res.setdefault("in_memory", {})
+    res["load_average_at_start"] = os.getloadavg()
+    if "inmemory" in parts:
+        for n in (1_000_000, 10_000_000):
+            t = time.perf_counter()
+            cache = token_cache(n)
+            m = measure(in_memory_cmd(cache, WORK / f"mem_{n // 1_000_000}M", steps), env)
+            m.update({"cache_seconds": round(time.perf_counter() - t, 1),
+                      "cache_mb": round(cache.stat().st_size / 1e6, 1)})
+            res["in_memory"][f"{n // 1_000_000}M"] = m
+            print(f"in memory, {n:,} molecules ({m['cache_mb']} MB cache): peak RSS {m['peak_rss_mb']} MB, "
+                  f"{m['seconds']} s, rc {m['returncode']}", flush=True)
+        a, b = (res["in_memory"][k]["peak_rss_mb"] for k in ("1M", "10M"))
+        res["in_memory"]["ratio_10M_over_1M"] = round(b / a, 3)
+    for n in (1_000_000, 10_000_000) if "stream" in parts else ():
         t = time.perf_counter()
         data = make_shards(n)
         made = round(time.perf_counter() - t, 1)
         m = measure(train_cmd(data, WORK / f"run_{n // 1_000_000}M", steps), env)
         m["shards_seconds"] = made
         m["data_mb"] = round(sum(f.stat().st_size for f in data.glob("*.smi.gz")) / 1e6, 1)
+        m0 = measure(train_cmd(data, WORK / f"run0_{n // 1_000_000}M", steps, workers=0), env)
+        m["workers_0"] = {k: m0[k] for k in ("seconds", "peak_rss_mb", "returncode")}
         res["memory"][f"{n // 1_000_000}M"] = m
-        print(f"{n:,} lines ({m['data_mb']} MB gz): peak RSS {m['peak_rss_mb']} MB, {m['seconds']} s, "
-              f"rc {m['returncode']}", flush=True)
-    a, b = (res["memory"][k]["peak_rss_mb"] for k in ("1M", "10M"))
-    res["memory"]["ratio_10M_over_1M"] = round(b / a, 3)
+        print(f"{n:,} lines ({m['data_mb']} MB gz): peak RSS {m['peak_rss_mb']} MB with a reader process, "
+              f"{m0['peak_rss_mb']} MB reading in the trainer; {m['seconds']} s, rc {m['returncode']}", flush=True)
+    if "stream" in parts:
+        a, b = (res["memory"][k]["peak_rss_mb"] for k in ("1M", "10M"))
+        res["memory"]["ratio_10M_over_1M"] = round(b / a, 3)
+        a, b = (res["memory"][k]["workers_0"]["peak_rss_mb"] for k in ("1M", "10M"))
+        res["memory"]["ratio_10M_over_1M_workers_0"] = round(b / a, 3)
     data = WORK / "1M"
-    for name, extra, n_steps in (("tiny", [], steps), ("wide", WIDE, max(100, steps // 3))):
+    for name, extra, n_steps in (("tiny", [], steps), ("wide", WIDE, max(100, steps // 3))) if "ddp" in parts else ():
         for devices in (1, 2):
             run = WORK / f"ddp_{name}_{devices}"
             m = measure(train_cmd(data, run, n_steps, devices, extra), env)
@@ -115,8 +158,9 @@ def main(out: str = "runs/bench_scale/result.json", steps: int = 300) -> dict:
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    steps = int(sys.argv[sys.argv.index("--steps") + 1]) if "--steps" in sys.argv else 300
-    if "--steps" in sys.argv:
-        args = [a for a in args if a != str(steps)]
-    print(json.dumps(main(*(args[:1] or []), steps=steps), indent=1, default=str)[:4000])
+    argv = sys.argv[1:]
+    opts = {k: argv[argv.index(k) + 1] for k in ("--steps", "--parts") if k in argv}
+    args = [a for i, a in enumerate(argv) if not a.startswith("--") and (i == 0 or argv[i - 1] not in opts)]
+    parts = tuple(opts.get("--parts", "stream,inmemory,ddp").split(","))
+    res = main(*(args[:1] or []), steps=int(opts.get("--steps", 300)), parts=parts)
+    print(json.dumps(res, indent=1, default=str)[:4000])

@@ -202,3 +202,26 @@ def test_sharded_sampling_is_unique_across_shards_and_resumes(tmp_path, capsys):
     assert files[2].read_text().split() == shards[2] and files[0].stat().st_mtime_ns == first
     assert main([*args[:-2], "--temperature", "0.5", "-o", str(out)]) == 2
     assert "other settings (temperature)" in capsys.readouterr().err
+
+
+def test_distributed_settings_are_checked_and_resolved():
+    """Bad DDP settings are refused with the valid ones; ``auto`` with more than one process is plain ``ddp``
+    (every process runs the code after ``fit``); one CPU process stays one."""
+    from types import SimpleNamespace
+
+    from chemrnn.errors import InputError
+    from chemrnn.training import PropertyTrainConfig
+    from chemrnn.training.checks import distributed
+
+    with pytest.raises(InputError, match=r"strategy must be one of auto \| ddp.*devices must be a number >= 1"):
+        LMTrainConfig.from_preset("tiny", strategy="fsdp", devices=0)
+    with pytest.raises(InputError, match="num_nodes"):
+        PropertyTrainConfig(num_nodes=0)
+    with pytest.raises(InputError, match="unknown training options: gpus"):
+        LMTrainConfig.from_preset("tiny", gpus=2)
+    cfg = lambda devices, nodes=1, strategy="auto": SimpleNamespace(devices=devices, num_nodes=nodes,  # noqa: E731
+                                                                     strategy=strategy)
+    assert distributed(cfg(None), "cpu") == (1, "auto")
+    assert distributed(cfg(2), "cpu") == (2, "ddp")
+    assert distributed(cfg(1, 2), "gpu") == (1, "ddp")
+    assert distributed(cfg(None), "gpu") == ("auto", "auto")
