@@ -1,6 +1,7 @@
 """Scale out (issue 12): DDP on CPU (2 gloo processes launched by Lightning through the CLI) trains the same
-weights as one process with the whole batch; the per-run lock lets the launched rank through; streaming training
-from sharded, gzipped SMILES (disjoint and complete shards across ranks × workers, resumable position)."""
+weights as one process with the whole batch, for both model families; the per-run lock lets the launched rank
+through; streamed training from sharded, gzipped SMILES resumes at its saved position (the streams themselves:
+tests/unit/test_streaming.py); sharded sampling is unique across shards and resumable."""
 import json
 import os
 import subprocess
@@ -105,6 +106,24 @@ def test_property_ddp_matches_one_process_with_the_whole_batch(tmp_path):
     w1, w2 = (load_property_model(tmp_path / name / "model")[0].state_dict() for name in ("one", "two"))
     for key in w1:
         torch.testing.assert_close(w2[key], w1[key], atol=2e-5, rtol=1e-4)
+
+
+def test_a_launched_rank_passes_the_run_lock_its_launcher_holds(tmp_path, monkeypatch):
+    """The launcher (rank 0) holds RUN/.lock for the whole run; a process started for another rank (LOCAL_RANK,
+    RANK, NODE_RANK or SLURM_PROCID not 0) enters without taking it, so it never waits for rank 0 to finish."""
+    from chemrnn.errors import InputError
+    from chemrnn.training.lock import run_lock
+
+    with run_lock(tmp_path, "lm train -o RUN"):
+        for var in ("LOCAL_RANK", "RANK", "NODE_RANK", "SLURM_PROCID"):
+            monkeypatch.setenv(var, "1")
+            with run_lock(tmp_path):
+                pass
+            monkeypatch.delenv(var)
+        monkeypatch.setenv("RANK", "0")  # torchrun's rank 0 is a launcher like any other: it is refused
+        with pytest.raises(InputError, match="another training run"):
+            with run_lock(tmp_path):
+                pass
 
 
 # ------------------------------------------------------------------------------------------- streaming

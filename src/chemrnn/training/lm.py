@@ -88,15 +88,15 @@ class LMTrainConfig:
     devices: int | None = None  # processes per node (DDP); None: 1 on CPU, every GPU on a GPU machine
     num_nodes: int = 1
     strategy: str = "auto"  # auto (ddp when there is more than one process) | ddp
-    streaming: bool = False  # stream shards instead of preparing the data in memory (a glob or directory: always)
+    streaming: bool | None = None  # stream shards, not prepare the data in memory; None: for a glob or directory
     workers: int = 1  # streamed runs: DataLoader worker processes per rank (each reads its own stream)
     shuffle_buffer: int = 10_000  # streamed runs: molecules in each stream's rolling shuffle buffer
 
     def __post_init__(self):
         from ..streaming import is_sharded
 
-        if isinstance(self.data, str) and is_sharded(self.data):
-            self.streaming = True
+        if self.streaming is None:
+            self.streaming = isinstance(self.data, str) and is_sharded(self.data)
         self.validate()
         self.precision = checks.resolve_precision(self.precision, self.device)
 
@@ -316,7 +316,7 @@ def finetune_config(prior, actives, epochs: int = 10, batch_size: int = 32, lr: 
 
     _, _, tokenizer, meta = load_language_model(prior)
     arch = {k: v for k, v in meta["config"].items() if k in ARCHITECTURE}
-    values = dict(data=str(actives), preset="finetune", tokenizer=tokenizer, init_from=str(prior),
+    values = dict(data=str(actives), preset="finetune", streaming=False, tokenizer=tokenizer, init_from=str(prior),
                   batch_size=batch_size, lr=lr, epochs=epochs, max_steps=None, warmup_steps=None, val_size=val_size,
                   val_every=None, checkpoint_every=None, n_samples=0, seed=seed, device=device, unknown=unknown,
                   min_lr_ratio=0.1, **arch)
