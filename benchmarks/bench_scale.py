@@ -1,7 +1,7 @@
 """Scale out (issue 12): peak memory of a streamed run on 1 M vs 10 M SMILES, and 2-process DDP throughput on CPU.
 
 Usage: CHEMRNN_DATA_DIR=../shared/data python benchmarks/bench_scale.py [OUT.json] [--steps N]
-       [--parts stream,inmemory,ddp]   (default: all three; results are merged into OUT.json)
+       [--parts stream,inmemory,ddp,cap]   (default: the first three; results are merged into OUT.json)
 
 1. Memory: the MOSES training set (1.58 M lines) repeated into 1 M and 10 M lines, 10 gzipped shards each, under
    ``runs/bench_scale/`` (gitignored; written once, reused). Each set trains the tiny preset for a fixed number of
@@ -14,6 +14,8 @@ Usage: CHEMRNN_DATA_DIR=../shared/data python benchmarks/bench_scale.py [OUT.jso
 2. DDP: the same run (1 M set, batch 128 per process) with ``--devices 1`` and ``--devices 2`` (gloo, one torch
    thread per process), for the tiny model (LSTM 32) and a wider one (2 × LSTM 256, a third of the steps); global
    and per-process training tokens/s from ``log.csv`` (the last 50 steps), and wall time.
+3. Cap (``--parts cap``): a streamed run on 40 M lines (about 1.4 GB of text, more than the cap) under a 1 GiB RSS
+   cap enforced by a watchdog that kills the process tree when it is exceeded.
 """
 from __future__ import annotations
 
@@ -104,6 +106,27 @@ def in_memory_cmd(cache: Path, run: Path, steps: int) -> list[str]:
     return _cmd(str(cache), run, steps, 1)
 
 
+CAP_LINES, CAP_MB = 40_000_000, 1024
+
+
+def memory_cap_run(env: dict, steps: int) -> dict:
+    """A streamed run (read in the trainer) on 40 M lines — more text than the cap — under a 1 GiB RSS cap, enforced
+    by killing the process tree the moment it is exceeded."""
+    data = make_shards(CAP_LINES)
+    text_mb = 0
+    for f in data.glob("*.smi.gz"):
+        with gzip.open(f, "rb") as fh:
+            while chunk := fh.read(1 << 24):
+                text_mb += len(chunk)
+    text_mb = round(text_mb / 2**20)
+    m = measure(train_cmd(data, WORK / "run_cap", steps, workers=0), env, cap_mb=CAP_MB)
+    m.update({"lines": CAP_LINES, "text_mb": text_mb,
+              "gz_mb": round(sum(f.stat().st_size for f in data.glob("*.smi.gz")) / 2**20)})
+    print(f"cap: {CAP_LINES:,} lines, {text_mb:,} MB of text ({m['gz_mb']} MB gz) under a {CAP_MB} MB cap: peak RSS "
+          f"{m['peak_rss_mb']} MB, over cap {m['over_cap']}, rc {m['returncode']}, {m['seconds']} s", flush=True)
+    return m
+
+
 def main(out: str = "runs/bench_scale/result.json", steps: int = 300,
          parts: tuple = ("stream", "inmemory", "ddp")) -> dict:
     env = {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -140,6 +163,8 @@ def main(out: str = "runs/bench_scale/result.json", steps: int = 300,
         res["memory"]["ratio_10M_over_1M"] = round(b / a, 3)
         a, b = (res["memory"][k]["workers_0"]["peak_rss_mb"] for k in ("1M", "10M"))
         res["memory"]["ratio_10M_over_1M_workers_0"] = round(b / a, 3)
+    if "cap" in parts:
+        res["cap"] = memory_cap_run(env, steps)
     data = WORK / "1M"
     for name, extra, n_steps in (("tiny", [], steps), ("wide", WIDE, max(100, steps // 3))) if "ddp" in parts else ():
         for devices in (1, 2):

@@ -32,18 +32,32 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def measure(cmd: list[str], env: dict | None = None) -> dict:
-    """Run ``cmd``; return wall seconds, peak RSS of the process tree (sampled every 50 ms) and exit code."""
+def measure(cmd: list[str], env: dict | None = None, cap_mb: float | None = None) -> dict:
+    """Run ``cmd``; return wall seconds, peak RSS of the process tree (sampled every 50 ms) and exit code. With
+    ``cap_mb``, a memory cap: the tree is killed (``over_cap``: true) as soon as its RSS exceeds it."""
+    import signal
+    import tempfile
+
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    peak = 0
+    log = tempfile.TemporaryFile(mode="w+")  # not a pipe: a chatty command cannot block on a full pipe
+    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    peak, over = 0, False
     while proc.poll() is None:
         peak = max(peak, _tree_rss(proc.pid))
+        if cap_mb is not None and peak > cap_mb * 2**20:
+            over = True
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            break
         time.sleep(0.05)
-    out = proc.stdout.read()
-    return {"cmd": " ".join(cmd), "seconds": round(time.perf_counter() - t0, 2), "peak_rss_mb": round(peak / 2**20),
-            "returncode": proc.returncode, "output_tail": out[-2000:]}
+    log.seek(0)
+    out = log.read()
+    res = {"cmd": " ".join(cmd), "seconds": round(time.perf_counter() - t0, 2), "peak_rss_mb": round(peak / 2**20),
+           "returncode": proc.returncode, "output_tail": out[-2000:]}
+    if cap_mb is not None:
+        res.update({"cap_mb": cap_mb, "over_cap": over})
+    return res
 
 
 def machine() -> dict:
