@@ -35,7 +35,7 @@ class DesignConfig:
     batch_size: int = 128
     temperature: float = 1.0
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"  # auto: a GPU where there is one | cpu | gpu | cuda | cuda:N
     max_length: int = 140
     starting_population: str | None = None
     options: dict = field(default_factory=dict)  # [design.<optimizer>]
@@ -49,6 +49,8 @@ class DesignConfig:
                 raise InputError(f"[design] {name} must be a positive integer, not {getattr(self, name)!r}")
         if not self.temperature > 0:
             raise InputError(f"[design] temperature must be > 0, not {self.temperature!r}")
+        if self.device not in ("auto", "cpu", "gpu", "cuda") and not str(self.device).startswith("cuda:"):
+            raise InputError(f"[design] device must be auto, cpu, gpu, cuda or cuda:N, not {self.device!r}")
         bad = set(self.options) - set(OPTIMIZERS[self.optimizer].defaults)
         if bad:
             raise InputError(f"[design.{self.optimizer}]: unknown key(s) {', '.join(sorted(bad))}; valid: "
@@ -111,16 +113,18 @@ class DesignRun:
     def __init__(self, cfg: DesignConfig, scoring, run_dir=None, progress=None):
         from ..models.language import load_language_model
         from ..tokens import get_tokenizer
+        from ..utils import torch_device
 
         self.cfg, self.scoring = cfg.validate(), scoring
         self.run_dir = Path(run_dir) if run_dir else None
         self.say = progress or (lambda msg: None)
-        model, vocab, tok, self.prior_meta = load_language_model(cfg.prior, device=cfg.device)
-        self.agent = Agent(model, vocab, get_tokenizer(tok), cfg.device, cfg.max_length)
+        device = torch_device(cfg.device)
+        model, vocab, tok, self.prior_meta = load_language_model(cfg.prior, device=device)
+        self.agent = Agent(model, vocab, get_tokenizer(tok), device, cfg.max_length)
         prior = None
         if cfg.optimizer == "reinvent":
-            pm, _, _, _ = load_language_model(cfg.prior, device=cfg.device)
-            prior = Agent(pm, vocab, get_tokenizer(tok), cfg.device, cfg.max_length)
+            pm, _, _, _ = load_language_model(cfg.prior, device=device)
+            prior = Agent(pm, vocab, get_tokenizer(tok), device, cfg.max_length)
         self.optimizer = OPTIMIZERS[cfg.optimizer](self.agent, prior, **cfg.options)
         self.filter = DiversityFilter(**cfg.diversity_filter)
         self.step, self.scored = 0, 0
@@ -387,7 +391,7 @@ class GoalDirectedGenerator:
 
     def __init__(self, optimizer: str = "reinvent", prior: str = "shipped", budget: int = 5000, batch_size: int = 128,
                  seed: int = 0, options: dict | None = None, diversity_filter: dict | None = None,
-                 device: str = "cpu", progress=None, population: str | None = None, population_size: int = 0):
+                 device: str = "auto", progress=None, population: str | None = None, population_size: int = 0):
         self.cfg = DesignConfig(optimizer=optimizer, prior=prior, budget=budget, batch_size=batch_size, seed=seed,
                                 device=device, options=dict(options or {}),
                                 diversity_filter={**DesignConfig().diversity_filter, **(diversity_filter or {})})

@@ -383,7 +383,7 @@ class LMDataModule(L.LightningDataModule):
                                h.seed, h.buffer, self.stream["holdout_lines"])
         self.position = None
         return torch.utils.data.DataLoader(data, batch_size=None, num_workers=h.workers,
-                                           prefetch_factor=4 if h.workers else None)
+                                           prefetch_factor=4 if h.workers else None, pin_memory=self._on_cuda())
 
     def state_dict(self) -> dict:
         """A streamed run's position in the checkpoint: the step, and the batches each stream has delivered."""
@@ -409,7 +409,14 @@ class LMDataModule(L.LightningDataModule):
         # checkpoint restores for dropout)
         return torch.utils.data.DataLoader(TokenDataset(cache), batch_sampler=sampler,
                                            collate_fn=partial(collate_ids, pad_id=cache.vocabulary.pad_id),
-                                           generator=torch.Generator().manual_seed(self.hparams.seed))
+                                           generator=torch.Generator().manual_seed(self.hparams.seed),
+                                           pin_memory=self._on_cuda())
+
+    def _on_cuda(self) -> bool:
+        """Batches go to a GPU: collate into pinned memory, so the copy to the device runs asynchronously (Lightning
+        moves batches with ``non_blocking=True``) while the GPU works on the previous step."""
+        trainer = getattr(self, "trainer", None)
+        return bool(trainer is not None and trainer.strategy.root_device.type == "cuda")
 
 
 def note_in_config(run_dir: Path, key: str, value) -> None:

@@ -217,7 +217,7 @@ class LMModule(L.LightningModule):
         world = self.trainer.world_size if self._trainer is not None else 1
         if world == 1:
             loss = self.model.loss(ids)
-            self._tokens += int((ids[:, 1:] != self.model.config.pad_id).sum())
+            self._tokens = self._tokens + (ids[:, 1:] != self.model.config.pad_id).sum()  # on the device: no sync
             self.log("train_loss", loss, prog_bar=True, on_step=True)
             return loss
         return self._global_batch_loss(ids, world)
@@ -232,14 +232,14 @@ class LMModule(L.LightningModule):
                              (ids[:, 1:] != self.model.config.pad_id).sum().float()])
         total = self.trainer.strategy.reduce(local.clone(), reduce_op="sum")
         tokens = total[1].clamp(min=1)
-        self._tokens += int(total[1])
+        self._tokens = self._tokens + total[1]
         self.log("train_loss", total[0] / tokens, prog_bar=True, on_step=True)
         return nll.sum() * world / tokens
 
     def on_train_batch_end(self, *args):
         now = time.perf_counter()
         if self._t_last is not None and self.trainer.global_step % 50 == 0:
-            self.log("tokens_per_s", self._tokens / (now - self._t_last), prog_bar=True)
+            self.log("tokens_per_s", float(self._tokens) / (now - self._t_last), prog_bar=True)  # a sync per 50
             self._t_last, self._tokens = now, 0
         elif self._t_last is None:
             self._t_last, self._tokens = now, 0
@@ -290,7 +290,9 @@ class LMModule(L.LightningModule):
                 warn(f"the warm-up ({self.warmup} steps) is not shorter than the run ({total} steps): "
                      f"shortened to {short} steps, so that the learning rate anneals")
             self.warmup = short
-        opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        # on a GPU the fused Adam: one kernel for all parameters instead of several per tensor
+        cuda = next(self.model.parameters()).is_cuda
+        opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, **({"fused": True} if cuda else {}))
 
         def schedule(step):
             return lr_factor(step, total, self.warmup, cfg.min_lr_ratio, self.time_fraction)
@@ -458,6 +460,8 @@ def make_trainer(cfg: LMTrainConfig, run_dir: Path, callbacks: list, progress: b
     each of ``num_nodes`` nodes (DDP, :func:`.checks.distributed`)."""
     accel = resolve_device(cfg.device)
     devices, strategy = distributed(cfg, accel)
+    if accel == "gpu":  # TF32 tensor cores for float32 matmuls (cuDNN's LSTM uses them already)
+        torch.set_float32_matmul_precision("high")
     has_valid = bool(cfg.valid) or cfg.val_size > 0
     if not has_valid:
         val = {"limit_val_batches": 0}
