@@ -204,6 +204,20 @@ def grid_png(smiles: Sequence[str], per_row: int = 6, size=(200, 160), legends: 
     return buf.getvalue()
 
 
+def depiction_svg(smiles: str, width: int = 220, height: int = 160) -> str | None:
+    """An SVG drawing (RDKit's 2D depiction) of a molecule, or None when the SMILES is not one."""
+    from rdkit.Chem.Draw import rdMolDraw2D
+
+    m, _ = parse(smiles)
+    if m is None:
+        return None
+    drawer = rdMolDraw2D.MolDraw2DSVG(int(width), int(height))
+    drawer.drawOptions().clearBackground = False
+    rdMolDraw2D.PrepareAndDrawMolecule(drawer, m)
+    drawer.FinishDrawing()
+    return drawer.GetDrawingText()
+
+
 # ------------------------------------------------------------------------------------- scoring
 # What the design cycle's scoring functions ask of a molecule (chemrnn.scoring); RDKit stays behind this line.
 DESCRIPTORS = {

@@ -35,6 +35,7 @@ app.add_typer(lecture_app, name="lecture")
 app.command("demo")(demo)
 app.add_typer(design_app, name="design")
 app.add_typer(activity_app, name="activity")
+from .serve import serve; app.command("serve")(serve)  # noqa: E402  (the local web page)
 
 
 def _version(value: bool):

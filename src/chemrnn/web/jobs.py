@@ -1,0 +1,249 @@
+"""Background jobs of the web page: a queue per kind, one job of a kind at a time, each job's state in memory and,
+for fine-tunes, on disk (``RUNS/.chemrnn-web/jobs/ID.json``), so that a reloaded page (or a restarted server)
+finds its jobs again.
+
+* ``sample`` jobs run in a thread of the server (the model is already loaded there);
+* ``finetune`` jobs run the command line (``python -m chemrnn lm finetune …``) in a subprocess whose output goes
+  to ``ID.log``; the progress is read from Lightning's bar in that log; a non-zero exit is a failed job whose
+  message is the command's one error line.
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import threading
+import time
+import traceback
+import uuid
+from pathlib import Path
+
+STATES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
+_BAR = re.compile(r"Epoch (\d+):\s+(\d+)%\|[^|]*\|\s*(\d+)/(\d+)")
+
+
+class Job:
+    def __init__(self, kind: str, params: dict, title: str, id: str | None = None):
+        self.id = id or uuid.uuid4().hex[:12]
+        self.kind, self.params, self.title = kind, params, title
+        self.state = "queued"
+        self.progress: float | None = 0.0
+        self.message = "queued"
+        self.created = time.time()
+        self.started: float | None = None
+        self.ended: float | None = None
+        self.result: dict | None = None
+        self.error: str | None = None
+        self.pid: int | None = None
+        self.cancel_requested = False
+
+    def public(self, with_result: bool = True) -> dict:
+        now = self.ended or time.time()
+        d = {"id": self.id, "kind": self.kind, "title": self.title, "state": self.state, "progress": self.progress,
+             "message": self.message, "error": self.error, "created": self.created, "params": self.params,
+             "seconds": round(now - self.started, 1) if self.started else 0.0}
+        if with_result:
+            d["result"] = self.result
+        return d
+
+    def to_disk(self) -> dict:
+        return {**self.public(), "started": self.started, "ended": self.ended, "pid": self.pid}
+
+    @classmethod
+    def from_disk(cls, d: dict) -> "Job":
+        job = cls(d["kind"], d["params"], d["title"], d["id"])
+        for k in ("state", "progress", "message", "error", "created", "started", "ended", "result", "pid"):
+            setattr(job, k, d.get(k))
+        return job
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+class JobQueue:
+    """Jobs by id; a worker thread per kind runs them one at a time, in order."""
+
+    def __init__(self, state_dir: Path | None, runners: dict, keep: int = 50):
+        self.state_dir = state_dir
+        self.runners = runners  # kind -> callable(job, queue) that sets job.result or raises
+        self.keep = keep
+        self.jobs: dict[str, Job] = {}
+        self.lock = threading.Lock()
+        self.queues = {kind: queue.Queue() for kind in runners}
+        self.procs: dict[str, subprocess.Popen] = {}
+        self._load()
+        for kind in runners:
+            threading.Thread(target=self._worker, args=(kind,), daemon=True, name=f"chemrnn-web-{kind}").start()
+
+    # ---------------------------------------------------------------------------------------- disk
+    def _path(self, job: Job, suffix: str = ".json") -> Path | None:
+        return self.state_dir / f"{job.id}{suffix}" if self.state_dir else None
+
+    def save(self, job: Job) -> None:
+        if self.state_dir is None or job.kind != "finetune":
+            return
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        p = self._path(job)
+        tmp = p.with_suffix(".tmp")
+        tmp.write_text(json.dumps(job.to_disk()))
+        os.replace(tmp, p)
+
+    def _load(self) -> None:
+        """Jobs of an earlier server: a running one whose process is gone was interrupted."""
+        if self.state_dir is None or not self.state_dir.is_dir():
+            return
+        for p in sorted(self.state_dir.glob("*.json")):
+            try:
+                job = Job.from_disk(json.loads(p.read_text()))
+            except (OSError, ValueError, KeyError):
+                continue
+            if job.state in ("queued", "running"):
+                if job.state == "running" and _alive(job.pid):
+                    job.message = "still running in a process of an earlier server (its progress is not followed)"
+                else:
+                    job.state, job.message = "interrupted", "the server stopped before the job ended"
+                    job.ended = job.ended or time.time()
+                    self.save(job)
+            self.jobs[job.id] = job
+
+    # ---------------------------------------------------------------------------------------- use
+    def submit(self, kind: str, params: dict, title: str) -> Job:
+        job = Job(kind, params, title)
+        with self.lock:
+            self.jobs[job.id] = job
+            self._trim()
+        self.save(job)
+        self.queues[kind].put(job.id)
+        return job
+
+    def _trim(self) -> None:
+        done = [j for j in self.jobs.values() if j.state not in ("queued", "running")]
+        for j in sorted(done, key=lambda j: j.created)[: max(0, len(self.jobs) - self.keep)]:
+            del self.jobs[j.id]
+
+    def get(self, job_id: str) -> Job | None:
+        return self.jobs.get(job_id)
+
+    def list(self) -> list[Job]:
+        return sorted(self.jobs.values(), key=lambda j: j.created, reverse=True)
+
+    def cancel(self, job_id: str) -> Job | None:
+        job = self.jobs.get(job_id)
+        if job is None or job.state not in ("queued", "running"):
+            return job
+        job.cancel_requested = True
+        if job.state == "queued":
+            job.state, job.message, job.ended = "cancelled", "cancelled before it started", time.time()
+        proc = self.procs.get(job_id)
+        if proc is not None:
+            _stop(proc)
+        self.save(job)
+        return job
+
+    def shutdown(self) -> None:
+        for proc in list(self.procs.values()):
+            _stop(proc)
+
+    # ---------------------------------------------------------------------------------------- worker
+    def _worker(self, kind: str) -> None:
+        while True:
+            job = self.jobs.get(self.queues[kind].get())
+            if job is None or job.state != "queued":
+                continue
+            job.state, job.started, job.message = "running", time.time(), "starting"
+            self.save(job)
+            try:
+                self.runners[kind](job, self)
+                if job.cancel_requested:
+                    job.state, job.message = "cancelled", "cancelled"
+                else:
+                    job.state, job.progress = "finished", 1.0
+                    job.message = job.message if job.message != "starting" else "finished"
+            except JobFailed as exc:
+                job.state, job.error = ("cancelled", None) if job.cancel_requested else ("failed", str(exc))
+                job.message = "cancelled" if job.cancel_requested else "failed"
+            except Exception as exc:  # a bug or an unexpected failure: the job says so, the server goes on
+                job.state, job.message = "failed", "failed"
+                job.error = f"{type(exc).__name__}: {exc}"
+                traceback.print_exc()
+            job.ended = time.time()
+            self.save(job)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM to a job's process group (the command and any worker it started)."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except OSError:
+            proc.terminate()
+
+
+class JobFailed(Exception):
+    """A job that ended without its result; the message is shown to the user."""
+
+
+def run_subprocess(job: Job, jobs: JobQueue, argv: list[str], log: Path, total_epochs: int | None = None,
+                   env: dict | None = None) -> None:
+    """Run ``argv``, its output into ``log``; follow Lightning's bar for the progress; raise :class:`JobFailed`
+    with the command's error line on a non-zero exit."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env={**os.environ, **(env or {})}, start_new_session=True)
+    jobs.procs[job.id] = proc
+    job.pid = proc.pid
+    job.message = "preparing the actives"
+    jobs.save(job)
+    try:
+        while proc.poll() is None:
+            time.sleep(0.5)
+            _follow(job, log, total_epochs)
+    finally:
+        jobs.procs.pop(job.id, None)
+    _follow(job, log, total_epochs)
+    if proc.returncode != 0:
+        raise JobFailed(_error_line(log) or f"the command exited with code {proc.returncode}")
+
+
+def _tail(log: Path, size: int = 8192) -> str:
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - size))
+            return fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _follow(job: Job, log: Path, total_epochs: int | None) -> None:
+    text = _tail(log)
+    bars = _BAR.findall(text)
+    if bars:
+        epoch, _, done, per = (int(x) for x in bars[-1])
+        if total_epochs:
+            job.progress = min(0.99, (epoch + done / max(per, 1)) / total_epochs)
+        job.message = f"training: epoch {epoch + 1}" + (f" of {total_epochs}" if total_epochs else "") + \
+                      f", step {done} of {per} in this epoch"
+    else:
+        lines = [ln.strip() for ln in re.split(r"[\r\n]", text) if ln.strip()]
+        if lines:
+            job.message = lines[-1][:200]
+
+
+def _error_line(log: Path) -> str:
+    lines = [ln.strip() for ln in re.split(r"[\r\n]", _tail(log)) if ln.strip()]
+    for ln in reversed(lines):
+        if ln.startswith("error:"):
+            return ln[len("error:"):].strip()
+    return lines[-1][:300] if lines else ""

@@ -1,0 +1,464 @@
+"""What the web page does, as plain functions of plain values (no HTTP here): parse pasted SMILES, predict,
+generate, watch, list runs and read their learning curves, start fine-tunes. :class:`Service` holds what is loaded
+once (the property model, language models, the novelty reference) and the job queue."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+LIMITS = {
+    "body_bytes": 1_000_000,  # one request
+    "smiles": 1_000,  # molecules per prediction request
+    "smiles_chars": 500,  # characters of one SMILES
+    "samples": 2_000,  # molecules per generation
+    "temperature": (0.05, 5.0),
+    "watch_tokens": 150,  # tokens of the SMILES to watch
+    "actives": 5_000,  # pasted actives of a fine-tune
+    "epochs": 50,
+    "batch_size": 256,
+}
+SHIPPED_LMS = ("shipped", "moses")
+RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SKIP_DIRS = {"checkpoints", "data", "model", "state", "__pycache__"}
+ACTIVES_DATASETS = ("gsk3", "jnk3", "pfalciparum")
+
+
+class WebError(Exception):
+    """Bad input from the page: the message is shown to the user (HTTP 400)."""
+
+
+# ------------------------------------------------------------------------------------------- input
+def parse_smiles_text(text: str) -> list[dict]:
+    """Pasted text → rows ``{line, smiles, name, error}``: one SMILES per non-blank line, optionally followed by a
+    name (whitespace between, as in a .smi file). Too many molecules is refused; an over-long SMILES is a row
+    with an error."""
+    if not isinstance(text, str):
+        raise WebError("send the SMILES as text, one per line")
+    rows = []
+    for k, raw in enumerate(text.splitlines(), 1):
+        parts = raw.strip().split(None, 1)
+        if not parts:
+            continue
+        smiles, name = parts[0], (parts[1] if len(parts) > 1 else "")
+        err = ""
+        if len(smiles) > LIMITS["smiles_chars"]:
+            err = f"longer than {LIMITS['smiles_chars']} characters ({len(smiles):,}): not read"
+            smiles = smiles[:40] + "…"
+        rows.append({"line": k, "smiles": smiles, "name": name, "error": err})
+        if len(rows) > LIMITS["smiles"]:
+            raise WebError(f"too many molecules: at most {LIMITS['smiles']:,} per prediction")
+    if not rows:
+        raise WebError("no SMILES given: paste one per line, or draw a molecule")
+    return rows
+
+
+def number(params: dict, key: str, kind, default, lo, hi, what: str):
+    """A bounded number from a request, or :class:`WebError` saying what is allowed."""
+    value = params.get(key, default)
+    try:
+        value = kind(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise WebError(f"{what} must be a number, not {str(value)[:40]!r}") from None
+    if not lo <= value <= hi:
+        raise WebError(f"{what} must be between {lo:g} and {hi:g}, not {value:g}")
+    return value
+
+
+def fmt(v: float) -> str:
+    """A value as the command line writes it (``property predict``: ``%.6g``; empty where there is none)."""
+    return "" if v is None or not math.isfinite(v) else f"{v:.6g}"
+
+
+def histogram(values, bins: int = 20) -> dict:
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
+    if not len(v):
+        return {"edges": [], "counts": []}
+    lo, hi = float(v.min()), float(v.max())
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+    counts, edges = np.histogram(v, bins=bins, range=(lo, hi))
+    return {"edges": [round(float(e), 3) for e in edges], "counts": counts.tolist(),
+            "mean": round(float(v.mean()), 3), "n": int(len(v))}
+
+
+# ------------------------------------------------------------------------------------------- runs
+def list_runs(root: Path, depth: int = 3) -> list[dict]:
+    """Run directories under ``root`` (a ``config.json`` or ``log.csv``), newest first, with what they are."""
+    found: list[dict] = []
+    if root is None or not root.is_dir():
+        return found
+
+    def walk(d: Path, level: int):
+        try:
+            entries = sorted(d.iterdir())
+        except OSError:
+            return
+        if d != root and ((d / "config.json").is_file() or (d / "log.csv").is_file()):
+            found.append(run_info(root, d))
+        if level >= depth:
+            return
+        for e in entries:
+            if e.is_dir() and not e.is_symlink() and not e.name.startswith(".") and e.name not in SKIP_DIRS:
+                walk(e, level + 1)
+
+    walk(root, 0)
+    return sorted(found, key=lambda r: r["modified"], reverse=True)
+
+
+def _read_json(p: Path) -> dict:
+    try:
+        d = json.loads(p.read_text())
+        return d if isinstance(d, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def run_info(root: Path, d: Path) -> dict:
+    cfg = _read_json(d / "config.json")
+    cmd = cfg.get("command") or []
+    words = [w for w in cmd if isinstance(w, str) and not w.startswith("-")][1:3] if isinstance(cmd, list) else []
+    kind = " ".join(words) if words else ("design run" if (d / "scored.csv").exists() else "run")
+    model = _read_json(d / "model" / "model.json") if (d / "model" / "model.json").is_file() else {}
+    metrics = _read_json(d / "metrics.json")
+    log = d / "log.csv"
+    modified = max((p.stat().st_mtime for p in (d / "config.json", log, d / "metrics.json") if p.exists()),
+                   default=d.stat().st_mtime)
+    if (d / "metrics.json").exists():
+        status = "finished"
+    elif time.time() - modified < 120:
+        status = "running"
+    else:
+        status = "incomplete"
+    last = {}
+    if log.is_file():
+        try:
+            with open(log, newline="") as fh:
+                rows = list(csv.DictReader(fh))
+            last = {k: v for k, v in rows[-1].items() if v not in ("", None)} if rows else {}
+        except (OSError, csv.Error, UnicodeDecodeError):
+            last = {}
+    return {"name": d.relative_to(root).as_posix(), "kind": kind, "status": status, "modified": modified,
+            "model": model.get("kind"), "steps": metrics.get("steps", last.get("step")),
+            "last": last, "started": cfg.get("started")}
+
+
+def read_curve(root: Path, name: str, max_points: int = 1500) -> dict:
+    """The numeric columns of a run's ``log.csv`` (rows thinned to ``max_points``)."""
+    d = run_dir(root, name)
+    log = d / "log.csv"
+    if not log.is_file():
+        raise WebError(f"run {name!r} has no log.csv (no learning curve yet)")
+    with open(log, newline="", errors="replace") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return {"name": name, "x": "step", "columns": {}}
+    step = max(1, len(rows) // max_points)
+    rows = rows[::step] if step > 1 else rows
+    cols: dict[str, list] = {}
+    for key in rows[0]:
+        vals = []
+        for r in rows:
+            try:
+                vals.append(float(r.get(key)) if r.get(key) not in (None, "") else None)
+            except ValueError:
+                vals = None
+                break
+        if vals is not None and any(v is not None for v in vals):
+            cols[key] = vals
+    x = "step" if "step" in cols else next(iter(cols), "step")
+    return {"name": name, "x": x, "columns": cols}
+
+
+def run_dir(root: Path, name: str) -> Path:
+    """A run directory named relative to ``root``, never outside it."""
+    if root is None:
+        raise WebError("no runs folder (start the page with --runs DIR)")
+    if not isinstance(name, str) or not name or "\\" in name or name.startswith("/") or \
+            any(p in ("", ".", "..") or p.startswith(".") for p in name.split("/")):
+        raise WebError(f"not a run name: {str(name)[:80]!r}")
+    d = (root / name).resolve()
+    if not d.is_relative_to(root.resolve()) or not d.is_dir():
+        raise WebError(f"no run {name!r} under the runs folder")
+    return d
+
+
+# ------------------------------------------------------------------------------------------- service
+class Service:
+    """The models loaded once, the novelty reference and the job queue."""
+
+    def __init__(self, runs: Path | None):
+        from .jobs import JobQueue
+
+        self.runs = Path(runs).resolve() if runs is not None else None
+        self._lock = threading.Lock()
+        self._predictor = None
+        self._lms: dict[str, tuple] = {}
+        self._reference: set | None = None
+        state = self.runs / ".chemrnn-web" / "jobs" if self.runs is not None else None
+        self.jobs = JobQueue(state, {"sample": self._run_sample, "finetune": self._run_finetune})
+
+    # ----------------------------------------------------------------------------------- models
+    def predictor(self):
+        with self._lock:
+            if self._predictor is None:
+                from ..api import PropertyPredictor
+
+                self._predictor = PropertyPredictor("shipped", precision="32")
+            return self._predictor
+
+    def language_models(self) -> list[dict]:
+        """The language models the page offers: the shipped ones, then every run's model under ``--runs``."""
+        out = [{"key": k, "label": f"{k} (shipped prior, MOSES)"} for k in SHIPPED_LMS]
+        for r in list_runs(self.runs) if self.runs else []:
+            if r["model"] == "language":
+                out.append({"key": f"run:{r['name']}", "label": f"{r['name']} ({r['kind']})"})
+        return out
+
+    def model_path(self, key: str):
+        if key in SHIPPED_LMS:
+            return key
+        if isinstance(key, str) and key.startswith("run:"):
+            d = run_dir(self.runs, key[4:])
+            if (d / "model" / "model.json").is_file():
+                return d / "model"
+        raise WebError(f"no language model {str(key)[:80]!r}; choose one of the list")
+
+    def lm(self, key: str):
+        path = self.model_path(key)
+        cache_key = str(path)
+        stamp = Path(path, "model.json").stat().st_mtime if not isinstance(path, str) else 0
+        with self._lock:
+            hit = self._lms.get(cache_key)
+            if hit is None or hit[0] != stamp:
+                from ..api import load_lm
+
+                if len(self._lms) >= 4:
+                    self._lms.pop(next(iter(self._lms)))
+                hit = self._lms[cache_key] = (stamp, load_lm(path))
+            return hit[1]
+
+    def reference(self) -> set:
+        """Canonical SMILES of the 5,000 shipped MOSES test molecules: what novelty is measured against."""
+        with self._lock:
+            if self._reference is None:
+                from ..chem import canonical_or_none
+                from ..datasets import shipped_path
+                from ..io import load_smiles_list
+
+                ref = load_smiles_list(shipped_path("moses:test_sample"))
+                self._reference = {c for c in map(canonical_or_none, ref) if c}
+            return self._reference
+
+    def warm(self) -> None:
+        """Load the models in the background so the first request does not wait for them."""
+        try:
+            self.predictor()
+            self.lm("shipped")
+        except Exception:  # noqa: BLE001 (a warm-up that fails will fail again, with a message, on use)
+            pass
+
+    # ----------------------------------------------------------------------------------- predict
+    def predict(self, text: str) -> dict:
+        from .. import chem
+        from ..predict import outcome_counts, outcome_summary
+
+        rows = parse_smiles_text(text)
+        predictor = self.predictor()
+        usable = [r for r in rows if not r["error"]]
+        res = predictor.predict([r["smiles"] for r in usable])
+        targets = predictor.targets
+        for r, values, why, warn in zip(usable, res.values, res.errors, res.warnings):
+            r["error"], r["warning"] = why, warn
+            r["canonical"] = chem.canonical_or_none(r["smiles"]) or ""
+            r["model"] = {t: fmt(v) for t, v in zip(targets, values)}
+            rd = chem.descriptors(r["smiles"]) if r["canonical"] else None
+            r["rdkit"] = {t: fmt((rd or {}).get(t, float("nan"))) for t in targets}
+            r["unseen_tokens"] = why.startswith("tokens the model never saw")
+        for r in rows:
+            r.setdefault("warning", "")
+            r.setdefault("canonical", "")
+            r.setdefault("model", {t: "" for t in targets})
+            r.setdefault("rdkit", {t: "" for t in targets})
+            r.setdefault("unseen_tokens", False)
+        counts = outcome_counts([r["error"] for r in rows], [r["warning"] for r in rows])
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["line", "smiles", "name", *targets, *(f"{t}_rdkit" for t in targets), "error", "warning"])
+        for r in rows:
+            w.writerow([r["line"], r["smiles"], r["name"], *(r["model"][t] for t in targets),
+                        *(r["rdkit"][t] for t in targets), r["error"], r["warning"]])
+        return {"rows": rows, "targets": targets, "counts": counts, "summary": outcome_summary(counts),
+                "csv": buf.getvalue(), "model": "shipped (ZINC250k logP/TPSA)"}
+
+    # ----------------------------------------------------------------------------------- generate
+    def submit_sample(self, params: dict):
+        model = params.get("model", "shipped")
+        self.model_path(model)  # a bad name is refused now, not in the job
+        n = number(params, "n", int, 100, 1, LIMITS["samples"], "the number of molecules")
+        lo, hi = LIMITS["temperature"]
+        t = number(params, "temperature", float, 1.0, lo, hi, "the temperature")
+        seed = number(params, "seed", int, 0, 0, 2**31 - 1, "the seed")
+        return self.jobs.submit("sample", {"model": model, "n": n, "temperature": t, "seed": seed},
+                                f"sample {n:,} from {model} at T = {t:g}")
+
+    def _run_sample(self, job, jobs) -> None:
+        from .. import chem
+        from ..sample import sample
+
+        p = job.params
+        job.message = "loading the model"
+        m, vocab, tok, _ = self.lm(p["model"])
+        job.message = f"sampling {p['n']:,} molecules"
+
+        def progress(done):
+            job.progress = 0.9 * done / p["n"]
+            job.message = f"sampled {done:,} of {p['n']:,}"
+            if job.cancel_requested:
+                raise _Cancelled
+
+        try:
+            s = sample(m, vocab, tok, p["n"], p["temperature"], batch_size=250, seed=p["seed"], device="cpu",
+                       progress=progress)
+        except _Cancelled:
+            return
+        job.message = "scoring"
+        reference = self.reference()
+        canon = [chem.canonical_or_none(x) for x in s.smiles]
+        valid = [c for c in canon if c]
+        unique = list(dict.fromkeys(valid))
+        novel = [c for c in unique if c not in reference]
+        desc = {c: chem.descriptors(c) for c in unique}
+        n = len(s.smiles)
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["index", "smiles", "canonical", "valid", "logP", "TPSA", "nll"])
+        seen = set()
+        molecules = []
+        for k, (raw, c, nll) in enumerate(zip(s.smiles, canon, s.nll)):
+            d = desc.get(c) or {}
+            dup = c is not None and c in seen
+            seen.add(c)
+            molecules.append({"smiles": raw, "canonical": c or "", "valid": c is not None, "duplicate": dup,
+                              "novel": bool(c) and c not in reference})
+            w.writerow([k + 1, raw, c or "", int(c is not None), fmt(d.get("logP", float("nan"))),
+                        fmt(d.get("TPSA", float("nan"))), f"{nll:.4f}"])
+        job.result = {
+            "molecules": molecules, "n": n, "csv": buf.getvalue(),
+            "metrics": {"validity": len(valid) / n if n else 0.0,
+                        "uniqueness": len(unique) / len(valid) if valid else 0.0,
+                        "novelty": len(novel) / len(unique) if unique else 0.0,
+                        "valid": len(valid), "unique": len(unique), "novel": len(novel),
+                        "unfinished": int((~s.finished).sum())},
+            "novelty_against": f"the {len(reference):,} shipped MOSES test molecules (moses:test_sample)",
+            "histograms": {t: histogram([desc[c][t] for c in unique if desc.get(c)]) for t in ("logP", "TPSA")},
+        }
+        job.message = (f"{n:,} sampled: {len(valid):,} valid, {len(unique):,} unique, {len(novel):,} novel")
+
+    # ----------------------------------------------------------------------------------- watch
+    def watch(self, params: dict) -> dict:
+        from ..tokens import UnknownTokenError
+        from .watch import watch
+
+        smiles = params.get("smiles")
+        if not isinstance(smiles, str) or not smiles.strip():
+            raise WebError("give a SMILES to watch")
+        smiles = smiles.strip()
+        if len(smiles) > LIMITS["smiles_chars"]:
+            raise WebError(f"the SMILES is longer than {LIMITS['smiles_chars']} characters")
+        m, vocab, tok, meta = self.lm(params.get("model", "shipped"))
+        layers = m.rnn.num_layers
+        layer = number(params, "layer", int, 1, 1, layers, "the layer") - 1
+        units = number(params, "units", int, 64, 1, m.rnn.hidden_size, "the number of units")
+        tokens = tok.tokenize(smiles)
+        if len(tokens) > LIMITS["watch_tokens"]:
+            raise WebError(f"the SMILES has {len(tokens)} tokens; at most {LIMITS['watch_tokens']} can be watched")
+        try:
+            out = watch(m, vocab, tok, smiles, layer=layer, units=units)
+        except UnknownTokenError as exc:
+            raise WebError(f"the model cannot read this SMILES: {exc}") from None
+        from .. import chem
+
+        out["valid"] = chem.is_valid(smiles)
+        out["smiles"] = smiles
+        return out
+
+    # ----------------------------------------------------------------------------------- fine-tune
+    def submit_finetune(self, params: dict):
+        from .. import chem
+        from ..datasets import locate
+
+        if self.runs is None:
+            raise WebError("no runs folder: start the page with --runs DIR to fine-tune")
+        name = params.get("name")
+        if not isinstance(name, str) or not RUN_NAME.match(name):
+            raise WebError("name the run with letters, digits, '_', '-' or '.' (at most 64, not starting with "
+                           "'.' or '-')")
+        out = self.runs / name
+        if out.exists() or any(j.params.get("name") == name and j.state in ("queued", "running")
+                               for j in self.jobs.list()):
+            raise WebError(f"a run named {name!r} exists already: choose another name")
+        prior_key = params.get("prior", "shipped")
+        prior = self.model_path(prior_key)
+        epochs = number(params, "epochs", int, 5, 1, LIMITS["epochs"], "the epochs")
+        batch = number(params, "batch_size", int, 32, 1, LIMITS["batch_size"], "the batch size")
+        lr = number(params, "lr", float, 5e-4, 1e-6, 1e-1, "the learning rate")
+        seed = number(params, "seed", int, 0, 0, 2**31 - 1, "the seed")
+        dataset = params.get("dataset") or ""
+        text = params.get("actives") or ""
+        if dataset:
+            if dataset not in ACTIVES_DATASETS or locate(dataset) is None:
+                raise WebError(f"no actives dataset {str(dataset)[:40]!r} here")
+            actives, what = dataset, dataset
+        else:
+            rows = parse_smiles_text(text) if text.strip() else []
+            if not rows:
+                raise WebError("paste the actives (SMILES, one per line) or choose a dataset")
+            if len(rows) > LIMITS["actives"]:
+                raise WebError(f"at most {LIMITS['actives']:,} actives")
+            good = [r["smiles"] for r in rows if not r["error"] and chem.is_valid(r["smiles"])]
+            if not good:
+                raise WebError("none of the pasted actives is a valid SMILES")
+            actives, what = good, f"{len(good):,} pasted actives"
+        params = {"name": name, "prior": prior_key, "epochs": epochs, "batch_size": batch, "lr": lr, "seed": seed,
+                  "actives": what}
+        job = self.jobs.submit("finetune", params, f"fine-tune {prior_key} on {what} → {name}")
+        job.actives = actives
+        job.prior_path = str(prior)
+        return job
+
+    def _run_finetune(self, job, jobs) -> None:
+        from .jobs import JobFailed, run_subprocess
+
+        p = job.params
+        out = self.runs / p["name"]
+        actives = getattr(job, "actives", None)
+        if actives is None:
+            raise JobFailed("the job's actives were lost (the server restarted before it started)")
+        if isinstance(actives, list):
+            out.mkdir(parents=True, exist_ok=False)
+            (out / "actives.smi").write_text("\n".join(actives) + "\n")
+            actives = str(out / "actives.smi")
+        argv = [sys.executable, "-m", "chemrnn", "lm", "finetune", job.prior_path, actives, "-o", str(out),
+                "--epochs", str(p["epochs"]), "--batch-size", str(p["batch_size"]), "--lr", repr(p["lr"]),
+                "--seed", str(p["seed"]), "--device", "cpu"]
+        job.params = {**p, "command": " ".join(["chemrnn", *argv[3:]])}
+        run_subprocess(job, jobs, argv, jobs.state_dir / f"{job.id}.log", total_epochs=p["epochs"])
+        metrics = _read_json(out / "metrics.json")
+        job.result = {"run": p["name"], "metrics": metrics}
+        job.message = (f"finished: {metrics.get('steps', '?')} steps, train loss "
+                       f"{metrics.get('train_loss', float('nan')):.3f}; the model is {p['name']}/model")
+
+
+class _Cancelled(Exception):
+    pass

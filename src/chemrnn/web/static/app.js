@@ -1,0 +1,430 @@
+// chemrnn's local web page: plain ES module, no framework, everything served by `chemrnn serve`.
+const $ = (sel) => document.querySelector(sel);
+const state = { info: null, predict: null, genJob: null, polling: null, curve: null, watch: null };
+
+// ------------------------------------------------------------------------------------------ helpers
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v;
+    else if (k === "text") e.textContent = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (v !== null && v !== undefined && v !== false) e.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) e.append(c);
+  return e;
+}
+const svgEl = (tag, attrs = {}) => {
+  const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  return e;
+};
+
+function showMessage(text, kind = "error") {
+  const m = $("#message");
+  if (!text) { m.hidden = true; m.textContent = ""; return; }
+  m.textContent = text; m.className = kind === "info" ? "info" : ""; m.hidden = false;
+}
+
+async function call(path, body) {
+  const opts = body === undefined ? {} : {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
+  let r;
+  try { r = await fetch(path, opts); } catch (e) { throw new Error("the server cannot be reached: is chemrnn serve running?"); }
+  let data = null;
+  try { data = await r.json(); } catch (e) { data = null; }
+  if (!r.ok) throw new Error((data && data.error) || `the server answered ${r.status}`);
+  return data;
+}
+
+const depictUrl = (smiles, w = 220, h = 160) => `/api/depict.svg?w=${w}&h=${h}&smiles=${encodeURIComponent(smiles)}`;
+const pct = (x) => (100 * x).toFixed(1) + " %";
+
+function busy(button, on, label) {
+  if (on) { button.dataset.label = button.textContent; button.textContent = label || "working…"; }
+  else if (button.dataset.label) button.textContent = button.dataset.label;
+  button.disabled = on;
+}
+
+// ------------------------------------------------------------------------------------------ tabs
+function showTab(name) {
+  for (const b of document.querySelectorAll("#tabs button")) b.classList.toggle("active", b.dataset.tab === name);
+  for (const s of document.querySelectorAll("section.tab")) s.hidden = s.id !== "tab-" + name;
+  if (name === "runs") refreshRuns();
+  history.replaceState(null, "", "#" + name);
+}
+
+// ------------------------------------------------------------------------------------------ predict
+const EXAMPLES = ["CC(=O)Oc1ccccc1C(=O)O aspirin", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C caffeine",
+                  "CC(C)Cc1ccc(cc1)C(C)C(=O)O ibuprofen", "C1=CC=CC=C1[Se]C selenoanisole", "C1CC(=O broken"];
+
+async function predict() {
+  showMessage("");
+  const btn = $("#predict-btn");
+  busy(btn, true, "predicting…");
+  try {
+    const res = await call("/api/predict", { smiles: $("#smiles-input").value });
+    state.predict = res;
+    renderPredictions(res);
+  } catch (e) {
+    showMessage(e.message);
+  } finally { busy(btn, false); }
+}
+
+function renderPredictions(res) {
+  const tbody = $("#predict-table tbody");
+  tbody.replaceChildren();
+  for (const r of res.rows) {
+    const note = r.error ? (r.unseen_tokens ? "⚠ " + r.error : "✗ " + r.error) : (r.warning ? "⚠ " + r.warning : "");
+    const cls = r.error ? (r.unseen_tokens ? "row-unseen" : "row-error") : (r.warning ? "row-warning" : "row-ok");
+    const pic = r.canonical ? el("img", { src: depictUrl(r.canonical, 160, 110), alt: r.canonical, width: 160,
+                                          height: 110, loading: "lazy" })
+                            : el("span", { class: "dim", text: "not understood" });
+    tbody.append(el("tr", { class: cls, "data-line": r.line, "data-smiles": r.smiles },
+      el("td", { class: "num", text: r.line }), el("td", {}, pic),
+      el("td", { class: "smiles", text: r.smiles, title: r.canonical ? "canonical: " + r.canonical : "" }),
+      el("td", { text: r.name }),
+      el("td", { class: "num logP-model", text: r.model.logP ?? "" }),
+      el("td", { class: "num logP-rdkit", text: r.rdkit.logP ?? "" }),
+      el("td", { class: "num TPSA-model", text: r.model.TPSA ?? "" }),
+      el("td", { class: "num TPSA-rdkit", text: r.rdkit.TPSA ?? "" }),
+      el("td", { class: "note", text: note })));
+  }
+  $("#predict-table").hidden = false;
+  $("#predict-summary").textContent = res.summary;
+  const link = $("#predict-csv");
+  if (link.href) URL.revokeObjectURL(link.href);
+  link.href = URL.createObjectURL(new Blob([res.csv], { type: "text/csv" }));
+  link.hidden = false;
+}
+
+// the molecule editor (OpenChemLib JS, bundled), loaded the first time it is opened
+let editor = null, OCL = null;
+async function toggleEditor() {
+  const box = $("#editor-box");
+  box.hidden = !box.hidden;
+  if (box.hidden || editor) return;
+  try {
+    OCL = await import("/static/vendor/openchemlib.js");
+    editor = new OCL.CanvasEditor($("#editor"), { initialMode: "molecule" });
+    editor.setOnChangeListener(() => { $("#editor-smiles").textContent = editorSmiles(); });
+    window.chemrnnEditor = { editor, OCL, smiles: editorSmiles,
+                             set: (s) => { editor.setMolecule(OCL.Molecule.fromSmiles(s)); } };
+  } catch (e) {
+    showMessage("the molecule editor could not be loaded: " + e.message);
+  }
+}
+function editorSmiles() {
+  if (!editor) return "";
+  const m = editor.getMolecule();
+  return m.getAllAtoms() ? m.toIsomericSmiles() : "";
+}
+function useDrawing() {
+  const s = editorSmiles();
+  if (!s) { showMessage("the editor is empty: draw a molecule first"); return; }
+  const ta = $("#smiles-input");
+  ta.value = (ta.value.trim() ? ta.value.replace(/\s*$/, "\n") : "") + s + " drawn";
+  predict();
+}
+
+// ------------------------------------------------------------------------------------------ generate
+function fillModels() {
+  for (const id of ["#gen-model", "#watch-model", "#ft-prior"]) {
+    const sel = $(id), keep = sel.value;
+    sel.replaceChildren(...state.info.models.map((m) => el("option", { value: m.key, text: m.label })));
+    if (keep && state.info.models.some((m) => m.key === keep)) sel.value = keep;
+  }
+}
+
+async function generate() {
+  showMessage("");
+  const btn = $("#gen-btn");
+  btn.disabled = true;
+  try {
+    const job = await call("/api/generate", { model: $("#gen-model").value, n: Number($("#gen-n").value),
+                                              temperature: Number($("#gen-temp").value),
+                                              seed: Number($("#gen-seed").value) });
+    state.genJob = job.id;
+    localStorage.setItem("chemrnn.genJob", job.id);
+    $("#gen-results").hidden = true;
+    followGeneration();
+  } catch (e) { showMessage(e.message); btn.disabled = false; }
+}
+
+async function followGeneration() {
+  const id = state.genJob;
+  if (!id) return;
+  const box = $("#gen-progress");
+  box.hidden = false;
+  let job;
+  try { job = await call(`/api/jobs/${id}`); } catch (e) {
+    box.hidden = true; $("#gen-btn").disabled = false; localStorage.removeItem("chemrnn.genJob"); return; }
+  box.querySelector(".bar > div").style.width = pct(job.progress || 0);
+  box.querySelector(".msg").textContent = job.message;
+  if (job.state === "queued" || job.state === "running") { setTimeout(followGeneration, 400); return; }
+  $("#gen-btn").disabled = false;
+  box.hidden = true;
+  if (job.state !== "finished") { showMessage(`sampling ${job.state}: ${job.error || job.message}`); return; }
+  renderGeneration(job);
+}
+
+function renderGeneration(job) {
+  const res = job.result, m = res.metrics;
+  const metric = (name, value, detail) => el("div", { class: "metric", "data-metric": name },
+    el("span", { class: "dim", text: name }), el("b", { text: value }), el("span", { class: "dim", text: detail }));
+  $("#gen-metrics").replaceChildren(
+    metric("validity", pct(m.validity), `${m.valid} of ${res.n}`),
+    metric("uniqueness", pct(m.uniqueness), `${m.unique} unique valid`),
+    metric("novelty", pct(m.novelty), `${m.novel} novel`));
+  $("#gen-novelty-note").textContent = `${job.title}; novelty against ${res.novelty_against}; ` +
+    `${m.unfinished} unfinished at the length limit; ${job.seconds} s.`;
+  state.genHist = res.histograms;
+  drawHistogram();
+  $("#gen-csv").href = `/api/jobs/${job.id}/csv`;
+  const grid = $("#gen-grid");
+  grid.replaceChildren(...res.molecules.map((mol, k) => mol.valid
+    ? el("div", { class: "mol-cell" + (mol.duplicate ? " dup" : ""), title: mol.canonical },
+        el("img", { src: depictUrl(mol.canonical, 200, 140), alt: mol.canonical, loading: "lazy" }),
+        el("div", { class: "smi", text: `${k + 1}. ${mol.canonical}${mol.duplicate ? " (repeat)" : ""}` +
+                                        (mol.novel ? "" : " (in reference)") }))
+    : el("div", { class: "mol-cell invalid", title: mol.smiles },
+        el("div", { class: "bad", text: "invalid SMILES" }), el("div", { class: "smi", text: `${k + 1}. ${mol.smiles}` }))));
+  $("#gen-results").hidden = false;
+}
+
+function drawHistogram() {
+  const prop = $("#gen-hist-prop").value, h = state.genHist && state.genHist[prop];
+  const box = $("#gen-hist");
+  box.replaceChildren();
+  if (!h || !h.counts.length) { box.textContent = "no valid molecule"; return; }
+  const W = 460, H = 200, L = 40, B = 30, max = Math.max(...h.counts);
+  const svg = svgEl("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}` });
+  const bw = (W - L - 10) / h.counts.length;
+  h.counts.forEach((c, i) => {
+    const bh = (H - B - 10) * c / max;
+    const r = svgEl("rect", { x: L + i * bw + 1, y: H - B - bh, width: bw - 2, height: bh, fill: "#2456c8" });
+    r.append(svgEl("title"));
+    r.firstChild.textContent = `${h.edges[i]} – ${h.edges[i + 1]}: ${c}`;
+    svg.append(r);
+  });
+  const text = (x, y, s, anchor = "middle") => { const t = svgEl("text", { x, y, "font-size": 11, "text-anchor": anchor });
+    t.textContent = s; svg.append(t); };
+  text(L, H - B + 14, h.edges[0]); text(W - 10, H - B + 14, h.edges[h.edges.length - 1], "end");
+  text((L + W) / 2, H - 3, `${prop} (RDKit) of ${h.n} unique valid molecules, mean ${h.mean}`);
+  text(L - 4, 14, max, "end"); text(L - 4, H - B, 0, "end");
+  svg.append(svgEl("line", { x1: L, y1: H - B, x2: W - 10, y2: H - B, stroke: "#667085" }));
+  box.append(svg);
+}
+
+// ------------------------------------------------------------------------------------------ watch
+async function watchRnn() {
+  showMessage("");
+  const btn = $("#watch-btn");
+  busy(btn, true, "replaying…");
+  try {
+    const res = await call("/api/watch", { model: $("#watch-model").value, smiles: $("#watch-smiles").value,
+                                           layer: Number($("#watch-layer").value),
+                                           units: Number($("#watch-units").value) });
+    state.watch = res;
+    renderWatch(res);
+  } catch (e) { showMessage(e.message); } finally { busy(btn, false); }
+}
+
+function renderWatch(res) {
+  $("#watch-layer").max = res.layers;
+  $("#watch-summary").textContent = `${res.smiles}: ${res.tokens.length} tokens, NLL ${res.nll} nats` +
+    `${res.valid ? "" : " (not a valid molecule)"}; ${res.cell.toUpperCase()}, ${res.layers} layers of ` +
+    `${res.hidden} units; gates replayed in the lecture's cells, max |Δh| against the model's own forward pass ` +
+    `${res.max_abs_diff.toExponential(1)}`;
+  // softmax heat map: rows = tokens (no specials but <eos>), columns = steps
+  const rows = res.vocabulary.map((t, i) => [t, i]).filter(([t]) => !["<pad>", "<bos>", "<unk>"].includes(t));
+  const table = el("table", { class: "heat", id: "softmax-table" });
+  table.append(el("tr", {}, el("th", { text: "" }), ...res.inputs.map((t, j) => el("th", { text: t, title: `step ${j + 1}` }))));
+  for (const [tok, i] of rows) {
+    const tr = el("tr", {}, el("th", { text: tok }));
+    res.softmax.forEach((p, j) => {
+      const v = p[i];
+      const td = el("td", { title: `after ${res.inputs.slice(0, j + 1).join("")}: p(${tok}) = ${v}`,
+                            class: res.steps[j].next === tok ? "next" : null });
+      td.style.background = `rgba(36, 86, 200, ${Math.min(1, v).toFixed(3)})`;
+      if (v > 0.5) td.style.color = "#fff";
+      if (v >= 0.1) td.textContent = Math.round(v * 100);
+      tr.append(td);
+    });
+    table.append(tr);
+  }
+  $("#watch-softmax").replaceChildren(table);
+  const topk = el("table", { class: "results" }, el("tr", {}, ...["step", "read", "next", "p(next)", "rank",
+    "top 5"].map((h) => el("th", { text: h }))));
+  res.steps.forEach((s, j) => topk.append(el("tr", {}, el("td", { text: j + 1 }), el("td", { class: "mono", text: s.input }),
+    el("td", { class: "mono", text: s.next }), el("td", { class: "num", text: s.p_next }), el("td", { text: s.rank_next }),
+    el("td", { class: "mono", text: s.top.map(([t, p]) => `${t} ${p.toFixed(3)}`).join("  ") }))));
+  $("#watch-topk").replaceChildren(topk);
+  // gates: one canvas per gate, rows = units, columns = steps
+  $("#watch-layer-shown").textContent = res.layer + 1;
+  $("#watch-gates-note").textContent = `${res.units.length} of ${res.hidden} units (those whose ` +
+    `${res.gates.c ? "cell state" : "state"} varies most along the string), one row each; columns are the steps. ` +
+    "Gates run from 0 (white) to 1 (blue); states from −1 (red) through 0 (white) to +1 (blue).";
+  const box = $("#watch-gates");
+  box.replaceChildren();
+  const cw = Math.max(8, Math.min(22, Math.floor(900 / res.inputs.length))), ch = Math.max(3, Math.min(8, Math.floor(320 / res.units.length)));
+  for (const [key, label] of Object.entries(res.gate_names)) {
+    const data = res.gates[key], signed = key === "c" || key === "h";
+    const canvas = el("canvas", { width: cw * res.inputs.length, height: ch * data.length, "data-gate": key });
+    const ctx = canvas.getContext("2d");
+    data.forEach((row, u) => row.forEach((v, t) => {
+      ctx.fillStyle = signed ? diverging(Math.tanh(v)) : sequential(v);
+      ctx.fillRect(t * cw, u * ch, cw, ch);
+    }));
+    canvas.addEventListener("mousemove", (ev) => {
+      const t = Math.floor(ev.offsetX / cw), u = Math.floor(ev.offsetY / ch), tip = $("#watch-tip");
+      if (t < 0 || u < 0 || t >= res.inputs.length || u >= data.length) { tip.hidden = true; return; }
+      tip.textContent = `${label}, unit ${res.units[u]}, step ${t + 1} (read ${res.inputs[t]}): ${data[u][t]}`;
+      tip.style.left = ev.clientX + 12 + "px"; tip.style.top = ev.clientY + 12 + "px"; tip.hidden = false;
+    });
+    canvas.addEventListener("mouseleave", () => { $("#watch-tip").hidden = true; });
+    const labels = el("div", { class: "mono dim", style: `display:flex;font-size:10px;width:${cw * res.inputs.length}px` },
+      ...res.inputs.map((t) => el("span", { style: `width:${cw}px;text-align:center;overflow:hidden`, text: t })));
+    box.append(el("div", { class: "gate" }, el("div", { text: label }), canvas, labels));
+  }
+  $("#watch-results").hidden = false;
+}
+const sequential = (v) => `rgb(${Math.round(255 - 219 * v)}, ${Math.round(255 - 169 * v)}, ${Math.round(255 - 55 * v)})`;
+function diverging(v) {
+  if (v >= 0) return `rgb(${Math.round(255 - 219 * v)}, ${Math.round(255 - 169 * v)}, ${Math.round(255 - 55 * v)})`;
+  const a = -v; return `rgb(${Math.round(255 - 38 * a)}, ${Math.round(255 - 210 * a)}, ${Math.round(255 - 223 * a)})`;
+}
+
+// ------------------------------------------------------------------------------------------ runs and jobs
+async function refreshRuns() {
+  try {
+    const res = await call("/api/runs");
+    $("#runs-root").textContent = res.root || "(none: start with --runs DIR)";
+    const tbody = $("#runs-table tbody");
+    tbody.replaceChildren(...res.runs.map((r) => {
+      const loss = r.last.train_loss ?? r.last.loss ?? r.last.mean_score ?? "";
+      const tr = el("tr", { "data-run": r.name, class: state.curve === r.name ? "selected" : "",
+                            onclick: () => showCurve(r.name) },
+        el("td", { class: "mono", text: r.name }), el("td", { text: r.kind }),
+        el("td", { class: "state-" + r.status, text: r.status }), el("td", { class: "num", text: r.steps ?? "" }),
+        el("td", { class: "num", text: loss === "" ? "" : Number(loss).toFixed(3) }),
+        el("td", { text: new Date(r.modified * 1000).toLocaleString() }));
+      return tr;
+    }));
+    if (!res.runs.length) tbody.append(el("tr", {}, el("td", { colspan: 6, class: "dim", text: "no runs yet" })));
+    if (state.info) { const info = await call("/api/info"); state.info = info; fillModels(); }
+  } catch (e) { showMessage(e.message); }
+}
+
+async function showCurve(name) {
+  try {
+    const res = await call(`/api/runs/curve?run=${encodeURIComponent(name)}`);
+    state.curve = name;
+    state.curveData = res;
+    for (const tr of document.querySelectorAll("#runs-table tbody tr")) tr.classList.toggle("selected", tr.dataset.run === name);
+    $("#runs-curve-name").textContent = name;
+    const cols = Object.keys(res.columns).filter((c) => !["step", "epoch", "elapsed_s", "lr", "tokens_per_s"].includes(c));
+    const on = new Set(cols.filter((c) => /loss|nll|score/.test(c)).slice(0, 3));
+    if (!on.size && cols.length) on.add(cols[0]);
+    $("#runs-curve-cols").replaceChildren(...cols.map((c) => el("label", { class: "dim" },
+      el("input", { type: "checkbox", value: c, checked: on.has(c) ? "" : null, onchange: drawCurve }), " " + c + "  ")));
+    $("#runs-curve-box").hidden = false;
+    drawCurve();
+  } catch (e) { showMessage(e.message); }
+}
+
+function drawCurve() {
+  const res = state.curveData, box = $("#runs-curve");
+  box.replaceChildren();
+  const xs = res.columns[res.x] || [];
+  const picked = [...document.querySelectorAll("#runs-curve-cols input:checked")].map((i) => i.value);
+  if (!xs.length || !picked.length) { box.textContent = xs.length ? "choose a column" : "no rows logged yet"; return; }
+  const W = 640, H = 260, L = 50, B = 30, colors = ["#2456c8", "#d92d20", "#067647", "#b54708", "#7a5af8"];
+  const pts = picked.flatMap((c) => res.columns[c].filter((v) => v !== null));
+  let lo = Math.min(...pts), hi = Math.max(...pts);
+  if (hi - lo < 1e-9) { lo -= 0.5; hi += 0.5; }
+  const x0 = Math.min(...xs), x1 = Math.max(...xs) === x0 ? x0 + 1 : Math.max(...xs);
+  const X = (x) => L + (W - L - 10) * (x - x0) / (x1 - x0), Y = (y) => H - B - (H - B - 10) * (y - lo) / (hi - lo);
+  const svg = svgEl("svg", { width: W, height: H, id: "curve-svg" });
+  svg.append(svgEl("line", { x1: L, y1: H - B, x2: W - 10, y2: H - B, stroke: "#667085" }),
+             svgEl("line", { x1: L, y1: 10, x2: L, y2: H - B, stroke: "#667085" }));
+  const text = (x, y, s, anchor = "middle", fill = "#1d2330") => { const t = svgEl("text", { x, y, "font-size": 11,
+    "text-anchor": anchor, fill }); t.textContent = s; svg.append(t); };
+  text(L - 4, 14, hi.toPrecision(3), "end"); text(L - 4, H - B, lo.toPrecision(3), "end");
+  text(L, H - B + 14, x0); text(W - 10, H - B + 14, x1, "end"); text((L + W) / 2, H - 3, res.x);
+  picked.forEach((c, k) => {
+    const d = res.columns[c].map((v, i) => (v === null ? null : `${X(xs[i]).toFixed(1)},${Y(v).toFixed(1)}`)).filter(Boolean);
+    svg.append(svgEl("polyline", { points: d.join(" "), fill: "none", stroke: colors[k % 5], "stroke-width": 1.5,
+                                   "data-col": c }));
+    if (d.length === 1) { const [cx, cy] = d[0].split(","); svg.append(svgEl("circle", { cx, cy, r: 3, fill: colors[k % 5] })); }
+    text(W - 12, 14 + 13 * k, c, "end", colors[k % 5]);
+  });
+  box.append(svg);
+}
+
+async function startFinetune() {
+  showMessage("");
+  const btn = $("#ft-btn");
+  btn.disabled = true;
+  try {
+    await call("/api/finetune", { name: $("#ft-name").value.trim(), prior: $("#ft-prior").value,
+                                  epochs: Number($("#ft-epochs").value), batch_size: Number($("#ft-batch").value),
+                                  lr: Number($("#ft-lr").value), dataset: $("#ft-dataset").value,
+                                  actives: $("#ft-actives").value });
+    showMessage("fine-tune queued: follow it in the jobs below", "info");
+    pollJobs();
+  } catch (e) { showMessage(e.message); } finally { btn.disabled = false; }
+}
+
+async function pollJobs() {
+  clearTimeout(state.polling);
+  let res;
+  try { res = await call("/api/jobs"); } catch (e) { state.polling = setTimeout(pollJobs, 3000); return; }
+  const tbody = $("#jobs-table tbody");
+  const wasActive = new Set([...tbody.querySelectorAll("tr[data-active]")].map((tr) => tr.dataset.job));
+  tbody.replaceChildren(...res.jobs.map((j) => {
+    const active = j.state === "queued" || j.state === "running";
+    const bar = el("div", { class: "bar" }, el("div"));
+    bar.firstChild.style.width = pct(j.progress || 0);
+    return el("tr", { "data-job": j.id, "data-kind": j.kind, "data-state": j.state, "data-active": active ? "" : null },
+      el("td", { text: j.title }), el("td", { class: "state-" + j.state, text: j.state }),
+      el("td", {}, bar, el("span", { class: "dim", text: ` ${j.seconds} s` })),
+      el("td", { class: j.error ? "state-failed" : "", text: j.error ? `${j.message}: ${j.error}` : j.message }),
+      el("td", {}, active ? el("button", { text: "Cancel", onclick: async () => {
+        try { await call(`/api/jobs/${j.id}/cancel`, {}); pollJobs(); } catch (e) { showMessage(e.message); } } }) : null));
+  }));
+  if (!res.jobs.length) tbody.append(el("tr", {}, el("td", { colspan: 5, class: "dim", text: "no jobs" })));
+  const finishedNow = res.jobs.some((j) => wasActive.has(j.id) && j.kind === "finetune" && !(j.state === "queued" || j.state === "running"));
+  if (finishedNow && !$("#tab-runs").hidden) refreshRuns();
+  if (res.jobs.some((j) => j.state === "queued" || j.state === "running")) state.polling = setTimeout(pollJobs, 1000);
+}
+
+// ------------------------------------------------------------------------------------------ start
+async function start() {
+  for (const b of document.querySelectorAll("#tabs button")) b.addEventListener("click", () => showTab(b.dataset.tab));
+  $("#predict-btn").addEventListener("click", predict);
+  $("#editor-toggle").addEventListener("click", toggleEditor);
+  $("#editor-use").addEventListener("click", useDrawing);
+  $("#editor-clear").addEventListener("click", () => editor && editor.clearAll());
+  $("#example-btn").addEventListener("click", () => { $("#smiles-input").value = EXAMPLES.join("\n"); predict(); });
+  $("#smiles-input").addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) predict(); });
+  $("#gen-btn").addEventListener("click", generate);
+  $("#gen-hist-prop").addEventListener("change", drawHistogram);
+  $("#watch-btn").addEventListener("click", watchRnn);
+  $("#runs-refresh").addEventListener("click", refreshRuns);
+  $("#ft-btn").addEventListener("click", startFinetune);
+  try {
+    state.info = await call("/api/info");
+    $("#version").textContent = "v" + state.info.version;
+    fillModels();
+    $("#ft-dataset").append(...state.info.actives_datasets.map((d) => el("option", { value: d, text: d })));
+    $("#gen-n").max = state.info.limits.samples;
+  } catch (e) { showMessage(e.message); }
+  const tab = location.hash.slice(1);
+  showTab(["predict", "generate", "watch", "runs"].includes(tab) ? tab : "predict");
+  state.genJob = localStorage.getItem("chemrnn.genJob");
+  if (state.genJob) { $("#gen-btn").disabled = true; followGeneration(); }
+  pollJobs();
+  document.body.dataset.ready = "1";
+}
+start();
