@@ -214,7 +214,7 @@ class Service:
             if self._predictor is None:
                 from ..api import PropertyPredictor
 
-                self._predictor = PropertyPredictor("shipped", precision="32")
+                self._predictor = PropertyPredictor("shipped")  # precision auto, as `property predict`
             return self._predictor
 
     def language_models(self) -> list[dict]:

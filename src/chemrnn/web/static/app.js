@@ -420,6 +420,10 @@ async function start() {
     $("#ft-dataset").append(...state.info.actives_datasets.map((d) => el("option", { value: d, text: d })));
     $("#gen-n").max = state.info.limits.samples;
   } catch (e) { showMessage(e.message); }
+  window.addEventListener("hashchange", () => {
+    const t = location.hash.slice(1);
+    if (["predict", "generate", "watch", "runs"].includes(t)) showTab(t);
+  });
   const tab = location.hash.slice(1);
   showTab(["predict", "generate", "watch", "runs"].includes(tab) ? tab : "predict");
   state.genJob = localStorage.getItem("chemrnn.genJob");

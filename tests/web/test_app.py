@@ -1,0 +1,382 @@
+"""The web page's server through Starlette's test client (no browser, no socket): every endpoint, its limits and
+its messages. The browser tests are in test_browser.py."""
+import json
+import re
+import sys
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("httpx")
+
+from starlette.testclient import TestClient  # noqa: E402
+
+from chemrnn.web import LIMITS, create_app  # noqa: E402
+from chemrnn.web.service import list_runs, parse_smiles_text  # noqa: E402
+
+STATIC = "src/chemrnn/web/static"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    run = root / "group" / "lm_run"
+    (run / "model").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"command": ["chemrnn", "lm", "train", "--data", "x"]}))
+    (run / "log.csv").write_text("step,epoch,train_loss,val_nll\n10,0,3.5,\n20,0,2.5,2.9\n30,1,2.0,\n")
+    (run / "metrics.json").write_text(json.dumps({"steps": 30}))
+    (root / "not_a_run").mkdir()
+    (root / "outside.txt").write_text("secret")
+    return root
+
+
+@pytest.fixture(scope="module")
+def client(runs):
+    with TestClient(create_app(runs), raise_server_exceptions=False) as c:
+        yield c
+
+
+def wait_job(client, job_id, timeout=120):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["state"] not in ("queued", "running"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not end in {timeout} s")
+
+
+# ------------------------------------------------------------------------------------------- page
+def test_page_and_its_files_come_from_the_package(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "<title>chemrnn</title>" in page.text
+    for src in re.findall(r'(?:src|href)="([^"]+)"', page.text):
+        assert src.startswith("/static/") or src.startswith("data:") or src.startswith("#"), src
+    for name in ("app.js", "style.css", "vendor/openchemlib.js", "vendor/openchemlib-LICENSE.txt"):
+        assert client.get(f"/static/{name}").status_code == 200, name
+
+
+def test_nothing_is_fetched_from_elsewhere():
+    """No script, style or import of the page names another host (the SVG namespace is not a fetch)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / STATIC
+    for name in ("index.html", "app.js", "style.css"):
+        text = (root / name).read_text()
+        urls = [u for u in re.findall(r"https?://[^\s\"'`)]+", text) if u != "http://www.w3.org/2000/svg"]
+        assert not urls, (name, urls)
+    assert (root / "vendor" / "openchemlib.js").stat().st_size < 2_000_000
+
+
+def test_info_lists_the_models_and_limits(client):
+    info = client.get("/api/info").json()
+    keys = [m["key"] for m in info["models"]]
+    assert keys[:2] == ["shipped", "moses"] and "run:group/lm_run" not in keys  # its model/ has no model.json
+    assert info["limits"]["samples"] == LIMITS["samples"]
+
+
+# ------------------------------------------------------------------------------------------- predict
+def test_predict_matches_the_predictor_and_rdkit(client):
+    from chemrnn import chem
+    from chemrnn.api import PropertyPredictor
+
+    text = "CCO ethanol\n\nc1ccccc1O\nC1=CC=CC=C1[Se]C seleno\nC1CC(\n"
+    res = client.post("/api/predict", json={"smiles": text}).json()
+    rows = res["rows"]
+    assert [r["line"] for r in rows] == [1, 3, 4, 5]
+    assert rows[0]["name"] == "ethanol"
+    pred = PropertyPredictor("shipped").predict(["CCO", "c1ccccc1O"])
+    for r, values in zip(rows[:2], pred.values):
+        assert [float(r["model"][t]) for t in res["targets"]] == pytest.approx(values, rel=1e-5)
+        rd = chem.descriptors(r["smiles"])
+        assert float(r["rdkit"]["logP"]) == pytest.approx(rd["logP"], abs=1e-4)
+    seleno, broken = rows[2], rows[3]
+    assert seleno["unseen_tokens"] and "[Se]" in seleno["error"] and seleno["model"]["logP"] == ""
+    assert seleno["rdkit"]["logP"] != ""  # RDKit still reads it
+    assert broken["error"] == "SMILES syntax error" and not broken["unseen_tokens"]
+    assert res["counts"] == {"rows": 4, "predicted": 2, "invalid": 1, "unseen_tokens": 1, "warnings": 0}
+    assert res["summary"].startswith("4 rows: 2 predicted, 1 invalid SMILES, 1 with tokens the model never saw")
+    head, first = res["csv"].splitlines()[:2]
+    assert head == "line,smiles,name,logP,TPSA,logP_rdkit,TPSA_rdkit,error,warning"
+    assert first.startswith("1,CCO,ethanol,")
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"smiles": ""}, 400, "no SMILES given"),
+    ({"smiles": "\n  \n"}, 400, "no SMILES given"),
+    ({"smiles": 42}, 400, "as text"),
+    ({"smiles": "C\n" * (LIMITS["smiles"] + 1)}, 400, "too many molecules"),
+])
+def test_predict_refuses_bad_input_with_a_message(client, body, status, message):
+    r = client.post("/api/predict", json=body)
+    assert r.status_code == status and message in r.json()["error"]
+    assert "Traceback" not in r.text
+
+
+def test_an_overlong_smiles_is_a_row_with_a_reason(client):
+    res = client.post("/api/predict", json={"smiles": "C" * (LIMITS["smiles_chars"] + 1) + "\nCCO"}).json()
+    assert "longer than" in res["rows"][0]["error"] and res["rows"][1]["model"]["logP"]
+
+
+def test_requests_must_be_json_and_small(client):
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    r = client.post("/api/predict", content=b"smiles=CCO", headers=form)
+    assert r.status_code == 400 and "JSON" in r.json()["error"]
+    r = client.post("/api/predict", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "not valid JSON" in r.json()["error"]
+    r = client.post("/api/predict", content=b"[1]", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+    big = json.dumps({"smiles": "C" * (LIMITS["body_bytes"] + 10)})
+    r = client.post("/api/predict", content=big, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and "too large" in r.json()["error"]
+
+
+def test_streamed_bodies_are_bounded_too(client):
+    def chunks():
+        for _ in range(20):
+            yield b"x" * (LIMITS["body_bytes"] // 10)
+
+    r = client.post("/api/predict", content=chunks(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_an_unexpected_failure_is_one_line_not_a_traceback(client, monkeypatch):
+    service = client.app.state.service
+
+    def boom(text):
+        raise RuntimeError("the disk is on fire")
+
+    monkeypatch.setattr(service, "predict", boom)
+    r = client.post("/api/predict", json={"smiles": "CCO"})
+    assert r.status_code == 500
+    assert r.json() == {"error": "internal error (RuntimeError): the disk is on fire"}
+
+
+def test_depictions(client):
+    r = client.get("/api/depict.svg", params={"smiles": "c1ccccc1O"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml") and "<svg" in r.text
+    r = client.get("/api/depict.svg", params={"smiles": "C1CC("})
+    assert r.status_code == 400 and "not a molecule" in r.json()["error"]
+    assert client.get("/api/depict.svg", params={"smiles": "C" * 600}).status_code == 400
+
+
+def test_parse_smiles_text():
+    rows = parse_smiles_text("  CCO  ethanol absolute \n\nC\tmethane\n")
+    assert [(r["line"], r["smiles"], r["name"]) for r in rows] == [(1, "CCO", "ethanol absolute"), (3, "C", "methane")]
+
+
+# ------------------------------------------------------------------------------------------- generate
+def test_generate_samples_with_metrics_and_a_table(client):
+    r = client.post("/api/generate", json={"model": "shipped", "n": 30, "temperature": 1.0, "seed": 3})
+    assert r.status_code == 200
+    job = wait_job(client, r.json()["id"])
+    assert job["state"] == "finished", job
+    res = job["result"]
+    assert res["n"] == 30 and len(res["molecules"]) == 30
+    m = res["metrics"]
+    assert m["valid"] == sum(x["valid"] for x in res["molecules"]) and 0.5 < m["validity"] <= 1
+    assert m["unique"] <= m["valid"] and 0 <= m["novelty"] <= 1
+    assert sum(res["histograms"]["logP"]["counts"]) == m["unique"]
+    table = client.get(f"/api/jobs/{job['id']}/csv")
+    assert table.status_code == 200 and len(table.text.splitlines()) == 31
+    assert "attachment" in table.headers["content-disposition"]
+    # the same seed gives the same molecules as the API
+    from chemrnn.api import sample_smiles
+
+    assert [x["smiles"] for x in res["molecules"]] == sample_smiles("shipped", 30, seed=3, batch_size=250)["written"]
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"n": LIMITS["samples"] + 1}, "between 1 and 2000"),
+    ({"n": 0}, "between 1 and 2000"),
+    ({"n": "many"}, "must be a number"),
+    ({"n": 10, "temperature": 0}, "temperature must be between"),
+    ({"n": 10, "temperature": "NaN"}, "temperature must be a number"),
+    ({"n": 10, "model": "../../etc/passwd"}, "no language model"),
+    ({"n": 10, "model": "run:../outside.txt"}, "not a run name"),
+])
+def test_generate_refuses_bad_settings(client, body, message):
+    r = client.post("/api/generate", json=body)
+    assert r.status_code == 400 and message in r.json()["error"], r.text
+
+
+def test_unknown_jobs(client):
+    assert client.get("/api/jobs/nope").status_code == 400
+    assert client.get("/api/jobs").status_code == 200
+
+
+# ------------------------------------------------------------------------------------------- watch
+def test_watch_replays_the_lstm(client):
+    from chemrnn.api import load_lm
+    from chemrnn.sample import likelihood
+
+    smiles = "CC(=O)Oc1ccccc1C(=O)O"
+    res = client.post("/api/watch", json={"smiles": smiles, "layer": 2, "units": 16}).json()
+    T = len(res["tokens"]) + 1
+    assert res["inputs"][0] == "<bos>" and len(res["steps"]) == T and res["steps"][-1]["next"] == "<eos>"
+    assert set(res["gates"]) == {"f", "i", "o", "c", "h"} and res["layer"] == 1
+    for name in ("f", "i", "o"):
+        g = np.array(res["gates"][name])
+        assert g.shape == (16, T) and g.min() >= 0 and g.max() <= 1
+    assert res["max_abs_diff"] < 1e-4
+    assert np.allclose(np.array(res["softmax"]).sum(1), 1, atol=1e-2)
+    m, v, tok, _ = load_lm("shipped")
+    assert res["nll"] == pytest.approx(float(likelihood(m, v, tok, [smiles])[0]), abs=1e-2)
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"smiles": ""}, "give a SMILES"),
+    ({"smiles": "C[Se]C"}, "cannot read this SMILES"),
+    ({"smiles": "C" * 200}, "tokens; at most"),
+    ({"smiles": "CCO", "layer": 9}, "layer must be between 1 and 3"),
+    ({"smiles": "CCO", "units": 0}, "units must be between"),
+])
+def test_watch_refuses_bad_input(client, body, message):
+    r = client.post("/api/watch", json=body)
+    assert r.status_code == 400 and message in r.json()["error"], r.text
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("impl", ["fused", "lecture"])
+def test_the_replay_matches_the_model_for_every_cell(cell, impl):
+    import torch
+
+    from chemrnn.models.language import LanguageModel, LMConfig
+    from chemrnn.tokens import Vocabulary, get_tokenizer
+    from chemrnn.web.watch import watch
+
+    tok = get_tokenizer("atom")
+    vocab = Vocabulary.build([tok.tokenize(s) for s in ("CCO", "c1ccccc1N", "CC(=O)O")])
+    torch.manual_seed(0)
+    model = LanguageModel(LMConfig(len(vocab), 8, 12, 2, cell=cell, impl=impl))
+    res = watch(model, vocab, tok, "CC(=O)Oc1ccccc1N", layer=1, units=5)
+    assert res["max_abs_diff"] < 1e-5
+    assert set(res["gates"]) == {"lstm": {"f", "i", "o", "c", "h"}, "gru": {"z", "r", "h"}, "rnn": {"h"}}[cell]
+    assert len(res["units"]) == 5 and len(res["gates"]["h"][0]) == len(res["inputs"])
+
+
+# ------------------------------------------------------------------------------------------- runs
+def test_runs_are_listed_with_their_curves(client):
+    res = client.get("/api/runs").json()
+    assert [r["name"] for r in res["runs"]] == ["group/lm_run"]
+    run = res["runs"][0]
+    assert run["kind"] == "lm train" and run["status"] == "finished" and run["steps"] == 30
+    curve = client.get("/api/runs/curve", params={"run": "group/lm_run"}).json()
+    assert curve["x"] == "step" and curve["columns"]["train_loss"] == [3.5, 2.5, 2.0]
+    assert curve["columns"]["val_nll"] == [None, 2.9, None]
+
+
+@pytest.mark.parametrize("name", ["../", "..", "/etc", "group/../../", "outside.txt", ".chemrnn-web", "nope", "",
+                                  "group/./lm_run", "group\\lm_run"])
+def test_curves_never_leave_the_runs_folder(client, name):
+    r = client.get("/api/runs/curve", params={"run": name})
+    assert r.status_code == 400 and "Traceback" not in r.text
+
+
+def test_list_runs_skips_hidden_and_model_folders(tmp_path):
+    (tmp_path / ".hidden" / "r").mkdir(parents=True)
+    (tmp_path / ".hidden" / "r" / "log.csv").write_text("step\n1\n")
+    (tmp_path / "a" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "a" / "checkpoints" / "log.csv").write_text("step\n1\n")
+    (tmp_path / "a" / "log.csv").write_text("step,loss\n")
+    assert [r["name"] for r in list_runs(tmp_path)] == ["a"]
+
+
+# ------------------------------------------------------------------------------------------- fine-tune
+@pytest.mark.parametrize("body, message", [
+    ({"name": "", "actives": "CCO"}, "name the run"),
+    ({"name": "../evil", "actives": "CCO"}, "name the run"),
+    ({"name": ".hidden", "actives": "CCO"}, "name the run"),
+    ({"name": "group", "actives": "CCO"}, "exists already"),
+    ({"name": "ok", "actives": ""}, "paste the actives"),
+    ({"name": "ok", "actives": "C1CC(\nxyz"}, "none of the pasted actives"),
+    ({"name": "ok", "actives": "CCO", "epochs": 500}, "epochs must be between"),
+    ({"name": "ok", "actives": "CCO", "prior": "/tmp/model"}, "no language model"),
+    ({"name": "ok", "dataset": "/etc/passwd"}, "no actives dataset"),
+])
+def test_finetune_refuses_bad_forms(client, body, message):
+    r = client.post("/api/finetune", json=body)
+    assert r.status_code == 400 and message in r.json()["error"], r.text
+
+
+def test_finetune_needs_a_runs_folder():
+    with TestClient(create_app(None)) as c:
+        r = c.post("/api/finetune", json={"name": "x", "actives": "CCO"})
+        assert r.status_code == 400 and "--runs" in r.json()["error"]
+
+
+# ------------------------------------------------------------------------------------------- jobs
+def test_a_crashed_subprocess_is_a_failed_job_with_its_error_line(tmp_path):
+    from chemrnn.web.jobs import JobQueue, run_subprocess
+
+    script = ("import sys, time\n"
+              "print('Epoch 0:  50%|#####     | 1/2 [00:01<00:01]', flush=True)\n"
+              "time.sleep(1.2)\n"
+              "print('error: no such file: actives.smi', file=sys.stderr)\n"
+              "sys.exit(2)\n")
+
+    def runner(job, jobs):
+        run_subprocess(job, jobs, [sys.executable, "-c", script], tmp_path / f"{job.id}.log", total_epochs=2)
+
+    jobs = JobQueue(tmp_path, {"finetune": runner})
+    job = jobs.submit("finetune", {"name": "x"}, "crash")
+    seen = set()
+    t0 = time.time()
+    while job.state in ("queued", "running") and time.time() - t0 < 30:
+        if job.progress:
+            seen.add(round(job.progress, 2))
+        time.sleep(0.1)
+    assert job.state == "failed" and job.error == "no such file: actives.smi"
+    assert 0.25 in seen  # epoch 1 of 2, half-way: a quarter
+    saved = json.loads((tmp_path / f"{job.id}.json").read_text())
+    assert saved["state"] == "failed"
+
+
+def test_jobs_of_a_stopped_server_are_found_as_interrupted(tmp_path):
+    from chemrnn.web.jobs import JobQueue
+
+    (tmp_path / "abc.json").write_text(json.dumps({
+        "id": "abc", "kind": "finetune", "params": {}, "title": "t", "state": "running", "pid": 2**22 + 12345,
+        "created": time.time(), "started": time.time()}))
+    jobs = JobQueue(tmp_path, {"finetune": lambda job, q: None})
+    assert jobs.get("abc").state == "interrupted"
+
+
+def test_a_job_can_be_cancelled(tmp_path):
+    from chemrnn.web.jobs import JobQueue, run_subprocess
+
+    def runner(job, jobs):
+        run_subprocess(job, jobs, [sys.executable, "-c", "import time; time.sleep(30)"], tmp_path / "x.log")
+
+    jobs = JobQueue(tmp_path, {"finetune": runner})
+    job = jobs.submit("finetune", {}, "sleep")
+    t0 = time.time()
+    while job.state != "running" or job.id not in jobs.procs:
+        time.sleep(0.05)
+    jobs.cancel(job.id)
+    while job.state == "running" and time.time() - t0 < 20:
+        time.sleep(0.05)
+    assert job.state == "cancelled" and time.time() - t0 < 20
+
+
+# ------------------------------------------------------------------------------------------- host, CLI
+def test_other_hosts_are_refused_when_serving_locally():
+    with TestClient(create_app(None, allowed_hosts=["127.0.0.1", "localhost"]), base_url="http://127.0.0.1") as c:
+        assert c.get("/api/info").status_code == 200
+        assert c.get("/api/info", headers={"Host": "evil.example"}).status_code == 400
+
+
+def test_serve_refuses_a_port_in_use(tmp_path):
+    import socket
+
+    from chemrnn.cli import main
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert main(["serve", "--port", str(port), "--runs", str(tmp_path)]) == 2
+    (tmp_path / "file").write_text("")
+    assert main(["serve", "--runs", str(tmp_path / "file")]) == 2

@@ -1,0 +1,254 @@
+"""The web page in a real headless browser: Debian's chromium driven by Selenium through the system's chromedriver
+(nothing is downloaded). The server is the real command, ``python -m chemrnn serve``, on a free port.
+
+These tests skip, saying why, only when chromium or chromedriver is missing (``.ci/run`` installs both with apt).
+Screenshots go to a temporary folder, or to ``$CHEMRNN_SCREENSHOTS`` (``docs/web`` for the README's pictures).
+"""
+import csv
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.xdist_group("browser")  # one server and one browser for the whole file
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+if not (CHROMIUM and DRIVER):
+    pytest.skip("the browser tests need Debian's chromium and chromium-driver "
+                "(apt-get install -y chromium chromium-driver)", allow_module_level=True)
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
+
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+ACTIVES = ["CN(C(=O)CN(Cc1cccnc1)CC1CCCO1)C1CC1", "CCNc1nnc(SCc2csc(-c3ccoc3)n2)s1",
+           "CCC(=O)Nc1ccc(C(=O)Nc2cc(OC)ccc2OC)cc1", "Cc1ccc2oc(=O)n(CC(=O)NCCn3ccc(C)n3)c2c1"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return tmp_path_factory.mktemp("web_runs")
+
+
+@pytest.fixture(scope="module")
+def server(runs):
+    """``chemrnn serve`` as a user starts it; the time until it answers is checked (< 5 s on an idle machine;
+    allowed 20 s here, where tests share two cores)."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    log = open(runs.parent / f"serve-{port}.log", "wb")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "chemrnn", "serve", "--port", str(port), "--runs", str(runs)],
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    import urllib.request
+
+    url = f"http://127.0.0.1:{port}/"
+    while True:
+        try:
+            urllib.request.urlopen(url + "api/info", timeout=2).read()
+            break
+        except OSError:
+            if proc.poll() is not None or time.perf_counter() - t0 > 60:
+                proc.kill()
+                raise AssertionError(Path(log.name).read_text()) from None
+            time.sleep(0.1)
+    started = time.perf_counter() - t0
+    assert started < 20, f"the server took {started:.1f} s to answer"
+    yield url
+    proc.terminate()
+    proc.wait(10)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    d = Path(os.environ.get("CHEMRNN_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@pytest.fixture(scope="module")
+def browser():
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900",
+              "--disable-extensions", "--no-first-run", "--disable-background-networking"):
+        opts.add_argument(a)
+    d = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    yield d
+    d.quit()
+
+
+def screenshot(browser, shots: Path, name: str) -> None:
+    """A small PNG (a 64-colour palette) of the page as it is."""
+    path = shots / f"{name}.png"
+    browser.save_screenshot(str(path))
+    try:
+        from PIL import Image
+
+        Image.open(path).convert("RGB").quantize(64).save(path, optimize=True)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def open_tab(browser, server, tab: str):
+    browser.get("about:blank")  # a fresh page each time (a new hash alone would not reload it)
+    browser.get(server + "#" + tab)
+    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+    browser.execute_script("localStorage.clear()")
+
+
+def wait(browser, seconds, condition):
+    return WebDriverWait(browser, seconds, poll_frequency=0.2).until(condition)
+
+
+def rows(browser):
+    found = browser.find_elements(By.CSS_SELECTOR, "#predict-table tbody tr")
+    return {int(tr.get_attribute("data-line")): tr for tr in found}
+
+
+def cell(tr, cls):
+    return tr.find_element(By.CLASS_NAME, cls).text
+
+
+# ------------------------------------------------------------------------------------------- tests
+def test_pasted_smiles_are_predicted_as_the_command_line_does(server, browser, shots, tmp_path):
+    from chemrnn.cli import main
+
+    lines = ["CC(=O)Oc1ccccc1C(=O)O aspirin", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C caffeine", "c1ccccc1[Se]C",
+             "CC(C)Cc1ccc(cc1)C(C)C(=O)O ibuprofen", "C1CC( broken"]
+    open_tab(browser, server, "predict")
+    box = browser.find_element(By.ID, "smiles-input")
+    box.clear()
+    box.send_keys("\n".join(lines))
+    browser.find_element(By.ID, "predict-btn").click()
+    wait(browser, 60, lambda d: d.find_element(By.ID, "predict-summary").text)
+    got = rows(browser)
+    assert sorted(got) == [1, 2, 3, 4, 5]
+    # the command line on the same lines
+    src = tmp_path / "in.smi"
+    src.write_text("\n".join(lines) + "\n")
+    assert main(["--quiet", "property", "predict", "shipped", str(src), "-o", str(tmp_path / "out.csv")]) == 0
+    with open(tmp_path / "out.csv") as fh:
+        cli = {int(r["line"]): r for r in csv.DictReader(fh)}
+    for line, r in cli.items():
+        tr = got[line]
+        assert cell(tr, "logP-model") == r["logP"] and cell(tr, "TPSA-model") == r["TPSA"], line
+        if r["error"]:
+            assert r["error"] in cell(tr, "note")
+    assert "tokens the model never saw in training: [Se]" in cell(got[3], "note")
+    assert "row-unseen" in got[3].get_attribute("class") and "row-error" in got[5].get_attribute("class")
+    assert cell(got[3], "logP-rdkit")  # RDKit still reads it
+    assert browser.find_element(By.ID, "predict-summary").text.startswith(
+        "5 rows: 3 predicted, 1 invalid SMILES, 1 with tokens the model never saw")
+    wait(browser, 20, lambda d: d.execute_script(
+        "return [...document.querySelectorAll('#predict-table img')].every(i => i.complete && i.naturalWidth > 0)"))
+    assert browser.find_element(By.ID, "predict-csv").get_attribute("href").startswith("blob:")
+    screenshot(browser, shots, "predict")
+
+
+def test_a_molecule_set_in_the_editor_is_predicted(server, browser, shots):
+    from chemrnn.api import PropertyPredictor
+
+    open_tab(browser, server, "predict")
+    browser.find_element(By.ID, "smiles-input").clear()
+    browser.find_element(By.ID, "editor-toggle").click()
+    wait(browser, 30, lambda d: d.execute_script("return !!window.chemrnnEditor"))
+    browser.execute_script("window.chemrnnEditor.set('Oc1cccc2ccccc12')")  # 1-naphthol, as if drawn
+    drawn = browser.execute_script("return window.chemrnnEditor.smiles()")
+    browser.find_element(By.ID, "editor-use").click()
+    wait(browser, 60, lambda d: d.find_element(By.ID, "predict-summary").text.startswith("1 rows"))
+    tr = rows(browser)[1]
+    assert tr.get_attribute("data-smiles") == drawn
+    value = PropertyPredictor("shipped").predict([drawn]).values[0, 0]
+    assert cell(tr, "logP-model") == f"{value:.6g}"
+    screenshot(browser, shots, "editor")
+
+
+def test_fifty_sampled_molecules_make_a_grid_with_metrics(server, browser, shots):
+    open_tab(browser, server, "generate")
+    n = browser.find_element(By.ID, "gen-n")
+    n.clear()
+    n.send_keys("50")
+    browser.find_element(By.ID, "gen-btn").click()
+    wait(browser, 90, lambda d: d.find_element(By.ID, "gen-results").is_displayed())
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#gen-grid .mol-cell")) == 50
+    metrics = {m.get_attribute("data-metric"): m.text for m in browser.find_elements(By.CSS_SELECTOR, ".metric")}
+    assert set(metrics) == {"validity", "uniqueness", "novelty"} and all("%" in v for v in metrics.values())
+    assert browser.find_elements(By.CSS_SELECTOR, "#gen-hist svg rect")
+    assert "/csv" in browser.find_element(By.ID, "gen-csv").get_attribute("href")
+    screenshot(browser, shots, "generate")
+
+
+def test_watching_the_rnn_shows_softmax_and_gates(server, browser, shots):
+    open_tab(browser, server, "watch")
+    browser.find_element(By.ID, "watch-btn").click()
+    wait(browser, 60, lambda d: d.find_element(By.ID, "watch-results").is_displayed())
+    gates = {c.get_attribute("data-gate") for c in browser.find_elements(By.CSS_SELECTOR, "#watch-gates canvas")}
+    assert gates == {"f", "i", "o", "c", "h"}
+    assert browser.find_elements(By.CSS_SELECTOR, "#softmax-table td.next")
+    assert "max |Δh|" in browser.find_element(By.ID, "watch-summary").text
+    screenshot(browser, shots, "watch")
+
+
+def test_bad_input_shows_a_message(server, browser):
+    open_tab(browser, server, "predict")
+    browser.find_element(By.ID, "smiles-input").clear()
+    browser.find_element(By.ID, "predict-btn").click()
+    wait(browser, 20, lambda d: d.find_element(By.ID, "message").is_displayed())
+    assert "no SMILES given" in browser.find_element(By.ID, "message").text
+    browser.find_element(By.CSS_SELECTOR, "#tabs button[data-tab=generate]").click()
+    n = browser.find_element(By.ID, "gen-n")
+    n.clear()
+    n.send_keys("5000")
+    browser.find_element(By.ID, "gen-btn").click()
+    wait(browser, 20, lambda d: "between 1 and 2000" in d.find_element(By.ID, "message").text)
+    browser.find_element(By.CSS_SELECTOR, "#tabs button[data-tab=watch]").click()
+    box = browser.find_element(By.ID, "watch-smiles")
+    box.clear()
+    box.send_keys("C[Se]C")
+    browser.find_element(By.ID, "watch-btn").click()
+    wait(browser, 20, lambda d: "cannot read this SMILES" in d.find_element(By.ID, "message").text)
+    assert "Traceback" not in browser.page_source
+
+
+def test_a_tiny_finetune_runs_and_is_listed(server, browser, shots, runs):
+    open_tab(browser, server, "runs")
+    browser.find_element(By.ID, "ft-name").send_keys("ft_tiny")
+    for field, value in (("ft-epochs", "1"), ("ft-batch", "4")):
+        browser.find_element(By.ID, field).clear()
+        browser.find_element(By.ID, field).send_keys(value)
+    browser.find_element(By.ID, "ft-actives").send_keys("\n".join(ACTIVES))
+    browser.find_element(By.ID, "ft-btn").click()
+    job = "#jobs-table tr[data-kind=finetune]"
+    wait(browser, 20, lambda d: d.find_elements(By.CSS_SELECTOR, f"{job}[data-state=running]")
+         or d.find_elements(By.CSS_SELECTOR, f"{job}[data-state=finished]"))
+    browser.refresh()  # the job survives a reload of the page
+    wait(browser, 20, lambda d: d.find_elements(By.CSS_SELECTOR, job))
+    wait(browser, 120, lambda d: d.find_elements(By.CSS_SELECTOR, f"{job}[data-state=finished]")
+         or d.find_elements(By.CSS_SELECTOR, f"{job}[data-state=failed]"))
+    row = browser.find_element(By.CSS_SELECTOR, job)
+    assert row.get_attribute("data-state") == "finished", row.text
+    assert (runs / "ft_tiny" / "model" / "model.json").is_file()
+    wait(browser, 20, lambda d: d.find_elements(By.CSS_SELECTOR, "#runs-table tr[data-run=ft_tiny]"))
+    browser.find_element(By.CSS_SELECTOR, "#runs-table tr[data-run=ft_tiny]").click()
+    wait(browser, 20, lambda d: d.find_elements(By.CSS_SELECTOR, "#curve-svg polyline"))
+    assert "finished" in browser.find_element(By.CSS_SELECTOR, "#runs-table tr[data-run=ft_tiny]").text
+    # the new model is offered for sampling
+    options = [o.get_attribute("value") for o in browser.find_elements(By.CSS_SELECTOR, "#gen-model option")]
+    assert "run:ft_tiny" in options
+    screenshot(browser, shots, "runs")
