@@ -27,6 +27,7 @@ LIMITS = {
     "batch_size": 256,
 }
 SHIPPED_LMS = ("shipped", "moses")
+COMPUTE_SLOTS = 2  # predictions computed at once (one per core)
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SKIP_DIRS = {"checkpoints", "data", "model", "state", "__pycache__"}
 ACTIVES_DATASETS = ("gsk3", "jnk3", "pfalciparum")
@@ -205,6 +206,9 @@ class Service:
         self._predictor = None
         self._lms: dict[str, tuple] = {}
         self._reference: set | None = None
+        # predictions share the two cores in turn: with all of them at once each request would take as long as the
+        # whole burst (the GIL and the cores are shared), in turn the first answers come back early
+        self._compute = threading.BoundedSemaphore(COMPUTE_SLOTS)
         state = self.runs / ".chemrnn-web" / "jobs" if self.runs is not None else None
         self.jobs = JobQueue(state, {"sample": self._run_sample, "finetune": self._run_finetune})
 
@@ -270,12 +274,17 @@ class Service:
 
     # ----------------------------------------------------------------------------------- predict
     def predict(self, text: str) -> dict:
-        from .. import chem
-        from ..predict import outcome_counts, outcome_summary
 
         rows = parse_smiles_text(text)
         predictor = self.predictor()
         usable = [r for r in rows if not r["error"]]
+        with self._compute:
+            return self._predict(rows, usable, predictor)
+
+    def _predict(self, rows, usable, predictor) -> dict:
+        from .. import chem
+        from ..predict import outcome_counts, outcome_summary
+
         res = predictor.predict([r["smiles"] for r in usable])
         targets = predictor.targets
         for r, values, why, warn in zip(usable, res.values, res.errors, res.warnings):
