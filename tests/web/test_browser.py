@@ -41,7 +41,12 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    return tmp_path_factory.mktemp("web_runs")
+    """A runs folder holding the record of the shipped prior's training (docs/prior: config, log, metrics)."""
+    root = tmp_path_factory.mktemp("web_runs")
+    (root / "prior_moses").mkdir()
+    for name in ("config.json", "log.csv", "metrics.json"):
+        shutil.copy(ROOT / "docs" / "prior" / name, root / "prior_moses" / name)
+    return root
 
 
 @pytest.fixture(scope="module")
@@ -251,4 +256,9 @@ def test_a_tiny_finetune_runs_and_is_listed(server, browser, shots, runs):
     # the new model is offered for sampling
     options = [o.get_attribute("value") for o in browser.find_elements(By.CSS_SELECTOR, "#gen-model option")]
     assert "run:ft_tiny" in options
+    # a long run's learning curve: the shipped prior's training, 377 logged rows
+    browser.find_element(By.CSS_SELECTOR, "#runs-table tr[data-run=prior_moses]").click()
+    wait(browser, 20, lambda d: d.find_elements(By.CSS_SELECTOR, "#curve-svg polyline[data-col=val_nll]"))
+    points = browser.find_element(By.CSS_SELECTOR, "#curve-svg polyline[data-col=train_loss]").get_attribute("points")
+    assert len(points.split()) == 377
     screenshot(browser, shots, "runs")
