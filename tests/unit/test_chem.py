@@ -31,3 +31,11 @@ def test_descriptors_and_scaffold():
     assert abs(d["TPSA"] - 20.23) < 1e-6 and 1.0 < d["logP"] < 2.0
     assert chem.murcko_scaffold("CCc1ccccc1") == "c1ccccc1"
     assert chem.murcko_scaffold("CCO") == ""
+
+
+def test_depiction_svg():
+    from chemrnn import chem
+
+    svg = chem.depiction_svg("c1ccccc1O", 200, 150)
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg and "width='200px'" in svg
+    assert chem.depiction_svg("C1CC(") is None and chem.depiction_svg("") is None

@@ -380,3 +380,27 @@ def test_serve_refuses_a_port_in_use(tmp_path):
         assert main(["serve", "--port", str(port), "--runs", str(tmp_path)]) == 2
     (tmp_path / "file").write_text("")
     assert main(["serve", "--runs", str(tmp_path / "file")]) == 2
+
+
+def test_a_run_whose_trainer_holds_its_lock_is_running(tmp_path):
+    import os
+    import socket
+    import subprocess
+
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "log.csv").write_text("step,train_loss\n50,2.0\n")
+    (run / "metrics.json").write_text("{}")
+    old = time.time() - 3600
+    os.utime(run / "log.csv", (old, old))
+    os.utime(run / "metrics.json", (old, old))
+    trainer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "chemrnn lm train"])
+    try:
+        (run / ".lock").write_text(json.dumps({"pid": trainer.pid, "host": socket.gethostname()}))
+        assert list_runs(tmp_path)[0]["status"] == "running"
+    finally:
+        trainer.kill()
+        trainer.wait()
+    assert list_runs(tmp_path)[0]["status"] == "finished"
+    (run / "metrics.json").unlink()
+    assert list_runs(tmp_path)[0]["status"] == "incomplete"

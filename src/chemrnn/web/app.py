@@ -232,7 +232,7 @@ def _int(text, default: int, lo: int, hi: int) -> int:
         return default
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=2048)
 def _depict(smiles: str, w: int, h: int):
     from .. import chem
 

@@ -105,7 +105,7 @@ def list_runs(root: Path, depth: int = 3) -> list[dict]:
             entries = sorted(d.iterdir())
         except OSError:
             return
-        if d != root and ((d / "config.json").is_file() or (d / "log.csv").is_file()):
+        if d != root and any((d / f).is_file() for f in ("config.json", "log.csv", "model/model.json")):
             found.append(run_info(root, d))
         if level >= depth:
             return
@@ -135,7 +135,9 @@ def run_info(root: Path, d: Path) -> dict:
     log = d / "log.csv"
     modified = max((p.stat().st_mtime for p in (d / "config.json", log, d / "metrics.json") if p.exists()),
                    default=d.stat().st_mtime)
-    if (d / "metrics.json").exists():
+    if _training_now(d):
+        status = "running"
+    elif (d / "metrics.json").exists():
         status = "finished"
     elif time.time() - modified < 120:
         status = "running"
@@ -152,6 +154,26 @@ def run_info(root: Path, d: Path) -> dict:
     return {"name": d.relative_to(root).as_posix(), "kind": kind, "status": status, "modified": modified,
             "model": model.get("kind"), "steps": metrics.get("steps", last.get("step")),
             "last": last, "started": cfg.get("started")}
+
+
+def _training_now(d: Path) -> bool:
+    """Whether the process named in the run's ``.lock`` (written by training) is alive on this machine. Only read:
+    taking the lock, even for a moment, could make a training run that starts then refuse to."""
+    import os
+    import socket
+
+    info = _read_json(d / ".lock")
+    pid = info.get("pid")
+    if not isinstance(pid, int) or info.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        return b"chemrnn" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
 
 
 def read_curve(root: Path, name: str, max_points: int = 1500) -> dict:
