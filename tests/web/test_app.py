@@ -404,3 +404,23 @@ def test_a_run_whose_trainer_holds_its_lock_is_running(tmp_path):
     assert list_runs(tmp_path)[0]["status"] == "finished"
     (run / "metrics.json").unlink()
     assert list_runs(tmp_path)[0]["status"] == "incomplete"
+
+
+def test_a_job_left_running_by_an_earlier_server_is_settled_from_its_log(tmp_path):
+    import subprocess
+
+    from chemrnn.web.jobs import JobQueue
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    (tmp_path / "j1.json").write_text(json.dumps({
+        "id": "j1", "kind": "finetune", "params": {}, "title": "t", "state": "running", "pid": proc.pid,
+        "created": time.time(), "started": time.time()}))
+    (tmp_path / "j1.log").write_text("Epoch 0: 100%|####| 3/3\n{}\nfine-tuned model: runs/x/model (3 steps)\n")
+    try:
+        jobs = JobQueue(tmp_path, {"finetune": lambda job, q: None})
+        assert jobs.get("j1").state == "running" and "earlier server" in jobs.get("j1").message
+    finally:
+        proc.kill()
+        proc.wait()
+    assert jobs.get("j1").state == "finished"
+    assert json.loads((tmp_path / "j1.json").read_text())["state"] == "finished"

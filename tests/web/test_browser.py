@@ -262,3 +262,10 @@ def test_a_tiny_finetune_runs_and_is_listed(server, browser, shots, runs):
     points = browser.find_element(By.CSS_SELECTOR, "#curve-svg polyline[data-col=train_loss]").get_attribute("points")
     assert len(points.split()) == 377
     screenshot(browser, shots, "runs")
+
+
+def test_the_page_made_no_script_errors(browser):
+    """Everything the browser logged as severe in the tests above (a failed request the page handles is not)."""
+    entries = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    handled = ("status of 400", "status of 413")  # bad input answered with a message, as tested
+    assert not [e for e in entries if not any(h in e["message"] for h in handled)], entries

@@ -39,6 +39,7 @@ class Job:
         self.error: str | None = None
         self.pid: int | None = None
         self.cancel_requested = False
+        self.orphan = False  # running in a process that an earlier server started
 
     def public(self, with_result: bool = True) -> dict:
         now = self.ended or time.time()
@@ -110,6 +111,7 @@ class JobQueue:
             if job.state in ("queued", "running"):
                 if job.state == "running" and _alive(job.pid):
                     job.message = "still running in a process of an earlier server (its progress is not followed)"
+                    job.orphan = True
                 else:
                     job.state, job.message = "interrupted", "the server stopped before the job ended"
                     job.ended = job.ended or time.time()
@@ -132,10 +134,32 @@ class JobQueue:
             del self.jobs[j.id]
 
     def get(self, job_id: str) -> Job | None:
-        return self.jobs.get(job_id)
+        job = self.jobs.get(job_id)
+        if job is not None:
+            self._settle_orphan(job)
+        return job
 
     def list(self) -> list[Job]:
+        for job in list(self.jobs.values()):
+            self._settle_orphan(job)
         return sorted(self.jobs.values(), key=lambda j: j.created, reverse=True)
+
+    def _settle_orphan(self, job: Job) -> None:
+        """A job an earlier server started, whose process has now ended: its log says how."""
+        if not getattr(job, "orphan", False) or _alive(job.pid):
+            return
+        job.orphan = False
+        log = self._path(job, ".log")
+        error = _error_line(log) if log is not None else ""
+        tail = _tail(log) if log is not None else ""
+        if "error:" in tail:
+            job.state, job.error, job.message = "failed", error, "failed"
+        elif job.kind == "finetune" and "fine-tuned model:" in tail:
+            job.state, job.progress, job.message = "finished", 1.0, "finished (followed by an earlier server)"
+        else:
+            job.state, job.message = "interrupted", "its process ended without saying how"
+        job.ended = time.time()
+        self.save(job)
 
     def cancel(self, job_id: str) -> Job | None:
         job = self.jobs.get(job_id)

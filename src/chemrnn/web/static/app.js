@@ -313,14 +313,25 @@ async function refreshRuns() {
     }));
     if (!res.runs.length) tbody.append(el("tr", {}, el("td", { colspan: 6, class: "dim", text: "no runs yet" })));
     if (state.info) { const info = await call("/api/info"); state.info = info; fillModels(); }
+    // while a run trains, its row and (when shown) its learning curve follow it
+    clearTimeout(state.runsTimer);
+    const live = res.runs.filter((r) => r.status === "running").map((r) => r.name);
+    if (live.length && !$("#tab-runs").hidden) {
+      state.runsTimer = setTimeout(() => {
+        if ($("#tab-runs").hidden) return;
+        refreshRuns();
+        if (state.curve && live.includes(state.curve)) showCurve(state.curve, true);
+      }, 5000);
+    }
   } catch (e) { showMessage(e.message); }
 }
 
-async function showCurve(name) {
+async function showCurve(name, keepColumns = false) {
   try {
     const res = await call(`/api/runs/curve?run=${encodeURIComponent(name)}`);
     state.curve = name;
     state.curveData = res;
+    if (keepColumns && $("#runs-curve-cols input")) { drawCurve(); return; }
     for (const tr of document.querySelectorAll("#runs-table tbody tr")) tr.classList.toggle("selected", tr.dataset.run === name);
     $("#runs-curve-name").textContent = name;
     const cols = Object.keys(res.columns).filter((c) => !["step", "epoch", "elapsed_s", "lr", "tokens_per_s"].includes(c));
