@@ -17,6 +17,7 @@ from chemrnn.web import LIMITS, create_app  # noqa: E402
 from chemrnn.web.service import list_runs, parse_smiles_text  # noqa: E402
 
 STATIC = "src/chemrnn/web/static"
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +29,10 @@ def runs(tmp_path_factory):
     (run / "log.csv").write_text("step,epoch,train_loss,val_nll\n10,0,3.5,\n20,0,2.5,2.9\n30,1,2.0,\n")
     (run / "metrics.json").write_text(json.dumps({"steps": 30}))
     (root / "not_a_run").mkdir()
+    import zipfile
+
+    with zipfile.ZipFile(ROOT / "tests" / "data" / "lm_schema1.chemrnn") as z:  # a small GRU language model
+        z.extractall(root / "gru_small" / "model")
     (root / "outside.txt").write_text("secret")
     return root
 
@@ -73,7 +78,8 @@ def test_nothing_is_fetched_from_elsewhere():
 def test_info_lists_the_models_and_limits(client):
     info = client.get("/api/info").json()
     keys = [m["key"] for m in info["models"]]
-    assert keys[:2] == ["shipped", "moses"] and "run:group/lm_run" not in keys  # its model/ has no model.json
+    assert keys[:2] == ["shipped", "moses"] and "run:gru_small" in keys
+    assert "run:group/lm_run" not in keys  # its model/ has no model.json
     assert info["limits"]["samples"] == LIMITS["samples"]
 
 
@@ -260,8 +266,8 @@ def test_the_replay_matches_the_model_for_every_cell(cell, impl):
 # ------------------------------------------------------------------------------------------- runs
 def test_runs_are_listed_with_their_curves(client):
     res = client.get("/api/runs").json()
-    assert [r["name"] for r in res["runs"]] == ["group/lm_run"]
-    run = res["runs"][0]
+    assert sorted(r["name"] for r in res["runs"]) == ["group/lm_run", "gru_small"]
+    run = next(r for r in res["runs"] if r["name"] == "group/lm_run")
     assert run["kind"] == "lm train" and run["status"] == "finished" and run["steps"] == 30
     curve = client.get("/api/runs/curve", params={"run": "group/lm_run"}).json()
     assert curve["x"] == "step" and curve["columns"]["train_loss"] == [3.5, 2.5, 2.0]
@@ -424,3 +430,12 @@ def test_a_job_left_running_by_an_earlier_server_is_settled_from_its_log(tmp_pat
         proc.wait()
     assert jobs.get("j1").state == "finished"
     assert json.loads((tmp_path / "j1.json").read_text())["state"] == "finished"
+
+
+def test_a_model_under_runs_samples_and_is_watched(client):
+    r = client.post("/api/generate", json={"model": "run:gru_small", "n": 8, "temperature": 0.8})
+    job = wait_job(client, r.json()["id"])
+    assert job["state"] == "finished" and len(job["result"]["molecules"]) == 8
+    res = client.post("/api/watch", json={"model": "run:gru_small", "smiles": "CCOc1ccccc1", "layer": 2}).json()
+    assert res["cell"] == "gru" and set(res["gates"]) == {"z", "r", "h"} and res["max_abs_diff"] < 1e-5
+    assert len(res["units"]) == 32  # all of them: 64 asked, 32 there

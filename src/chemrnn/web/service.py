@@ -410,7 +410,8 @@ class Service:
         m, vocab, tok, meta = self.lm(params.get("model", "shipped"))
         layers = m.rnn.num_layers
         layer = number(params, "layer", int, 1, 1, layers, "the layer") - 1
-        units = number(params, "units", int, 64, 1, m.rnn.hidden_size, "the number of units")
+        # more units than the layer has means all of them
+        units = min(number(params, "units", int, 64, 1, 100_000, "the number of units"), m.rnn.hidden_size)
         tokens = tok.tokenize(smiles)
         if len(tokens) > LIMITS["watch_tokens"]:
             raise WebError(f"the SMILES has {len(tokens)} tokens; at most {LIMITS['watch_tokens']} can be watched")
