@@ -392,6 +392,7 @@ def test_a_run_whose_trainer_holds_its_lock_is_running(tmp_path):
     import os
     import socket
     import subprocess
+    from pathlib import Path
 
     run = tmp_path / "r"
     run.mkdir()
@@ -401,6 +402,9 @@ def test_a_run_whose_trainer_holds_its_lock_is_running(tmp_path):
     os.utime(run / "log.csv", (old, old))
     os.utime(run / "metrics.json", (old, old))
     trainer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "chemrnn lm train"])
+    t0 = time.time()
+    while b"chemrnn" not in Path(f"/proc/{trainer.pid}/cmdline").read_bytes() and time.time() - t0 < 10:
+        time.sleep(0.01)  # until the child has exec'd
     try:
         (run / ".lock").write_text(json.dumps({"pid": trainer.pid, "host": socket.gethostname()}))
         assert list_runs(tmp_path)[0]["status"] == "running"
