@@ -54,7 +54,8 @@ def server(runs):
     """``chemrnn serve`` as a user starts it; the time until it answers is checked (< 5 s on an idle machine;
     allowed 20 s here, where tests share two cores)."""
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    path = [str(ROOT / "src")] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path), "CHEMRNN_CACHE_DIR": str(runs.parent / "cache")}
     log = open(runs.parent / f"serve-{port}.log", "wb")
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "chemrnn", "serve", "--port", str(port), "--runs", str(runs)],
