@@ -167,21 +167,32 @@ def test_pasted_smiles_are_predicted_as_the_command_line_does(server, browser, s
     screenshot(browser, shots, "predict")
 
 
-def test_a_molecule_set_in_the_editor_is_predicted(server, browser, shots):
+def test_a_molecule_drawn_in_the_editor_is_predicted(server, browser, shots):
+    from selenium.webdriver.common.action_chains import ActionChains
+
     from chemrnn.api import PropertyPredictor
 
     open_tab(browser, server, "predict")
     browser.find_element(By.ID, "smiles-input").clear()
     browser.find_element(By.ID, "editor-toggle").click()
     wait(browser, 30, lambda d: d.execute_script("return !!window.chemrnnEditor"))
-    browser.execute_script("window.chemrnnEditor.set('Oc1cccc2ccccc12')")  # 1-naphthol, as if drawn
-    drawn = browser.execute_script("return window.chemrnnEditor.smiles()")
+    editor = browser.find_element(By.ID, "editor")
+    # drawn with the mouse: the aromatic-ring tool of OpenChemLib 9.25's toolbar (second column, the row of the
+    # six-membered rings, in a 640 × 380 editor), then a click in the middle of the canvas
+    ActionChains(browser).move_to_element_with_offset(editor, -286, 12).click().perform()
+    ActionChains(browser).move_to_element_with_offset(editor, 0, 0).click().perform()
+    wait(browser, 10, lambda d: d.execute_script("return window.chemrnnEditor.smiles()") == "c1ccccc1")
     browser.find_element(By.ID, "editor-use").click()
     wait(browser, 60, lambda d: d.find_element(By.ID, "predict-summary").text.startswith("1 rows"))
-    tr = rows(browser)[1]
-    assert tr.get_attribute("data-smiles") == drawn
-    value = PropertyPredictor("shipped").predict([drawn]).values[0, 0]
-    assert cell(tr, "logP-model") == f"{value:.6g}"
+    # and one set through the editor's API, as a page embedding it would
+    browser.execute_script("window.chemrnnEditor.set('Oc1cccc2ccccc12')")  # 1-naphthol
+    drawn = browser.execute_script("return window.chemrnnEditor.smiles()")
+    browser.find_element(By.ID, "editor-use").click()
+    wait(browser, 60, lambda d: d.find_element(By.ID, "predict-summary").text.startswith("2 rows"))
+    got = rows(browser)
+    assert [got[k].get_attribute("data-smiles") for k in (1, 2)] == ["c1ccccc1", drawn]
+    values = PropertyPredictor("shipped").predict(["c1ccccc1", drawn]).values
+    assert [cell(got[k], "logP-model") for k in (1, 2)] == [f"{v:.6g}" for v in values[:, 0]]
     screenshot(browser, shots, "editor")
 
 
