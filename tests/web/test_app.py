@@ -443,3 +443,15 @@ def test_a_model_under_runs_samples_and_is_watched(client):
     res = client.post("/api/watch", json={"model": "run:gru_small", "smiles": "CCOc1ccccc1", "layer": 2}).json()
     assert res["cell"] == "gru" and set(res["gates"]) == {"z", "r", "h"} and res["max_abs_diff"] < 1e-5
     assert len(res["units"]) == 32  # all of them: 64 asked, 32 there
+
+
+def test_a_log_linked_from_outside_the_runs_folder_is_not_read(tmp_path):
+    from chemrnn.web.service import WebError, read_curve
+
+    outside = tmp_path / "outside.csv"
+    outside.write_text("step,secret\n1,42\n")
+    root = tmp_path / "runs"
+    (root / "r").mkdir(parents=True)
+    (root / "r" / "log.csv").symlink_to(outside)
+    with pytest.raises(WebError, match="outside the runs folder"):
+        read_curve(root, "r")

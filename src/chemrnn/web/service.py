@@ -180,6 +180,8 @@ def read_curve(root: Path, name: str, max_points: int = 1500) -> dict:
     """The numeric columns of a run's ``log.csv`` (rows thinned to ``max_points``)."""
     d = run_dir(root, name)
     log = d / "log.csv"
+    if log.is_symlink() and not log.resolve().is_relative_to(root.resolve()):
+        raise WebError(f"run {name!r}: its log.csv points outside the runs folder")
     if not log.is_file():
         raise WebError(f"run {name!r} has no log.csv (no learning curve yet)")
     with open(log, newline="", errors="replace") as fh:
