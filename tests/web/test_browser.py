@@ -99,10 +99,14 @@ def browser():
     d.quit()
 
 
-def screenshot(browser, shots: Path, name: str) -> None:
-    """A small PNG (a 64-colour palette) of the page as it is."""
+def screenshot(browser, shots: Path, name: str, height: int = 900) -> None:
+    """A small PNG (a 64-colour palette) of the page as it is, ``height`` pixels of it from the top."""
     path = shots / f"{name}.png"
+    if height != 900:
+        browser.set_window_size(1280, height)
     browser.save_screenshot(str(path))
+    if height != 900:
+        browser.set_window_size(1280, 900)
     try:
         from PIL import Image
 
@@ -208,7 +212,7 @@ def test_fifty_sampled_molecules_make_a_grid_with_metrics(server, browser, shots
     assert set(metrics) == {"validity", "uniqueness", "novelty"} and all("%" in v for v in metrics.values())
     assert browser.find_elements(By.CSS_SELECTOR, "#gen-hist svg rect")
     assert "/csv" in browser.find_element(By.ID, "gen-csv").get_attribute("href")
-    screenshot(browser, shots, "generate")
+    screenshot(browser, shots, "generate", height=1200)
 
 
 def test_watching_the_rnn_shows_softmax_and_gates(server, browser, shots):
@@ -219,7 +223,7 @@ def test_watching_the_rnn_shows_softmax_and_gates(server, browser, shots):
     assert gates == {"f", "i", "o", "c", "h"}
     assert browser.find_elements(By.CSS_SELECTOR, "#softmax-table td.next")
     assert "max |Δh|" in browser.find_element(By.ID, "watch-summary").text
-    screenshot(browser, shots, "watch")
+    screenshot(browser, shots, "watch", height=1500)
 
 
 def test_bad_input_shows_a_message(server, browser):

@@ -267,7 +267,9 @@ function renderWatch(res) {
     "Gates run from 0 (white) to 1 (blue); states from −1 (red) through 0 (white) to +1 (blue).";
   const box = $("#watch-gates");
   box.replaceChildren();
-  const cw = Math.max(8, Math.min(22, Math.floor(900 / res.inputs.length))), ch = Math.max(3, Math.min(8, Math.floor(320 / res.units.length)));
+  // the five panels side by side where the window is wide enough
+  const cw = Math.max(6, Math.min(16, Math.floor(230 / res.inputs.length)));
+  const ch = Math.max(2, Math.min(6, Math.floor(260 / res.units.length)));
   for (const [key, label] of Object.entries(res.gate_names)) {
     const data = res.gates[key], signed = key === "c" || key === "h";
     const canvas = el("canvas", { width: cw * res.inputs.length, height: ch * data.length, "data-gate": key });
@@ -284,7 +286,8 @@ function renderWatch(res) {
     });
     canvas.addEventListener("mouseleave", () => { $("#watch-tip").hidden = true; });
     const labels = el("div", { class: "mono dim", style: `display:flex;font-size:10px;width:${cw * res.inputs.length}px` },
-      ...res.inputs.map((t) => el("span", { style: `width:${cw}px;text-align:center;overflow:hidden`, text: t })));
+      ...res.inputs.map((t) => el("span", { style: `width:${cw}px;text-align:center;overflow:hidden;font-size:9px`,
+                                            text: t })));
     box.append(el("div", { class: "gate" }, el("div", { text: label }), canvas, labels));
   }
   $("#watch-results").hidden = false;
