@@ -234,7 +234,7 @@ def test_watch_replays_the_lstm(client):
 
 @pytest.mark.parametrize("body, message", [
     ({"smiles": ""}, "give a SMILES"),
-    ({"smiles": "C[Se]C"}, "cannot read this SMILES"),
+    ({"smiles": "C[Se]C"}, "cannot read this SMILES: tokens it never saw in training: [Se]"),
     ({"smiles": "C" * 200}, "tokens; at most"),
     ({"smiles": "CCO", "layer": 9}, "layer must be between 1 and 3"),
     ({"smiles": "CCO", "units": 0}, "units must be between"),

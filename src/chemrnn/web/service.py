@@ -417,9 +417,13 @@ class Service:
         tokens = tok.tokenize(smiles)
         if len(tokens) > LIMITS["watch_tokens"]:
             raise WebError(f"the SMILES has {len(tokens)} tokens; at most {LIMITS['watch_tokens']} can be watched")
+        unseen = sorted({t for t in tokens if t not in vocab})
+        if unseen:
+            raise WebError("the model cannot read this SMILES: tokens it never saw in training: "
+                           + " ".join(repr(t)[1:-1] for t in unseen))
         try:
             out = watch(m, vocab, tok, smiles, layer=layer, units=units)
-        except UnknownTokenError as exc:
+        except UnknownTokenError as exc:  # pragma: no cover (checked above)
             raise WebError(f"the model cannot read this SMILES: {exc}") from None
         from .. import chem
 
