@@ -455,3 +455,23 @@ def test_a_log_linked_from_outside_the_runs_folder_is_not_read(tmp_path):
     (root / "r" / "log.csv").symlink_to(outside)
     with pytest.raises(WebError, match="outside the runs folder"):
         read_curve(root, "r")
+
+
+def test_stopping_the_server_stops_its_jobs_and_says_so(tmp_path):
+    from chemrnn.web.jobs import JobQueue, run_subprocess
+
+    def runner(job, jobs):
+        run_subprocess(job, jobs, [sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "x.log")
+
+    jobs = JobQueue(tmp_path, {"finetune": runner})
+    job = jobs.submit("finetune", {}, "sleep")
+    t0 = time.time()
+    while job.id not in jobs.procs and time.time() - t0 < 20:
+        time.sleep(0.05)
+    proc = jobs.procs[job.id]
+    jobs.shutdown()
+    proc.wait(10)
+    assert job.state == "interrupted"
+    assert json.loads((tmp_path / f"{job.id}.json").read_text())["state"] == "interrupted"
+    time.sleep(0.8)  # the worker sees the process end and keeps the verdict
+    assert job.state == "interrupted"

@@ -7,6 +7,7 @@ asking first, and the Host must be this machine's name unless the page is served
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import threading
@@ -220,7 +221,12 @@ def create_app(runs: str | Path | None = None, allowed_hosts: list[str] | None =
     middleware = [Middleware(BodyLimit, limit=LIMITS["body_bytes"])]
     if allowed_hosts is not None:
         middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts))
-    app = Starlette(routes=routes, middleware=middleware)
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        service.jobs.shutdown()  # uvicorn ends the process right after this on SIGTERM / Ctrl-C
+
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.service = service
     return app
 
@@ -285,7 +291,4 @@ def serve(host: str = "127.0.0.1", port: int = 8000, runs: str | Path | None = "
     say(f"chemrnn web page on {url} (runs: {app.state.service.runs}); Ctrl-C stops it")
     if not local:
         say("warning: the page is served on an address other machines may reach; it has no login")
-    try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
-    finally:
-        app.state.service.jobs.shutdown()
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

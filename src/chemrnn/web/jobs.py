@@ -82,6 +82,7 @@ class JobQueue:
         self.lock = threading.Lock()
         self.queues = {kind: queue.Queue() for kind in runners}
         self.procs: dict[str, subprocess.Popen] = {}
+        self.stopping = False
         self._load()
         for kind in runners:
             threading.Thread(target=self._worker, args=(kind,), daemon=True, name=f"chemrnn-web-{kind}").start()
@@ -175,14 +176,21 @@ class JobQueue:
         return job
 
     def shutdown(self) -> None:
-        for proc in list(self.procs.values()):
+        """The server stops: running subprocesses are stopped, their jobs recorded as interrupted."""
+        self.stopping = True
+        for job_id, proc in list(self.procs.items()):
             _stop(proc)
+            job = self.jobs.get(job_id)
+            if job is not None and job.state == "running":
+                job.state, job.message = "interrupted", "the server stopped before the job ended"
+                job.ended = time.time()
+                self.save(job)
 
     # ---------------------------------------------------------------------------------------- worker
     def _worker(self, kind: str) -> None:
         while True:
             job = self.jobs.get(self.queues[kind].get())
-            if job is None or job.state != "queued":
+            if job is None or job.state != "queued" or self.stopping:
                 continue
             job.state, job.started, job.message = "running", time.time(), "starting"
             self.save(job)
@@ -200,6 +208,8 @@ class JobQueue:
                 job.state, job.message = "failed", "failed"
                 job.error = f"{type(exc).__name__}: {exc}"
                 traceback.print_exc()
+            if self.stopping:
+                job.state, job.message = "interrupted", "the server stopped before the job ended"
             job.ended = time.time()
             self.save(job)
 
