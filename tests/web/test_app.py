@@ -475,3 +475,21 @@ def test_stopping_the_server_stops_its_jobs_and_says_so(tmp_path):
     assert json.loads((tmp_path / f"{job.id}.json").read_text())["state"] == "interrupted"
     time.sleep(0.8)  # the worker sees the process end and keeps the verdict
     assert job.state == "interrupted"
+
+
+def test_a_gru_in_the_lecture_form_is_served_with_the_lecture_cells(tmp_path):
+    import torch
+
+    from chemrnn.models.language import LanguageModel, LMConfig, save_language_model
+    from chemrnn.tokens import Vocabulary, get_tokenizer
+
+    tok = get_tokenizer("atom")
+    vocab = Vocabulary.build([tok.tokenize(s) for s in ("CCO", "c1ccccc1N", "CC(=O)O")])
+    torch.manual_seed(0)
+    model = LanguageModel(LMConfig(len(vocab), 8, 12, 1, cell="gru", impl="lecture", gru_form="lecture"))
+    (tmp_path / "lecture_gru").mkdir()
+    save_language_model(tmp_path / "lecture_gru" / "model", model, vocab, "atom")
+    with TestClient(create_app(tmp_path)) as c:
+        res = c.post("/api/watch", json={"model": "run:lecture_gru", "smiles": "CCO", "layer": 1})
+        assert res.status_code == 200, res.text
+        assert res.json()["cell"] == "gru" and res.json()["max_abs_diff"] < 1e-6

@@ -269,11 +269,9 @@ class Service:
         with self._lock:
             hit = self._lms.get(cache_key)
             if hit is None or hit[0] != stamp:
-                from ..api import load_lm
-
                 if len(self._lms) >= 4:
                     self._lms.pop(next(iter(self._lms)))
-                hit = self._lms[cache_key] = (stamp, load_lm(path))
+                hit = self._lms[cache_key] = (stamp, _load_lm(path))
             return hit[1]
 
     def reference(self) -> set:
@@ -496,6 +494,20 @@ class Service:
         job.result = {"run": p["name"], "metrics": metrics}
         job.message = (f"finished: {metrics.get('steps', '?')} steps, train loss "
                        f"{metrics.get('train_loss', float('nan')):.3f}; the model is {p['name']}/model")
+
+
+def _load_lm(path):
+    """A language model with PyTorch's kernels, or the lecture's cells for a GRU in the lecture's form (which has
+    no fused kernel)."""
+    from ..api import load_lm
+    from ..errors import InputError
+
+    try:
+        return load_lm(path)
+    except InputError as exc:
+        if "lecture's form" not in str(exc):
+            raise
+        return load_lm(path, impl="lecture")
 
 
 class _Cancelled(Exception):
