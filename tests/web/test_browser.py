@@ -213,6 +213,17 @@ def test_fifty_sampled_molecules_make_a_grid_with_metrics(server, browser, shots
     assert browser.find_elements(By.CSS_SELECTOR, "#gen-hist svg rect")
     assert "/csv" in browser.find_element(By.ID, "gen-csv").get_attribute("href")
     screenshot(browser, shots, "generate", height=1200)
+    # a molecule of the grid, clicked, is watched; the valid ones go to Predict with one button
+    first = browser.find_element(By.CSS_SELECTOR, "#gen-grid .mol-cell:not(.invalid)")
+    first.click()
+    wait(browser, 60, lambda d: d.find_element(By.ID, "watch-results").is_displayed())
+    assert browser.find_element(By.ID, "watch-summary").text.startswith(
+        browser.find_element(By.ID, "watch-smiles").get_attribute("value") + ":")
+    browser.find_element(By.CSS_SELECTOR, "#tabs button[data-tab=generate]").click()
+    detail = browser.find_element(By.CSS_SELECTOR, ".metric[data-metric=uniqueness] span:last-child").text
+    unique = int(detail.split()[0])  # "48 unique valid"
+    browser.find_element(By.ID, "gen-predict").click()
+    wait(browser, 60, lambda d: d.find_element(By.ID, "predict-summary").text.startswith(f"{unique} rows"))
 
 
 def test_watching_the_rnn_shows_softmax_and_gates(server, browser, shots):

@@ -181,9 +181,11 @@ function renderGeneration(job) {
   state.genHist = res.histograms;
   drawHistogram();
   $("#gen-csv").href = `/api/jobs/${job.id}/csv`;
+  state.genValid = [...new Set(res.molecules.filter((x) => x.valid).map((x) => x.canonical))];
   const grid = $("#gen-grid");
   grid.replaceChildren(...res.molecules.map((mol, k) => mol.valid
-    ? el("div", { class: "mol-cell" + (mol.duplicate ? " dup" : ""), title: mol.canonical },
+    ? el("div", { class: "mol-cell" + (mol.duplicate ? " dup" : ""), title: `${mol.canonical}\n(click: watch the RNN read it)`,
+                  onclick: () => { $("#watch-smiles").value = mol.smiles; showTab("watch"); watchRnn(); } },
         el("img", { src: depictUrl(mol.canonical, 200, 140), alt: mol.canonical, loading: "lazy" }),
         el("div", { class: "smi", text: `${k + 1}. ${mol.canonical}${mol.duplicate ? " (repeat)" : ""}` +
                                         (mol.novel ? "" : " (in reference)") }))
@@ -424,6 +426,12 @@ async function start() {
   $("#smiles-input").addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) predict(); });
   $("#gen-btn").addEventListener("click", generate);
   $("#gen-hist-prop").addEventListener("change", drawHistogram);
+  $("#gen-predict").addEventListener("click", () => {
+    const limit = state.info ? state.info.limits.smiles : 1000;
+    $("#smiles-input").value = (state.genValid || []).slice(0, limit).join("\n");
+    showTab("predict");
+    predict();
+  });
   $("#watch-btn").addEventListener("click", watchRnn);
   $("#runs-refresh").addEventListener("click", refreshRuns);
   $("#ft-btn").addEventListener("click", startFinetune);
