@@ -226,7 +226,7 @@ class Service:
         from .jobs import JobQueue
 
         self.runs = Path(runs).resolve() if runs is not None else None
-        self._lock = threading.Lock()
+        self._locks = {name: threading.Lock() for name in ("predictor", "lm", "reference")}
         self._predictor = None
         self._lms: dict[str, tuple] = {}
         self._reference: set | None = None
@@ -238,7 +238,7 @@ class Service:
 
     # ----------------------------------------------------------------------------------- models
     def predictor(self):
-        with self._lock:
+        with self._locks["predictor"]:
             if self._predictor is None:
                 from ..api import PropertyPredictor
 
@@ -258,15 +258,18 @@ class Service:
             return key
         if isinstance(key, str) and key.startswith("run:"):
             d = run_dir(self.runs, key[4:])
-            if (d / "model" / "model.json").is_file():
-                return d / "model"
+            model = (d / "model").resolve()
+            if model.is_relative_to(self.runs) and (model / "model.json").is_file():
+                return model
         raise WebError(f"no language model {str(key)[:80]!r}; choose one of the list")
 
     def lm(self, key: str):
+        from ..datasets import resolve_model
+
         path = self.model_path(key)
-        cache_key = str(path)
+        cache_key = str(resolve_model(path, "language"))  # `shipped` and `moses` are one file
         stamp = Path(path, "model.json").stat().st_mtime if not isinstance(path, str) else 0
-        with self._lock:
+        with self._locks["lm"]:
             hit = self._lms.get(cache_key)
             if hit is None or hit[0] != stamp:
                 if len(self._lms) >= 4:
@@ -276,7 +279,7 @@ class Service:
 
     def reference(self) -> set:
         """Canonical SMILES of the 5,000 shipped MOSES test molecules: what novelty is measured against."""
-        with self._lock:
+        with self._locks["reference"]:
             if self._reference is None:
                 from ..chem import canonical_or_none
                 from ..datasets import shipped_path
@@ -296,7 +299,6 @@ class Service:
 
     # ----------------------------------------------------------------------------------- predict
     def predict(self, text: str) -> dict:
-
         rows = parse_smiles_text(text)
         predictor = self.predictor()
         usable = [r for r in rows if not r["error"]]
