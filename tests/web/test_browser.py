@@ -208,6 +208,7 @@ def test_fifty_sampled_molecules_make_a_grid_with_metrics(server, browser, shots
     browser.find_element(By.ID, "gen-btn").click()
     wait(browser, 90, lambda d: d.find_element(By.ID, "gen-results").is_displayed())
     assert len(browser.find_elements(By.CSS_SELECTOR, "#gen-grid .mol-cell")) == 50
+    assert not browser.find_element(By.ID, "gen-progress").is_displayed()  # the bar goes when the job is done
     metrics = {m.get_attribute("data-metric"): m.text for m in browser.find_elements(By.CSS_SELECTOR, ".metric")}
     assert set(metrics) == {"validity", "uniqueness", "novelty"} and all("%" in v for v in metrics.values())
     assert browser.find_elements(By.CSS_SELECTOR, "#gen-hist svg rect")
