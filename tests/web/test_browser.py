@@ -168,7 +168,7 @@ def test_pasted_smiles_are_predicted_as_the_command_line_does(server, browser, s
     wait(browser, 20, lambda d: d.execute_script(
         "return [...document.querySelectorAll('#predict-table img')].every(i => i.complete && i.naturalWidth > 0)"))
     assert browser.find_element(By.ID, "predict-csv").get_attribute("href").startswith("blob:")
-    screenshot(browser, shots, "predict")
+    screenshot(browser, shots, "predict", height=1150)
 
 
 def test_a_molecule_drawn_in_the_editor_is_predicted(server, browser, shots):
