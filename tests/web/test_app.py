@@ -493,3 +493,45 @@ def test_a_gru_in_the_lecture_form_is_served_with_the_lecture_cells(tmp_path):
         res = c.post("/api/watch", json={"model": "run:lecture_gru", "smiles": "CCO", "layer": 1})
         assert res.status_code == 200, res.text
         assert res.json()["cell"] == "gru" and res.json()["max_abs_diff"] < 1e-6
+
+
+def test_the_serve_command_starts_answers_and_stops_cleanly(tmp_path):
+    """``chemrnn serve`` as a user runs it (no browser needed): it answers soon (< 5 s on an idle 2-core machine;
+    20 s allowed under the test suite's load), predicts, and SIGTERM ends it without a traceback."""
+    import os
+    import socket
+    import subprocess
+    import urllib.request
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "chemrnn", "serve", "--port", str(port), "--runs", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        while True:
+            try:
+                info = json.loads(urllib.request.urlopen(base + "api/info", timeout=2).read())
+                break
+            except OSError:
+                assert proc.poll() is None and time.perf_counter() - t0 < 60, proc.stdout.read().decode()
+                time.sleep(0.1)
+        assert time.perf_counter() - t0 < 20 and info["runs"] == str(tmp_path.resolve())
+        req = urllib.request.Request(base + "api/predict", json.dumps({"smiles": "CCO"}).encode(),
+                                     {"Content-Type": "application/json"})
+        assert json.loads(urllib.request.urlopen(req, timeout=60).read())["counts"]["predicted"] == 1
+        other = urllib.request.Request(base + "api/info", headers={"Host": "evil.example"})
+        with pytest.raises(urllib.error.HTTPError):  # only this machine's names are served
+            urllib.request.urlopen(other, timeout=10)
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=30)[0].decode()
+    import signal
+
+    assert proc.returncode in (0, -signal.SIGTERM), out  # uvicorn ends by the signal it got, after shutting down
+    assert "Traceback" not in out and f"http://127.0.0.1:{port}/" in out
