@@ -41,16 +41,47 @@ def percentiles(xs: list[float]) -> dict:
             "mean": round(float(a.mean()), 3)}
 
 
-def burst(base: str, batches: list[list[str]]) -> dict:
-    """All requests at once, one thread each; latency of each and the wall time of the whole burst."""
+def expected_values(batches: list[list[str]]) -> list[list[dict]]:
+    """What each request must answer: the shipped model's values for its SMILES, as ``property predict`` computes
+    them in this process (same model, same precision setting)."""
+    import math
+
+    from chemrnn.predict import PropertyPredictor
+
+    predictor = PropertyPredictor("shipped")
+    out = []
+    for b in batches:
+        res = predictor.predict(b)
+        out.append([{t: (v if math.isfinite(v) else None) for t, v in zip(predictor.targets, row)}
+                    for row in res.values])
+    return out
+
+
+def same(answer: dict, want: dict) -> bool:
+    """A web answer (``%.6g`` text) equals the expected value to its printed precision."""
+    for t, v in want.items():
+        got = answer.get(t, "")
+        if v is None:
+            if got != "":
+                return False
+        elif got == "" or abs(float(got) - v) > 1e-5 * max(1.0, abs(v)):
+            return False
+    return True
+
+
+def burst(base: str, batches: list[list[str]], expected: list[list[dict]]) -> dict:
+    """All requests at once, one thread each; latency of each, the wall time of the whole burst, and every answer
+    checked against the expected values (``wrong`` counts the molecules whose values differ)."""
     lat: list[float] = [0.0] * len(batches)
     errors: list[str] = []
+    wrong = [0]
 
     def one(k):
         t = time.perf_counter()
         try:
             res = post(base + "api/predict", {"smiles": "\n".join(batches[k])})
             assert res["counts"]["rows"] == len(batches[k])
+            wrong[0] += sum(not same(r["model"], w) for r, w in zip(res["rows"], expected[k]))
         except Exception as exc:  # noqa: BLE001
             errors.append(repr(exc))
         lat[k] = time.perf_counter() - t
@@ -64,7 +95,7 @@ def burst(base: str, batches: list[list[str]]) -> dict:
     wall = time.perf_counter() - t0
     n = sum(len(b) for b in batches)
     return {"latency_s": percentiles(lat), "wall_s": round(wall, 2), "molecules": n,
-            "molecules_per_s": round(n / wall, 1), "errors": errors}
+            "molecules_per_s": round(n / wall, 1), "errors": errors, "wrong_values": wrong[0]}
 
 
 def main():
@@ -74,6 +105,7 @@ def main():
 
     smiles = load_smiles_list(shipped_path("moses:test_sample"))
     batches = [smiles[k * PER_REQUEST:(k + 1) * PER_REQUEST] for k in range(N_REQUESTS)]
+    expected = expected_values(batches)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -96,12 +128,12 @@ def main():
         post(base + "api/predict", {"smiles": "CCO"})
         first = time.perf_counter() - t  # the property model loads here unless the warm-up got there first
 
-        idle = burst(base, batches)
+        idle = burst(base, batches, expected)
 
         job = post(base + "api/generate", {"model": "shipped", "n": N_SAMPLES, "seed": 0})
         time.sleep(1.0)  # the job is sampling
         assert get(base + f"api/jobs/{job['id']}")["state"] == "running"
-        loaded = burst(base, batches)
+        loaded = burst(base, batches, expected)
         still_running = get(base + f"api/jobs/{job['id']}")["state"] == "running"
         while (j := get(base + f"api/jobs/{job['id']}"))["state"] in ("queued", "running"):
             time.sleep(0.5)
