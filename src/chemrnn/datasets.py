@@ -82,6 +82,22 @@ for target, sha, n, url, what in [
      "P. falciparum whole-cell actives, EC50 <= 1 uM (ChEMBL-NTD), 80% training part"),
 ]:
     _add(DatasetFile(target, f"actives/{target}_train.smi.gz", sha, n, url, False, what, license="MIT / CC BY-SA 3.0"))
+_CHEMPROP = "https://raw.githubusercontent.com/chemprop/chemprop/"
+for name, sha, n, url, what in [  # MoleculeNet regression sets as distributed in chemprop's repository
+    ("lipo", "76054db839d8c37a118574d6461e84c7bf7624c8bd5238b0da6a3eaca06d3c94", 3_360,
+     _CHEMPROP + "7277ebf/examples/data/lipo.csv",
+     "Lipophilicity (AstraZeneca via ChEMBL), column logD7.4; random 80% (numpy default_rng(0)) of chemprop's 4,200"),
+    ("esol", "4a5eb3772d6fbd864736ef9beb8b80ec6b24e36dc63d8aa7d191f81abe8ab459", 903,
+     _CHEMPROP + "9a6522e/deepchem-test/data/delaney.csv",
+     "ESOL (Delaney 2004) aqueous solubility, column logS (log10 mol/L); random 80% (numpy default_rng(0)) of "
+     "chemprop's 1,128"),
+    ("freesolv", "aff84a3e72d9310b5acd2fb38666eaa97a52b8a45775f1e88b195267c82e8d5c", 514,
+     _CHEMPROP + "b83635b/data/freesolv.csv",
+     "FreeSolv (Mobley & Guthrie 2014) hydration free energy, column dG_hydration_kcal_mol; random 80% "
+     "(numpy default_rng(0)) of chemprop's 642"),
+]:
+    _add(DatasetFile(name, f"experimental/{name}_train.csv.gz", sha, n, url, False, what, "smiles",
+                     "MoleculeNet data as redistributed by chemprop (MIT)"))
 _add(DatasetFile("ch485", "ch485.smi.gz", None, None, None, False,
                  "named in the project's plan, but no source or file is known yet: place ch485.smi.gz in "
                  f"${ENV_DATA_DIR} to use it"))
