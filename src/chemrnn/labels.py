@@ -130,3 +130,72 @@ def split_indices(smiles: list[str], method: str = "random", fractions=(0.8, 0.1
 
 def _indices(idx) -> np.ndarray:
     return np.array(sorted(idx), dtype=np.int64)
+
+
+def _scaffold_groups(smiles: list[str]) -> list[list[int]]:
+    """Row indices grouped by Bemis–Murcko scaffold (acyclic molecules share the empty scaffold), in first-seen
+    order."""
+    groups: dict[str, list[int]] = {}
+    for i, s in enumerate(smiles):
+        groups.setdefault(chem.murcko_scaffold(s) or "", []).append(i)
+    return list(groups.values())
+
+
+def kfold_indices(smiles: list[str], folds: int = 5, method: str = "random", seed: int = 0) -> list[np.ndarray]:
+    """``folds`` disjoint test folds (sorted index arrays) holding every row exactly once.
+
+    ``random``: a seeded shuffle cut into near-equal parts. ``scaffold``: whole Bemis–Murcko groups, never split;
+    the groups, shuffled by ``seed`` and then taken largest first, each go to the fold with the fewest rows so far
+    (so folds stay balanced; a single group larger than n/folds makes its fold larger)."""
+    n = len(smiles)
+    if method not in ("random", "scaffold"):
+        raise InputError(f"split must be random or scaffold, not {method!r}")
+    if folds < 2:
+        raise InputError(f"folds must be at least 2, not {folds}")
+    rng = random.Random(seed)
+    if method == "random":
+        if n < folds:
+            raise InputError(f"{n} molecule(s) cannot fill {folds} folds")
+        idx = list(range(n))
+        rng.shuffle(idx)
+        return [_indices(part) for part in np.array_split(np.array(idx, dtype=np.int64), folds)]
+    groups = _scaffold_groups(smiles)
+    if len(groups) < folds:
+        raise InputError(f"{len(groups)} scaffold(s) cannot fill {folds} scaffold folds")
+    rng.shuffle(groups)
+    groups.sort(key=len, reverse=True)  # stable: equal sizes keep the seeded order
+    parts: list[list[int]] = [[] for _ in range(folds)]
+    for g in groups:
+        min(parts, key=len).extend(g)
+    return [_indices(p) for p in parts]
+
+
+def cv_splits(smiles: list[str], folds: int = 5, method: str = "random", seed: int = 0,
+              val_fraction: float = 0.1) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``(train, val, test)`` index arrays for each fold of :func:`kfold_indices`: the fold is the test set, and
+    about ``val_fraction`` of all rows, taken from the other folds (whole scaffold groups for ``scaffold``;
+    seeded by ``seed`` and the fold), is the validation set for early stopping; the rest trains."""
+    n = len(smiles)
+    tests = kfold_indices(smiles, folds, method, seed)
+    groups = _scaffold_groups(smiles) if method == "scaffold" else [[i] for i in range(n)]
+    want = max(1, round(val_fraction * n))
+    out = []
+    for k, test in enumerate(tests):
+        held = set(test.tolist())
+        rest = [g for g in groups if g[0] not in held]  # groups never straddle folds
+        random.Random(seed * 1000 + k + 1).shuffle(rest)
+        val: list[int] = []
+        for g in rest:
+            if len(val) + len(g) <= want:
+                val += g
+            if len(val) >= want:
+                break
+        if not val and rest:  # every group is larger than the wanted size: the smallest one validates
+            val = list(min(rest, key=len))
+        chosen = set(val)
+        train = [i for g in rest for i in g if i not in chosen]
+        if not train or not val:
+            raise InputError(f"{n} molecule(s) are too few for {folds} folds with a validation set "
+                             f"({method} split)")
+        out.append((_indices(train), _indices(val), test))
+    return out
