@@ -17,7 +17,7 @@ import numpy as np
 
 from . import chem
 from .batching import by_length
-from .models.property import load_property_model
+from .models.property import PropertyEnsemble, load_property_model
 from .utils import inference_precision, torch_device
 
 UNSEEN = "tokens the model never saw in training"  # the start of the reason given for such molecules
@@ -48,6 +48,7 @@ class Predictions:
     warnings: list[str]
     targets: list[str]
     counts: dict = field(default_factory=dict)
+    spread: np.ndarray | None = None  # an ensemble's: the standard deviation over its members, [n, targets]
 
 
 @dataclass
@@ -77,8 +78,11 @@ class PropertyPredictor:
         self.model.to(self.device)
         self.path = str(model)
         self.targets: list[str] = list(self.meta["targets"])
-        self.mean = np.array(self.meta["scaling"]["mean"])
-        self.std = np.array(self.meta["scaling"]["std"])
+        self.members = len(self.model) if isinstance(self.model, PropertyEnsemble) else 1  # ensemble: K > 1
+        self.mean = np.array(self.meta["scaling"]["mean"]).reshape(self.members, -1) if self.members > 1 \
+            else np.array(self.meta["scaling"]["mean"])
+        self.std = np.array(self.meta["scaling"]["std"]).reshape(self.members, -1) if self.members > 1 \
+            else np.array(self.meta["scaling"]["std"])
         self.precision, self.batch_size = precision, batch_size
         self.max_tokens = (self.meta.get("training") or {}).get("max_tokens")
 
@@ -126,17 +130,24 @@ class PropertyPredictor:
     # ------------------------------------------------------------------------------------ use
     def predict(self, smiles: list[str], augment: int = 0, seed: int = 0) -> Predictions:
         """Predictions in the targets' units. ``augment > 0`` also averages over that many randomized SMILES of
-        each molecule."""
+        each molecule. An ensemble's value is its members' mean, and ``spread`` their standard deviation
+        (population form: 0 when the members agree)."""
         canon, errors, warnings = self._parse(list(smiles))
         ok = [i for i, c in enumerate(canon) if c is not None]
-        out = np.full((len(canon), len(self.targets)), np.nan)
+        T, K = len(self.targets), self.members
+        out = np.full((len(canon), T), np.nan)
+        spread = np.full((len(canon), T), np.nan) if K > 1 else None
         if ok:
             variants = [[canon[i]] + (chem.randomized(canon[i], augment, seed=seed) if augment else []) for i in ok]
             per = 1 + augment if augment else 1
             variants = [(v + [v[0]] * per)[:per] for v in variants]  # a molecule with fewer variants repeats
-            z = self._run(self.model, [self._ids(s) for v in variants for s in v], len(self.targets))
-            out[ok] = z.reshape(len(ok), per, -1).mean(1) * self.std + self.mean
-        return Predictions(out, errors, warnings, self.targets, outcome_counts(errors, warnings))
+            z = self._run(self.model, [self._ids(s) for v in variants for s in v], K * T)
+            z = z.reshape(len(ok), per, K, T).mean(1)  # each member averages over the variants
+            units = z * self.std.reshape(K, T) + self.mean.reshape(K, T)  # [molecules, members, targets]
+            out[ok] = units.mean(1)
+            if spread is not None:
+                spread[ok] = units.std(1)
+        return Predictions(out, errors, warnings, self.targets, outcome_counts(errors, warnings), spread)
 
     def __call__(self, smiles: list[str]) -> np.ndarray:
         """Values ``[n, targets]`` (NaN where there is none): the form a scoring function takes."""

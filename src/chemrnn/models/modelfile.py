@@ -1,6 +1,6 @@
 """Model files: a directory (or a ``.chemrnn`` zip of it) with ``weights.safetensors`` and ``model.json``.
 
-``model.json`` = ``{"format": "chemrnn-model", "schema": 1, "kind": "language|property", "config": {...},
+``model.json`` = ``{"format": "chemrnn-model", "schema": 1 | 2, "kind": "language|property", "config": {...},
 "vocabulary": {...}, "tokenizer": "atom|char|selfies", "targets": [...], "scaling": {...}, "training": {...}}``.
 Loading never unpickles: tensors come from safetensors, everything else from JSON. A newer schema is refused
 with a clear message; older schemas are migrated by :func:`migrate`.
@@ -22,12 +22,17 @@ from ..errors import InputError
 from ..io import publish
 
 FORMAT = "chemrnn-model"
-SCHEMA = 1
+SCHEMA = 2  # the newest schema this version reads (schema 2 added property ensembles, "ensemble": {"members": K})
 
 
 def migrate(meta: dict) -> dict:
-    """Bring ``model.json`` of an older schema up to :data:`SCHEMA` (none older exists yet: schema 1 is first)."""
-    schema = int(meta.get("schema", 0))
+    """Bring ``model.json`` of an older schema up to :data:`SCHEMA`. Schema 2 only adds ensembles (a schema-1
+    file is a single model, read as it is), so nothing needs changing; a file is written with the lowest schema
+    that describes it (:func:`save`), so single models stay readable by older versions."""
+    try:
+        schema = int(meta.get("schema", 0))
+    except (TypeError, ValueError):
+        raise InputError(f"model schema {str(meta.get('schema'))[:20]!r} is not a chemrnn model schema") from None
     if schema > SCHEMA:
         raise InputError(f"model schema {schema} is newer than this chemrnn understands ({SCHEMA}); "
                          f"upgrade chemrnn to load it")
@@ -39,7 +44,7 @@ def migrate(meta: dict) -> dict:
 def save(path: str | os.PathLike, state: dict[str, torch.Tensor], meta: dict) -> Path:
     """Write a model directory (or, for a path ending in ``.chemrnn``, a zip) atomically."""
     path = Path(path)
-    meta = {"format": FORMAT, "schema": SCHEMA, **meta}
+    meta = {"format": FORMAT, "schema": 1, **meta}  # a caller writing schema-2 content says so in meta
     blob = st_save({k: v.detach().cpu().contiguous() for k, v in state.items()})
     text = json.dumps(meta, indent=1, default=str)
     path.parent.mkdir(parents=True, exist_ok=True)

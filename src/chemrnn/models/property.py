@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -124,20 +125,77 @@ class PropertyModel(nn.Module):
             return self.mlp[3:](z) if self.config.pooling == "sum" else self.mlp(z)
 
 
-def save_property_model(path, model: PropertyModel, vocabulary, tokenizer: str, scaling: dict,
+class PropertyEnsemble(nn.Module):
+    """K property models of one architecture and vocabulary (the fold models of a cross-validation), each with
+    its own target scaling. ``forward`` returns every member's standardized outputs side by side,
+    ``[batch, K * targets]`` (member-major); the predictor turns them into units and takes their mean and spread.
+    ``embed`` is the first member's (the members' vectors live in different spaces and are not averaged)."""
+
+    def __init__(self, members: list[PropertyModel]):
+        super().__init__()
+        if len(members) < 2:
+            raise ValueError("an ensemble has at least 2 members")
+        self.members = nn.ModuleList(members)
+        self.config = members[0].config
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    @property
+    def embedding_width(self) -> int:
+        return self.members[0].embedding_width
+
+    def embed(self, ids: Tensor, lengths: Tensor) -> Tensor:
+        return self.members[0].embed(ids, lengths)
+
+    def forward(self, ids: Tensor, lengths: Tensor) -> Tensor:
+        return torch.cat([m(ids, lengths) for m in self.members], dim=-1)
+
+
+def save_property_model(path, model: PropertyModel | PropertyEnsemble, vocabulary, tokenizer: str, scaling: dict,
                         training: dict | None = None):
     """Save a property model as safetensors + JSON (see :mod:`chemrnn.models.modelfile`); ``scaling`` holds the
-    targets' training mean and standard deviation, which turn standardized outputs back into units."""
+    targets' training mean and standard deviation, which turn standardized outputs back into units.
+
+    An ensemble (schema 2) is one file: its members' weights under ``members.{i}.``, ``"ensemble": {"members": K}``
+    and a scaling of ``K`` rows (one per member, from each member's own training rows)."""
     from . import modelfile
 
     cfg = {k: v for k, v in model.config.to_dict().items() if k != "impl"}  # impl is chosen at load time
-    return modelfile.save(path, model.state_dict(), {
-        "kind": "property", "config": cfg, "vocabulary": vocabulary.to_dict(), "tokenizer": tokenizer,
-        "targets": list(model.config.targets), "scaling": scaling, "training": training or {}})
+    meta = {"kind": "property", "config": cfg, "vocabulary": vocabulary.to_dict(), "tokenizer": tokenizer,
+            "targets": list(model.config.targets), "scaling": scaling, "training": training or {}}
+    if isinstance(model, PropertyEnsemble):
+        meta = {"schema": 2, **meta, "ensemble": {"members": len(model)}}
+    return modelfile.save(path, model.state_dict(), meta)
+
+
+def _ensemble_size(meta: dict, path) -> int:
+    """Members of the model file (1 for a single model), its scaling checked against it: a bad file is refused
+    with one line naming it."""
+    from ..errors import InputError
+
+    targets = len(meta.get("targets") or [])
+    ens = meta.get("ensemble")
+    k = 1
+    if ens is not None:
+        k = ens.get("members") if isinstance(ens, dict) else None
+        if not isinstance(k, int) or isinstance(k, bool) or k < 2:
+            raise InputError(f"bad ensemble entry in model.json ({str(ens)[:60]}): members must be a whole number "
+                             f"of at least 2", path)
+    scaling = meta.get("scaling") or {}
+    try:
+        shapes = {name: np.asarray(scaling[name], dtype=float).shape for name in ("mean", "std")}
+    except (KeyError, TypeError, ValueError):
+        raise InputError("model.json has no readable scaling (mean and std)", path) from None
+    want = (targets,) if ens is None else (k, targets)
+    if any(s != want for s in shapes.values()):
+        raise InputError(f"scaling of shape {shapes['mean']} does not fit {k} member(s) × {targets} target(s)", path)
+    return k
 
 
 def load_property_model(path, impl: str = "fused"):
-    """Load ``(model, vocabulary, tokenizer, meta)`` from a model file; ``shipped`` names the packaged model."""
+    """Load ``(model, vocabulary, tokenizer, meta)`` from a model file; ``shipped`` names the packaged model. An
+    ensemble file gives a :class:`PropertyEnsemble`."""
     from dataclasses import fields
 
     from ..datasets import resolve_model
@@ -149,8 +207,14 @@ def load_property_model(path, impl: str = "fused"):
     state, meta = modelfile.load(path)
     if meta.get("kind") != "property":
         raise InputError(f"is a {meta.get('kind')} model, not a property model", path)
+    n_members = _ensemble_size(meta, path)
     known = {f.name for f in fields(PropertyConfig)}
-    model = PropertyModel(PropertyConfig(**{k: v for k, v in meta["config"].items() if k in known}, impl=impl))
+    try:
+        config = PropertyConfig(**{k: v for k, v in meta["config"].items() if k in known}, impl=impl)
+        members = [PropertyModel(config) for _ in range(n_members)]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"model.json describes no property model this chemrnn can build ({exc})", path) from None
+    model = members[0] if n_members == 1 else PropertyEnsemble(members)
     modelfile.load_state(model, state, path)
     model.eval()
     return model, Vocabulary.from_dict(meta["vocabulary"]), get_tokenizer(meta["tokenizer"]), meta
