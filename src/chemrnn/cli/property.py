@@ -76,8 +76,20 @@ def property_train(
     num_nodes: int = typer.Option(1, "--num-nodes", min=1, help="Machines (DDP under torchrun or SLURM)."),
     strategy: Strategy = typer.Option("auto", "--strategy",
                                       help="auto (ddp when there is more than one process) | ddp."),
+    folds: int = typer.Option(1, "--folds", min=1,
+                              help="1: one 80/10/10 split; K >= 2: K-fold cross-validation (by --split; scaffold "
+                                   "folds keep each scaffold whole), the K fold models saved as one ensemble whose "
+                                   "predictions carry a spread; per-fold and mean ± sd metrics, oof.csv."),
+    init_from: Optional[str] = typer.Option(
+        None, "--init-from", help="Language model (path, or shipped name: shipped, moses) whose embedding and "
+                                  "recurrent layers initialise the encoder; the model then has the prior's "
+                                  "architecture (unidirectional), tokenizer and vocabulary (plus any new tokens)."),
+    freeze_encoder: bool = typer.Option(False, "--freeze-encoder/--train-encoder",
+                                        help="With --init-from: keep the encoder (embedding and recurrent "
+                                             "layers) fixed; only the read-out trains."),
 ):
-    """Train a (bi)RNN regressor; early stopping on validation; test-split MAE/RMSE/R² per target."""
+    """Train a (bi)RNN regressor; early stopping on validation; test-split MAE/RMSE/R² per target (with --folds:
+    cross-validated, mean over the folds)."""
     from ..training import PropertyTrainConfig, train_property_model
     from ..training.lock import is_launched_rank
 
@@ -87,12 +99,23 @@ def property_train(
                               batch_size=batch_size, lr=lr, max_epochs=epochs, max_minutes=max_minutes,
                               patience=patience, augment=bool(augment), seed=seed, device=device,
                               mlp_hidden=mlp_hidden, precision=precision,  # the config resolves auto|32|bf16
-                              lr_schedule=lr_schedule, devices=devices, num_nodes=num_nodes, strategy=strategy)
+                              lr_schedule=lr_schedule, devices=devices, num_nodes=num_nodes, strategy=strategy,
+                              folds=folds, init_from=init_from, freeze_encoder=freeze_encoder)
     metrics = train_property_model(cfg, output, progress=not _state["quiet"])
     if is_launched_rank():  # the other DDP processes: rank 0 reports
         return
-    _metrics_table(f"test split ({metrics['_run']['test']:,} molecules, {split} split)", metrics)
-    _say(f"model: {output / 'model'}")
+    run = metrics["_run"]
+    if folds > 1:
+        _metrics_table(f"{folds}-fold cross-validation, {split} folds (mean over folds)", metrics)
+        for name, m in metrics.items():
+            if not name.startswith("_"):
+                _say(f"{escape(name)}: RMSE {m['RMSE']:.4f} ± {m['RMSE_sd']:.4f}, MAE {m['MAE']:.4f} ± "
+                     f"{m['MAE_sd']:.4f}, R² {m['R2']:.4f} ± {m['R2_sd']:.4f} (mean ± sd over folds)")
+        _say(f"out-of-fold predictions: {output / run['oof']}")
+        _say(f"model: {output / 'model'} (an ensemble of the {folds} fold models)")
+    else:
+        _metrics_table(f"test split ({run['test']:,} molecules, {split} split)", metrics)
+        _say(f"model: {output / 'model'}")
 
 
 def _input_fields(input: str, column: Optional[str], rows, reserved: set[str]):
@@ -130,7 +153,8 @@ def property_predict(
     input: str = typer.Argument(..., help=INPUT_HELP),
     output: Path = typer.Option(..., "-o", "--output",
                                 help="CSV: one row per input row, in order: line, smiles, the input's other columns, "
-                                     "one column per target, error, warning."),
+                                     "one column per target (for an ensemble model, then TARGET_std: the standard "
+                                     "deviation over its members), error, warning."),
     column: Optional[str] = typer.Option(None, "--column", "-c", help=COLUMN_HELP),
     augment: int = typer.Option(0, "--augment", min=0,
                                 help="0: the canonical SMILES only; N: also average over N randomized SMILES."),
@@ -149,14 +173,17 @@ def property_predict(
     predictor = PropertyPredictor(model, precision, batch_size=batch_size, device=device)
     rows = input_rows(input, column)
     targets = predictor.targets
-    names, extra = _input_fields(input, column, rows, {"line", "smiles", *targets, "error", "warning"})
+    spreads = [f"{t}_std" for t in targets] if predictor.members > 1 else []  # an ensemble's uncertainty
+    names, extra = _input_fields(input, column, rows, {"line", "smiles", *targets, *spreads, "error", "warning"})
     res = predictor.predict([r.smiles for r in rows], augment, seed)
     errors = [r.error or why for r, why in zip(rows, res.errors)]  # a line the reader rejected says why
+    spread = res.spread if res.spread is not None else np.empty((len(rows), 0))
     with atomic_write(output) as fh:
         w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["line", "smiles", *names, *targets, "error", "warning"])
-        for r, more, p, why, warn in zip(rows, extra, res.values, errors, res.warnings):
-            w.writerow([r.line, r.smiles, *more, *("" if np.isnan(v) else f"{v:.6g}" for v in p), why, warn])
+        w.writerow(["line", "smiles", *names, *targets, *spreads, "error", "warning"])
+        for r, more, p, sd, why, warn in zip(rows, extra, res.values, spread, errors, res.warnings):
+            w.writerow([r.line, r.smiles, *more, *("" if np.isnan(v) else f"{v:.6g}" for v in (*p, *sd)), why,
+                        warn])
     _say(f"{outcome_summary(outcome_counts(errors, res.warnings))} → {output}")
 
 

@@ -19,6 +19,7 @@ from .. import chem
 from ..batching import BucketBatchSampler, by_length, collate
 from ..cells import CELLS, IMPLS
 from ..errors import InputError
+from ..metrics import regression_metrics
 from ..models.property import POOLINGS
 from ..tokens import TOKENIZERS
 from . import checks, quiet_lightning
@@ -112,6 +113,11 @@ class PropertyTrainConfig:
     devices: int | None = None  # processes per node (DDP); None: 1 on CPU, every GPU on a GPU machine
     num_nodes: int = 1
     strategy: str = "auto"  # auto (ddp when there is more than one process) | ddp
+    folds: int = 1  # 1: one train/validation/test split; K >= 2: K-fold cross-validation, the K fold models saved
+    #                 as one ensemble model
+    init_from: str | None = None  # a language model (path or shipped name): its embedding and recurrent layers
+    #                               initialise the encoder, whose architecture and vocabulary become the prior's
+    freeze_encoder: bool = False  # with init_from: the encoder stays as it is; only the read-out trains
 
     def __post_init__(self):
         self.validate()
@@ -133,7 +139,13 @@ class PropertyTrainConfig:
             + c.at_least("embedding_dim", self.embedding_dim, 0) + c.above("lr", self.lr, 0)
             + c.above("max_minutes", self.max_minutes, 0, optional=True) + c.fraction("dropout", self.dropout)
             + ([] if self.targets and all(isinstance(t, str) and t for t in self.targets)
-               else [f"targets must name at least one column, not {self.targets!r}"]))
+               else [f"targets must name at least one column, not {self.targets!r}"])
+            + (c.at_least("folds", self.folds, 1) if isinstance(self.folds, int)
+               else [f"folds must be a whole number >= 1, not {self.folds!r}"])
+            + ([] if self.init_from is None or (isinstance(self.init_from, str) and self.init_from)
+               else [f"init_from must name a language model, not {self.init_from!r}"])
+            + (["freeze_encoder needs init_from (a pre-trained language model to freeze)"]
+               if self.freeze_encoder and not self.init_from else []))
         c.refuse(problems, "property training option")
 
     def to_dict(self) -> dict:
@@ -193,7 +205,7 @@ class PropertyModule(L.LightningModule):
 
     def configure_optimizers(self):
         cfg = self.hparams.config
-        opt = torch.optim.Adam(self.model.parameters(), lr=cfg["lr"])
+        opt = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=cfg["lr"])
         if cfg["lr_schedule"] == "plateau":
             sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, cfg["patience"] // 2))
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val_loss"}}
@@ -210,35 +222,75 @@ class PropertyModule(L.LightningModule):
 def train_property_model(cfg: PropertyTrainConfig, run_dir, progress: bool = True) -> dict:
     """Train, early-stop on validation loss, evaluate the best weights on the test split, save ``run_dir/model``.
 
-    The input is checked and read before anything is written to ``run_dir``."""
+    With ``cfg.folds = K >= 2``: K-fold cross-validation (:func:`~chemrnn.labels.cv_splits`), a model per fold,
+    per-fold and mean ± sd metrics and the out-of-fold predictions (``oof.csv``); the K fold models are saved as
+    one ensemble model. With ``cfg.init_from``: the encoder starts from a language model's weights.
+    The input (and the prior) is checked and read before anything is written to ``run_dir``."""
     from ..datasets import resolve_input
-    from ..labels import load_labelled, split_indices
+    from ..labels import cv_splits, load_labelled, split_indices
     from ..utils import seed_everything
     from .lock import run_lock
 
     run_dir = Path(run_dir)
     data_path = resolve_input(cfg.data)
     checks.readable(data_path, "labelled data")
+    prior = load_prior(cfg.init_from) if cfg.init_from else None
     seed_everything(cfg.seed)
     smiles, Y, rejects = load_labelled(cfg.data, list(cfg.targets), cfg.column)
-    if len(smiles) < 3:
+    need = 3 if cfg.folds == 1 else max(3, cfg.folds)
+    if len(smiles) < need:
         first = f" (first: line {rejects[0][0]}, {rejects[0][1]})" if rejects else ""
-        raise InputError(f"{len(smiles)} labelled molecule(s), at least 3 are needed for training, validation and "
-                         f"test; {len(rejects):,} rows rejected{first}", data_path)
-    splits = split_indices(smiles, cfg.split, seed=cfg.seed)
+        raise InputError(f"{len(smiles)} labelled molecule(s), at least {need} are needed for training, validation "
+                         f"and test; {len(rejects):,} rows rejected{first}", data_path)
+    if cfg.folds == 1:
+        splits = [split_indices(smiles, cfg.split, seed=cfg.seed)]
+    else:
+        splits = cv_splits(smiles, cfg.folds, cfg.split, seed=cfg.seed)
     with run_lock(run_dir):
-        return _train(cfg, run_dir, data_path, smiles, Y, rejects, splits, progress)
+        return _train(cfg, run_dir, data_path, smiles, Y, rejects, splits, progress, prior)
 
 
-def _train(cfg, run_dir: Path, data_path: Path, smiles, Y, rejects, splits, progress: bool) -> dict:
-    import time
+def load_prior(spec: str):
+    """``(language model, vocabulary, tokenizer name, meta)`` of a transfer prior, refused cleanly when its
+    recurrent layers cannot be the encoder's."""
+    from ..models.language import load_language_model
 
+    lm, vocab, tok, meta = load_language_model(spec)
+    if meta["config"].get("gru_form", "pytorch") != "pytorch":
+        raise InputError("this language model's GRU uses the lecture's form, which a property encoder does not "
+                         "have; pick a prior with LSTM, RNN or PyTorch-form GRU cells", spec)
+    return lm, vocab, tok, meta
+
+
+def transfer_vocabulary(prior_vocab, token_lists):
+    """The prior's vocabulary with the tokens it lacks appended (their embeddings start random): the prior's ids
+    stay the same, so its embedding rows copy over one for one. Returns ``(vocabulary, added tokens)``."""
+    from ..tokens import Vocabulary
+
+    seen = Vocabulary.build(token_lists)
+    added = [t for t in seen.tokens if t not in prior_vocab]
+    return Vocabulary(list(prior_vocab.tokens) + added), added
+
+
+def init_encoder_from(model, lm, freeze: bool = False) -> None:
+    """Copy a language model's embedding (its rows are the first of ``model``'s) and recurrent layers into a
+    property model's encoder; with ``freeze``, the whole encoder (embedding and recurrent layers) gets no
+    gradient, so only the read-out trains and no gradient runs back through the recurrence (the embeddings of
+    tokens the prior lacks then stay at their random start)."""
+    n = lm.embedding.weight.shape[0]
+    with torch.no_grad():
+        model.embedding.weight[:n].copy_(lm.embedding.weight)
+    model.rnn.load_state_dict(lm.rnn.state_dict())
+    if freeze:
+        for p in (*model.embedding.parameters(), *model.rnn.parameters()):
+            p.requires_grad_(False)
+
+
+def _train(cfg, run_dir: Path, data_path: Path, smiles, Y, rejects, splits, progress: bool, prior=None) -> dict:
     from ..io import write_rejects
-    from ..metrics import regression_metrics
-    from ..models.property import PropertyConfig, PropertyModel, save_property_model
+    from ..models.property import PropertyEnsemble, save_property_model
     from ..runinfo import hardware, record, versions, write_json
     from ..tokens import Vocabulary, get_tokenizer
-    from ..utils import resolve_device
 
     from .lock import is_launched_rank
 
@@ -248,16 +300,122 @@ def _train(cfg, run_dir: Path, data_path: Path, smiles, Y, rejects, splits, prog
         if rejects:
             write_rejects(run_dir / "rejects.csv", rejects)
     targets = list(cfg.targets)
-    tr, va, te = splits
-    tok = get_tokenizer(cfg.tokenizer)
-    vocab = Vocabulary.build(tok.tokenize(smiles[i]) for i in tr)
+    cv = len(splits) > 1
+    tokenizer = prior[2] if prior else cfg.tokenizer
+    tok = get_tokenizer(tokenizer)
+    vocab_rows = range(len(smiles)) if cv else splits[0][0]  # one vocabulary for all fold models (tokens only)
+    token_lists = [tok.tokenize(smiles[i]) for i in vocab_rows]
+    added: list[str] = []
+    if prior:
+        vocab, added = transfer_vocabulary(prior[1], token_lists)
+    else:
+        vocab = Vocabulary.build(token_lists)
+    members, scalings, fold_metrics, infos = [], [], [], []
+    oof = np.full(Y.shape, np.nan)
+    fold_of = np.full(len(smiles), -1)
+    max_tokens = 0
+    for k, (tr, va, te) in enumerate(splits):
+        if cv and progress:
+            print(f"fold {k + 1}/{len(splits)}: {len(tr):,} train, {len(va):,} validation, {len(te):,} test",
+                  flush=True)
+        model, mean, std, pred, info = _fit(cfg, run_dir / "log", f"fold{k + 1}" if cv else "", smiles, Y, tr, va,
+                                            te, tok, vocab, prior, progress)
+        members.append(model)
+        scalings.append((mean, std))
+        oof[te], fold_of[te] = pred, k
+        fold_metrics.append({t: regression_metrics(Y[te][:, j], pred[:, j]) for j, t in enumerate(targets)})
+        infos.append(info)
+        max_tokens = max(max_tokens, info.pop("max_tokens"))
+    if not primary:  # under DDP, rank 0 writes the metrics and the model
+        return {}
+    run = {"train": len(splits[0][0]), "val": len(splits[0][1]), "test": len(splits[0][2]),
+           "rejected": len(rejects), "split": cfg.split, "precision": cfg.precision, **infos[0]}
+    if prior:
+        run.update({"init_from": cfg.init_from, "freeze_encoder": cfg.freeze_encoder, "tokens_added": added})
+    if not cv:
+        metrics = {**fold_metrics[0], "_run": run}
+        model, (mean, std) = members[0], scalings[0]
+        scaling = {"mean": mean.tolist(), "std": std.tolist()}
+    else:
+        metrics = cv_metrics(fold_metrics, targets, Y, oof)
+        for key in ("train", "val", "test", "epochs", "best_epoch", "best_val_loss"):
+            run.pop(key, None)
+        run.update({"folds": len(splits), "seconds": round(sum(i["seconds"] for i in infos), 1),
+                    "per_fold": [{"train": len(tr), "val": len(va), "test": len(te), **i}
+                                 for (tr, va, te), i in zip(splits, infos)],
+                    "oof": "oof.csv"})
+        metrics["_run"] = run
+        write_oof(run_dir / "oof.csv", smiles, Y, oof, fold_of, targets)
+        model = PropertyEnsemble(members)
+        scaling = {"mean": [m.tolist() for m, _ in scalings], "std": [s.tolist() for _, s in scalings]}
+    config = cfg.to_dict()
+    config.update({"hidden_size": model.config.hidden_size, "embedding_dim": model.config.embedding_dim,
+                   "num_layers": model.config.num_layers, "cell": model.config.cell,
+                   "bidirectional": model.config.bidirectional, "tokenizer": tokenizer})  # as built (a prior's)
+    training = {"seed": cfg.seed, "data": str(data_path), "config": config, "metrics": metrics,
+                "max_tokens": int(max_tokens) - 2,  # without <bos>/<eos>
+                "versions": versions(), "hardware": hardware()}
+    save_property_model(run_dir / "model", model, vocab, tokenizer, scaling, training)
+    write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+def cv_metrics(fold_metrics: list[dict], targets: list[str], Y: np.ndarray, oof: np.ndarray) -> dict:
+    """Per target: the mean over folds of RMSE, MAE and R² (the headline), their standard deviation over folds
+    (``RMSE_sd`` …), each fold's metrics and the metrics of all out-of-fold predictions pooled (``pooled``)."""
+    out = {}
+    for j, t in enumerate(targets):
+        per = [f[t] for f in fold_metrics]
+        m = {name: float(np.mean([p[name] for p in per])) for name in ("RMSE", "MAE", "R2")}
+        m.update({f"{name}_sd": float(np.std([p[name] for p in per], ddof=1)) if len(per) > 1 else 0.0
+                  for name in ("RMSE", "MAE", "R2")})
+        m["n"] = int(sum(p["n"] for p in per))
+        m["folds"] = per
+        m["pooled"] = regression_metrics(Y[:, j], oof[:, j])
+        out[t] = m
+    return out
+
+
+def write_oof(path: Path, smiles, Y, oof, fold_of, targets) -> None:
+    """The out-of-fold predictions: ``row`` (0-based, among the labelled molecules), ``smiles`` (canonical),
+    ``fold`` (1-based), then each target's measured value and ``{target}_pred``."""
+    import csv
+
+    from ..io import atomic_write
+
+    with atomic_write(path) as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["row", "smiles", "fold", *(c for t in targets for c in (t, f"{t}_pred"))])
+        for i, s in enumerate(smiles):
+            w.writerow([i, s, int(fold_of[i]) + 1,
+                        *(f"{v:.6g}" for j in range(len(targets)) for v in (Y[i, j], oof[i, j]))])
+
+
+def _fit(cfg, log_dir: Path, version: str, smiles, Y, tr, va, te, tok, vocab, prior, progress: bool):
+    """One model on ``tr``, early-stopped on ``va``; returns ``(model, mean, std, test predictions in units,
+    run info)``."""
+    import time
+
+    from ..models.property import PropertyConfig, PropertyModel
+    from ..utils import resolve_device
+
+    targets = list(cfg.targets)
     mean, std = Y[tr].mean(0), Y[tr].std(0) + 1e-8
     Z = (Y - mean) / std
     sets = {name: Encoded([smiles[i] for i in idx], Z[idx], tok, vocab, cfg.augment and name == "train", cfg.seed)
             for name, idx in (("train", tr), ("val", va), ("test", te))}
-    model = PropertyModel(PropertyConfig(len(vocab), targets, cfg.embedding_dim, cfg.hidden_size, cfg.num_layers,
-                                         cfg.bidirectional, cfg.cell, cfg.impl, cfg.pooling, cfg.mlp_hidden,
-                                         cfg.dropout, vocab.pad_id))
+    if prior:
+        p = prior[0].config
+        arch = dict(embedding_dim=p.embedding_dim, hidden_size=p.hidden_size, num_layers=p.num_layers,
+                    bidirectional=False, cell=p.cell)
+    else:
+        arch = dict(embedding_dim=cfg.embedding_dim, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
+                    bidirectional=cfg.bidirectional, cell=cfg.cell)
+    model = PropertyModel(PropertyConfig(len(vocab), targets, impl=cfg.impl, pooling=cfg.pooling,
+                                         mlp_hidden=cfg.mlp_hidden, dropout=cfg.dropout, pad_id=vocab.pad_id,
+                                         **arch))
+    if prior:
+        init_encoder_from(model, prior[0], cfg.freeze_encoder)
 
     def loader(name, shuffle):
         lengths = [len(x) for x in sets[name].fixed]
@@ -270,9 +428,11 @@ def _train(cfg, run_dir: Path, data_path: Path, smiles, Y, rejects, splits, prog
     callbacks = [timing, best, L.pytorch.callbacks.EarlyStopping("val_loss", patience=cfg.patience)]
     accel = resolve_device(cfg.device)
     devices, strategy = checks.distributed(cfg, accel)
+    log_dir.parent.mkdir(parents=True, exist_ok=True)
+    logger = L.pytorch.loggers.CSVLogger(str(log_dir.parent), name="",
+                                         version=f"{log_dir.name}/{version}" if version else log_dir.name)
     trainer = L.Trainer(accelerator=accel, devices=devices, num_nodes=cfg.num_nodes, strategy=strategy,
-                        precision=cfg.precision, max_epochs=cfg.max_epochs, callbacks=callbacks,
-                        logger=L.pytorch.loggers.CSVLogger(str(run_dir), name="", version="log"),
+                        precision=cfg.precision, max_epochs=cfg.max_epochs, callbacks=callbacks, logger=logger,
                         log_every_n_steps=50, enable_checkpointing=False,
                         enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
                         gradient_clip_val=1.0, use_distributed_sampler=False, reload_dataloaders_every_n_epochs=1)
@@ -284,19 +444,10 @@ def _train(cfg, run_dir: Path, data_path: Path, smiles, Y, rejects, splits, prog
     t0 = time.perf_counter()
     trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=loader("val", False))
     seconds = time.perf_counter() - t0
-    if not primary:
-        return {}
     best.restore(module)
     model.eval()
+    model.cpu()
     pred = by_length(model, sets["test"].fixed, len(targets), vocab.pad_id, 512) * std + mean
-    metrics = {t: regression_metrics(Y[te][:, k], pred[:, k]) for k, t in enumerate(targets)}
-    metrics["_run"] = {"train": len(tr), "val": len(va), "test": len(te), "rejected": len(rejects),
-                       "epochs": trainer.current_epoch, "best_epoch": best.epoch, "best_val_loss": best.best,
-                       "seconds": round(seconds, 1), "split": cfg.split, "precision": cfg.precision}
-    training = {"seed": cfg.seed, "data": str(data_path), "config": cfg.to_dict(), "metrics": metrics,
-                "max_tokens": int(max(len(x) for x in sets["train"].fixed)) - 2,  # without <bos>/<eos>
-                "versions": versions(), "hardware": hardware()}
-    save_property_model(run_dir / "model", model, vocab, cfg.tokenizer, {"mean": mean.tolist(), "std": std.tolist()},
-                        training)
-    write_json(run_dir / "metrics.json", metrics)
-    return metrics
+    info = {"epochs": trainer.current_epoch, "best_epoch": best.epoch, "best_val_loss": best.best,
+            "seconds": round(seconds, 1), "max_tokens": int(max(len(x) for x in sets["train"].fixed))}
+    return model, mean, std, pred, info

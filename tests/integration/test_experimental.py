@@ -1,0 +1,228 @@
+"""Measured properties (issue 14): value columns by name, k-fold splits, fold-model ensembles with a spread,
+and transfer from a pre-trained language model. Tiny models, one or two epochs, small slices of the data."""
+import csv
+import gzip
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from chemrnn import chem
+from chemrnn.cli import main
+from chemrnn.errors import InputError
+from chemrnn.labels import cv_splits, kfold_indices, load_labelled
+from chemrnn.models.language import load_language_model
+from chemrnn.models.property import (PropertyConfig, PropertyEnsemble, PropertyModel, load_property_model,
+                                     save_property_model)
+from chemrnn.predict import PropertyPredictor
+from chemrnn.tokens import Vocabulary, get_tokenizer
+from chemrnn.training import PropertyTrainConfig, train_property_model
+from chemrnn.training.property import init_encoder_from, transfer_vocabulary
+
+from conftest import ROOT
+
+TINY_LM = ROOT / "tests" / "data" / "lm_schema1.chemrnn"  # 2×GRU-32, embedding 16, atom tokens
+TINY = dict(hidden_size=16, embedding_dim=8, mlp_hidden=16, batch_size=32, max_epochs=1, patience=1,
+            device="cpu")
+
+
+@pytest.fixture(scope="module")
+def lipo_slice(tmp_path_factory):
+    """The first 150 rows of the lipophilicity set, as distributed (value column ``logD7.4``)."""
+    from chemrnn.datasets import path
+
+    try:
+        src = path("lipo", download=False)
+    except InputError:
+        pytest.skip("experimental sets not found (set CHEMRNN_DATA_DIR)")
+    lines = gzip.open(src, "rt").read().splitlines()[:151]
+    out = tmp_path_factory.mktemp("lipo") / "lipo150.csv"
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def _rows(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_value_column_by_name(lipo_slice, tmp_path):
+    smiles, Y, rejects = load_labelled(lipo_slice, ["logD7.4"])
+    raw = _rows(lipo_slice)
+    assert len(smiles) == 150 and not rejects and Y.shape == (150, 1)
+    assert np.allclose(Y[:, 0], [float(r["logD7.4"]) for r in raw])
+    assert smiles[0] == chem.canonical(raw[0]["smiles"])[0]
+    two = tmp_path / "two.csv"
+    two.write_text("smiles,a,logD7.4\nCCO,1,2.5\nCCN,3,-1\n")
+    assert load_labelled(two, ["logD7.4", "a"])[1].tolist() == [[2.5, 1.0], [-1.0, 3.0]]
+    with pytest.raises(InputError, match=r"no target column 'logD7\.5' \(columns: smiles, a, logD7\.4\)"):
+        load_labelled(two, ["logD7.5"])
+
+
+@pytest.mark.parametrize("method", ["random", "scaffold"])
+def test_kfold_folds_are_disjoint_and_cover_every_row(lipo_slice, method):
+    smiles = load_labelled(lipo_slice, ["logD7.4"])[0]
+    folds = kfold_indices(smiles, 5, method, seed=3)
+    assert len(folds) == 5 and all(len(f) > 0 for f in folds)
+    together = np.concatenate(folds)
+    assert sorted(together.tolist()) == list(range(len(smiles)))  # every row exactly once in a test fold
+    scaf = [chem.murcko_scaffold(s) or "" for s in smiles]
+    if method == "scaffold":  # no scaffold in two folds
+        owners = {}
+        for k, f in enumerate(folds):
+            for i in f:
+                assert owners.setdefault(scaf[i], k) == k
+    else:
+        assert max(map(len, folds)) - min(map(len, folds)) <= 1
+    assert [f.tolist() for f in kfold_indices(smiles, 5, method, seed=3)] == [f.tolist() for f in folds]
+    for k, (tr, va, te) in enumerate(cv_splits(smiles, 5, method, seed=3)):
+        assert te.tolist() == folds[k].tolist() and len(va) > 0
+        assert sorted(np.concatenate([tr, va, te]).tolist()) == list(range(len(smiles)))
+        if method == "scaffold":
+            sets = [{scaf[i] for i in part} for part in (tr, va, te)]
+            assert not (sets[0] & sets[1]) and not (sets[0] & sets[2]) and not (sets[1] & sets[2])
+    with pytest.raises(InputError, match="folds must be at least 2"):
+        kfold_indices(smiles, 1)
+
+
+def _members(k, same=False, seed=0):
+    vocab = Vocabulary.build(get_tokenizer("atom").tokenize(s) for s in ["CCO", "c1ccccc1O", "CC(=O)N", "CCCl"])
+    cfg = PropertyConfig(len(vocab), ["y"], embedding_dim=8, hidden_size=8, bidirectional=True, cell="gru",
+                         pooling="mean", mlp_hidden=8)
+    members = []
+    for i in range(k):
+        torch.manual_seed(seed if same else seed + i)
+        members.append(PropertyModel(cfg).eval())
+    return PropertyEnsemble(members), vocab
+
+
+@pytest.mark.parametrize("suffix", ["", ".chemrnn"])
+def test_ensemble_round_trip_and_spread(tmp_path, suffix):
+    smiles = ["CCO", "c1ccccc1O", "CC(=O)N", "C1CC", "CCCl"]
+    ens, vocab = _members(3)
+    scaling = {"mean": [[1.0], [2.0], [3.0]], "std": [[1.0], [0.5], [2.0]]}
+    path = save_property_model(tmp_path / f"ens{suffix}", ens, vocab, "atom", scaling)
+    model, _, _, meta = load_property_model(path)
+    assert isinstance(model, PropertyEnsemble) and len(model) == 3 and meta["schema"] == 2
+    for a, b in zip(ens.state_dict().values(), model.state_dict().values()):
+        assert torch.equal(a, b)
+    p = PropertyPredictor(path, precision="32")
+    res = p.predict(smiles)
+    # by hand: each member's output in its own units, then the mean and the (population) standard deviation
+    ids = [np.array(vocab.encode(get_tokenizer("atom").tokenize(chem.canonical(s)[0]))) for s in smiles if s != "C1CC"]
+    from chemrnn.batching import collate
+
+    with torch.no_grad():
+        z = torch.stack([m(*collate(ids, 0)) for m in ens.members]).squeeze(-1).numpy()
+    units = z * np.array([1.0, 0.5, 2.0])[:, None] + np.array([1.0, 2.0, 3.0])[:, None]
+    ok = [0, 1, 2, 4]
+    assert np.allclose(res.values[ok, 0], units.mean(0), atol=1e-5)
+    assert np.allclose(res.spread[ok, 0], units.std(0), atol=1e-5) and (res.spread[ok] > 0).all()
+    assert np.isnan(res.values[3]).all() and np.isnan(res.spread[3]).all()  # the invalid SMILES
+    again = PropertyPredictor(path, precision="32").predict(smiles)
+    assert np.array_equal(again.values, res.values, equal_nan=True)  # a reload predicts the same
+    same, vocab = _members(3, same=True)
+    flat = save_property_model(tmp_path / f"same{suffix}", same, vocab, "atom",
+                               {"mean": [[0.0]] * 3, "std": [[1.0]] * 3})
+    assert np.allclose(PropertyPredictor(flat, precision="32").predict(smiles).spread[ok], 0, atol=1e-7)
+
+
+def test_bad_ensemble_files_are_refused(tmp_path):
+    ens, vocab = _members(2)
+    good = save_property_model(tmp_path / "ens", ens, vocab, "atom", {"mean": [[0.0], [0.0]], "std": [[1.0]] * 2})
+    meta = json.loads((good / "model.json").read_text())
+
+    def variant(name, **change):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "weights.safetensors").write_bytes((good / "weights.safetensors").read_bytes())
+        (d / "model.json").write_text(json.dumps({**meta, **change}))
+        return d
+
+    cases = {"members3": ({"ensemble": {"members": 3}, "scaling": {"mean": [[0.0]] * 3, "std": [[1.0]] * 3}},
+                          "weights do not fit"),
+             "members1": ({"ensemble": {"members": 1}}, "members must be a whole number of at least 2"),
+             "scaling": ({"scaling": {"mean": [0.0], "std": [1.0]}}, r"scaling of shape \(1,\) does not fit 2"),
+             "noscale": ({"scaling": None}, "no readable scaling"),
+             "schema": ({"schema": 3}, "schema 3 is newer")}
+    for name, (change, message) in cases.items():
+        with pytest.raises(InputError, match=message) as err:
+            PropertyPredictor(variant(name, **change))
+        assert name in str(err.value)  # the file is named
+    single = save_property_model(tmp_path / "one.chemrnn", ens.members[0], vocab, "atom",
+                                 {"mean": [0.0], "std": [1.0]})
+    with zipfile.ZipFile(single) as zf:
+        assert json.loads(zf.read("model.json"))["schema"] == 1  # a single model stays readable by older versions
+    assert PropertyPredictor(single).predict(["CCO"]).spread is None
+
+
+def test_cli_cross_validation_writes_folds_oof_and_an_ensemble(lipo_slice, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["property", "train", "--data", str(lipo_slice), "--targets", "logD7.4", "--folds", "3",
+                 "--split", "scaffold", "--epochs", "1", "--hidden", "8", "--embedding", "8", "--mlp-hidden", "8",
+                 "--device", "cpu", "-o", str(run)]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "logD7.4: RMSE" in err and "(mean ± sd over folds)" in err
+    metrics = json.loads((run / "metrics.json").read_text())
+    m = metrics["logD7.4"]
+    assert len(m["folds"]) == 3 and m["n"] == 150 and {"RMSE_sd", "MAE_sd", "R2_sd", "pooled"} <= set(m)
+    assert m["RMSE"] == pytest.approx(np.mean([f["RMSE"] for f in m["folds"]]))
+    assert metrics["_run"]["folds"] == 3 and len(metrics["_run"]["per_fold"]) == 3
+    oof = _rows(run / metrics["_run"]["oof"])
+    assert sorted(int(r["row"]) for r in oof) == list(range(150)) and {r["fold"] for r in oof} == {"1", "2", "3"}
+    assert all(r["logD7.4_pred"] not in ("", "nan") for r in oof)
+    assert (run / "log" / "fold3" / "metrics.csv").is_file()
+    src = tmp_path / "in.smi"
+    src.write_text("CCO\nC1CC\nc1ccccc1O\n")
+    assert main(["property", "predict", str(run / "model"), str(src), "-o", str(tmp_path / "p.csv")]) == 0
+    rows = _rows(tmp_path / "p.csv")
+    assert list(rows[0]) == ["line", "smiles", "logD7.4", "logD7.4_std", "error", "warning"]
+    assert float(rows[0]["logD7.4_std"]) > 0 and rows[1]["logD7.4_std"] == "" and rows[1]["error"]
+
+
+def test_init_from_copies_the_prior_and_freeze_keeps_it(lipo_slice, tmp_path):
+    lm, lm_vocab, _, _ = load_language_model(TINY_LM)
+    prior = {k: v.clone() for k, v in lm.state_dict().items()}
+    n = len(lm_vocab)
+    results = {}
+    for freeze in (True, False):
+        run = tmp_path / f"run{int(freeze)}"
+        cfg = PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",), init_from=str(TINY_LM),
+                                  freeze_encoder=freeze, **{**TINY, "max_epochs": 2, "lr": 1e-2})
+        train_property_model(cfg, run, progress=False)
+        model, vocab, _, meta = load_property_model(run / "model")
+        assert vocab.tokens[:n] == lm_vocab.tokens  # the prior's vocabulary, new tokens appended
+        c = model.config
+        assert (c.cell, c.hidden_size, c.num_layers, c.embedding_dim, c.bidirectional) == ("gru", 32, 2, 16, False)
+        rnn = {k: v for k, v in model.state_dict().items() if k.startswith("rnn.")}
+        assert rnn.keys() == {k for k in prior if k.startswith("rnn.")}
+        results[freeze] = (all(torch.equal(rnn[k], prior[k]) for k in rnn)
+                           and torch.equal(model.embedding.weight[:n], prior["embedding.weight"]))
+        assert meta["training"]["metrics"]["_run"]["init_from"] == str(TINY_LM)
+    assert results[True]  # frozen: the prior's weights, unchanged by training
+    assert not results[False]  # trained: they moved
+    # the copy itself, before any training, for the shipped prior (3×LSTM-512, embedding 64)
+    big, big_vocab, tok, _ = load_language_model("shipped")
+    vocab, added = transfer_vocabulary(big_vocab, [get_tokenizer(tok).tokenize("C[N+](C)(C)CC(=O)[O-]")])
+    assert added == ["[N+]", "[O-]"] and vocab.tokens == big_vocab.tokens + added
+    model = PropertyModel(PropertyConfig(len(vocab), ["y"], embedding_dim=64, hidden_size=512, num_layers=3,
+                                         cell="lstm", pooling="mean"))
+    init_encoder_from(model, big, freeze=True)
+    for k, v in big.rnn.state_dict().items():
+        assert torch.equal(model.rnn.state_dict()[k], v)
+    assert torch.equal(model.embedding.weight[:len(big_vocab)], big.embedding.weight)
+    assert not any(p.requires_grad for p in (*model.rnn.parameters(), *model.embedding.parameters()))
+    assert all(p.requires_grad for p in model.mlp.parameters())
+
+
+def test_bad_transfer_settings_are_refused(tmp_path):
+    with pytest.raises(InputError, match="freeze_encoder needs init_from"):
+        PropertyTrainConfig(freeze_encoder=True)
+    with pytest.raises(InputError, match="folds must be a number >= 1"):
+        PropertyTrainConfig(folds=0)
+    with pytest.raises(InputError, match="not a language model"):
+        train_property_model(PropertyTrainConfig(init_from=str(ROOT / "tests" / "data" / "property_schema1.chemrnn"),
+                                                 **TINY), tmp_path / "r", progress=False)
+    assert not (tmp_path / "r").exists()  # refused before anything is written
