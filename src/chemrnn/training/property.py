@@ -219,13 +219,16 @@ class PropertyModule(L.LightningModule):
 
 
 # ------------------------------------------------------------------------------------------ train
-def train_property_model(cfg: PropertyTrainConfig, run_dir, progress: bool = True) -> dict:
+def train_property_model(cfg: PropertyTrainConfig, run_dir, progress: bool = True, splits=None) -> dict:
     """Train, early-stop on validation loss, evaluate the best weights on the test split, save ``run_dir/model``.
 
     With ``cfg.folds = K >= 2``: K-fold cross-validation (:func:`~chemrnn.labels.cv_splits`), a model per fold,
     per-fold and mean ± sd metrics and the out-of-fold predictions (``oof.csv``); the K fold models are saved as
     one ensemble model. With ``cfg.init_from``: the encoder starts from a language model's weights.
-    The input (and the prior) is checked and read before anything is written to ``run_dir``."""
+    ``splits``: explicit ``(train, val, test)`` index arrays over the labelled molecules (in file order, rejects
+    left out), one per fold, instead of ``cfg.split``/``cfg.folds`` (so another tool can be run on the very same
+    folds; ``benchmarks/bench_experimental.py``). The input (and the prior) is checked and read before anything
+    is written to ``run_dir``."""
     from ..datasets import resolve_input
     from ..labels import cv_splits, load_labelled, split_indices
     from ..utils import seed_everything
@@ -242,7 +245,12 @@ def train_property_model(cfg: PropertyTrainConfig, run_dir, progress: bool = Tru
         first = f" (first: line {rejects[0][0]}, {rejects[0][1]})" if rejects else ""
         raise InputError(f"{len(smiles)} labelled molecule(s), at least {need} are needed for training, validation "
                          f"and test; {len(rejects):,} rows rejected{first}", data_path)
-    if cfg.folds == 1:
+    if splits is not None:
+        splits = [tuple(np.asarray(part, dtype=np.int64) for part in fold) for fold in splits]
+        if not splits or any(len(f) != 3 or not all(len(p) for p in f) or max(int(p.max()) for p in f) >= len(smiles)
+                             for f in splits):
+            raise InputError(f"splits must be non-empty (train, val, test) index arrays below {len(smiles)}")
+    elif cfg.folds == 1:
         splits = [split_indices(smiles, cfg.split, seed=cfg.seed)]
     else:
         splits = cv_splits(smiles, cfg.folds, cfg.split, seed=cfg.seed)
