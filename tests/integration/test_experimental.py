@@ -226,3 +226,14 @@ def test_bad_transfer_settings_are_refused(tmp_path):
         train_property_model(PropertyTrainConfig(init_from=str(ROOT / "tests" / "data" / "property_schema1.chemrnn"),
                                                  **TINY), tmp_path / "r", progress=False)
     assert not (tmp_path / "r").exists()  # refused before anything is written
+
+
+def test_explicit_splits_are_used_as_given(lipo_slice, tmp_path):
+    smiles = load_labelled(lipo_slice, ["logD7.4"])[0]
+    tr, va, te = cv_splits(smiles, 5, "random", seed=1)[2]
+    cfg = PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",), **TINY)
+    m = train_property_model(cfg, tmp_path / "run", progress=False, splits=[(tr, va, te)])
+    assert (m["_run"]["train"], m["_run"]["val"], m["_run"]["test"]) == (len(tr), len(va), len(te))
+    assert m["logD7.4"]["n"] == len(te)
+    with pytest.raises(InputError, match="splits must be"):
+        train_property_model(cfg, tmp_path / "bad", progress=False, splits=[(tr, va, np.array([10_000]))])
