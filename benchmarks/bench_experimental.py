@@ -4,7 +4,7 @@ regression sets in shared/data/experimental (lipo: logD7.4, esol: logS, freesolv
 Usage:
   CHEMRNN_DATA_DIR=../shared/data python benchmarks/bench_experimental.py OUT_DIR [--sets esol,freesolv,lipo]
       [--splits random,scaffold] [--folds 5] [--only-folds 1,2] [--variants scratch,frozen,transfer]
-      [--epochs 30] [--chemprop /path/to/venv/bin/chemprop] [--chemprop-epochs 50] [--threads 1]
+      [--epochs 30] [--batch-size 128] [--chemprop /path/to/venv/bin/chemprop] [--chemprop-epochs 50] [--threads 1]
 
 For each set and split method, the folds are ``chemrnn.labels.cv_splits(smiles, FOLDS, method, seed=0)`` (what
 ``chemrnn property train --folds FOLDS --split METHOD`` uses): each fold is a test set, ~10 % of the rows from the
@@ -74,7 +74,8 @@ def run_chemrnn(out: Path, name: str, method: str, k: int, split, variant: str, 
     from chemrnn.training import PropertyTrainConfig, train_property_model
 
     cfg = PropertyTrainConfig(data=name, targets=(TARGETS[name],), split=method, max_epochs=args.epochs,
-                              patience=args.patience, seed=0, device="cpu", **VARIANTS[variant])
+                              patience=args.patience, batch_size=args.batch_size, seed=0, device="cpu",
+                              **VARIANTS[variant])
     run = out / "runs" / f"chemrnn_{variant}" / name / method / f"fold{k}"
     t0 = time.perf_counter()
     m = train_property_model(cfg, run, progress=False, splits=[split])
@@ -145,6 +146,7 @@ def main() -> None:
     ap.add_argument("--variants", default="scratch", help="chemrnn variants: scratch,frozen,transfer or none")
     ap.add_argument("--epochs", type=int, default=30, help="chemrnn's most epochs (early stopping, patience)")
     ap.add_argument("--patience", type=int, default=5)
+    ap.add_argument("--batch-size", type=int, default=128, help="chemrnn's training batch (its default: 128)")
     ap.add_argument("--chemprop", default="", help="chemprop's CLI (its own venv); empty: chemprop is not run")
     ap.add_argument("--chemprop-epochs", type=int, default=0, help="0: chemprop's default (50)")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads for each tool (the machine is shared)")
@@ -159,6 +161,7 @@ def main() -> None:
     result = json.loads(path.read_text()) if path.exists() else {}
     result["machine"] = {**machine(), "threads_per_tool": args.threads}
     result["settings"] = {"folds": args.folds, "chemrnn_epochs": args.epochs, "patience": args.patience,
+                          "chemrnn_batch_size": args.batch_size,
                           "chemprop_epochs": args.chemprop_epochs or "default (50)", "seed": 0,
                           "command": " ".join(sys.argv)}
     if args.chemprop:

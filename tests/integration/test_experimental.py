@@ -237,3 +237,10 @@ def test_explicit_splits_are_used_as_given(lipo_slice, tmp_path):
     assert m["logD7.4"]["n"] == len(te)
     with pytest.raises(InputError, match="splits must be"):
         train_property_model(cfg, tmp_path / "bad", progress=False, splits=[(tr, va, np.array([10_000]))])
+
+
+def test_warm_up_is_at_most_a_tenth_of_a_short_run():
+    from chemrnn.training.property import property_lr_factor
+
+    assert property_lr_factor(0, 10_000) == pytest.approx(0.01)  # 100 warm-up steps on a long run
+    assert property_lr_factor(0, 120) == pytest.approx(1 / 12) and property_lr_factor(12, 120) > 0.9

@@ -155,9 +155,12 @@ class PropertyTrainConfig:
 
 
 # ------------------------------------------------------------------------------------------ module
-def property_lr_factor(step: int, total: int, time_fraction: float = 0.0, warmup: int = 100) -> float:
+def property_lr_factor(step: int, total: int, time_fraction: float = 0.0, warmup: int | None = None) -> float:
     """Linear warm-up, then cosine decay to 1 % of the LR; the fraction done is the larger of steps/total and the
-    time budget spent."""
+    time budget spent. The warm-up is 100 steps, or a tenth of the run when that is shorter (a few hundred
+    measured values at batch 128 make ~100 steps in all, which a 100-step warm-up would nearly fill)."""
+    if warmup is None:
+        warmup = min(100, max(1, total // 10))
     if step < warmup and time_fraction < 1.0:
         return (step + 1) / warmup
     done = max(step / total, time_fraction)
