@@ -52,6 +52,17 @@ def refuse(problems: list[str], what: str) -> None:
         raise InputError(f"bad {what}: " + "; ".join(problems))
 
 
+def network_and_run_problems(cfg) -> list[str]:
+    """The checks every training config shares: cell, impl, tokenizer, device, precision and the DDP settings."""
+    from ..cells import CELLS, IMPLS
+    from ..tokens import TOKENIZERS
+
+    return (choice("cell", cfg.cell, CELLS) + choice("impl", cfg.impl, IMPLS)
+            + choice("tokenizer", cfg.tokenizer, tuple(TOKENIZERS)) + choice("device", cfg.device, DEVICES)
+            + choice("precision", cfg.precision, tuple(PRECISIONS)) + choice("strategy", cfg.strategy, STRATEGIES)
+            + at_least("devices", cfg.devices, 1, optional=True) + at_least("num_nodes", cfg.num_nodes, 1))
+
+
 def resolve_precision(precision: str, device: str = "auto") -> str:
     """Lightning's precision for a config value: ``32`` → ``32-true``, ``bf16`` → ``bf16-mixed``; ``auto`` →
     ``bf16-mixed`` on a CPU with native bf16 (AVX-512 bf16 / AMX: about 2× faster), ``32-true`` on GPUs and on

@@ -21,13 +21,11 @@ from pathlib import Path
 
 import torch
 
-from ..cells import CELLS, IMPLS
 from ..errors import InputError
-from ..tokens import TOKENIZERS
 from ..utils import resolve_device, seed_everything
 from . import checks, quiet_lightning, say, warn
 from .callbacks import CsvLog, RngState, Timing
-from .checks import STRATEGIES, distributed
+from .checks import distributed
 from .data import LMDataModule
 from .lock import is_launched_rank, run_lock
 
@@ -104,11 +102,7 @@ class LMTrainConfig:
         """Refuse every bad value at once (:class:`InputError`, exit 2), naming the valid ones."""
         c = checks
         problems = (
-            c.choice("cell", self.cell, CELLS) + c.choice("impl", self.impl, IMPLS)
-            + c.choice("tokenizer", self.tokenizer, tuple(TOKENIZERS)) + c.choice("device", self.device, c.DEVICES)
-            + c.choice("precision", self.precision, tuple(c.PRECISIONS))
-            + c.choice("unknown", self.unknown, ("error", "skip")) + c.choice("strategy", self.strategy, STRATEGIES)
-            + c.at_least("devices", self.devices, 1, optional=True) + c.at_least("num_nodes", self.num_nodes, 1)
+            c.network_and_run_problems(self) + c.choice("unknown", self.unknown, ("error", "skip"))
             + [p for name in ("embedding_dim", "hidden_size", "num_layers", "batch_size", "max_tokens")
                for p in c.at_least(name, getattr(self, name), 1)]
             + [p for name in ("max_steps", "epochs", "val_every", "checkpoint_every")

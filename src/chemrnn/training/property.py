@@ -17,11 +17,9 @@ import torch
 
 from .. import chem
 from ..batching import BucketBatchSampler, by_length, collate
-from ..cells import CELLS, IMPLS
 from ..errors import InputError
 from ..metrics import regression_metrics
 from ..models.property import POOLINGS
-from ..tokens import TOKENIZERS
 from . import checks, quiet_lightning
 from .callbacks import BestWeights, Timing
 
@@ -127,13 +125,9 @@ class PropertyTrainConfig:
         """Refuse every bad value at once (:class:`InputError`, exit 2), naming the valid ones."""
         c = checks
         problems = (
-            c.choice("cell", self.cell, CELLS) + c.choice("impl", self.impl, IMPLS)
-            + c.choice("strategy", self.strategy, checks.STRATEGIES)
-            + c.at_least("devices", self.devices, 1, optional=True) + c.at_least("num_nodes", self.num_nodes, 1)
+            c.network_and_run_problems(self)
             + c.choice("pooling", self.pooling, POOLINGS) + c.choice("split", self.split, ("random", "scaffold"))
             + c.choice("lr_schedule", self.lr_schedule, ("cosine", "plateau"))
-            + c.choice("tokenizer", self.tokenizer, tuple(TOKENIZERS)) + c.choice("device", self.device, c.DEVICES)
-            + c.choice("precision", self.precision, tuple(c.PRECISIONS))
             + [p for name in ("hidden_size", "num_layers", "mlp_hidden", "batch_size", "max_epochs", "patience")
                for p in c.at_least(name, getattr(self, name), 1)]
             + c.at_least("embedding_dim", self.embedding_dim, 0) + c.above("lr", self.lr, 0)
