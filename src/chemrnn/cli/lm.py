@@ -138,11 +138,13 @@ def lm_sample(
     known = None
     if novel_only:  # read (and check) the known molecules before sampling
         from ..api import canonical_set, training_sources
+        from ._common import Steps
 
         known = set()
-        for source in exclude or training_sources(model):
-            _say(f"known molecules: {escape(str(source))}")
-            known |= canonical_set(source)
+        with Steps() as steps:  # the first time, canonicalizing a large training set takes minutes: say so
+            for source in exclude or training_sources(model):
+                _say(f"known molecules: {escape(str(source))}")
+                known |= canonical_set(source, progress=steps)
     if shards is not None:
         if output is None:
             raise InputError("--shards writes a folder of shards: give it with -o DIR")
