@@ -40,7 +40,7 @@ def training_sources(model=None) -> list[str]:
     model, the data of the prior it started from (and so on up the chain). Dataset names or paths, for
     :func:`canonical_set`; a recorded path that no longer exists is an error naming it."""
     from .datasets import is_dataset_name, resolve_model
-    from .models.modelfile import load
+    from .models.modelfile import read_meta
 
     sources, seen = [], set()
     while model is not None:
@@ -48,7 +48,7 @@ def training_sources(model=None) -> list[str]:
         if str(path) in seen:
             break
         seen.add(str(path))
-        training = load(path)[1].get("training", {})
+        training = read_meta(path).get("training", {})
         config = training.get("config", {})
         recorded = [d for d in (training.get("data"), config.get("data")) if d]
         here = [d for d in recorded if Path(d).exists()] + [d for d in recorded if is_dataset_name(str(d))]
@@ -320,40 +320,51 @@ def temperature_sweep(model, temperatures, n: int, test, train=None, n_ref: int 
     if output:
         check_writable(output, "dir")
     say = _reporter(progress)
+    references = _references(test, train, n_ref, fcd, seed, say, {})  # once for every temperature
     rows = []
     for t in temps:
         say(f"sampling {n:,} molecules at temperature {t:g}")
         res = sample_smiles(model, n, t, batch_size=batch_size, seed=seed)
-        folder = Path(output) / f"T{t:g}" if output else None
-        metrics = evaluate_samples(res["written"], test, train, n_ref, fcd, seed, folder,
-                                   title=f"samples at temperature {t:g}", progress=progress, model=model)
-        if folder:
+        metrics, feats, ref, train_set = _evaluate(res["written"], test, train, n_ref, fcd, seed, say,
+                                                   references=references)
+        if output:
+            folder = Path(output) / f"T{t:g}"
+            write_evaluation(folder, metrics, f"samples at temperature {t:g}", res["written"], feats, ref,
+                             train_set, model=model)
             write_smiles(folder / "samples.smi", res["written"])
         rows.append({"temperature": t, **{k: v for k, v in metrics.items() if isinstance(v, (int, float))}})
     return rows
 
 
-def _evaluate(generated: list[str], test, train, n_ref: int, fcd: bool, seed: int, say, source=None,
-              seconds: dict | None = None):
-    """The metrics, and what the report draws from: ``(metrics, sample features, reference, training set)``;
-    ``seconds`` (a dict) gets the time of each step."""
+def _references(test, train, n_ref: int, fcd: bool, seed: int, say, seconds: dict) -> tuple:
+    """What samples are scored against: ``(reference SMILES, reference statistics, training set or None)``."""
     from . import metrics as M
 
-    if not any(s.strip() for s in generated):
-        raise InputError(f"no samples to evaluate ({len(generated):,} lines, all blank or unreadable)", source)
-    seconds = {} if seconds is None else seconds
     t = time.perf_counter()
     say(f"reference: {n_ref:,} molecules of {test}" + (" (random draw; with their ChemNet statistics for FCD, "
                                                         "cached for later runs)" if fcd else " (random draw)"))
     ref_smiles = reference_draw(test, n_ref, seed)
     ref = M.reference(ref_smiles, name=str(test), fcd=fcd)
     seconds["reference"] = round(time.perf_counter() - t, 2)
+    train_set = None
     if train:
         t = time.perf_counter()
         train_set = canonical_set(train, progress=say)
         seconds["training set"] = round(time.perf_counter() - t, 2)
-    else:
-        train_set = None
+    return ref_smiles, ref, train_set
+
+
+def _evaluate(generated: list[str], test, train, n_ref: int, fcd: bool, seed: int, say, source=None,
+              seconds: dict | None = None, references: tuple | None = None):
+    """The metrics, and what the report draws from: ``(metrics, sample features, reference, training set)``;
+    ``seconds`` (a dict) gets the time of each step; ``references`` (from :func:`_references`) are reused, not
+    drawn again."""
+    from . import metrics as M
+
+    if not any(s.strip() for s in generated):
+        raise InputError(f"no samples to evaluate ({len(generated):,} lines, all blank or unreadable)", source)
+    seconds = {} if seconds is None else seconds
+    ref_smiles, ref, train_set = references or _references(test, train, n_ref, fcd, seed, say, seconds)
     t = time.perf_counter()
     say(f"scoring {len(generated):,} samples (validity, uniqueness" + (", novelty" if train else "")
         + (", FCD" if fcd else "") + ", SNN, Frag, Scaf, IntDiv, KL)")

@@ -186,6 +186,14 @@ def pick_column(header: list[str], column: str | None, path: Path) -> int:
                      path, 1)
 
 
+def _split_fields(text: str, delim: str, kind: str) -> tuple[list[str], str]:
+    """The fields of one CSV/TSV line, and '' or the reason it cannot be split."""
+    try:
+        return next(csv.reader([text], delimiter=delim), []), ""
+    except csv.Error as exc:
+        return [], f"malformed {kind.upper()} line ({exc})"
+
+
 def read_rows(path: str | os.PathLike, column: str | None = None, on_bad_line: str = "error",
               max_line_chars: int = MAX_LINE_CHARS) -> Iterator[Row]:
     """Stream the data rows of a SMILES file (.smi-like or .csv/.tsv, optionally gzipped).
@@ -233,10 +241,9 @@ def read_rows(path: str | os.PathLike, column: str | None = None, on_bad_line: s
             if not text.strip():
                 yield Row(n, text, "")
                 continue
-            try:
-                fields = next(csv.reader([text], delimiter=delim))
-            except csv.Error as exc:
-                yield Row(n, text, "", "", f"malformed {kind.upper()} line ({exc})")
+            fields, err = _split_fields(text, delim, kind)
+            if err:
+                yield Row(n, text, "", "", err)
                 continue
             if col >= len(fields):
                 yield Row(n, text, "", "", f"only {len(fields)} fields, SMILES column is number {col + 1}")
@@ -274,13 +281,9 @@ def read_table(path: str | os.PathLike, on_bad_line: str = "error",
             if kind == "smi":
                 values = (text.split(None, 1) + [""])[:2]
             else:
-                try:
-                    values = next(csv.reader([text], delimiter=delim))
-                except csv.Error as exc:
-                    err = f"malformed {kind.upper()} line ({exc})"
-                else:
-                    if len(values) < len(header) or any(v.strip() for v in values[len(header):]):
-                        err = f"{len(values)} fields where the header has {len(header)}"
+                values, err = _split_fields(text, delim, kind)
+                if not err and (len(values) < len(header) or any(v.strip() for v in values[len(header):])):
+                    err = f"{len(values)} fields where the header has {len(header)}"
         rows.append(Row(n, clip(text), "", "", err))
         fields.append([v.strip() for v in values])
     if header is None:

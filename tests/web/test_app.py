@@ -350,17 +350,24 @@ def test_jobs_of_a_stopped_server_are_found_as_interrupted(tmp_path):
     assert jobs.get("abc").state == "interrupted"
 
 
-def test_a_job_can_be_cancelled(tmp_path):
+def _sleeping_job(tmp_path, seconds: int):
+    """A job queue running one subprocess that sleeps ``seconds``; returned once the process is registered."""
     from chemrnn.web.jobs import JobQueue, run_subprocess
 
     def runner(job, jobs):
-        run_subprocess(job, jobs, [sys.executable, "-c", "import time; time.sleep(30)"], tmp_path / "x.log")
+        run_subprocess(job, jobs, [sys.executable, "-c", f"import time; time.sleep({seconds})"], tmp_path / "x.log")
 
     jobs = JobQueue(tmp_path, {"finetune": runner})
     job = jobs.submit("finetune", {}, "sleep")
     t0 = time.time()
-    while job.state != "running" or job.id not in jobs.procs:
+    while (job.state != "running" or job.id not in jobs.procs) and time.time() - t0 < 20:
         time.sleep(0.05)
+    return jobs, job
+
+
+def test_a_job_can_be_cancelled(tmp_path):
+    jobs, job = _sleeping_job(tmp_path, 30)
+    t0 = time.time()
     jobs.cancel(job.id)
     while job.state == "running" and time.time() - t0 < 20:
         time.sleep(0.05)
@@ -458,16 +465,7 @@ def test_a_log_linked_from_outside_the_runs_folder_is_not_read(tmp_path):
 
 
 def test_stopping_the_server_stops_its_jobs_and_says_so(tmp_path):
-    from chemrnn.web.jobs import JobQueue, run_subprocess
-
-    def runner(job, jobs):
-        run_subprocess(job, jobs, [sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "x.log")
-
-    jobs = JobQueue(tmp_path, {"finetune": runner})
-    job = jobs.submit("finetune", {}, "sleep")
-    t0 = time.time()
-    while job.id not in jobs.procs and time.time() - t0 < 20:
-        time.sleep(0.05)
+    jobs, job = _sleeping_job(tmp_path, 60)
     proc = jobs.procs[job.id]
     jobs.shutdown()
     proc.wait(10)

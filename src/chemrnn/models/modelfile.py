@@ -74,14 +74,31 @@ def save(path: str | os.PathLike, state: dict[str, torch.Tensor], meta: dict) ->
 def load(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
     """Read ``(state_dict, meta)`` from a model directory or ``.chemrnn`` zip, without unpickling anything."""
     path = Path(path)
+    meta, blob = _read(path, weights=True)
+    try:
+        state = st_load(blob)
+    except Exception as exc:  # safetensors raises its own error type
+        raise InputError(f"corrupt weights.safetensors ({exc})", path) from None
+    return state, meta
+
+
+def read_meta(path: str | os.PathLike) -> dict:
+    """A model file's ``model.json`` (checked and migrated like :func:`load`), without reading its weights."""
+    return _read(Path(path), weights=False)[0]
+
+
+def _read(path: Path, weights: bool) -> tuple[dict, bytes | None]:
+    blob = None
     try:
         if path.is_dir():
             text = (path / "model.json").read_text(encoding="utf-8")
-            blob = (path / "weights.safetensors").read_bytes()
+            if weights:
+                blob = (path / "weights.safetensors").read_bytes()
         elif path.is_file() and zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as zf:
                 text = zf.read("model.json").decode("utf-8")
-                blob = zf.read("weights.safetensors")
+                if weights:
+                    blob = zf.read("weights.safetensors")
         elif not path.exists():
             raise InputError("no such model file or directory", path)
         else:
@@ -97,12 +114,7 @@ def load(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
         meta = migrate(meta)
     except InputError as exc:
         raise InputError(str(exc), path) from None
-    try:
-        state = st_load(blob)
-    except Exception as exc:  # safetensors raises its own error type
-        raise InputError(f"corrupt weights.safetensors ({exc})", path) from None
-    return state, meta
-
+    return meta, blob
 
 
 def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], path) -> None:
