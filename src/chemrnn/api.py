@@ -270,7 +270,12 @@ def reference_draw(source, n: int, seed: int = 0) -> list[str]:
     from .datasets import resolve_input, smiles_column
     from .chem import canonical_all
 
-    smiles = load_smiles_list(resolve_input(source), smiles_column(source))
+    from .io import BadLineError
+
+    try:
+        smiles = load_smiles_list(resolve_input(source), smiles_column(source))
+    except BadLineError as exc:  # a reference is read whole: no --skip-bad-lines (that one is for samples) applies
+        raise InputError(exc.reason, exc.path, exc.line) from None
     rng = random.Random(seed)
     draw = rng.sample(smiles, min(n, len(smiles)))
     return [c for c in canonical_all(draw) if c]

@@ -24,6 +24,7 @@ class InputError(ChemrnnError):
                 where += f":{line}"
             where += ": "
         super().__init__(where + message)
+        self.reason = message
         self.path = path
         self.line = line
 

@@ -245,3 +245,13 @@ def test_temperature_sweep_in_lm_evaluate(tmp_path, capsys):
         samples = (out / f"T{float(r['temperature']):g}" / "samples.smi").read_text().splitlines()
         assert len(samples) == 200
     assert main(["lm", "evaluate", str(out / "T0.6" / "samples.smi"), "--model", "shipped", "-o", str(tmp_path)]) == 2
+
+
+def test_a_bad_line_in_the_reference_is_named_without_a_hint_that_does_not_apply(tmp_path, capsys):
+    """--skip-bad-lines governs the samples file of lm evaluate, not its reference: no hint to use it there."""
+    ref = tmp_path / "ref.smi"
+    ref.write_bytes(b"CCO\nCC\xe9N\n")
+    code = main(["lm", "evaluate", "--model", "shipped", "-n", "5", "--test", str(ref), "--no-fcd",
+                 "-o", str(tmp_path / "ev")])
+    err = capsys.readouterr().err
+    assert code == 2 and f"{ref}:2" in err and "--skip-bad-lines" not in err
