@@ -4,7 +4,8 @@ held-out 20% are regenerated (canonical match). The prior itself is scored the s
 Usage: CHEMRNN_DATA_DIR=../shared/data python benchmarks/bench_recovery.py OUT_DIR N SET [SET ...]
 SET is an actives dataset name (jnk3, gsk3, pfalciparum), optionally NAME:EPOCHS (default 10).
 Environment: PRIOR (a model path or shipped name: moses, chembl; default the shipped MOSES prior), LR (fine-tuning
-learning rate, default 5e-4), TEMPERATURE (sampling, default 1.0), SKIP_PRIOR=1 (do not sample the prior
+learning rate, default 5e-4), AUGMENT (randomized SMILES per active in fine-tuning, default 0),
+TEMPERATURE (sampling, default 1.0), SKIP_PRIOR=1 (do not sample the prior
 alone). The result holds the recovery curve every 10,000 samples with the novelty of the unique valid molecules
 against the training data (prior's and actives').
 The 80/20 split is random (seed 0) over the file,
@@ -28,6 +29,7 @@ sets = sys.argv[3:]
 out.mkdir(parents=True, exist_ok=True)
 prior = os.environ.get("PRIOR") or str(shipped_prior())  # PRIOR=path or name overrides
 lr = os.environ.get("LR", "5e-4")
+augment = int(os.environ.get("AUGMENT", "0"))
 temperature = float(os.environ.get("TEMPERATURE", "1.0"))
 chemrnn = str(Path(sys.executable).with_name("chemrnn"))
 results = {}
@@ -41,13 +43,15 @@ for spec in sets:
     (out / f"{name}_heldout20.smi").write_text("\n".join(smiles[cut:]) + "\n")
     t = time.perf_counter()
     subprocess.run([chemrnn, "-q", "lm", "finetune", prior, str(out / f"{name}_train80.smi"), "-o",
-                    str(out / f"ft_{name}"), "--epochs", epochs, "--lr", lr, "--restart"], check=True)
+                    str(out / f"ft_{name}"), "--epochs", epochs, "--lr", lr, "--augment", str(augment), "--restart"],
+                   check=True)
     ft_seconds = time.perf_counter() - t
     base = (None if os.environ.get("SKIP_PRIOR") else
             recovery(prior, str(out / f"{name}_heldout20.smi"), n=n, seed=0, temperature=temperature))
     tuned = recovery(str(out / f"ft_{name}" / "model"), str(out / f"{name}_heldout20.smi"), n=n, seed=0,
                      temperature=temperature, train="auto")
     results[name] = {"train80": cut, "heldout20": len(smiles) - cut, "epochs": int(epochs), "lr": float(lr),
+                     "augment": augment,
                      "temperature": temperature, "prior": prior, "finetune_seconds": ft_seconds,
                      "prior_alone": base, "finetuned": tuned}
     print(name, json.dumps({k: results[name][k] for k in ("train80", "heldout20", "finetune_seconds")}),

@@ -232,6 +232,42 @@ def test_finetune_counts_epochs_over_the_actives_trained_on(tmp_path, small, sam
     assert max(int(r["epoch"]) for r in log_rows(out_dir)) == 1
 
 
+def test_finetune_augments_with_randomized_smiles_of_the_trained_actives_only(tmp_path, small, sample_smiles,
+                                                                              capsys):
+    """``lm finetune --augment 3`` adds 3 randomized spellings of every trained active (none of a validation
+    molecule), epochs count over all of them, and the summary tells molecules from SMILES."""
+    from chemrnn.chem import canonical_or_none
+    from chemrnn.tokens import get_tokenizer
+    from chemrnn.training.data import LMDataModule
+
+    prior = tmp_path / "prior"
+    train_language_model(tiny(small, max_steps=10, val_size=0), prior, progress=False)
+    actives = tmp_path / "actives.smi"
+    actives.write_text("\n".join(sample_smiles[:60]) + "\n")
+    out_dir = tmp_path / "ft"
+    assert main(["lm", "finetune", str(prior / "model"), str(actives), "-o", str(out_dir), "--epochs", "1",
+                 "--batch-size", "16", "--val-size", "5", "--augment", "3", "--device", "cpu"]) == 0
+    m = json.loads((out_dir / "metrics.json").read_text())
+    sizes = json.loads((out_dir / "config.json").read_text())["sizes"]
+    assert m["train_molecules"] == sizes["train_molecules"] == 55 and sizes["augment"] == 3
+    assert m["train_size"] == 55 * 4 - sizes["augment_dropped"] and sizes["augment_dropped"] < 55
+    assert m["steps"] == math.ceil(m["train_size"] / 16)
+    said = " ".join("".join(capsys.readouterr()).split())
+    assert f"over 55 actives, {m['train_size']:,} SMILES with the randomized ones" in said
+
+    dm = LMDataModule(str(actives), str(tmp_path / "dm"), val_size=5, augment=3, init_from=str(prior / "model"),
+                      unknown="skip", verbose=False)
+    dm.prepare_data()
+    dm.setup()
+    tok, vocab = get_tokenizer("atom"), dm.vocabulary
+    spelled = [tok.detokenize(vocab.decode(dm.train_cache[i])) for i in range(len(dm.train_cache))]
+    originals, variants = spelled[:55], spelled[55:]
+    valid = {canonical_or_none(tok.detokenize(vocab.decode(dm.valid_cache[i]))) for i in range(5)}
+    canon = {canonical_or_none(s) for s in originals}
+    assert len(variants) == m["train_size"] - 55 and {canonical_or_none(s) for s in variants} <= canon
+    assert not canon & valid and sum(v not in originals for v in variants) > len(variants) // 2
+
+
 def test_property_training_keeps_best_weights_without_unpickling(tmp_path, no_unpickling):
     """Property training restores its best validation weights from memory (no checkpoint loaded with
     weights_only=False, none written) and, with 5 batches an epoch, no logging-interval warning leaks."""

@@ -275,7 +275,10 @@ def lm_finetune(
     unknown: Literal["skip", "error"] = typer.Option(
         "skip", "--unknown", help="Actives with tokens outside the prior's vocabulary: skip them (listed in the "
         "rejects file) or stop (error)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of data order and sampling."),
+    augment: int = typer.Option(0, "--augment", min=0,
+                                help="Also train on this many randomized SMILES of each active (an epoch then "
+                                "passes over all of them); 0: the canonical SMILES only."),
+    seed: int = typer.Option(0, "--seed", help="Seed of data order, randomized SMILES and sampling."),
     device: Device = typer.Option("auto", "--device", help=DEVICE_HELP),
     restart: bool = typer.Option(False, "--restart", help="Discard checkpoints in the run directory and start over."),
 ):
@@ -284,10 +287,12 @@ def lm_finetune(
     from ..api import finetune
 
     metrics = finetune(prior, actives, output, restart=restart, progress=not _state["quiet"], epochs=epochs,
-                       batch_size=batch_size, lr=lr, val_size=val_size, unknown=unknown, seed=seed, device=device)
+                       batch_size=batch_size, lr=lr, val_size=val_size, unknown=unknown, seed=seed, device=device,
+                       augment=augment)
     _say(json.dumps(metrics, indent=1))
     _say(f"fine-tuned model: {output / 'model'} ({metrics['steps']} steps, {metrics['epochs']:g} epochs over "
-         f"{metrics['train_size']:,} actives)")
+         f"{metrics['train_molecules']:,} actives" + (f", {metrics['train_size']:,} SMILES with the randomized ones)"
+                                                      if augment else ")"))
 
 
 @lm_app.command("recovery")

@@ -166,6 +166,36 @@ def split_valid(cache: TokenCache, n: int, seed: int) -> tuple[TokenCache, Token
     return subset(cache, np.sort(idx[n:])), subset(cache, np.sort(idx[:n]))
 
 
+def augment(cache: TokenCache, n: int, max_tokens: int, seed: int) -> tuple[TokenCache, int]:
+    """``cache`` followed by ``n`` randomized SMILES of each of its molecules, the ones its vocabulary can spell
+    within ``max_tokens`` (the others are counted, returned second, and left out).
+
+    Randomized SMILES (Bjerrum 2017; Arús-Pous et al. 2019) as the augmentation of fine-tuning on a few actives
+    (Moret et al. 2020, "Generative molecular design in low data regimes"): the model sees every active written
+    from several starting atoms, so it learns the molecule rather than one spelling of it.
+    """
+    from ..batching import encode_all
+    from ..chem import randomized
+    from ..tokens import get_tokenizer
+
+    tok, vocab = get_tokenizer(cache.tokenizer), cache.vocabulary
+    variants, dropped = [], 0
+    for i in range(len(cache)):
+        smiles = tok.detokenize(vocab.decode(cache[i]))
+        for v in randomized(smiles, n, seed=seed * 1_000_003 + i):
+            tokens = tok.tokenize(v)
+            if len(tokens) <= max_tokens and all(t in vocab for t in tokens):
+                variants.append(v)
+            else:
+                dropped += 1
+    if not variants:
+        return cache, dropped
+    extra = encode_all(variants, tok, vocab)
+    offsets = np.concatenate([cache.offsets, cache.offsets[-1] + extra.offsets[1:]])
+    ids = np.concatenate([cache.ids, extra.ids.astype(cache.ids.dtype)])
+    return TokenCache(ids, offsets, vocab, cache.tokenizer), dropped
+
+
 def subset(cache: TokenCache, idx: np.ndarray) -> TokenCache:
     """The sequences ``idx`` of ``cache`` as a new cache."""
     lengths = cache.lengths[idx]
@@ -216,7 +246,7 @@ class LMDataModule(L.LightningDataModule):
     def __init__(self, data: str, run_dir: str, tokenizer: str = "atom", max_tokens: int = 120,
                  batch_size: int = 128, val_size: int = 5000, valid: str | None = None, seed: int = 0,
                  unknown: str = "error", init_from: str | None = None, verbose: bool = True,
-                 streaming: bool = False, workers: int = 1, buffer: int = 10_000):
+                 streaming: bool = False, workers: int = 1, buffer: int = 10_000, augment: int = 0):
         super().__init__()
         self.save_hyperparameters(ignore=["verbose"])
         self.prepare_data_per_node = False  # the run directory is shared: prepare on global rank 0 only
@@ -312,8 +342,15 @@ class LMDataModule(L.LightningDataModule):
         valid = TokenCache.load(self.run_data / "valid.npz") if h.valid else None
         if valid is None and h.val_size > 0 and len(train) >= MIN_TO_HOLD_OUT:
             train, valid = split_valid(train, h.val_size, h.seed)
+        molecules, dropped = len(train), 0
+        if h.augment:  # after the split: no spelling of a validation molecule is trained on
+            train, dropped = augment(train, h.augment, h.max_tokens, h.seed)
+            say(f"augmented: {len(train) - molecules:,} randomized SMILES added to {molecules:,} molecules "
+                f"({dropped:,} left out: a token outside the vocabulary or too long)", self.verbose)
         self.train_cache, self.valid_cache = train, valid
         self.sizes = {"train": len(train), "valid": len(valid) if valid is not None else 0,
+                      **({"train_molecules": molecules, "augment": h.augment, "augment_dropped": dropped}
+                         if h.augment else {}),
                       "valid_from": "file" if h.valid else "held out of the training data",
                       "val_size_requested": None if h.valid else h.val_size}
         if self.trainer is None or self.trainer.is_global_zero:

@@ -89,6 +89,7 @@ class LMTrainConfig:
     streaming: bool | None = None  # stream shards, not prepare the data in memory; None: for a glob or directory
     workers: int = 1  # streamed runs: DataLoader worker processes per rank (each reads its own stream)
     shuffle_buffer: int = 10_000  # streamed runs: molecules in each stream's rolling shuffle buffer
+    augment: int = 0  # also train on this many randomized SMILES of each training molecule (an epoch covers all)
 
     def __post_init__(self):
         from ..streaming import is_sharded
@@ -115,6 +116,8 @@ class LMTrainConfig:
             + ([] if self.max_steps or self.epochs else ["set max_steps or epochs"])
             + ([] if self.data else ["data must name a file or dataset"])
             + c.at_least("workers", self.workers, 0) + c.at_least("shuffle_buffer", self.shuffle_buffer, 1)
+            + c.at_least("augment", self.augment, 0)
+            + ([] if not self.streaming or not self.augment else ["a streamed run cannot augment: set augment = 0"])
             + ([] if not self.streaming or not self.epochs else
                ["a streamed run has no known epoch: set max_steps, not epochs"])
             + ([] if not self.streaming or (self.val_every and self.checkpoint_every) else
@@ -424,7 +427,7 @@ def _fit(cfg: LMTrainConfig, run_dir: Path, paths: dict, ckpt: Path | None, prog
     dm = LMDataModule(str(paths["data"]), str(run_dir), cfg.tokenizer, cfg.max_tokens, cfg.batch_size, cfg.val_size,
                       str(paths["valid"]) if paths["valid"] else None, cfg.seed, cfg.unknown,
                       str(paths["init_from"]) if paths["init_from"] else None, verbose=progress,
-                      streaming=cfg.streaming, workers=cfg.workers, buffer=cfg.shuffle_buffer)
+                      streaming=cfg.streaming, workers=cfg.workers, buffer=cfg.shuffle_buffer, augment=cfg.augment)
     module = LMModule({**cfg.to_dict(), "init_from": dm.hparams.init_from}, verbose=progress)
     timing = Timing(cfg.max_minutes)
     checkpoints = L.pytorch.callbacks.ModelCheckpoint(
@@ -481,6 +484,7 @@ def _run_facts(cfg, trainer, module, dm, timing: Timing, started: float) -> dict
             "lr": trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None,
             "warmup_steps": module.warmup, "precision": cfg.precision,
             "train_size": dm.sizes.get("train"), "val_size": dm.sizes.get("valid"),
+            "train_molecules": dm.sizes.get("train_molecules", dm.sizes.get("train")),
             "val_size_requested": dm.sizes.get("val_size_requested")}
 
 
