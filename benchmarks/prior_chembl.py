@@ -5,7 +5,7 @@ pfalciparum actives (bench_recovery.py's split: random.Random(0).shuffle, 80/20)
 so that recovery of held-out actives measures generation, not memory. Rerun the same command to resume; the
 learning rate anneals over the time cap (--max-minutes), which keeps the run within 3 h on 2 CPU cores.
 
-Usage: CHEMRNN_DATA_DIR=../shared/data python benchmarks/prior_chembl.py RUN_DIR [--max-minutes 178]
+Usage: CHEMRNN_DATA_DIR=../shared/data python benchmarks/prior_chembl.py RUN_DIR [--max-minutes 165]
 Then: python benchmarks/ship_prior.py RUN_DIR/run chembl --data-name chembl --note "..."
 """
 import argparse
@@ -47,7 +47,7 @@ def write_training_file(target: Path) -> tuple[int, int]:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("run_dir", type=Path)
-    ap.add_argument("--max-minutes", default="178")
+    ap.add_argument("--max-minutes", default="165")
     args = ap.parse_args()
     args.run_dir.mkdir(parents=True, exist_ok=True)
     data = args.run_dir / "chembl_minus_heldout.smi"

@@ -246,7 +246,7 @@ def test_finetune_augments_with_randomized_smiles_of_the_trained_actives_only(tm
     actives.write_text("\n".join(sample_smiles[:60]) + "\n")
     out_dir = tmp_path / "ft"
     assert main(["lm", "finetune", str(prior / "model"), str(actives), "-o", str(out_dir), "--epochs", "1",
-                 "--batch-size", "16", "--val-size", "5", "--augment", "3", "--device", "cpu"]) == 0
+                 "--batch-size", "16", "--val-size", "5", "--augment", "3", "--seed", "5000", "--device", "cpu"]) == 0
     m = json.loads((out_dir / "metrics.json").read_text())
     sizes = json.loads((out_dir / "config.json").read_text())["sizes"]
     assert m["train_molecules"] == sizes["train_molecules"] == 55 and sizes["augment"] == 3
@@ -254,9 +254,12 @@ def test_finetune_augments_with_randomized_smiles_of_the_trained_actives_only(tm
     assert m["steps"] == math.ceil(m["train_size"] / 16)
     said = " ".join("".join(capsys.readouterr()).split())
     assert f"over 55 actives, {m['train_size']:,} SMILES with the randomized ones" in said
+    assert main(["lm", "finetune", str(prior / "model"), str(actives), "-o", str(out_dir), "--epochs", "2",
+                 "--batch-size", "16", "--val-size", "5", "--augment", "2", "--seed", "5000", "--device", "cpu"]) == 2
+    assert "augment" in capsys.readouterr().err  # another augmentation is another run, not a resume
 
-    dm = LMDataModule(str(actives), str(tmp_path / "dm"), val_size=5, augment=3, init_from=str(prior / "model"),
-                      unknown="skip", verbose=False)
+    dm = LMDataModule(str(actives), str(tmp_path / "dm"), val_size=5, augment=3, seed=5000,
+                      init_from=str(prior / "model"), unknown="skip", verbose=False)
     dm.prepare_data()
     dm.setup()
     tok, vocab = get_tokenizer("atom"), dm.vocabulary

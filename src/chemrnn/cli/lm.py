@@ -277,8 +277,9 @@ def lm_finetune(
         "rejects file) or stop (error)."),
     augment: int = typer.Option(0, "--augment", min=0,
                                 help="Also train on this many randomized SMILES of each active (an epoch then "
-                                "passes over all of them); 0: the canonical SMILES only."),
-    seed: int = typer.Option(0, "--seed", help="Seed of data order, randomized SMILES and sampling."),
+                                "passes over all of them; a small molecule may repeat a spelling); 0: the "
+                                "canonical SMILES only."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of data order, randomized SMILES and sampling."),
     device: Device = typer.Option("auto", "--device", help=DEVICE_HELP),
     restart: bool = typer.Option(False, "--restart", help="Discard checkpoints in the run directory and start over."),
 ):

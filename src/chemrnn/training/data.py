@@ -11,6 +11,7 @@ Validation batches are sharded over the ranks too.
 from __future__ import annotations
 
 import json
+import random
 from functools import partial
 from pathlib import Path
 
@@ -179,12 +180,16 @@ def augment(cache: TokenCache, n: int, max_tokens: int, seed: int) -> tuple[Toke
     from ..tokens import get_tokenizer
 
     tok, vocab = get_tokenizer(cache.tokenizer), cache.vocabulary
+    rng = random.Random(seed)
     variants, dropped = [], 0
     for i in range(len(cache)):
         smiles = tok.detokenize(vocab.decode(cache[i]))
-        for v in randomized(smiles, n, seed=seed * 1_000_003 + i):
-            tokens = tok.tokenize(v)
-            if len(tokens) <= max_tokens and all(t in vocab for t in tokens):
+        for v in randomized(smiles, n, seed=rng.randrange(2**31)):
+            try:
+                tokens = tok.tokenize(v)
+            except ValueError:  # e.g. a spelling SELFIES cannot encode
+                tokens = None
+            if tokens is not None and len(tokens) <= max_tokens and all(t in vocab for t in tokens):
                 variants.append(v)
             else:
                 dropped += 1
@@ -265,8 +270,26 @@ class LMDataModule(L.LightningDataModule):
         h = self.hparams
         if h.streaming:
             return self._prepare_stream()
-        if (self.run_data / "train.npz").exists() and (not h.valid or (self.run_data / "valid.npz").exists()):
-            return  # prepared by an earlier sitting of this run
+        if not ((self.run_data / "train.npz").exists() and (not h.valid or (self.run_data / "valid.npz").exists())):
+            self._prepare_files()  # else prepared by an earlier sitting of this run
+        if h.augment and not (self.run_data / "train_augmented.npz").exists():
+            train, _ = self._split()
+            augmented, dropped = augment(train, h.augment, h.max_tokens, h.seed)
+            augmented.save(self.run_data / "train_augmented.npz")
+            say(f"augmented: {len(augmented) - len(train):,} randomized SMILES added to {len(train):,} molecules "
+                f"({dropped:,} left out: a token outside the vocabulary, or too long)", self.verbose)
+
+    def _split(self) -> tuple[TokenCache, TokenCache | None]:
+        """The training molecules and the validation set: ``valid``'s file, or held out of the training data."""
+        h = self.hparams
+        train = TokenCache.load(self.run_data / "train.npz")
+        valid = TokenCache.load(self.run_data / "valid.npz") if h.valid else None
+        if valid is None and h.val_size > 0 and len(train) >= MIN_TO_HOLD_OUT:
+            train, valid = split_valid(train, h.val_size, h.seed)
+        return train, valid
+
+    def _prepare_files(self) -> None:
+        h = self.hparams
         self.run_data.mkdir(parents=True, exist_ok=True)
         base = None
         if h.init_from:
@@ -338,19 +361,14 @@ class LMDataModule(L.LightningDataModule):
         h = self.hparams
         if h.streaming:
             return self._setup_stream()
-        train = TokenCache.load(self.run_data / "train.npz")
-        valid = TokenCache.load(self.run_data / "valid.npz") if h.valid else None
-        if valid is None and h.val_size > 0 and len(train) >= MIN_TO_HOLD_OUT:
-            train, valid = split_valid(train, h.val_size, h.seed)
-        molecules, dropped = len(train), 0
-        if h.augment:  # after the split: no spelling of a validation molecule is trained on
-            train, dropped = augment(train, h.augment, h.max_tokens, h.seed)
-            say(f"augmented: {len(train) - molecules:,} randomized SMILES added to {molecules:,} molecules "
-                f"({dropped:,} left out: a token outside the vocabulary or too long)", self.verbose)
+        train, valid = self._split()
+        molecules = len(train)
+        if h.augment:  # made after the split (no spelling of a validation molecule is trained on), once, on rank 0
+            train = TokenCache.load(self.run_data / "train_augmented.npz")
         self.train_cache, self.valid_cache = train, valid
         self.sizes = {"train": len(train), "valid": len(valid) if valid is not None else 0,
-                      **({"train_molecules": molecules, "augment": h.augment, "augment_dropped": dropped}
-                         if h.augment else {}),
+                      **({"train_molecules": molecules, "augment": h.augment,
+                          "augment_dropped": molecules * (1 + h.augment) - len(train)} if h.augment else {}),
                       "valid_from": "file" if h.valid else "held out of the training data",
                       "val_size_requested": None if h.valid else h.val_size}
         if self.trainer is None or self.trainer.is_global_zero:
@@ -360,7 +378,9 @@ class LMDataModule(L.LightningDataModule):
     def _tell_sizes(self) -> None:
         train, valid, asked = self.train_cache, self.valid_cache, self.hparams.val_size
         n_valid = len(valid) if valid is not None else 0
-        say(f"train {len(train):,} molecules ({int(train.lengths.sum()):,} tokens), valid {n_valid:,}; "
+        what = (f"{len(train):,} SMILES ({self.sizes['train_molecules']:,} molecules and their randomized SMILES)"
+                if self.hparams.augment else f"{len(train):,} molecules")
+        say(f"train {what} ({int(train.lengths.sum()):,} tokens), valid {n_valid:,}; "
             f"vocabulary {len(self.vocabulary)}", self.verbose)
         if not self.hparams.valid and asked > n_valid:
             why = (f"fewer than {MIN_TO_HOLD_OUT} molecules" if n_valid == 0 else "at most a tenth of the data")

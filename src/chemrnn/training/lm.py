@@ -370,6 +370,7 @@ def resume_point(cfg: LMTrainConfig, run_dir: Path, restart: bool) -> Path | Non
 
 # what a fresh run removes from an earlier one in the same directory (the data caches make it prepare again)
 STALE = ("checkpoints", "log.csv", "metrics.json", "data/train.npz", "data/valid.npz", "data/stream.json",
+         "data/train_augmented.npz",
          "data/train.vocabulary_rejects.csv", "data/valid.vocabulary_rejects.csv")
 
 
