@@ -52,6 +52,7 @@ for spec in sets:
                      temperature=temperature, train="auto")
     results[name] = {"train80": cut, "heldout20": len(smiles) - cut, "epochs": int(epochs), "lr": float(lr),
                      "augment": augment,
+                     "finetune_steps": json.loads((out / f"ft_{name}" / "metrics.json").read_text())["steps"],
                      "temperature": temperature, "prior": prior, "finetune_seconds": ft_seconds,
                      "prior_alone": base, "finetuned": tuned}
     print(name, json.dumps({k: results[name][k] for k in ("train80", "heldout20", "finetune_seconds")}),
