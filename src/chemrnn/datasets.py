@@ -218,7 +218,7 @@ def smiles_column(text: str | os.PathLike) -> str | None:
 # One naming scheme for the models inside the package, wherever a model is taken: ``shipped`` is the default of
 # each kind; the other names say what the model was trained on.
 SHIPPED_MODELS: dict[str, dict[str, str]] = {
-    "language": {"shipped": "prior_moses.chemrnn", "moses": "prior_moses.chemrnn"},
+    "language": {"shipped": "prior_moses.chemrnn", "moses": "prior_moses.chemrnn", "chembl": "prior_chembl.chemrnn"},
     "property": {"shipped": "property_zinc.chemrnn", "zinc": "property_zinc.chemrnn"},
 }
 

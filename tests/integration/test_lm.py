@@ -255,3 +255,37 @@ def test_a_bad_line_in_the_reference_is_named_without_a_hint_that_does_not_apply
                  "-o", str(tmp_path / "ev")])
     err = capsys.readouterr().err
     assert code == 2 and f"{ref}:2" in err and "--skip-bad-lines" not in err
+
+
+def test_the_shipped_priors_are_chosen_by_name(capsys):
+    """Both priors ship and load offline by name wherever a model is taken: moses (also ``shipped``, the default)
+    and chembl, whose wider vocabulary spells what MOSES cannot (charges, P, I, B …); each ≤ 25 MB."""
+    from chemrnn.datasets import resolve_model
+
+    moses, chembl = resolve_model("moses", "language"), resolve_model("chembl", "language")
+    assert resolve_model("shipped", "language") == moses != chembl
+    assert chembl.stat().st_size <= 25 * 2**20
+    moses_tokens, chembl_tokens = set(load_lm("moses")[1].tokens), set(load_lm("chembl")[1].tokens)
+    assert {"P", "I", "[N+]", "[O-]"} <= chembl_tokens and not {"P", "I"} & moses_tokens
+    res = draw("chembl", 200, seed=0)
+    assert res["valid"] / 200 > 0.6
+    capsys.readouterr()
+    assert main(["lm", "sample", "chembl", "-n", "5", "--seed", "1", "--device", "cpu"]) == 0
+    assert len(capsys.readouterr().out.split("\n")) == 6
+
+
+def test_finetune_takes_the_chembl_prior_when_no_prior_is_named(tmp_path, sample_smiles, capsys):
+    """``lm finetune ACTIVES`` (one argument) fine-tunes the shipped ChEMBL prior, the one for a target's actives;
+    ``lm finetune PRIOR ACTIVES`` still takes the prior named."""
+    from chemrnn.datasets import resolve_model
+
+    actives = tmp_path / "actives.smi"
+    actives.write_text("\n".join(sample_smiles[:24]) + "\n")
+    assert main(["-q", "lm", "finetune", str(actives), "-o", str(tmp_path / "ft"), "--epochs", "1",
+                 "--batch-size", "24", "--device", "cpu"]) == 0
+    config = json.loads((tmp_path / "ft" / "config.json").read_text())["config"]
+    assert resolve_model(config["init_from"], "language") == resolve_model("chembl", "language")
+    assert main(["-q", "lm", "finetune", "moses", str(actives), "-o", str(tmp_path / "ft2"), "--epochs", "1",
+                 "--batch-size", "24", "--device", "cpu"]) == 0
+    config = json.loads((tmp_path / "ft2" / "config.json").read_text())["config"]
+    assert resolve_model(config["init_from"], "language") == resolve_model("moses", "language")

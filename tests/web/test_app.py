@@ -78,7 +78,7 @@ def test_nothing_is_fetched_from_elsewhere():
 def test_info_lists_the_models_and_limits(client):
     info = client.get("/api/info").json()
     keys = [m["key"] for m in info["models"]]
-    assert keys[:2] == ["shipped", "moses"] and "run:gru_small" in keys
+    assert keys[:3] == ["shipped", "moses", "chembl"] and "run:gru_small" in keys
     assert "run:group/lm_run" not in keys  # its model/ has no model.json
     assert info["limits"]["samples"] == LIMITS["samples"]
 

@@ -90,8 +90,9 @@ def lm_train(
     _say(f"model: {output / 'model'}")
 
 
-LM_MODEL_HELP = ("Model directory or .chemrnn file, or a shipped model's name: shipped | moses (the prior trained "
-                 "on MOSES; the default).")
+LM_MODEL_HELP = ("Model directory or .chemrnn file, or a shipped prior's name: moses (= shipped, trained on MOSES; "
+                 "the default) | chembl (trained on ChEMBL: wider chemistry — charges, P, B, Se …; the one to "
+                 "fine-tune on a target's actives).")
 
 
 @lm_app.command("sample")
@@ -264,8 +265,11 @@ def _temperature_sweep(model, temperatures: str, n: int, test, train, n_ref, fcd
 
 @lm_app.command("finetune")
 def lm_finetune(
-    prior: str = typer.Argument(..., help="Prior model (directory or .chemrnn)."),
-    actives: str = typer.Argument(..., help="SMILES of the actives (file or dataset name)."),
+    prior: str = typer.Argument(..., metavar="[PRIOR] ACTIVES",
+                                help="Prior: chembl (the shipped ChEMBL prior; the default when only ACTIVES is "
+                                "given), moses, or a model directory / .chemrnn file."),
+    actives: Optional[str] = typer.Argument(None, metavar="", show_default=False,
+                                            help="SMILES of the actives (file or dataset name)."),
     output: Path = typer.Option(Path("runs/finetune"), "-o", "--output",
                                 help="Run directory; the model is OUTPUT/model."),
     epochs: int = typer.Option(10, "--epochs", min=1, help="Passes over the actives trained on."),
@@ -283,10 +287,13 @@ def lm_finetune(
     device: Device = typer.Option("auto", "--device", help=DEVICE_HELP),
     restart: bool = typer.Option(False, "--restart", help="Discard checkpoints in the run directory and start over."),
 ):
-    """Transfer learning (Segler 2018): continue training the prior on a small set of actives (epochs count over
-    the actives actually trained on: prepared, spellable by the prior, not held out)."""
+    """Transfer learning (Segler 2018): continue training the prior (the shipped ChEMBL one unless named) on a
+    small set of actives (epochs count over the actives actually trained on: prepared, spellable by the prior, not
+    held out)."""
     from ..api import finetune
 
+    if actives is None:  # one argument: the actives, fine-tuned from the prior made for them
+        prior, actives = "chembl", prior
     metrics = finetune(prior, actives, output, restart=restart, progress=not _state["quiet"], epochs=epochs,
                        batch_size=batch_size, lr=lr, val_size=val_size, unknown=unknown, seed=seed, device=device,
                        augment=augment)

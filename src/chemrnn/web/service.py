@@ -26,7 +26,8 @@ LIMITS = {
     "epochs": 50,
     "batch_size": 256,
 }
-SHIPPED_LMS = ("shipped", "moses")
+SHIPPED_LMS = {"shipped": "shipped prior, MOSES", "moses": "shipped prior, MOSES",
+               "chembl": "shipped prior, ChEMBL: for a target's actives"}
 COMPUTE_SLOTS = 2  # predictions computed at once (one per core)
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SKIP_DIRS = {"checkpoints", "data", "model", "state", "__pycache__"}
@@ -247,7 +248,7 @@ class Service:
 
     def language_models(self) -> list[dict]:
         """The language models the page offers: the shipped ones, then every run's model under ``--runs``."""
-        out = [{"key": k, "label": f"{k} (shipped prior, MOSES)"} for k in SHIPPED_LMS]
+        out = [{"key": k, "label": f"{k} ({what})"} for k, what in SHIPPED_LMS.items()]
         for r in list_runs(self.runs) if self.runs else []:
             if r["model"] == "language":
                 out.append({"key": f"run:{r['name']}", "label": f"{r['name']} ({r['kind']})"})
@@ -446,7 +447,7 @@ class Service:
         if out.exists() or any(j.params.get("name") == name and j.state in ("queued", "running")
                                for j in self.jobs.list()):
             raise WebError(f"a run named {name!r} exists already: choose another name")
-        prior_key = params.get("prior", "shipped")
+        prior_key = params.get("prior", "chembl")
         prior = self.model_path(prior_key)
         epochs = number(params, "epochs", int, 5, 1, LIMITS["epochs"], "the epochs")
         batch = number(params, "batch_size", int, 32, 1, LIMITS["batch_size"], "the batch size")

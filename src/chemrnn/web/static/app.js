@@ -133,6 +133,7 @@ function fillModels() {
     const sel = $(id), keep = sel.value;
     sel.replaceChildren(...state.info.models.map((m) => el("option", { value: m.key, text: m.label })));
     if (keep && state.info.models.some((m) => m.key === keep)) sel.value = keep;
+    else if (id === "#ft-prior" && state.info.models.some((m) => m.key === "chembl")) sel.value = "chembl";
   }
 }
 
