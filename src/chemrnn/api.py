@@ -1,7 +1,7 @@
 """The Python API: every CLI command is one call here (DESIGN.md, layer 5).
 
-Models are named the same way everywhere: a path, or a shipped model's name (``shipped``, ``moses`` for language
-models; ``shipped``, ``zinc`` for property models).
+Models are named the same way everywhere: a path, or a shipped model's name (``shipped`` = ``moses``, and ``chembl``,
+for language models; ``shipped``, ``zinc`` for property models).
 """
 from __future__ import annotations
 

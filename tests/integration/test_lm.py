@@ -276,7 +276,7 @@ def test_the_shipped_priors_are_chosen_by_name(capsys):
 
 def test_finetune_takes_the_chembl_prior_when_no_prior_is_named(tmp_path, sample_smiles, capsys):
     """``lm finetune ACTIVES`` (one argument) fine-tunes the shipped ChEMBL prior, the one for a target's actives;
-    ``lm finetune PRIOR ACTIVES`` still takes the prior named."""
+    ``lm finetune PRIOR ACTIVES`` still takes the prior named; a model named alone is refused, not trained on."""
     from chemrnn.datasets import resolve_model
 
     actives = tmp_path / "actives.smi"
@@ -289,3 +289,6 @@ def test_finetune_takes_the_chembl_prior_when_no_prior_is_named(tmp_path, sample
                  "--batch-size", "24", "--device", "cpu"]) == 0
     config = json.loads((tmp_path / "ft2" / "config.json").read_text())["config"]
     assert resolve_model(config["init_from"], "language") == resolve_model("moses", "language")
+    capsys.readouterr()
+    assert main(["lm", "finetune", "moses", "-o", str(tmp_path / "ft3")]) == 2  # a model alone: not the actives
+    assert "name the actives" in capsys.readouterr().err and not (tmp_path / "ft3").exists()

@@ -263,13 +263,28 @@ def _temperature_sweep(model, temperatures: str, n: int, test, train, n_ref, fcd
     _say(f"sweep: {escape(str(output / 'sweep.csv'))} (a report per temperature in {escape(str(output))}/T*/)")
 
 
+def _prior_and_actives(args: list[str]) -> tuple[str, str]:
+    """``[PRIOR] ACTIVES``: one argument is the actives, fine-tuned from the ChEMBL prior (made for a target's
+    actives); a lone argument that names a model is refused rather than trained on as if it were actives."""
+    from ..datasets import SHIPPED_MODELS
+    from ..errors import InputError
+
+    if len(args) == 2:
+        return args[0], args[1]
+    if len(args) != 1:
+        raise InputError(f"give [PRIOR] ACTIVES: one or two arguments, not {len(args)}")
+    lone = Path(args[0])
+    if args[0] in SHIPPED_MODELS["language"] or lone.suffix == ".chemrnn" or (lone / "model.json").exists():
+        raise InputError(f"{args[0]} is a model: name the actives too (lm finetune PRIOR ACTIVES)")
+    return "chembl", args[0]
+
+
 @lm_app.command("finetune")
 def lm_finetune(
-    prior: str = typer.Argument(..., metavar="[PRIOR] ACTIVES",
-                                help="Prior: chembl (the shipped ChEMBL prior; the default when only ACTIVES is "
-                                "given), moses, or a model directory / .chemrnn file."),
-    actives: Optional[str] = typer.Argument(None, metavar="", show_default=False,
-                                            help="SMILES of the actives (file or dataset name)."),
+    args: list[str] = typer.Argument(..., metavar="[PRIOR] ACTIVES", show_default=False,
+                                     help="PRIOR: chembl (the shipped ChEMBL prior; the default), moses, or a model "
+                                     "directory / .chemrnn file. ACTIVES: SMILES of the actives (file or dataset "
+                                     "name)."),
     output: Path = typer.Option(Path("runs/finetune"), "-o", "--output",
                                 help="Run directory; the model is OUTPUT/model."),
     epochs: int = typer.Option(10, "--epochs", min=1, help="Passes over the actives trained on."),
@@ -292,8 +307,7 @@ def lm_finetune(
     held out)."""
     from ..api import finetune
 
-    if actives is None:  # one argument: the actives, fine-tuned from the prior made for them
-        prior, actives = "chembl", prior
+    prior, actives = _prior_and_actives(args)
     metrics = finetune(prior, actives, output, restart=restart, progress=not _state["quiet"], epochs=epochs,
                        batch_size=batch_size, lr=lr, val_size=val_size, unknown=unknown, seed=seed, device=device,
                        augment=augment)

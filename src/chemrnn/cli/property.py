@@ -81,7 +81,7 @@ def property_train(
                                    "folds keep each scaffold whole), the K fold models saved as one ensemble whose "
                                    "predictions carry a spread; per-fold and mean ± sd metrics, oof.csv."),
     init_from: Optional[str] = typer.Option(
-        None, "--init-from", help="Language model (path, or shipped name: shipped, moses) whose embedding and "
+        None, "--init-from", help="Language model (path, or shipped name: shipped = moses, chembl) whose embedding and "
                                   "recurrent layers initialise the encoder; the model then has the prior's "
                                   "architecture (unidirectional), tokenizer and vocabulary (plus any new tokens)."),
     freeze_encoder: bool = typer.Option(False, "--freeze-encoder/--train-encoder",

@@ -87,7 +87,7 @@ def save_language_model(path, model: LanguageModel, vocabulary, tokenizer: str, 
 
 def load_language_model(path, impl: str = "fused", device: str = "cpu"):
     """Load ``(model, vocabulary, tokenizer_name, meta)``; ``impl`` picks lecture cells or fused kernels; ``path``
-    may name a shipped model (``shipped``, ``moses``)."""
+    may name a shipped model (``shipped`` = ``moses``, ``chembl``)."""
     from ..datasets import resolve_model
     from ..errors import InputError
     from ..tokens import Vocabulary
