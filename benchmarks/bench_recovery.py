@@ -13,15 +13,15 @@ which is itself the 80% training part published in shared/data (its own held-out
 """
 import json
 import os
-import random
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from chemrnn.api import recovery, shipped_prior
-from chemrnn.io import load_smiles_list
-from chemrnn.datasets import path as dataset_path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import recovery_split  # noqa: E402
+
+from chemrnn.api import recovery, shipped_prior  # noqa: E402
 
 out = Path(sys.argv[1])
 n = int(sys.argv[2])
@@ -36,11 +36,9 @@ results = {}
 for spec in sets:
     name, _, epochs = spec.partition(":")
     epochs = epochs or "10"
-    smiles = load_smiles_list(dataset_path(name))
-    random.Random(0).shuffle(smiles)
-    cut = int(0.8 * len(smiles))
-    (out / f"{name}_train80.smi").write_text("\n".join(smiles[:cut]) + "\n")
-    (out / f"{name}_heldout20.smi").write_text("\n".join(smiles[cut:]) + "\n")
+    train80, heldout20 = recovery_split(name)
+    (out / f"{name}_train80.smi").write_text("\n".join(train80) + "\n")
+    (out / f"{name}_heldout20.smi").write_text("\n".join(heldout20) + "\n")
     t = time.perf_counter()
     subprocess.run([chemrnn, "-q", "lm", "finetune", prior, str(out / f"{name}_train80.smi"), "-o",
                     str(out / f"ft_{name}"), "--epochs", epochs, "--lr", lr, "--augment", str(augment), "--restart"],
@@ -50,7 +48,7 @@ for spec in sets:
             recovery(prior, str(out / f"{name}_heldout20.smi"), n=n, seed=0, temperature=temperature))
     tuned = recovery(str(out / f"ft_{name}" / "model"), str(out / f"{name}_heldout20.smi"), n=n, seed=0,
                      temperature=temperature, train="auto")
-    results[name] = {"train80": cut, "heldout20": len(smiles) - cut, "epochs": int(epochs), "lr": float(lr),
+    results[name] = {"train80": len(train80), "heldout20": len(heldout20), "epochs": int(epochs), "lr": float(lr),
                      "augment": augment,
                      "finetune_steps": json.loads((out / f"ft_{name}" / "metrics.json").read_text())["steps"],
                      "temperature": temperature, "prior": prior, "finetune_seconds": ft_seconds,

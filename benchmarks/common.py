@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import time
 from pathlib import Path
@@ -71,3 +72,15 @@ def machine() -> dict:
 def save(result: dict, path: str | Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(result, indent=1))
+
+
+def recovery_split(name: str) -> tuple[list[str], list[str]]:
+    """The 80/20 split of an actives dataset that bench_recovery.py fine-tunes on / holds out (random, seed 0; the
+    ChEMBL prior's data leaves the held-out part out: prior_chembl.py)."""
+    from chemrnn.datasets import path as dataset_path
+    from chemrnn.io import load_smiles_list
+
+    smiles = load_smiles_list(dataset_path(name))
+    random.Random(0).shuffle(smiles)
+    cut = int(0.8 * len(smiles))
+    return smiles[:cut], smiles[cut:]

@@ -9,26 +9,23 @@ Usage: CHEMRNN_DATA_DIR=../shared/data python benchmarks/prior_chembl.py RUN_DIR
 Then: python benchmarks/ship_prior.py RUN_DIR/run chembl --data-name chembl --note "..."
 """
 import argparse
-import random
 import subprocess
 import sys
 from pathlib import Path
 
-from chemrnn.chem import canonical_or_none
-from chemrnn.datasets import path as dataset_path
-from chemrnn.io import iter_lines, load_smiles_list
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import recovery_split  # noqa: E402
+
+from chemrnn.chem import canonical_or_none  # noqa: E402
+from chemrnn.datasets import path as dataset_path  # noqa: E402
+from chemrnn.io import iter_lines  # noqa: E402
 
 HELD_OUT_OF = ("jnk3", "gsk3", "pfalciparum")
 
 
 def heldout_actives() -> set[str]:
     """Canonical SMILES of bench_recovery.py's held-out 20 % of each actives set."""
-    out = set()
-    for name in HELD_OUT_OF:
-        smiles = load_smiles_list(dataset_path(name))
-        random.Random(0).shuffle(smiles)
-        out |= {canonical_or_none(s) for s in smiles[int(0.8 * len(smiles)):]}
-    return out - {None}
+    return {canonical_or_none(s) for name in HELD_OUT_OF for s in recovery_split(name)[1]} - {None}
 
 
 def write_training_file(target: Path) -> tuple[int, int]:
