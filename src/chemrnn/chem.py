@@ -87,6 +87,15 @@ def randomized(smiles: str, n: int = 1, seed: int = 0, keep_stereo: bool = True)
     return list(Chem.MolToRandomSmilesVect(mol, n, randomSeed=int(seed) + 1, isomericSmiles=keep_stereo))
 
 
+def spellings(smiles: str, n: int, seed: int = 0) -> list[str]:
+    """Exactly ``1 + n`` SMILES of one molecule: ``smiles`` itself, then ``n`` randomized ones (:func:`randomized`;
+    a molecule with fewer distinct spellings, such as ``C``, repeats ``smiles``). The test-time augmentation of
+    a property model averages its predictions over them (Bjerrum 2017)."""
+    if n <= 0:
+        return [smiles]
+    return ([smiles] + randomized(smiles, n, seed=seed) + [smiles] * n)[: 1 + n]
+
+
 def same_molecule(a: str, b: str) -> bool:
     """Whether two SMILES spell the same molecule (equal canonical SMILES)."""
     ca, cb = canonical_or_none(a), canonical_or_none(b)

@@ -85,6 +85,8 @@ class PropertyPredictor:
             else np.array(self.meta["scaling"]["std"])
         self.precision, self.batch_size = precision, batch_size
         self.max_tokens = (self.meta.get("training") or {}).get("max_tokens")
+        # test-time augmentation the model was evaluated with (training's --augment N; bool in older files)
+        self.augment = int(((self.meta.get("training") or {}).get("config") or {}).get("augment") or 0)
 
     def _autocast(self):
         """The precision context on this predictor's device."""
@@ -128,9 +130,9 @@ class PropertyPredictor:
         return np.array(self.vocabulary.encode(self.tokenizer.tokenize(smiles), unknown="unk"))
 
     # ------------------------------------------------------------------------------------ use
-    def predict(self, smiles: list[str], augment: int = 0, seed: int = 0) -> Predictions:
+    def predict(self, smiles: list[str], augment: int | None = None, seed: int = 0) -> Predictions:
         """Predictions in the targets' units. ``augment > 0`` also averages over that many randomized SMILES of
-        each molecule. An ensemble's value is its members' mean, and ``spread`` their standard deviation
+        each molecule; ``None``: as many as the model was evaluated with in training (:attr:`augment`). An ensemble's value is its members' mean, and ``spread`` their standard deviation
         (population form: 0 when the members agree)."""
         canon, errors, warnings = self._parse(list(smiles))
         ok = [i for i, c in enumerate(canon) if c is not None]
@@ -138,9 +140,9 @@ class PropertyPredictor:
         out = np.full((len(canon), T), np.nan)
         spread = np.full((len(canon), T), np.nan) if K > 1 else None
         if ok:
-            variants = [[canon[i]] + (chem.randomized(canon[i], augment, seed=seed) if augment else []) for i in ok]
-            per = 1 + augment if augment else 1
-            variants = [(v + [v[0]] * per)[:per] for v in variants]  # a molecule with fewer variants repeats
+            augment = self.augment if augment is None else augment
+            variants = [chem.spellings(canon[i], augment, seed) for i in ok]
+            per = len(variants[0])
             z = self._run(self.model, [self._ids(s) for v in variants for s in v], K * T)
             z = z.reshape(len(ok), per, K, T).mean(1)  # each member averages over the variants
             units = z * self.std.reshape(K, T) + self.mean.reshape(K, T)  # [molecules, members, targets]
@@ -173,7 +175,7 @@ class PropertyPredictor:
 
 
 # --------------------------------------------------------------------------------------- one call
-def predict_smiles(model_path, smiles: list[str], augment: int = 0, seed: int = 0, precision: str = "auto",
+def predict_smiles(model_path, smiles: list[str], augment: int | None = None, seed: int = 0, precision: str = "auto",
                    device: str = "cpu"):
     """Predictions ``[n, targets]`` (NaN where there is none), the reason for each missing one, and the targets."""
     p = PropertyPredictor(model_path, precision, device=device).predict(smiles, augment, seed)

@@ -244,3 +244,28 @@ def test_warm_up_is_at_most_a_tenth_of_a_short_run():
 
     assert property_lr_factor(0, 10_000) == pytest.approx(0.01)  # 100 warm-up steps on a long run
     assert property_lr_factor(0, 120) == pytest.approx(1 / 12) and property_lr_factor(12, 120) > 0.9
+
+
+def test_augmented_training_evaluates_and_predicts_over_random_smiles(lipo_slice, tmp_path, capsys):
+    """--augment N: the test-split metrics average canonical + N random SMILES, and the saved model predicts the
+    same way by default (so `property predict` reproduces the reported figure), unlike the canonical SMILES."""
+    smiles, Y, _ = load_labelled(lipo_slice, ["logD7.4"])
+    tr, va, te = cv_splits(smiles, 5, "random", seed=0)[0]
+    tok = get_tokenizer("atom")
+    seen = {t for i in tr for t in tok.tokenize(smiles[i])}
+    split = (tr, va, np.array([i for i in te if set(tok.tokenize(smiles[i])) <= seen]))  # all predictable
+    cfg = PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",), augment=6, **{**TINY, "max_epochs": 2})
+    m = train_property_model(cfg, tmp_path / "run", progress=False, splits=[split])
+    p = PropertyPredictor(tmp_path / "run" / "model", precision="32")  # as training evaluates
+    assert p.augment == 6
+    test = [smiles[i] for i in split[2]]
+    default, canonical = p.predict(test).values[:, 0], p.predict(test, augment=0).values[:, 0]
+    assert len(test) >= 25 and not np.isnan(default).any()
+    assert np.allclose(default, p.predict(test, augment=6).values[:, 0])
+    assert not np.allclose(default, canonical, atol=1e-4)
+    y = Y[split[2], 0]
+    assert m["logD7.4"]["RMSE"] == pytest.approx(float(np.sqrt(np.mean((default - y) ** 2))), rel=1e-4)
+    assert m["logD7.4"]["RMSE"] != pytest.approx(float(np.sqrt(np.mean((canonical - y) ** 2))), rel=1e-4)
+    with pytest.raises(InputError, match="augment"):
+        PropertyTrainConfig(augment=-1)
+    assert PropertyTrainConfig(augment=True).augment == 1  # older configs wrote a flag

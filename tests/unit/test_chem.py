@@ -39,3 +39,12 @@ def test_depiction_svg():
     svg = chem.depiction_svg("c1ccccc1O", 200, 150)
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg and "width='200px'" in svg
     assert chem.depiction_svg("C1CC(") is None and chem.depiction_svg("") is None
+
+
+def test_spellings_are_the_smiles_then_n_random_ones_of_the_same_molecule():
+    s = "CC(=O)Nc1ccc(O)cc1"
+    v = chem.spellings(s, 6, seed=2)
+    assert len(v) == 7 and v[0] == s and len(set(v[1:])) > 1
+    assert all(chem.same_molecule(x, s) for x in v)
+    assert chem.spellings("C", 4) == ["C"] * 5  # one spelling only: repeated, so every molecule has 1 + n
+    assert chem.spellings(s, 0) == [s]

@@ -64,8 +64,9 @@ def property_train(
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop after this much training time."),
     patience: int = typer.Option(5, "--patience", help="Epochs without a better validation loss before stopping."),
     augment: int = typer.Option(0, "--augment", min=0,
-                                help="Randomized SMILES: 0 off; N > 0: each molecule is read as a new random SMILES "
-                                     "every epoch (as in predict, N counts variants; training draws one per epoch)."),
+                                help="Randomized SMILES: 0 off; N > 0: each training molecule is read as a new random "
+                                     "SMILES every epoch, and test (out-of-fold) predictions average the canonical "
+                                     "and N randomized SMILES, as `property predict` then does by default."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, the initialization and the batches."),
     device: Device = typer.Option("auto", "--device", help=DEVICE_HELP),
     precision: Precision = typer.Option("32", "--precision",
@@ -97,7 +98,7 @@ def property_train(
                               column=column, split=split, cell=cell, impl=impl, embedding_dim=embedding,
                               hidden_size=hidden, num_layers=layers, bidirectional=bidirectional, pooling=pooling,
                               batch_size=batch_size, lr=lr, max_epochs=epochs, max_minutes=max_minutes,
-                              patience=patience, augment=bool(augment), seed=seed, device=device,
+                              patience=patience, augment=augment, seed=seed, device=device,
                               mlp_hidden=mlp_hidden, precision=precision,  # the config resolves auto|32|bf16
                               lr_schedule=lr_schedule, devices=devices, num_nodes=num_nodes, strategy=strategy,
                               folds=folds, init_from=init_from, freeze_encoder=freeze_encoder)
@@ -156,8 +157,10 @@ def property_predict(
                                      "one column per target (for an ensemble model, then TARGET_std: the standard "
                                      "deviation over its members), error, warning."),
     column: Optional[str] = typer.Option(None, "--column", "-c", help=COLUMN_HELP),
-    augment: int = typer.Option(0, "--augment", min=0,
-                                help="0: the canonical SMILES only; N: also average over N randomized SMILES."),
+    augment: Optional[int] = typer.Option(None, "--augment", min=0,
+                                          help="0: the canonical SMILES only; N: also average over N randomized "
+                                               "SMILES. Default: as the model was evaluated in training (its "
+                                               "--augment; 0 for models trained without)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the randomized SMILES of --augment."),
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="Molecules per inference batch."),
     device: Device = typer.Option("auto", "--device", help=DEVICE_HELP),

@@ -104,7 +104,8 @@ class PropertyTrainConfig:
     max_epochs: int = 30
     max_minutes: float | None = None
     patience: int = 5
-    augment: bool = False
+    augment: int = 0  # N > 0: a new random SMILES of each training molecule every epoch, and test (out-of-fold)
+    #                   predictions averaged over the canonical and N randomized SMILES (bool in older configs)
     seed: int = 0
     device: str = "auto"
     precision: str = "32-true"
@@ -118,6 +119,8 @@ class PropertyTrainConfig:
     freeze_encoder: bool = False  # with init_from: the encoder stays as it is; only the read-out trains
 
     def __post_init__(self):
+        if isinstance(self.augment, bool):  # older configs wrote true/false: true = one randomized SMILES
+            self.augment = int(self.augment)
         self.validate()
         self.precision = checks.resolve_precision(self.precision, self.device)
 
@@ -131,6 +134,7 @@ class PropertyTrainConfig:
             + [p for name in ("hidden_size", "num_layers", "mlp_hidden", "batch_size", "max_epochs", "patience")
                for p in c.at_least(name, getattr(self, name), 1)]
             + c.at_least("embedding_dim", self.embedding_dim, 0) + c.above("lr", self.lr, 0)
+            + c.at_least("augment", self.augment, 0)
             + c.above("max_minutes", self.max_minutes, 0, optional=True) + c.fraction("dropout", self.dropout)
             + ([] if self.targets and all(isinstance(t, str) and t for t in self.targets)
                else [f"targets must name at least one column, not {self.targets!r}"])
@@ -396,6 +400,16 @@ def write_oof(path: Path, smiles, Y, oof, fold_of, targets) -> None:
                         *(f"{v:.6g}" for j in range(len(targets)) for v in (Y[i, j], oof[i, j]))])
 
 
+def augmented_prediction(model, smiles, n: int, seed: int, tok, vocab) -> np.ndarray:
+    """Standardized predictions ``[len(smiles), targets]``, each the mean over the canonical and ``n`` randomized
+    SMILES of the molecule (test-time augmentation; ``n = 0``: the canonical SMILES only). Tokens outside the
+    vocabulary read as ``<unk>``, as in training's evaluation."""
+    variants = [chem.spellings(s, n, seed) for s in smiles]
+    ids = [np.array(vocab.encode(tok.tokenize(v), unknown="unk")) for vs in variants for v in vs]
+    z = by_length(model, ids, len(model.config.targets), vocab.pad_id, 512)
+    return z.reshape(len(smiles), 1 + max(0, n), -1).mean(1)
+
+
 def _fit(cfg, log_dir: Path, version: str, smiles, Y, tr, va, te, tok, vocab, prior, progress: bool):
     """One model on ``tr``, early-stopped on ``va``; returns ``(model, mean, std, test predictions in units,
     run info)``."""
@@ -407,7 +421,8 @@ def _fit(cfg, log_dir: Path, version: str, smiles, Y, tr, va, te, tok, vocab, pr
     targets = list(cfg.targets)
     mean, std = Y[tr].mean(0), Y[tr].std(0) + 1e-8
     Z = (Y - mean) / std
-    sets = {name: Encoded([smiles[i] for i in idx], Z[idx], tok, vocab, cfg.augment and name == "train", cfg.seed)
+    sets = {name: Encoded([smiles[i] for i in idx], Z[idx], tok, vocab, bool(cfg.augment) and name == "train",
+                          cfg.seed)
             for name, idx in (("train", tr), ("val", va), ("test", te))}
     if prior:
         p = prior[0].config
@@ -452,7 +467,7 @@ def _fit(cfg, log_dir: Path, version: str, smiles, Y, tr, va, te, tok, vocab, pr
     best.restore(module)
     model.eval()
     model.cpu()
-    pred = by_length(model, sets["test"].fixed, len(targets), vocab.pad_id, 512) * std + mean
+    pred = augmented_prediction(model, [smiles[i] for i in te], cfg.augment, cfg.seed, tok, vocab) * std + mean
     info = {"epochs": trainer.current_epoch, "best_epoch": best.epoch, "best_val_loss": best.best,
             "seconds": round(seconds, 1), "max_tokens": int(max(len(x) for x in sets["train"].fixed))}
     return model, mean, std, pred, info
