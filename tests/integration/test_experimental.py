@@ -162,7 +162,7 @@ def test_cli_cross_validation_writes_folds_oof_and_an_ensemble(lipo_slice, tmp_p
     run = tmp_path / "run"
     assert main(["property", "train", "--data", str(lipo_slice), "--targets", "logD7.4", "--folds", "3",
                  "--split", "scaffold", "--epochs", "1", "--hidden", "8", "--embedding", "8", "--mlp-hidden", "8",
-                 "--device", "cpu", "-o", str(run)]) == 0
+                 "--augment", "2", "--dropout", "0.2", "--device", "cpu", "-o", str(run)]) == 0
     err = " ".join(capsys.readouterr().err.split())
     assert "logD7.4: RMSE" in err and "(mean ± sd over folds)" in err
     metrics = json.loads((run / "metrics.json").read_text())
@@ -174,6 +174,8 @@ def test_cli_cross_validation_writes_folds_oof_and_an_ensemble(lipo_slice, tmp_p
     assert sorted(int(r["row"]) for r in oof) == list(range(150)) and {r["fold"] for r in oof} == {"1", "2", "3"}
     assert all(r["logD7.4_pred"] not in ("", "nan") for r in oof)
     assert (run / "log" / "fold3" / "metrics.csv").is_file()
+    meta = load_property_model(run / "model")[3]
+    assert meta["config"]["dropout"] == 0.2 and meta["training"]["config"]["augment"] == 2
     src = tmp_path / "in.smi"
     src.write_text("CCO\nC1CC\nc1ccccc1O\n")
     assert main(["property", "predict", str(run / "model"), str(src), "-o", str(tmp_path / "p.csv")]) == 0

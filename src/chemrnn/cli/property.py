@@ -56,6 +56,7 @@ def property_train(
     pooling: Pooling = typer.Option(
         "sum", "--pooling", help="last | mean | attention | sum (additive: a sum of per-token contributions)."),
     mlp_hidden: int = typer.Option(256, "--mlp-hidden", help="Hidden units of the read-out MLP."),
+    dropout: float = typer.Option(0.0, "--dropout", min=0.0, max=0.99, help="Dropout between stacked recurrent layers and in the read-out MLP."),
     batch_size: int = typer.Option(128, "--batch-size", min=1, help="Molecules per training batch."),
     lr: float = typer.Option(2e-3, "--lr", help="Adam learning rate."),
     lr_schedule: Literal["cosine", "plateau"] = typer.Option(
@@ -99,7 +100,7 @@ def property_train(
                               hidden_size=hidden, num_layers=layers, bidirectional=bidirectional, pooling=pooling,
                               batch_size=batch_size, lr=lr, max_epochs=epochs, max_minutes=max_minutes,
                               patience=patience, augment=augment, seed=seed, device=device,
-                              mlp_hidden=mlp_hidden, precision=precision,  # the config resolves auto|32|bf16
+                              mlp_hidden=mlp_hidden, dropout=dropout, precision=precision,  # the config resolves auto|32|bf16
                               lr_schedule=lr_schedule, devices=devices, num_nodes=num_nodes, strategy=strategy,
                               folds=folds, init_from=init_from, freeze_encoder=freeze_encoder)
     metrics = train_property_model(cfg, output, progress=not _state["quiet"])
