@@ -88,12 +88,10 @@ def randomized(smiles: str, n: int = 1, seed: int = 0, keep_stereo: bool = True)
 
 
 def spellings(smiles: str, n: int, seed: int = 0) -> list[str]:
-    """Exactly ``1 + n`` SMILES of one molecule: ``smiles`` itself, then ``n`` randomized ones (:func:`randomized`;
-    a molecule with fewer distinct spellings, such as ``C``, repeats ``smiles``). The test-time augmentation of
-    a property model averages its predictions over them (Bjerrum 2017)."""
-    if n <= 0:
-        return [smiles]
-    return ([smiles] + randomized(smiles, n, seed=seed) + [smiles] * n)[: 1 + n]
+    """``1 + n`` SMILES of one molecule: ``smiles`` itself, then ``n`` randomized ones (:func:`randomized`; they
+    repeat where the molecule has fewer spellings, as ``C`` has one). The test-time augmentation of a property
+    model averages its predictions over them (Bjerrum 2017)."""
+    return [smiles] + (randomized(smiles, n, seed=seed) if n > 0 else [])
 
 
 def same_molecule(a: str, b: str) -> bool:

@@ -62,6 +62,22 @@ class Embeddings:
     counts: dict = field(default_factory=dict)
 
 
+def spelled_ids(canonical: list[str], n: int, seed: int, tokenizer, vocabulary) -> list[np.ndarray]:
+    """Token ids of ``1 + n`` spellings of each molecule, molecule by molecule (:func:`chemrnn.chem.spellings`):
+    its canonical SMILES, then ``n`` randomized ones. A random spelling can write a token the vocabulary lacks
+    (a stereo centre as ``@@`` where the canonical form has ``@``, a higher ring-closure digit); such a spelling is
+    replaced by the canonical one, so no random spelling is read as ``<unk>``. Test-time augmentation in training
+    and in :meth:`PropertyPredictor.predict` both use this."""
+    out = []
+    for c in canonical:
+        base = np.array(vocabulary.encode(tokenizer.tokenize(c), unknown="unk"))
+        out.append(base)
+        for s in chem.spellings(c, n, seed)[1:]:
+            tokens = tokenizer.tokenize(s)
+            out.append(np.array(vocabulary.encode(tokens)) if all(t in vocabulary for t in tokens) else base)
+    return out
+
+
 class PropertyPredictor:
     """A property model loaded once, to predict or embed many batches of SMILES.
 
@@ -85,8 +101,12 @@ class PropertyPredictor:
             else np.array(self.meta["scaling"]["std"])
         self.precision, self.batch_size = precision, batch_size
         self.max_tokens = (self.meta.get("training") or {}).get("max_tokens")
-        # test-time augmentation the model was evaluated with (training's --augment N; bool in older files)
-        self.augment = int(((self.meta.get("training") or {}).get("config") or {}).get("augment") or 0)
+        # the test-time augmentation the model was evaluated with: training's --augment N and seed (older files
+        # wrote a flag, and evaluated on the canonical SMILES only)
+        training = self.meta.get("training") or {}
+        augment = (training.get("config") or {}).get("augment")
+        self.augment = 0 if isinstance(augment, bool) or not isinstance(augment, int) else augment
+        self.seed = int(training.get("seed") or 0)
 
     def _autocast(self):
         """The precision context on this predictor's device."""
@@ -126,14 +146,14 @@ class PropertyPredictor:
         return canon, errors, warnings
 
     def _ids(self, smiles: str) -> np.ndarray:
-        # canonical forms were checked in _parse; a randomized variant may spell a stereo atom the other way round
-        return np.array(self.vocabulary.encode(self.tokenizer.tokenize(smiles), unknown="unk"))
+        return np.array(self.vocabulary.encode(self.tokenizer.tokenize(smiles), unknown="unk"))  # checked in _parse
 
     # ------------------------------------------------------------------------------------ use
-    def predict(self, smiles: list[str], augment: int | None = None, seed: int = 0) -> Predictions:
+    def predict(self, smiles: list[str], augment: int | None = None, seed: int | None = None) -> Predictions:
         """Predictions in the targets' units. ``augment > 0`` also averages over that many randomized SMILES of
-        each molecule; ``None``: as many as the model was evaluated with in training (:attr:`augment`). An ensemble's value is its members' mean, and ``spread`` their standard deviation
-        (population form: 0 when the members agree)."""
+        each molecule; ``None``: as the model was evaluated in training (:attr:`augment`, :attr:`seed`), so a
+        model's reported test figure is reproduced. An ensemble's value is its members' mean, and ``spread``
+        their standard deviation (population form: 0 when the members agree)."""
         canon, errors, warnings = self._parse(list(smiles))
         ok = [i for i, c in enumerate(canon) if c is not None]
         T, K = len(self.targets), self.members
@@ -141,9 +161,10 @@ class PropertyPredictor:
         spread = np.full((len(canon), T), np.nan) if K > 1 else None
         if ok:
             augment = self.augment if augment is None else augment
-            variants = [chem.spellings(canon[i], augment, seed) for i in ok]
-            per = len(variants[0])
-            z = self._run(self.model, [self._ids(s) for v in variants for s in v], K * T)
+            seed = self.seed if seed is None else seed
+            per = 1 + augment
+            ids = spelled_ids([canon[i] for i in ok], augment, seed, self.tokenizer, self.vocabulary)
+            z = self._run(self.model, ids, K * T)
             z = z.reshape(len(ok), per, K, T).mean(1)  # each member averages over the variants
             units = z * self.std.reshape(K, T) + self.mean.reshape(K, T)  # [molecules, members, targets]
             out[ok] = units.mean(1)
@@ -152,8 +173,10 @@ class PropertyPredictor:
         return Predictions(out, errors, warnings, self.targets, outcome_counts(errors, warnings), spread)
 
     def __call__(self, smiles: list[str]) -> np.ndarray:
-        """Values ``[n, targets]`` (NaN where there is none): the form a scoring function takes."""
-        return self.predict(smiles).values
+        """Values ``[n, targets]`` (NaN where there is none): the form a scoring function takes. It reads the
+        canonical SMILES only, whatever the model's test-time augmentation: a design loop scores thousands of
+        molecules a step, and N random spellings would cost N + 1 times the forward passes."""
+        return self.predict(smiles, augment=0).values
 
     @property
     def embedding_width(self) -> int:
@@ -175,7 +198,7 @@ class PropertyPredictor:
 
 
 # --------------------------------------------------------------------------------------- one call
-def predict_smiles(model_path, smiles: list[str], augment: int | None = None, seed: int = 0, precision: str = "auto",
+def predict_smiles(model_path, smiles: list[str], augment: int | None = None, seed: int | None = None, precision: str = "auto",
                    device: str = "cpu"):
     """Predictions ``[n, targets]`` (NaN where there is none), the reason for each missing one, and the targets."""
     p = PropertyPredictor(model_path, precision, device=device).predict(smiles, augment, seed)

@@ -256,14 +256,21 @@ def test_augmented_training_evaluates_and_predicts_over_random_smiles(lipo_slice
     tok = get_tokenizer("atom")
     seen = {t for i in tr for t in tok.tokenize(smiles[i])}
     split = (tr, va, np.array([i for i in te if set(tok.tokenize(smiles[i])) <= seen]))  # all predictable
-    cfg = PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",), augment=6, **{**TINY, "max_epochs": 2})
+    cfg = PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",), augment=6, seed=3,
+                              **{**TINY, "max_epochs": 2})
     m = train_property_model(cfg, tmp_path / "run", progress=False, splits=[split])
     p = PropertyPredictor(tmp_path / "run" / "model", precision="32")  # as training evaluates
-    assert p.augment == 6
+    assert (p.augment, p.seed) == (6, 3)
+    # random spellings write stereo centres the other way round (@ / @@): the vocabulary has both
+    stereo = [smiles[i] for i in tr if "@" in smiles[i]][:5]
+    assert stereo and all(t in p.vocabulary for s in stereo for v in chem.spellings(s, 3, seed=11)
+                          for t in tok.tokenize(v) if "@" in t)
     test = [smiles[i] for i in split[2]]
     default, canonical = p.predict(test).values[:, 0], p.predict(test, augment=0).values[:, 0]
     assert len(test) >= 25 and not np.isnan(default).any()
-    assert np.allclose(default, p.predict(test, augment=6).values[:, 0])
+    assert np.allclose(default, p.predict(test, augment=6, seed=3).values[:, 0])
+    assert not np.allclose(default, p.predict(test, augment=6, seed=0).values[:, 0], atol=1e-5)
+    assert np.array_equal(p(test)[:, 0], canonical)  # the scoring form reads the canonical SMILES only (fast)
     assert not np.allclose(default, canonical, atol=1e-4)
     y = Y[split[2], 0]
     assert m["logD7.4"]["RMSE"] == pytest.approx(float(np.sqrt(np.mean((default - y) ** 2))), rel=1e-4)
@@ -271,3 +278,7 @@ def test_augmented_training_evaluates_and_predicts_over_random_smiles(lipo_slice
     with pytest.raises(InputError, match="augment"):
         PropertyTrainConfig(augment=-1)
     assert PropertyTrainConfig(augment=True).augment == 1  # older configs wrote a flag
+    model, vocab, tokenizer, meta = load_property_model(tmp_path / "run" / "model")
+    meta["training"]["config"]["augment"] = True  # a model file of an older chemrnn: evaluated canonically
+    save_property_model(tmp_path / "old.chemrnn", model, vocab, meta["tokenizer"], meta["scaling"], meta["training"])
+    assert PropertyPredictor(tmp_path / "old.chemrnn").augment == 0

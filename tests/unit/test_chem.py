@@ -47,4 +47,5 @@ def test_spellings_are_the_smiles_then_n_random_ones_of_the_same_molecule():
     assert len(v) == 7 and v[0] == s and len(set(v[1:])) > 1
     assert all(chem.same_molecule(x, s) for x in v)
     assert chem.spellings("C", 4) == ["C"] * 5  # one spelling only: repeated, so every molecule has 1 + n
+    assert chem.spellings("C[C@H](N)C(=O)O", 3, seed=1) == chem.spellings("C[C@H](N)C(=O)O", 3, seed=1)
     assert chem.spellings(s, 0) == [s]

@@ -56,7 +56,8 @@ def property_train(
     pooling: Pooling = typer.Option(
         "sum", "--pooling", help="last | mean | attention | sum (additive: a sum of per-token contributions)."),
     mlp_hidden: int = typer.Option(256, "--mlp-hidden", help="Hidden units of the read-out MLP."),
-    dropout: float = typer.Option(0.0, "--dropout", min=0.0, max=0.99, help="Dropout between stacked recurrent layers and in the read-out MLP."),
+    dropout: float = typer.Option(0.0, "--dropout", min=0.0, max=0.99,
+                                  help="Dropout between stacked recurrent layers and in the read-out MLP."),
     batch_size: int = typer.Option(128, "--batch-size", min=1, help="Molecules per training batch."),
     lr: float = typer.Option(2e-3, "--lr", help="Adam learning rate."),
     lr_schedule: Literal["cosine", "plateau"] = typer.Option(
@@ -100,7 +101,8 @@ def property_train(
                               hidden_size=hidden, num_layers=layers, bidirectional=bidirectional, pooling=pooling,
                               batch_size=batch_size, lr=lr, max_epochs=epochs, max_minutes=max_minutes,
                               patience=patience, augment=augment, seed=seed, device=device,
-                              mlp_hidden=mlp_hidden, dropout=dropout, precision=precision,  # the config resolves auto|32|bf16
+                              mlp_hidden=mlp_hidden, dropout=dropout,
+                              precision=precision,  # the config resolves auto|32|bf16
                               lr_schedule=lr_schedule, devices=devices, num_nodes=num_nodes, strategy=strategy,
                               folds=folds, init_from=init_from, freeze_encoder=freeze_encoder)
     metrics = train_property_model(cfg, output, progress=not _state["quiet"])
@@ -162,7 +164,9 @@ def property_predict(
                                           help="0: the canonical SMILES only; N: also average over N randomized "
                                                "SMILES. Default: as the model was evaluated in training (its "
                                                "--augment; 0 for models trained without)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the randomized SMILES of --augment."),
+    seed: Optional[int] = typer.Option(None, "--seed",
+                                       help="Seed of the randomized SMILES of --augment (default: the model's "
+                                            "training seed, as it was evaluated)."),
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="Molecules per inference batch."),
     device: Device = typer.Option("auto", "--device", help=DEVICE_HELP),
     precision: Precision = typer.Option("auto", "--precision", help=PRECISION_HELP),

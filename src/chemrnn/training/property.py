@@ -314,6 +314,8 @@ def _train(cfg, run_dir: Path, data_path: Path, smiles, Y, rejects, splits, prog
     tok = get_tokenizer(tokenizer)
     vocab_rows = range(len(smiles)) if cv else splits[0][0]  # one vocabulary for all fold models (tokens only)
     token_lists = [tok.tokenize(smiles[i]) for i in vocab_rows]
+    if cfg.augment:  # random spellings write tokens the canonical ones lack (@ for @@, higher ring-closure digits)
+        token_lists += [tok.tokenize(s) for i in vocab_rows for s in chem.spellings(smiles[i], 5, cfg.seed)[1:]]
     added: list[str] = []
     if prior:
         vocab, added = transfer_vocabulary(prior[1], token_lists)
@@ -402,10 +404,12 @@ def write_oof(path: Path, smiles, Y, oof, fold_of, targets) -> None:
 
 def augmented_prediction(model, smiles, n: int, seed: int, tok, vocab) -> np.ndarray:
     """Standardized predictions ``[len(smiles), targets]``, each the mean over the canonical and ``n`` randomized
-    SMILES of the molecule (test-time augmentation; ``n = 0``: the canonical SMILES only). Tokens outside the
-    vocabulary read as ``<unk>``, as in training's evaluation."""
-    variants = [chem.spellings(s, n, seed) for s in smiles]
-    ids = [np.array(vocab.encode(tok.tokenize(v), unknown="unk")) for vs in variants for v in vs]
+    SMILES of the molecule (test-time augmentation; ``n = 0``: the canonical SMILES only). A canonical SMILES with
+    tokens outside the vocabulary reads them as ``<unk>`` (as validation does); a random spelling with such tokens
+    is replaced by the canonical one (:func:`~chemrnn.predict.spelled_ids`)."""
+    from ..predict import spelled_ids
+
+    ids = spelled_ids(smiles, n, seed, tok, vocab)
     z = by_length(model, ids, len(model.config.targets), vocab.pad_id, 512)
     return z.reshape(len(smiles), 1 + max(0, n), -1).mean(1)
 
