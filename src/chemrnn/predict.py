@@ -198,8 +198,8 @@ class PropertyPredictor:
 
 
 # --------------------------------------------------------------------------------------- one call
-def predict_smiles(model_path, smiles: list[str], augment: int | None = None, seed: int | None = None, precision: str = "auto",
-                   device: str = "cpu"):
+def predict_smiles(model_path, smiles: list[str], augment: int | None = None, seed: int | None = None,
+                   precision: str = "auto", device: str = "cpu"):
     """Predictions ``[n, targets]`` (NaN where there is none), the reason for each missing one, and the targets."""
     p = PropertyPredictor(model_path, precision, device=device).predict(smiles, augment, seed)
     return p.values, p.errors, p.targets
