@@ -215,3 +215,21 @@ def by_length(fn, id_arrays: Sequence[np.ndarray], width: int, pad_id: int, batc
             idx = order[start: start + batch_size]
             out[idx] = fn(*collate([id_arrays[i] for i in idx], pad_id)).double().cpu().numpy()
     return out
+
+
+def spelled_ids(canonical: list[str], n: int, seed: int, tokenizer, vocabulary) -> list[np.ndarray]:
+    """Token ids of ``1 + n`` spellings of each molecule, molecule by molecule (:func:`chemrnn.chem.spellings`):
+    its canonical SMILES, then ``n`` randomized ones. A random spelling can write a token the vocabulary lacks
+    (a stereo centre as ``@@`` where the canonical form has ``@``, a higher ring-closure digit); such a spelling is
+    replaced by the canonical one, so no random spelling is read as ``<unk>``. Test-time augmentation in training
+    and in :meth:`chemrnn.predict.PropertyPredictor.predict` both use this."""
+    from .chem import spellings  # RDKit, only when spellings are asked for
+
+    out = []
+    for c in canonical:
+        base = np.array(vocabulary.encode(tokenizer.tokenize(c), unknown="unk"))
+        out.append(base)
+        for s in spellings(c, n, seed)[1:]:
+            tokens = tokenizer.tokenize(s)
+            out.append(np.array(vocabulary.encode(tokens)) if all(t in vocabulary for t in tokens) else base)
+    return out

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import chem
-from .batching import by_length
+from .batching import by_length, spelled_ids
 from .models.property import PropertyEnsemble, load_property_model
 from .utils import inference_precision, torch_device
 
@@ -60,22 +60,6 @@ class Embeddings:
     errors: list[str]
     warnings: list[str]
     counts: dict = field(default_factory=dict)
-
-
-def spelled_ids(canonical: list[str], n: int, seed: int, tokenizer, vocabulary) -> list[np.ndarray]:
-    """Token ids of ``1 + n`` spellings of each molecule, molecule by molecule (:func:`chemrnn.chem.spellings`):
-    its canonical SMILES, then ``n`` randomized ones. A random spelling can write a token the vocabulary lacks
-    (a stereo centre as ``@@`` where the canonical form has ``@``, a higher ring-closure digit); such a spelling is
-    replaced by the canonical one, so no random spelling is read as ``<unk>``. Test-time augmentation in training
-    and in :meth:`PropertyPredictor.predict` both use this."""
-    out = []
-    for c in canonical:
-        base = np.array(vocabulary.encode(tokenizer.tokenize(c), unknown="unk"))
-        out.append(base)
-        for s in chem.spellings(c, n, seed)[1:]:
-            tokens = tokenizer.tokenize(s)
-            out.append(np.array(vocabulary.encode(tokens)) if all(t in vocabulary for t in tokens) else base)
-    return out
 
 
 class PropertyPredictor:

@@ -57,3 +57,24 @@ def test_collate_and_mask(cache):
     mask = padding_mask(lengths)
     assert mask.sum().item() == int(lengths.sum())
     assert (batch[~mask] == cache.vocabulary.pad_id).all()
+
+
+def test_spelled_ids_never_read_a_random_spelling_as_unknown():
+    """A vocabulary of the canonical alanine only lacks ``[C@@H]``, which random spellings write: those spellings
+    fall back to the canonical ids; the others are their own, unknown-free."""
+    from chemrnn import chem
+    from chemrnn.batching import spelled_ids
+    from chemrnn.tokens import Vocabulary
+
+    tok, ala = AtomTokenizer(), "C[C@H](N)C(=O)O"
+    vocab = Vocabulary.build([tok.tokenize(ala)])
+    spellings = chem.spellings(ala, 12, seed=5)
+    assert any("@@" in s for s in spellings) and any("@@" not in s for s in spellings[1:])
+    ids = spelled_ids([ala], 12, 5, tok, vocab)
+    base = np.array(vocab.encode(tok.tokenize(ala)))
+    assert len(ids) == 13 and np.array_equal(ids[0], base)
+    for s, x in zip(spellings, ids):
+        if "@@" in s:
+            assert np.array_equal(x, base)
+        else:
+            assert np.array_equal(x, vocab.encode(tok.tokenize(s)))

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .. import chem
-from ..batching import BucketBatchSampler, by_length, collate
+from ..batching import BucketBatchSampler, by_length, collate, spelled_ids
 from ..errors import InputError
 from ..metrics import regression_metrics
 from ..models.property import POOLINGS
@@ -406,9 +406,7 @@ def augmented_prediction(model, smiles, n: int, seed: int, tok, vocab) -> np.nda
     """Standardized predictions ``[len(smiles), targets]``, each the mean over the canonical and ``n`` randomized
     SMILES of the molecule (test-time augmentation; ``n = 0``: the canonical SMILES only). A canonical SMILES with
     tokens outside the vocabulary reads them as ``<unk>`` (as validation does); a random spelling with such tokens
-    is replaced by the canonical one (:func:`~chemrnn.predict.spelled_ids`)."""
-    from ..predict import spelled_ids
-
+    is replaced by the canonical one (:func:`~chemrnn.batching.spelled_ids`)."""
     ids = spelled_ids(smiles, n, seed, tok, vocab)
     z = by_length(model, ids, len(model.config.targets), vocab.pad_id, 512)
     return z.reshape(len(smiles), 1 + max(0, n), -1).mean(1)
