@@ -409,7 +409,7 @@ def augmented_prediction(model, smiles, n: int, seed: int, tok, vocab) -> np.nda
     is replaced by the canonical one (:func:`~chemrnn.batching.spelled_ids`)."""
     ids = spelled_ids(smiles, n, seed, tok, vocab)
     z = by_length(model, ids, len(model.config.targets), vocab.pad_id, 512)
-    return z.reshape(len(smiles), 1 + max(0, n), -1).mean(1)
+    return z.reshape(len(smiles), 1 + n, -1).mean(1)  # n >= 0: the config refuses less
 
 
 def _fit(cfg, log_dir: Path, version: str, smiles, Y, tr, va, te, tok, vocab, prior, progress: bool):
