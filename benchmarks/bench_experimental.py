@@ -3,7 +3,7 @@ regression sets in shared/data/experimental (lipo: logD7.4, esol: logS, freesolv
 
 Usage:
   CHEMRNN_DATA_DIR=../shared/data python benchmarks/bench_experimental.py OUT_DIR [--sets esol,freesolv,lipo]
-      [--splits random,scaffold] [--folds 5] [--only-folds 1,2] [--variants scratch,frozen,transfer,augment]
+      [--splits random,scaffold] [--folds 5] [--only-folds 1,2] [--variants scratch,augment,augment_zinc,...]
       [--epochs N] [--batch-size N] [--chemprop /path/to/venv/bin/chemprop] [--chemprop-epochs 50] [--threads 1]
 
 For each set and split method, the folds are ``chemrnn.labels.cv_splits(smiles, FOLDS, method, seed=0)`` (what
@@ -21,6 +21,8 @@ exactly those files:
                               --max-minutes 9 (cosine over the time cap), dropout 0.1
                     transfer_chembl  --init-from chembl (the shipped ChEMBL prior, all layers trained),
                               ≤ 15 epochs, --max-minutes 4.5
+                    augment_zinc  augment, started from the shipped logP/TPSA property model (--init-from zinc:
+                              biGRU-256 trained on ZINC250k's RDKit logP and TPSA; every layer but the output)
   chemprop          ``chemprop train`` with its default settings (D-MPNN, 50 epochs) on train/val/test.csv, then
                     ``chemprop predict`` on test.csv; installed in its own virtual environment (--chemprop: its CLI)
 
@@ -52,7 +54,9 @@ AUGMENT = {"augment": 10, "max_epochs": 150, "patience": 150, "batch_size": 32, 
 VARIANTS = {"scratch": {}, "frozen": {"init_from": "shipped", "freeze_encoder": True},
             "transfer": {"init_from": "shipped"}, "augment": AUGMENT,
             # the ChEMBL prior (3×LSTM-512) fine-tuned, capped at 4.5 minutes a fold (cosine over the cap)
-            "transfer_chembl": {"init_from": "chembl", "max_epochs": 15, "max_minutes": 4.5}}
+            "transfer_chembl": {"init_from": "chembl", "max_epochs": 15, "max_minutes": 4.5},
+            # the recipe, started from the shipped logP/TPSA model (ZINC250k, RDKit labels): all but its output
+            "augment_zinc": {**AUGMENT, "init_from": "zinc"}}
 
 
 def write_folds(out: Path, name: str, method: str, folds: int):
@@ -156,7 +160,8 @@ def main() -> None:
     ap.add_argument("--splits", default="random,scaffold")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--only-folds", default="", help="comma-separated 1-based folds to run (default: all)")
-    ap.add_argument("--variants", default="scratch", help="chemrnn variants: scratch,frozen,transfer,augment or none")
+    ap.add_argument("--variants", default="scratch",
+                    help=f"chemrnn variants, comma-separated: {','.join(VARIANTS)} or none")
     ap.add_argument("--epochs", type=int, help="chemrnn's most epochs (default: the variant's, else 30)")
     ap.add_argument("--patience", type=int, help="early-stopping patience (default: the variant's, else 5)")
     ap.add_argument("--batch-size", type=int, help="chemrnn's training batch (default: the variant's, else 128)")
@@ -185,6 +190,9 @@ def main() -> None:
         result["settings"]["chemprop_version"], result["settings"]["chemprop_torch"] = (v + ["?", "?"])[:2]
     only = {int(x) for x in args.only_folds.split(",") if x.strip()}
     variants = [v for v in args.variants.split(",") if v and v != "none"]
+    if set(variants) - set(VARIANTS):
+        raise SystemExit(f"unknown variant(s) {', '.join(sorted(set(variants) - set(VARIANTS)))}; "
+                         f"known: {', '.join(VARIANTS)}")
     tools = [f"chemrnn_{v}" for v in variants] + (["chemprop"] if args.chemprop else [])
     for name in args.sets.split(","):
         for method in args.splits.split(","):

@@ -1,5 +1,5 @@
 """Measured properties (issue 14): value columns by name, k-fold splits, fold-model ensembles with a spread,
-and transfer from a pre-trained language model. Tiny models, one or two epochs, small slices of the data."""
+and transfer from a pre-trained language or property model. Tiny models, one or two epochs, small slices of the data."""
 import csv
 import gzip
 import json
@@ -19,7 +19,7 @@ from chemrnn.models.property import (PropertyConfig, PropertyEnsemble, PropertyM
 from chemrnn.predict import PropertyPredictor
 from chemrnn.tokens import Vocabulary, get_tokenizer
 from chemrnn.training import PropertyTrainConfig, train_property_model
-from chemrnn.training.property import init_encoder_from, transfer_vocabulary
+from chemrnn.training.property import init_encoder_from, load_prior, prior_architecture, transfer_vocabulary
 
 from conftest import ROOT
 
@@ -219,14 +219,50 @@ def test_init_from_copies_the_prior_and_freeze_keeps_it(lipo_slice, tmp_path):
     assert all(p.requires_grad for p in model.mlp.parameters())
 
 
-def test_bad_transfer_settings_are_refused(tmp_path):
+def test_init_from_a_property_model_copies_every_layer_but_the_output(lipo_slice, tmp_path):
+    """A property model as the prior (e.g. the shipped logP/TPSA one for logD): its architecture, tokenizer and
+    vocabulary; embedding, both recurrent directions and the read-out's hidden layer copied, the output new."""
+    src = ROOT / "tests" / "data" / "property_schema1.chemrnn"  # biGRU-16, sum read-out, logP/TPSA
+    prior, prior_vocab, _, _ = load_property_model(src)
+    before = {k: v.clone() for k, v in prior.state_dict().items()}
+    n = len(prior_vocab)
+    cfg = PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",), init_from=str(src), freeze_encoder=True,
+                              **{**TINY, "hidden_size": 64, "pooling": "mean", "max_epochs": 2, "lr": 1e-2})
+    m = train_property_model(cfg, tmp_path / "run", progress=False)
+    model, vocab, _, meta = load_property_model(tmp_path / "run" / "model")
+    assert vocab.tokens[:n] == prior_vocab.tokens and m["_run"]["init_from"] == str(src)
+    assert (model.config.hidden_size, model.config.bidirectional, model.config.pooling, model.config.targets) == \
+        (16, True, "sum", ["logD7.4"])  # the prior's architecture, not the config's 64 / mean
+    state = model.state_dict()
+    for k in before:
+        if k.startswith(("rnn.", "rnn_back.")):
+            assert torch.equal(state[k], before[k]), k  # frozen: unchanged by two epochs of training
+    assert torch.equal(state["embedding.weight"][:n], before["embedding.weight"])
+    assert not torch.equal(state["mlp.0.weight"], before["mlp.0.weight"])  # the read-out trains
+    # the copy itself: every layer but the output (whose shape is that of the new targets)
+    fresh = PropertyModel(PropertyConfig(n + 3, ["a", "b", "c"], **prior_architecture(prior)))
+    init_encoder_from(fresh, prior)
+    copied = fresh.state_dict()
+    assert all(torch.equal(copied[k], v) for k, v in before.items()
+               if not k.startswith(("mlp.3.", "embedding.")))
+    assert copied["mlp.3.weight"].shape == (3, 16)
+    assert torch.equal(copied["embedding.weight"][:n], before["embedding.weight"])
+    assert all(p.requires_grad for p in fresh.parameters())  # no freeze asked
+    assert load_prior("zinc")[0].config.targets == ["logP", "TPSA"]  # the shipped one by name
+    assert load_prior("chembl")[3]["kind"] == "language"  # language names stay language models
+
+
+def test_bad_transfer_settings_are_refused(lipo_slice, tmp_path):
     with pytest.raises(InputError, match="freeze_encoder needs init_from"):
         PropertyTrainConfig(freeze_encoder=True)
     with pytest.raises(InputError, match="folds must be a number >= 1"):
         PropertyTrainConfig(folds=0)
-    with pytest.raises(InputError, match="not a language model"):
-        train_property_model(PropertyTrainConfig(init_from=str(ROOT / "tests" / "data" / "property_schema1.chemrnn"),
-                                                 **TINY), tmp_path / "r", progress=False)
+    cfg = PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",), folds=2, **TINY)
+    train_property_model(cfg, tmp_path / "cv", progress=False)  # an ensemble of 2 fold models
+    with pytest.raises(InputError, match="ensemble of 2 property models"):
+        train_property_model(PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",),
+                                                 init_from=str(tmp_path / "cv" / "model"), **TINY),
+                             tmp_path / "r", progress=False)
     assert not (tmp_path / "r").exists()  # refused before anything is written
 
 

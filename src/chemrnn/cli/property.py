@@ -84,9 +84,11 @@ def property_train(
                                    "folds keep each scaffold whole), the K fold models saved as one ensemble whose "
                                    "predictions carry a spread; per-fold and mean ± sd metrics, oof.csv."),
     init_from: Optional[str] = typer.Option(
-        None, "--init-from", help="Language model (path, or shipped name: shipped = moses, chembl) whose embedding and "
-                                  "recurrent layers initialise the encoder; the model then has the prior's "
-                                  "architecture (unidirectional), tokenizer and vocabulary (plus any new tokens)."),
+        None, "--init-from", help="Pre-trained model to start from: a language model (path, or shipped name: "
+                                  "shipped = moses, chembl), whose embedding and recurrent layers initialise the "
+                                  "encoder (unidirectional, as the prior), or a property model (path, or zinc: the "
+                                  "shipped logP/TPSA model), every layer but the output; the model then has the "
+                                  "prior's architecture, tokenizer and vocabulary (plus any new tokens)."),
     freeze_encoder: bool = typer.Option(False, "--freeze-encoder/--train-encoder",
                                         help="With --init-from: keep the encoder (embedding and recurrent "
                                              "layers) fixed; only the read-out trains."),

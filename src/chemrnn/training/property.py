@@ -115,7 +115,8 @@ class PropertyTrainConfig:
     folds: int = 1  # 1: one train/validation/test split; K >= 2: K-fold cross-validation, the K fold models saved
     #                 as one ensemble model
     init_from: str | None = None  # a language model (path or shipped name): its embedding and recurrent layers
-    #                               initialise the encoder, whose architecture and vocabulary become the prior's
+    #                               initialise the encoder, whose architecture and vocabulary become the prior's;
+    #                               or a property model (path, or zinc): all its layers but the output
     freeze_encoder: bool = False  # with init_from: the encoder stays as it is; only the read-out trains
 
     def __post_init__(self):
@@ -141,7 +142,7 @@ class PropertyTrainConfig:
             + (c.at_least("folds", self.folds, 1) if isinstance(self.folds, int)
                else [f"folds must be a whole number >= 1, not {self.folds!r}"])
             + ([] if self.init_from is None or (isinstance(self.init_from, str) and self.init_from)
-               else [f"init_from must name a language model, not {self.init_from!r}"])
+               else [f"init_from must name a language or property model, not {self.init_from!r}"])
             + (["freeze_encoder needs init_from (a pre-trained language model to freeze)"]
                if self.freeze_encoder and not self.init_from else []))
         c.refuse(problems, "property training option")
@@ -225,7 +226,7 @@ def train_property_model(cfg: PropertyTrainConfig, run_dir, progress: bool = Tru
 
     With ``cfg.folds = K >= 2``: K-fold cross-validation (:func:`~chemrnn.labels.cv_splits`), a model per fold,
     per-fold and mean ± sd metrics and the out-of-fold predictions (``oof.csv``); the K fold models are saved as
-    one ensemble model. With ``cfg.init_from``: the encoder starts from a language model's weights.
+    one ensemble model. With ``cfg.init_from``: the encoder starts from a language or property model's weights.
     ``splits``: explicit ``(train, val, test)`` index arrays over the labelled molecules (in file order, rejects
     left out), one per fold, instead of ``cfg.split``/``cfg.folds`` (so another tool can be run on the very same
     folds; ``benchmarks/bench_experimental.py``). The input (and the prior) is checked and read before anything
@@ -260,15 +261,37 @@ def train_property_model(cfg: PropertyTrainConfig, run_dir, progress: bool = Tru
 
 
 def load_prior(spec: str):
-    """``(language model, vocabulary, tokenizer name, meta)`` of a transfer prior, refused cleanly when its
-    recurrent layers cannot be the encoder's."""
+    """``(model, vocabulary, tokenizer name, meta)`` of a transfer prior: a language model (path, or shipped name
+    ``shipped``/``moses``/``chembl``) or a single property model (path, or ``zinc``: the shipped logP/TPSA model),
+    told apart by the model file's kind; refused cleanly when its layers cannot be the encoder's."""
+    from ..datasets import SHIPPED_MODELS, resolve_model
     from ..models.language import load_language_model
+    from ..models.modelfile import read_meta
+    from ..models.property import PropertyEnsemble, load_property_model
 
-    lm, vocab, tok, meta = load_language_model(spec)
+    named = str(spec) in SHIPPED_MODELS["property"] and str(spec) not in SHIPPED_MODELS["language"]
+    path = resolve_model(spec, "property" if named else "language")
+    if path.exists() and read_meta(path).get("kind") == "property":
+        model, vocab, _, meta = load_property_model(path)
+        if isinstance(model, PropertyEnsemble):
+            raise InputError(f"is an ensemble of {len(model)} property models; transfer starts from one model "
+                             "(train it with --folds 1)", path)
+        return model, vocab, meta["tokenizer"], meta
+    lm, vocab, tok, meta = load_language_model(path)
     if meta["config"].get("gru_form", "pytorch") != "pytorch":
         raise InputError("this language model's GRU uses the lecture's form, which a property encoder does not "
                          "have; pick a prior with LSTM, RNN or PyTorch-form GRU cells", spec)
     return lm, vocab, tok, meta
+
+
+def prior_architecture(prior_model) -> dict:
+    """The encoder settings a property model takes from its prior: a language model's recurrent stack (run
+    forwards only, as it was trained), or a property model's whole architecture but its output layer."""
+    c = prior_model.config
+    arch = dict(embedding_dim=c.embedding_dim, hidden_size=c.hidden_size, num_layers=c.num_layers, cell=c.cell)
+    if hasattr(c, "pooling"):  # a property model
+        return {**arch, "bidirectional": c.bidirectional, "pooling": c.pooling, "mlp_hidden": c.mlp_hidden}
+    return {**arch, "bidirectional": False}
 
 
 def transfer_vocabulary(prior_vocab, token_lists):
@@ -281,17 +304,24 @@ def transfer_vocabulary(prior_vocab, token_lists):
     return Vocabulary(list(prior_vocab.tokens) + added), added
 
 
-def init_encoder_from(model, lm, freeze: bool = False) -> None:
-    """Copy a language model's embedding (its rows are the first of ``model``'s) and recurrent layers into a
-    property model's encoder; with ``freeze``, the whole encoder (embedding and recurrent layers) gets no
-    gradient, so only the read-out trains and no gradient runs back through the recurrence (the embeddings of
-    tokens the prior lacks then stay at their random start)."""
-    n = lm.embedding.weight.shape[0]
+def init_encoder_from(model, prior_model, freeze: bool = False) -> None:
+    """Copy a prior's embedding (its rows are the first of ``model``'s) and recurrent layers into a property
+    model's encoder; a property-model prior also gives its backward layers, attention and the read-out's hidden
+    layer (every layer but the output, whose targets differ). With ``freeze``, the embedding and recurrent layers
+    get no gradient, so only the read-out trains and no gradient runs back through the recurrence (the embeddings
+    of tokens the prior lacks then stay at their random start)."""
+    n = prior_model.embedding.weight.shape[0]
     with torch.no_grad():
-        model.embedding.weight[:n].copy_(lm.embedding.weight)
-    model.rnn.load_state_dict(lm.rnn.state_dict())
+        model.embedding.weight[:n].copy_(prior_model.embedding.weight)
+    model.rnn.load_state_dict(prior_model.rnn.state_dict())
+    if getattr(prior_model, "mlp", None) is not None:  # a property model: same architecture (prior_architecture)
+        for name in ("rnn_back", "attention"):
+            if getattr(prior_model, name) is not None:
+                getattr(model, name).load_state_dict(getattr(prior_model, name).state_dict())
+        model.mlp[0].load_state_dict(prior_model.mlp[0].state_dict())
     if freeze:
-        for p in (*model.embedding.parameters(), *model.rnn.parameters()):
+        encoder = [model.embedding, model.rnn] + ([model.rnn_back] if model.rnn_back is not None else [])
+        for p in (q for m in encoder for q in m.parameters()):
             p.requires_grad_(False)
 
 
@@ -362,7 +392,8 @@ def _train(cfg, run_dir: Path, data_path: Path, smiles, Y, rejects, splits, prog
     config = cfg.to_dict()
     config.update({"hidden_size": model.config.hidden_size, "embedding_dim": model.config.embedding_dim,
                    "num_layers": model.config.num_layers, "cell": model.config.cell,
-                   "bidirectional": model.config.bidirectional, "tokenizer": tokenizer})  # as built (a prior's)
+                   "bidirectional": model.config.bidirectional, "pooling": model.config.pooling,
+                   "mlp_hidden": model.config.mlp_hidden, "tokenizer": tokenizer})  # as built (a prior's)
     training = {"seed": cfg.seed, "data": str(data_path), "config": config, "metrics": metrics,
                 "max_tokens": int(max_tokens) - 2,  # without <bos>/<eos>
                 "versions": versions(), "hardware": hardware()}
@@ -426,16 +457,12 @@ def _fit(cfg, log_dir: Path, version: str, smiles, Y, tr, va, te, tok, vocab, pr
     sets = {name: Encoded([smiles[i] for i in idx], Z[idx], tok, vocab, bool(cfg.augment) and name == "train",
                           cfg.seed)
             for name, idx in (("train", tr), ("val", va), ("test", te))}
+    arch = dict(embedding_dim=cfg.embedding_dim, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
+                bidirectional=cfg.bidirectional, cell=cfg.cell, pooling=cfg.pooling, mlp_hidden=cfg.mlp_hidden)
     if prior:
-        p = prior[0].config
-        arch = dict(embedding_dim=p.embedding_dim, hidden_size=p.hidden_size, num_layers=p.num_layers,
-                    bidirectional=False, cell=p.cell)
-    else:
-        arch = dict(embedding_dim=cfg.embedding_dim, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
-                    bidirectional=cfg.bidirectional, cell=cfg.cell)
-    model = PropertyModel(PropertyConfig(len(vocab), targets, impl=cfg.impl, pooling=cfg.pooling,
-                                         mlp_hidden=cfg.mlp_hidden, dropout=cfg.dropout, pad_id=vocab.pad_id,
-                                         **arch))
+        arch.update(prior_architecture(prior[0]))
+    model = PropertyModel(PropertyConfig(len(vocab), targets, impl=cfg.impl, dropout=cfg.dropout,
+                                         pad_id=vocab.pad_id, **arch))
     if prior:
         init_encoder_from(model, prior[0], cfg.freeze_encoder)
 
