@@ -284,6 +284,43 @@ def test_warm_up_is_at_most_a_tenth_of_a_short_run():
     assert property_lr_factor(0, 120) == pytest.approx(1 / 12) and property_lr_factor(12, 120) > 0.9
 
 
+def test_ensemble_trains_n_seeded_models_per_split_and_predicts_their_mean(lipo_slice, tmp_path):
+    """--ensemble N: N models on the split (seeds seed … seed + N - 1), saved as one ensemble; the reported test
+    figure is the members' mean, which the saved model reproduces, with their spread as the uncertainty."""
+    smiles, Y, _ = load_labelled(lipo_slice, ["logD7.4"])
+    tr, va, te = cv_splits(smiles, 5, "random", seed=0)[0]
+    tok = get_tokenizer("atom")
+    seen = {t for i in tr for t in tok.tokenize(smiles[i])}
+    split = (tr, va, np.array([i for i in te if set(tok.tokenize(smiles[i])) <= seen]))
+    cfg = PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",), ensemble=3, augment=2, seed=5,
+                              **{**TINY, "max_epochs": 2})
+    m = train_property_model(cfg, tmp_path / "run", progress=False, splits=[split])
+    model, _, _, meta = load_property_model(tmp_path / "run" / "model")
+    assert isinstance(model, PropertyEnsemble) and len(model) == 3 and m["_run"]["ensemble"] == 3
+    assert len(m["_run"]["members"]) == 3 and m["_run"]["seconds"] == pytest.approx(
+        sum(i["seconds"] for i in m["_run"]["members"]), abs=0.2)
+    w = [member.mlp[3].weight for member in model.members]
+    assert not torch.equal(w[0], w[1]) and not torch.equal(w[1], w[2])  # different seeds, different models
+    p = PropertyPredictor(tmp_path / "run" / "model", precision="32")
+    test = [smiles[i] for i in split[2]]
+    out = p.predict(test)
+    assert (out.spread > 0).all()
+    y = Y[split[2], 0]
+    assert m["logD7.4"]["RMSE"] == pytest.approx(float(np.sqrt(np.mean((out.values[:, 0] - y) ** 2))), rel=1e-4)
+    one = PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",), augment=2, seed=5,
+                              **{**TINY, "max_epochs": 2})
+    train_property_model(one, tmp_path / "one", progress=False, splits=[split])
+    single = load_property_model(tmp_path / "one" / "model")[0]
+    assert torch.equal(single.mlp[3].weight, w[0])  # member 0 is the single model of the same seed
+    # cross-validation: K folds × N members, fold-major, per-fold info with its members
+    cv = PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",), folds=2, ensemble=2, **TINY)
+    mc = train_property_model(cv, tmp_path / "cv", progress=False)
+    assert len(load_property_model(tmp_path / "cv" / "model")[0]) == 4
+    assert [len(f["members"]) for f in mc["_run"]["per_fold"]] == [2, 2]
+    with pytest.raises(InputError, match="ensemble"):
+        PropertyTrainConfig(ensemble=0)
+
+
 def test_augmented_training_evaluates_and_predicts_over_random_smiles(lipo_slice, tmp_path, capsys):
     """--augment N: the test-split metrics average canonical + N random SMILES, and the saved model predicts the
     same way by default (so `property predict` reproduces the reported figure), unlike the canonical SMILES."""

@@ -83,6 +83,10 @@ def property_train(
                               help="1: one 80/10/10 split; K >= 2: K-fold cross-validation (by --split; scaffold "
                                    "folds keep each scaffold whole), the K fold models saved as one ensemble whose "
                                    "predictions carry a spread; per-fold and mean ± sd metrics, oof.csv."),
+    ensemble: int = typer.Option(1, "--ensemble", min=1,
+                                 help="N >= 2: N models on each split (seeds --seed, --seed + 1, …; --max-minutes "
+                                      "caps each), saved as one ensemble: predictions are their mean, with their "
+                                      "spread as the uncertainty (with --folds K: K × N models)."),
     init_from: Optional[str] = typer.Option(
         None, "--init-from", help="Pre-trained model to start from: a language model (path, or shipped name: "
                                   "shipped = moses, chembl), whose embedding and recurrent layers initialise the "
@@ -106,7 +110,7 @@ def property_train(
                               mlp_hidden=mlp_hidden, dropout=dropout,
                               precision=precision,  # the config resolves auto|32|bf16
                               lr_schedule=lr_schedule, devices=devices, num_nodes=num_nodes, strategy=strategy,
-                              folds=folds, init_from=init_from, freeze_encoder=freeze_encoder)
+                              folds=folds, ensemble=ensemble, init_from=init_from, freeze_encoder=freeze_encoder)
     metrics = train_property_model(cfg, output, progress=not _state["quiet"])
     if is_launched_rank():  # the other DDP processes: rank 0 reports
         return
@@ -118,10 +122,11 @@ def property_train(
                 _say(f"{escape(name)}: RMSE {m['RMSE']:.4f} ± {m['RMSE_sd']:.4f}, MAE {m['MAE']:.4f} ± "
                      f"{m['MAE_sd']:.4f}, R² {m['R2']:.4f} ± {m['R2_sd']:.4f} (mean ± sd over folds)")
         _say(f"out-of-fold predictions: {output / run['oof']}")
-        _say(f"model: {output / 'model'} (an ensemble of the {folds} fold models)")
+        each = f", {ensemble} models each" if ensemble > 1 else ""
+        _say(f"model: {output / 'model'} (an ensemble of the {folds} fold models{each})")
     else:
         _metrics_table(f"test split ({run['test']:,} molecules, {split} split)", metrics)
-        _say(f"model: {output / 'model'}")
+        _say(f"model: {output / 'model'}" + (f" (an ensemble of {ensemble} models)" if ensemble > 1 else ""))
 
 
 def _input_fields(input: str, column: Optional[str], rows, reserved: set[str]):

@@ -126,8 +126,9 @@ class PropertyModel(nn.Module):
 
 
 class PropertyEnsemble(nn.Module):
-    """K property models of one architecture and vocabulary (the fold models of a cross-validation), each with
-    its own target scaling. ``forward`` returns every member's standardized outputs side by side,
+    """K property models of one architecture and vocabulary (the fold models of a cross-validation, or several
+    seeds on one split — fold-major when both), each with its own target scaling. ``forward`` returns every
+    member's standardized outputs side by side,
     ``[batch, K * targets]`` (member-major); the predictor turns them into units and takes their mean and spread.
     ``embed`` is the first member's (the members' vectors live in different spaces and are not averaged)."""
 

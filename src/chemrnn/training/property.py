@@ -114,6 +114,8 @@ class PropertyTrainConfig:
     strategy: str = "auto"  # auto (ddp when there is more than one process) | ddp
     folds: int = 1  # 1: one train/validation/test split; K >= 2: K-fold cross-validation, the K fold models saved
     #                 as one ensemble model
+    ensemble: int = 1  # N >= 2: N models on each split (seeds seed, seed + 1, …; max_minutes caps each), their mean
+    #                    the prediction and their spread the uncertainty (with folds: K × N members)
     init_from: str | None = None  # a language model (path or shipped name): its embedding and recurrent layers
     #                               initialise the encoder, whose architecture and vocabulary become the prior's;
     #                               or a property model (path, or zinc): all its layers but the output
@@ -135,7 +137,7 @@ class PropertyTrainConfig:
             + [p for name in ("hidden_size", "num_layers", "mlp_hidden", "batch_size", "max_epochs", "patience")
                for p in c.at_least(name, getattr(self, name), 1)]
             + c.at_least("embedding_dim", self.embedding_dim, 0) + c.above("lr", self.lr, 0)
-            + c.at_least("augment", self.augment, 0)
+            + c.at_least("augment", self.augment, 0) + c.at_least("ensemble", self.ensemble, 1)
             + c.above("max_minutes", self.max_minutes, 0, optional=True) + c.fraction("dropout", self.dropout)
             + ([] if self.targets and all(isinstance(t, str) and t for t in self.targets)
                else [f"targets must name at least one column, not {self.targets!r}"])
@@ -359,24 +361,30 @@ def _train(cfg, run_dir: Path, data_path: Path, smiles, Y, rejects, splits, prog
         if cv and progress:
             print(f"fold {k + 1}/{len(splits)}: {len(tr):,} train, {len(va):,} validation, {len(te):,} test",
                   flush=True)
-        model, mean, std, pred, info = _fit(cfg, run_dir / "log", f"fold{k + 1}" if cv else "", smiles, Y, tr, va,
-                                            te, tok, vocab, prior, progress)
-        members.append(model)
-        scalings.append((mean, std))
+        preds, member_infos = [], []
+        for m in range(cfg.ensemble):
+            version = "/".join(([f"fold{k + 1}"] if cv else []) + ([f"member{m + 1}"] if cfg.ensemble > 1 else []))
+            model, mean, std, pred, info = _fit(cfg, run_dir / "log", version, smiles, Y, tr, va, te, tok, vocab,
+                                                prior, progress, member=m)
+            members.append(model)
+            scalings.append((mean, std))
+            preds.append(pred)
+            max_tokens = max(max_tokens, info.pop("max_tokens"))
+            member_infos.append(info)
+        pred = np.mean(preds, axis=0)  # the ensemble's prediction: the mean of its members' (in units)
         oof[te], fold_of[te] = pred, k
         fold_metrics.append({t: regression_metrics(Y[te][:, j], pred[:, j]) for j, t in enumerate(targets)})
-        infos.append(info)
-        max_tokens = max(max_tokens, info.pop("max_tokens"))
+        infos.append(ensemble_info(member_infos))
     if not primary:  # under DDP, rank 0 writes the metrics and the model
         return {}
     run = {"train": len(splits[0][0]), "val": len(splits[0][1]), "test": len(splits[0][2]),
            "rejected": len(rejects), "split": cfg.split, "precision": cfg.precision, **infos[0]}
     if prior:
         run.update({"init_from": cfg.init_from, "freeze_encoder": cfg.freeze_encoder, "tokens_added": added})
+    if cfg.ensemble > 1:
+        run["ensemble"] = cfg.ensemble
     if not cv:
         metrics = {**fold_metrics[0], "_run": run}
-        model, (mean, std) = members[0], scalings[0]
-        scaling = {"mean": mean.tolist(), "std": std.tolist()}
     else:
         metrics = cv_metrics(fold_metrics, targets, Y, oof)
         for key in ("train", "val", "test", "epochs", "best_epoch", "best_val_loss"):
@@ -387,6 +395,10 @@ def _train(cfg, run_dir: Path, data_path: Path, smiles, Y, rejects, splits, prog
                     "oof": "oof.csv"})
         metrics["_run"] = run
         write_oof(run_dir / "oof.csv", smiles, Y, oof, fold_of, targets)
+    if len(members) == 1:
+        model, (mean, std) = members[0], scalings[0]
+        scaling = {"mean": mean.tolist(), "std": std.tolist()}
+    else:  # fold-major: fold 1's members, then fold 2's …
         model = PropertyEnsemble(members)
         scaling = {"mean": [m.tolist() for m, _ in scalings], "std": [s.tolist() for _, s in scalings]}
     config = cfg.to_dict()
@@ -400,6 +412,15 @@ def _train(cfg, run_dir: Path, data_path: Path, smiles, Y, rejects, splits, prog
     save_property_model(run_dir / "model", model, vocab, tokenizer, scaling, training)
     write_json(run_dir / "metrics.json", metrics)
     return metrics
+
+
+def ensemble_info(member_infos: list[dict]) -> dict:
+    """A split's run info: its one model's, or for an ensemble the first member's with the members' summed
+    seconds and each member's info under ``members``."""
+    if len(member_infos) == 1:
+        return member_infos[0]
+    return {**member_infos[0], "seconds": round(sum(i["seconds"] for i in member_infos), 1),
+            "members": member_infos}
 
 
 def cv_metrics(fold_metrics: list[dict], targets: list[str], Y: np.ndarray, oof: np.ndarray) -> dict:
@@ -443,19 +464,24 @@ def augmented_prediction(model, smiles, n: int, seed: int, tok, vocab) -> np.nda
     return z.reshape(len(smiles), 1 + n, -1).mean(1)  # n >= 0: the config refuses less
 
 
-def _fit(cfg, log_dir: Path, version: str, smiles, Y, tr, va, te, tok, vocab, prior, progress: bool):
+def _fit(cfg, log_dir: Path, version: str, smiles, Y, tr, va, te, tok, vocab, prior, progress: bool,
+         member: int = 0):
     """One model on ``tr``, early-stopped on ``va``; returns ``(model, mean, std, test predictions in units,
-    run info)``."""
+    run info)``. Ensemble member ``m >= 1`` is seeded ``cfg.seed + m`` (weights, spellings, batch order); the
+    test predictions read the spellings of ``cfg.seed``, as the saved model's do."""
     import time
 
     from ..models.property import PropertyConfig, PropertyModel
-    from ..utils import resolve_device
+    from ..utils import resolve_device, seed_everything
 
+    seed = cfg.seed + member
+    if member:
+        seed_everything(seed)
     targets = list(cfg.targets)
     mean, std = Y[tr].mean(0), Y[tr].std(0) + 1e-8
     Z = (Y - mean) / std
     sets = {name: Encoded([smiles[i] for i in idx], Z[idx], tok, vocab, bool(cfg.augment) and name == "train",
-                          cfg.seed)
+                          seed)
             for name, idx in (("train", tr), ("val", va), ("test", te))}
     arch = dict(embedding_dim=cfg.embedding_dim, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
                 bidirectional=cfg.bidirectional, cell=cfg.cell, pooling=cfg.pooling, mlp_hidden=cfg.mlp_hidden)
@@ -468,7 +494,7 @@ def _fit(cfg, log_dir: Path, version: str, smiles, Y, tr, va, te, tok, vocab, pr
 
     def loader(name, shuffle):
         lengths = [len(x) for x in sets[name].fixed]
-        sampler = (RankBuckets(lengths, cfg.batch_size, cfg.seed, world) if shuffle
+        sampler = (RankBuckets(lengths, cfg.batch_size, seed, world) if shuffle
                    else BucketBatchSampler(lengths, 512, shuffle=False))
         return torch.utils.data.DataLoader(sets[name], batch_sampler=sampler, collate_fn=_collate)
 
