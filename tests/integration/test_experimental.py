@@ -316,7 +316,7 @@ def test_ensemble_trains_n_seeded_models_per_split_and_predicts_their_mean(lipo_
     cv = PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",), folds=2, ensemble=2, **TINY)
     mc = train_property_model(cv, tmp_path / "cv", progress=False)
     assert len(load_property_model(tmp_path / "cv" / "model")[0]) == 4
-    assert [len(f["members"]) for f in mc["_run"]["per_fold"]] == [2, 2]
+    assert [len(f["members"]) for f in mc["_run"]["per_fold"]] == [2, 2] and "members" not in mc["_run"]
     with pytest.raises(InputError, match="ensemble"):
         PropertyTrainConfig(ensemble=0)
 

@@ -387,7 +387,7 @@ def _train(cfg, run_dir: Path, data_path: Path, smiles, Y, rejects, splits, prog
         metrics = {**fold_metrics[0], "_run": run}
     else:
         metrics = cv_metrics(fold_metrics, targets, Y, oof)
-        for key in ("train", "val", "test", "epochs", "best_epoch", "best_val_loss"):
+        for key in ("train", "val", "test", "epochs", "best_epoch", "best_val_loss", "members"):
             run.pop(key, None)
         run.update({"folds": len(splits), "seconds": round(sum(i["seconds"] for i in infos), 1),
                     "per_fold": [{"train": len(tr), "val": len(va), "test": len(te), **i}
