@@ -284,6 +284,20 @@ def test_warm_up_is_at_most_a_tenth_of_a_short_run():
     assert property_lr_factor(0, 120) == pytest.approx(1 / 12) and property_lr_factor(12, 120) > 0.9
 
 
+def test_cli_ensemble_from_the_shipped_property_model(lipo_slice, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["property", "train", "--data", str(lipo_slice), "--targets", "logD7.4", "--ensemble", "2",
+                 "--init-from", "zinc", "--epochs", "1", "--device", "cpu", "-o", str(run)]) == 0
+    assert "(an ensemble of 2 models)" in " ".join(capsys.readouterr().err.split())
+    model, _, _, meta = load_property_model(run / "model")
+    shipped = load_property_model("zinc")[0]
+    assert len(model) == 2 and meta["training"]["config"]["init_from"] == "zinc"
+    assert (model.config.hidden_size, model.config.bidirectional) == (256, True)  # the shipped model's
+    assert not torch.equal(model.members[0].rnn_back.state_dict()["rnn.weight_hh_l0"],
+                           shipped.rnn_back.state_dict()["rnn.weight_hh_l0"])  # trained on from its weights
+    assert all((run / "log" / f"member{m}" / "metrics.csv").is_file() for m in (1, 2))
+
+
 def test_ensemble_trains_n_seeded_models_per_split_and_predicts_their_mean(lipo_slice, tmp_path):
     """--ensemble N: N models on the split (seeds seed … seed + N - 1), saved as one ensemble; the reported test
     figure is the members' mean, which the saved model reproduces, with their spread as the uncertainty."""
