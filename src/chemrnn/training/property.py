@@ -145,7 +145,7 @@ class PropertyTrainConfig:
                else [f"folds must be a whole number >= 1, not {self.folds!r}"])
             + ([] if self.init_from is None or (isinstance(self.init_from, str) and self.init_from)
                else [f"init_from must name a language or property model, not {self.init_from!r}"])
-            + (["freeze_encoder needs init_from (a pre-trained language model to freeze)"]
+            + (["freeze_encoder needs init_from (a pre-trained model to freeze)"]
                if self.freeze_encoder and not self.init_from else []))
         c.refuse(problems, "property training option")
 
