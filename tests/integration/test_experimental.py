@@ -263,6 +263,12 @@ def test_bad_transfer_settings_are_refused(lipo_slice, tmp_path):
         train_property_model(PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",),
                                                  init_from=str(tmp_path / "cv" / "model"), **TINY),
                              tmp_path / "r", progress=False)
+    onehot = PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",), **{**TINY, "embedding_dim": 0})
+    train_property_model(onehot, tmp_path / "onehot", progress=False)
+    with pytest.raises(InputError, match="one-hot tokens"):
+        train_property_model(PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",),
+                                                 init_from=str(tmp_path / "onehot" / "model"), **TINY),
+                             tmp_path / "r", progress=False)
     assert not (tmp_path / "r").exists()  # refused before anything is written
 
 
@@ -333,6 +339,8 @@ def test_ensemble_trains_n_seeded_models_per_split_and_predicts_their_mean(lipo_
     assert [len(f["members"]) for f in mc["_run"]["per_fold"]] == [2, 2] and "members" not in mc["_run"]
     with pytest.raises(InputError, match="ensemble"):
         PropertyTrainConfig(ensemble=0)
+    with pytest.raises(InputError, match="ensemble must be a whole number"):
+        PropertyTrainConfig(ensemble=2.0)
 
 
 def test_augmented_training_evaluates_and_predicts_over_random_smiles(lipo_slice, tmp_path, capsys):

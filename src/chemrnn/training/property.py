@@ -137,12 +137,13 @@ class PropertyTrainConfig:
             + [p for name in ("hidden_size", "num_layers", "mlp_hidden", "batch_size", "max_epochs", "patience")
                for p in c.at_least(name, getattr(self, name), 1)]
             + c.at_least("embedding_dim", self.embedding_dim, 0) + c.above("lr", self.lr, 0)
-            + c.at_least("augment", self.augment, 0) + c.at_least("ensemble", self.ensemble, 1)
+            + c.at_least("augment", self.augment, 0)
             + c.above("max_minutes", self.max_minutes, 0, optional=True) + c.fraction("dropout", self.dropout)
             + ([] if self.targets and all(isinstance(t, str) and t for t in self.targets)
                else [f"targets must name at least one column, not {self.targets!r}"])
-            + (c.at_least("folds", self.folds, 1) if isinstance(self.folds, int)
-               else [f"folds must be a whole number >= 1, not {self.folds!r}"])
+            + [p for name in ("folds", "ensemble") for p in
+               (c.at_least(name, getattr(self, name), 1) if isinstance(getattr(self, name), int)
+                else [f"{name} must be a whole number >= 1, not {getattr(self, name)!r}"])]
             + ([] if self.init_from is None or (isinstance(self.init_from, str) and self.init_from)
                else [f"init_from must name a language or property model, not {self.init_from!r}"])
             + (["freeze_encoder needs init_from (a pre-trained model to freeze)"]
@@ -278,6 +279,9 @@ def load_prior(spec: str):
         if isinstance(model, PropertyEnsemble):
             raise InputError(f"is an ensemble of {len(model)} property models; transfer starts from one model "
                              "(train it with --folds 1)", path)
+        if model.embedding is None:  # one-hot input: its recurrent layers' width is its own vocabulary's size
+            raise InputError("reads one-hot tokens (trained with --embedding 0), so its layers cannot take a new "
+                             "vocabulary; transfer starts from a model with a token embedding", path)
         return model, vocab, meta["tokenizer"], meta
     lm, vocab, tok, meta = load_language_model(path)
     if meta["config"].get("gru_form", "pytorch") != "pytorch":
