@@ -24,6 +24,8 @@ from . import checks, quiet_lightning
 from .callbacks import BestWeights, Timing
 
 L = quiet_lightning()
+# the settings that shape the network (a prior's replace the config's; the model file records them as built)
+ARCHITECTURE = ("embedding_dim", "hidden_size", "num_layers", "bidirectional", "cell", "pooling", "mlp_hidden")
 
 
 class Encoded(torch.utils.data.Dataset):
@@ -294,10 +296,10 @@ def prior_architecture(prior_model) -> dict:
     """The encoder settings a property model takes from its prior: a language model's recurrent stack (run
     forwards only, as it was trained), or a property model's whole architecture but its output layer."""
     c = prior_model.config
-    arch = dict(embedding_dim=c.embedding_dim, hidden_size=c.hidden_size, num_layers=c.num_layers, cell=c.cell)
     if hasattr(c, "pooling"):  # a property model
-        return {**arch, "bidirectional": c.bidirectional, "pooling": c.pooling, "mlp_hidden": c.mlp_hidden}
-    return {**arch, "bidirectional": False}
+        return {k: getattr(c, k) for k in ARCHITECTURE}
+    return {**{k: getattr(c, k) for k in ("embedding_dim", "hidden_size", "num_layers", "cell")},
+            "bidirectional": False}
 
 
 def transfer_vocabulary(prior_vocab, token_lists):
@@ -406,10 +408,7 @@ def _train(cfg, run_dir: Path, data_path: Path, smiles, Y, rejects, splits, prog
         model = PropertyEnsemble(members)
         scaling = {"mean": [m.tolist() for m, _ in scalings], "std": [s.tolist() for _, s in scalings]}
     config = cfg.to_dict()
-    config.update({"hidden_size": model.config.hidden_size, "embedding_dim": model.config.embedding_dim,
-                   "num_layers": model.config.num_layers, "cell": model.config.cell,
-                   "bidirectional": model.config.bidirectional, "pooling": model.config.pooling,
-                   "mlp_hidden": model.config.mlp_hidden, "tokenizer": tokenizer})  # as built (a prior's)
+    config.update({k: getattr(model.config, k) for k in ARCHITECTURE}, tokenizer=tokenizer)  # as built
     training = {"seed": cfg.seed, "data": str(data_path), "config": config, "metrics": metrics,
                 "max_tokens": int(max_tokens) - 2,  # without <bos>/<eos>
                 "versions": versions(), "hardware": hardware()}
@@ -487,8 +486,7 @@ def _fit(cfg, log_dir: Path, version: str, smiles, Y, tr, va, te, tok, vocab, pr
     sets = {name: Encoded([smiles[i] for i in idx], Z[idx], tok, vocab, bool(cfg.augment) and name == "train",
                           seed)
             for name, idx in (("train", tr), ("val", va), ("test", te))}
-    arch = dict(embedding_dim=cfg.embedding_dim, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
-                bidirectional=cfg.bidirectional, cell=cfg.cell, pooling=cfg.pooling, mlp_hidden=cfg.mlp_hidden)
+    arch = {k: getattr(cfg, k) for k in ARCHITECTURE}
     if prior:
         arch.update(prior_architecture(prior[0]))
     model = PropertyModel(PropertyConfig(len(vocab), targets, impl=cfg.impl, dropout=cfg.dropout,
