@@ -293,14 +293,16 @@ def test_warm_up_is_at_most_a_tenth_of_a_short_run():
 def test_cli_ensemble_from_the_shipped_property_model(lipo_slice, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["property", "train", "--data", str(lipo_slice), "--targets", "logD7.4", "--ensemble", "2",
-                 "--init-from", "zinc", "--epochs", "1", "--device", "cpu", "-o", str(run)]) == 0
+                 "--init-from", "zinc", "--freeze-encoder", "--epochs", "1", "--device", "cpu", "-o", str(run)]) == 0
     assert "(an ensemble of 2 models)" in " ".join(capsys.readouterr().err.split())
     model, _, _, meta = load_property_model(run / "model")
     shipped = load_property_model("zinc")[0]
     assert len(model) == 2 and meta["training"]["config"]["init_from"] == "zinc"
     assert (model.config.hidden_size, model.config.bidirectional) == (256, True)  # the shipped model's
-    assert not torch.equal(model.members[0].rnn_back.state_dict()["rnn.weight_hh_l0"],
-                           shipped.rnn_back.state_dict()["rnn.weight_hh_l0"])  # trained on from its weights
+    for member in model.members:  # started from the shipped weights (kept by --freeze-encoder); read-out trained
+        assert torch.equal(member.rnn_back.state_dict()["rnn.weight_hh_l0"],
+                           shipped.rnn_back.state_dict()["rnn.weight_hh_l0"])
+        assert not torch.equal(member.mlp[0].weight, shipped.mlp[0].weight)
     assert all((run / "log" / f"member{m}" / "metrics.csv").is_file() for m in (1, 2))
 
 
