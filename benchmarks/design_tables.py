@@ -1,27 +1,41 @@
 """Markdown tables of the design benchmarks for docs/benchmarks.md, from their JSON results.
 
-Usage: python benchmarks/design_tables.py GUACAMOL.json [DESIGN_CYCLE.json]
+Usage: python benchmarks/design_tables.py GUACAMOL.json [DESIGN_CYCLE.json ...] [--compare OTHER_GUACAMOL.json]
+
+``--compare`` adds a column with another run's scores (another prior or optimizer) on the tasks it ran.
 """
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 
 
-def guacamol(path: str) -> str:
+def guacamol(path: str, compare: str | None = None) -> str:
     d = json.loads(open(path).read())
     s = d["setup"]
+    other = json.loads(open(compare).read()) if compare else None
+    extra = f" prior `{other['setup']['prior']}` |" if other else ""
     lines = [f"Setup: optimizer `{s['optimizer']}`, prior `{s['prior']}`, budget {s['budget']:,} scored molecules per "
              f"task, batch {s['batch_size']}, options {s['options']}; {s['machine']['cpu']}, "
              f"{s['machine']['cores']} cores, torch {s['machine']['torch']}.", "",
-             "| # | task | chemrnn | SMILES-LSTM HC | Graph GA | scored | seconds |", "|---|---|---|---|---|---|---|"]
+             f"| # | task | chemrnn |{extra} SMILES-LSTM HC | Graph GA | scored | seconds |",
+             "|---|---|---|" + ("---|" if other else "") + "---|---|---|---|"]
     ours = hc = ga = 0.0
     rows = sorted(d["results"].items(), key=lambda kv: kv[1]["index"])
     for name, r in rows:
         ours, hc, ga = ours + r["score"], hc + (r["smiles_lstm_hc"] or 0), ga + (r["graph_ga"] or 0)
-        lines.append(f"| {r['index']} | {name} | {r['score']:.3f} | {r['smiles_lstm_hc']:.3f} | {r['graph_ga']:.3f} | "
-                     f"{r['scored_molecules']:,} | {r['seconds']:.0f} |")
-    lines.append(f"| | **total over {len(rows)} tasks** | **{ours:.2f}** | {hc:.2f} | {ga:.2f} | | |")
+        col = ""
+        if other:
+            o = other["results"].get(name)
+            col = f" {o['score']:.3f} ({o['seconds']:.0f} s) |" if o else " — |"
+        lines.append(f"| {r['index']} | {name} | {r['score']:.3f} |{col} {r['smiles_lstm_hc']:.3f} | "
+                     f"{r['graph_ga']:.3f} | {r['scored_molecules']:,} | {r['seconds']:.0f} |")
+    col = ""
+    if other:
+        same = [n for n in other["results"] if n in d["results"]]
+        col = (f" {sum(other['results'][n]['score'] for n in same):.2f} over {len(same)} (here "
+               f"{sum(d['results'][n]['score'] for n in same):.2f}) |")
+    lines.append(f"| | **total over {len(rows)} tasks** | **{ours:.2f}** |{col} {hc:.2f} | {ga:.2f} | | |")
     return "\n".join(lines)
 
 
@@ -45,7 +59,12 @@ def design_cycle(path: str) -> str:
 
 
 if __name__ == "__main__":
-    print(guacamol(sys.argv[1]))
-    if len(sys.argv) > 2:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("guacamol")
+    ap.add_argument("design_cycle", nargs="*")
+    ap.add_argument("--compare", default=None)
+    args = ap.parse_args()
+    print(guacamol(args.guacamol, args.compare))
+    for path in args.design_cycle:
         print()
-        print(design_cycle(sys.argv[2]))
+        print(design_cycle(path))
