@@ -9,6 +9,7 @@ finds its jobs again.
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import queue
@@ -194,24 +195,33 @@ class JobQueue:
                 continue
             job.state, job.started, job.message = "running", time.time(), "starting"
             self.save(job)
+            end = {}
             try:
                 self.runners[kind](job, self)
                 if job.cancel_requested:
-                    job.state, job.message = "cancelled", "cancelled"
+                    end = {"state": "cancelled", "message": "cancelled"}
                 else:
-                    job.state, job.progress = "finished", 1.0
-                    job.message = job.message if job.message != "starting" else "finished"
+                    end = {"state": "finished", "progress": 1.0,
+                           "message": job.message if job.message != "starting" else "finished"}
             except JobFailed as exc:
-                job.state, job.error = ("cancelled", None) if job.cancel_requested else ("failed", str(exc))
-                job.message = "cancelled" if job.cancel_requested else "failed"
+                end = ({"state": "cancelled", "error": None, "message": "cancelled"} if job.cancel_requested
+                       else {"state": "failed", "error": str(exc), "message": "failed"})
             except Exception as exc:  # a bug or an unexpected failure: the job says so, the server goes on
-                job.state, job.message = "failed", "failed"
-                job.error = f"{type(exc).__name__}: {exc}"
+                end = {"state": "failed", "message": "failed", "error": f"{type(exc).__name__}: {exc}"}
                 traceback.print_exc()
             if self.stopping:
-                job.state, job.message = "interrupted", "the server stopped before the job ended"
-            job.ended = time.time()
-            self.save(job)
+                end.update(state="interrupted", message="the server stopped before the job ended")
+            self._end(job, {**end, "ended": time.time()})
+
+    def _end(self, job: Job, end: dict) -> None:
+        """A job's final state goes to disk first, then into the job others read: whoever sees it ended finds the
+        same on disk."""
+        final = copy.copy(job)
+        for key, value in end.items():
+            setattr(final, key, value)
+        self.save(final)
+        for key, value in end.items():
+            setattr(job, key, value)
 
 
 def _stop(proc: subprocess.Popen) -> None:
