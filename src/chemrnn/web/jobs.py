@@ -211,7 +211,7 @@ class JobQueue:
                 traceback.print_exc()
             if self.stopping:
                 end.update(state="interrupted", message="the server stopped before the job ended")
-            self._end(job, {**end, "ended": time.time()})
+            self._end(job, {"ended": time.time(), **end})  # ended before state: no ended job without its time
 
     def _end(self, job: Job, end: dict) -> None:
         """A job's final state goes to disk first, then into the job others read: whoever sees it ended finds the
