@@ -81,6 +81,8 @@ class JobQueue:
         self.keep = keep
         self.jobs: dict[str, Job] = {}
         self.lock = threading.Lock()
+        self._ending = threading.Lock()  # a job's end and a cancel of it: one at a time (see _end)
+        self._disk = threading.Lock()  # one write of a job file at a time (they share its .tmp)
         self.queues = {kind: queue.Queue() for kind in runners}
         self.procs: dict[str, subprocess.Popen] = {}
         self.stopping = False
@@ -98,8 +100,9 @@ class JobQueue:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         p = self._path(job)
         tmp = p.with_suffix(".tmp")
-        tmp.write_text(json.dumps(job.to_disk()))
-        os.replace(tmp, p)
+        with self._disk:
+            tmp.write_text(json.dumps(job.to_disk()))
+            os.replace(tmp, p)
 
     def _load(self) -> None:
         """Jobs of an earlier server: a running one whose process is gone was interrupted."""
@@ -165,15 +168,16 @@ class JobQueue:
 
     def cancel(self, job_id: str) -> Job | None:
         job = self.jobs.get(job_id)
-        if job is None or job.state not in ("queued", "running"):
-            return job
-        job.cancel_requested = True
-        if job.state == "queued":
-            job.state, job.message, job.ended = "cancelled", "cancelled before it started", time.time()
-        proc = self.procs.get(job_id)
-        if proc is not None:
-            _stop(proc)
-        self.save(job)
+        with self._ending:  # not between a job's final save and its final state (which it would overwrite)
+            if job is None or job.state not in ("queued", "running"):
+                return job
+            job.cancel_requested = True
+            if job.state == "queued":
+                job.state, job.message, job.ended = "cancelled", "cancelled before it started", time.time()
+            proc = self.procs.get(job_id)
+            if proc is not None:
+                _stop(proc)
+            self.save(job)
         return job
 
     def shutdown(self) -> None:
@@ -216,12 +220,13 @@ class JobQueue:
     def _end(self, job: Job, end: dict) -> None:
         """A job's final state goes to disk first, then into the job others read: whoever sees it ended finds the
         same on disk."""
-        final = copy.copy(job)
-        for key, value in end.items():
-            setattr(final, key, value)
-        self.save(final)
-        for key, value in end.items():
-            setattr(job, key, value)
+        with self._ending:
+            final = copy.copy(job)
+            for key, value in end.items():
+                setattr(final, key, value)
+            self.save(final)
+            for key, value in end.items():
+                setattr(job, key, value)
 
 
 def _stop(proc: subprocess.Popen) -> None:
