@@ -8,6 +8,13 @@ Usage::
     python benchmarks/bench_guacamol.py OUT.json [--optimizer reinvent] [--budget 4096] [--tasks 0,1,2]
         [--prior shipped] [--batch-size 128] [--option sigma=120 --option lr=5e-4]
         [--population chembl --population-size 2048]
+        [--population chembl --population-size all --population-filter guacamol --workers 2]
+
+``--population-size all --population-filter guacamol`` is the published SMILES-LSTM hill-climber's protocol: score
+the whole training set first and start from its best, with the set cleaned as GuacaMol cleaned its ChEMBL training
+set (molecules with ECFP4 Tanimoto > 0.323 to any of its ten holdout drugs removed), so that no target drug or close
+analogue is handed to the optimizer. The population's molecules count in ``scored_molecules``; ``--budget`` is the
+number of molecules *sampled* after it. ``--workers`` scores long lists (the population) in that many processes.
 
 Each task's result is appended to OUT.json as soon as it is done; rerunning skips finished tasks (resumable).
 """
@@ -30,6 +37,9 @@ from common import machine  # noqa: E402
 
 from chemrnn.design import GoalDirectedGenerator  # noqa: E402
 
+# GuacaMol's cleaning of its ChEMBL training set (guacamol/data/get_data.py): ECFP4 bits (radius 2, 4,096 bits)
+HOLDOUT_CUTOFF = 0.323
+
 # GuacaMol paper (Brown et al. 2019, Table 2): SMILES LSTM hill-climb and Graph GA per task
 PUBLISHED = {
     "Celecoxib rediscovery": (1.000, 1.000), "Troglitazone rediscovery": (1.000, 1.000),
@@ -43,6 +53,89 @@ PUBLISHED = {
 }
 
 
+def guacamol_holdout() -> list[str]:
+    """The ten drugs GuacaMol kept out of its training set (the file shipped in the guacamol package)."""
+    import pkgutil
+
+    text = pkgutil.get_data("guacamol.data", "holdout_set_gcm_v1.smiles").decode()
+    return [line.split()[0] for line in text.splitlines() if line.strip()]
+
+
+def filter_like_guacamol(smiles: list[str]) -> tuple[list[str], int]:
+    """The molecules of ``smiles`` whose ECFP4 Tanimoto to every GuacaMol holdout drug is ≤ 0.323, and how many
+    were removed (invalid ones are dropped too and counted)."""
+    from rdkit import Chem, DataStructs
+    from rdkit.Chem import rdFingerprintGenerator
+
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=4096)
+    drugs = [gen.GetFingerprint(Chem.MolFromSmiles(s)) for s in guacamol_holdout()]
+    kept = []
+    for s in smiles:
+        mol = Chem.MolFromSmiles(s)
+        if mol is not None and max(DataStructs.BulkTanimotoSimilarity(gen.GetFingerprint(mol), drugs)) \
+                <= HOLDOUT_CUTOFF:
+            kept.append(s)
+    return kept, len(smiles) - len(kept)
+
+
+def population_file(name: str, how: str | None, out: Path) -> tuple[str, dict]:
+    """The starting-population source handed to the generator (a dataset name, or a cleaned copy beside OUT)."""
+    if not how:
+        return name, {}
+    if how != "guacamol":
+        raise SystemExit(f"--population-filter: unknown filter {how!r} (known: guacamol)")
+    from chemrnn.datasets import resolve_input, smiles_column
+    from chemrnn.io import load_smiles_list
+
+    path = out.with_suffix(f".{name}.guacamol-filtered.smi")
+    if not path.exists():
+        kept, removed = filter_like_guacamol(load_smiles_list(resolve_input(name), smiles_column(name)))
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("\n".join(kept) + "\n")
+        tmp.replace(path)
+        print(f"population {name}: {removed:,} removed as GuacaMol did (ECFP4 > {HOLDOUT_CUTOFF} to a holdout "
+              f"drug, or invalid), {len(kept):,} kept -> {path}", flush=True)
+    n = sum(1 for line in path.read_text().splitlines() if line.strip())
+    return str(path), {"filter": "guacamol holdout, ECFP4 Tanimoto > 0.323 removed", "file": str(path),
+                       "molecules": n}
+
+
+class ParallelScore:
+    """GuacaMol's ``score_list`` over ``workers`` forked processes for long lists (the starting population)."""
+
+    def __init__(self, objective, workers: int):
+        self.objective, self.workers = objective, workers
+
+    def __call__(self, smiles: list[str]) -> list[float]:
+        if self.workers < 2 or len(smiles) < 4096:
+            return self.objective.score_list(smiles)
+        import multiprocessing as mp
+
+        global _OBJECTIVE
+        _OBJECTIVE = self.objective  # inherited by the forked workers
+        chunks = [smiles[i:i + 2048] for i in range(0, len(smiles), 2048)]
+        with mp.get_context("fork").Pool(self.workers) as pool:
+            return [v for part in pool.map(_score_chunk, chunks) for v in part]
+
+
+_OBJECTIVE = None
+
+
+def _score_chunk(chunk: list[str]) -> list[float]:
+    return _OBJECTIVE.score_list(chunk)
+
+
+class ParallelGenerator:
+    """A :class:`GoalDirectedGenerator` whose scoring function scores long lists in parallel."""
+
+    def __init__(self, gen: GoalDirectedGenerator, workers: int):
+        self.gen, self.workers = gen, workers
+
+    def generate_optimized_molecules(self, scoring_function, number_molecules, starting_population=None):
+        return self.gen.generate_optimized_molecules(ParallelScore(scoring_function, self.workers),
+                                                     number_molecules, starting_population)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("output")
@@ -54,7 +147,11 @@ def main() -> None:
     ap.add_argument("--option", action="append", default=[], help="optimizer option key=value")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--population", default=None, help="dataset or file to draw a starting population from")
-    ap.add_argument("--population-size", type=int, default=0, help="molecules drawn (scored; part of the budget)")
+    ap.add_argument("--population-size", default="0",
+                    help="molecules drawn (scored; counted in scored_molecules), or 'all'")
+    ap.add_argument("--population-filter", default=None, choices=["guacamol"],
+                    help="clean the population as GuacaMol cleaned its training set (see the module docstring)")
+    ap.add_argument("--workers", type=int, default=1, help="processes scoring the population")
     args = ap.parse_args()
 
     from guacamol.benchmark_suites import goal_directed_suite_v2
@@ -62,20 +159,26 @@ def main() -> None:
     options = {k: float(v) if "." in v or "e" in v else int(v) for k, v in (o.split("=", 1) for o in args.option)}
     out = Path(args.output)
     done = json.loads(out.read_text()) if out.exists() else {"results": {}}
+    population, pop_info = (population_file(args.population, args.population_filter, out) if args.population
+                            else (None, {}))
+    size = 0
+    if population:
+        size = pop_info.get("molecules", 10**9) if args.population_size == "all" else int(args.population_size)
     done["setup"] = {"optimizer": args.optimizer, "prior": args.prior, "budget": args.budget,
-                     "batch_size": args.batch_size, "options": options, "seed": args.seed,
-                     "population": args.population, "population_size": args.population_size, "machine": machine(),
-                     "command": " ".join(sys.argv)}
+                     "sampled_budget": args.budget, "batch_size": args.batch_size, "options": options,
+                     "seed": args.seed, "population": args.population, "population_size": size, **(
+                         {"population_filter": pop_info} if pop_info else {}),
+                     "machine": machine(), "command": " ".join(sys.argv)}
     suite = goal_directed_suite_v2()
     picks = [int(i) for i in args.tasks.split(",")] if args.tasks else range(len(suite))
     for i in picks:
         bench = suite[i]
         if bench.name in done["results"]:
             continue
-        gen = GoalDirectedGenerator(args.optimizer, args.prior, args.budget, args.batch_size, args.seed, options,
-                                    population=args.population, population_size=args.population_size)
+        gen = GoalDirectedGenerator(args.optimizer, args.prior, args.budget + size, args.batch_size, args.seed,
+                                    options, population=population, population_size=size)
         t0 = time.perf_counter()
-        res = bench.assess_model(gen)
+        res = bench.assess_model(ParallelGenerator(gen, args.workers))
         seconds = time.perf_counter() - t0
         hc, ga = PUBLISHED.get(bench.name, (None, None))
         done["results"][bench.name] = {"index": i, "score": res.score, "seconds": round(seconds, 1),

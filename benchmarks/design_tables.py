@@ -1,6 +1,7 @@
 """Markdown tables of the design benchmarks for docs/benchmarks.md, from their JSON results.
 
-Usage: python benchmarks/design_tables.py GUACAMOL.json [DESIGN_CYCLE.json ...] [--compare OTHER_GUACAMOL.json]
+Usage: python benchmarks/design_tables.py GUACAMOL.json [DESIGN_CYCLE.json ...] [--compare OTHER_GUACAMOL.json
+[--compare-label TEXT]]
 
 ``--compare`` adds a column with another run's scores (another prior or optimizer) on the tasks it ran.
 """
@@ -10,14 +11,29 @@ import argparse
 import json
 
 
-def guacamol(path: str, compare: str | None = None) -> str:
+def _fig(value) -> str:
+    """A published figure, or a dash where the paper has none."""
+    return "—" if value is None else f"{value:.3f}"
+
+
+def _setup(s: dict) -> str:
+    pop = ""
+    if s.get("population") and s.get("population_size"):
+        filt = s.get("population_filter")
+        pop = (f"; starting population: {s['population_size']:,} molecules of `{s['population']}`"
+               f"{' (' + filt['filter'] + ')' if filt else ''}, scored first and counted in 'scored'")
+    budget = s.get("sampled_budget", s["budget"])
+    return (f"Setup: optimizer `{s['optimizer']}`, prior `{s['prior']}`, {budget:,} sampled molecules per task{pop}, "
+            f"batch {s['batch_size']}, options {s['options']}; {s['machine']['cpu']}, {s['machine']['cores']} cores, "
+            f"torch {s['machine']['torch']}.")
+
+
+def guacamol(path: str, compare: str | None = None, label: str | None = None) -> str:
     d = json.loads(open(path).read())
     s = d["setup"]
     other = json.loads(open(compare).read()) if compare else None
-    extra = f" prior `{other['setup']['prior']}` |" if other else ""
-    lines = [f"Setup: optimizer `{s['optimizer']}`, prior `{s['prior']}`, budget {s['budget']:,} scored molecules per "
-             f"task, batch {s['batch_size']}, options {s['options']}; {s['machine']['cpu']}, "
-             f"{s['machine']['cores']} cores, torch {s['machine']['torch']}.", "",
+    extra = f" {label or 'prior `' + other['setup']['prior'] + '`'} |" if other else ""
+    lines = [_setup(s), "",
              f"| # | task | chemrnn |{extra} SMILES-LSTM HC | Graph GA | scored | seconds |",
              "|---|---|---|" + ("---|" if other else "") + "---|---|---|---|"]
     ours = hc = ga = 0.0
@@ -28,8 +44,9 @@ def guacamol(path: str, compare: str | None = None) -> str:
         if other:
             o = other["results"].get(name)
             col = f" {o['score']:.3f} ({o['seconds']:.0f} s) |" if o else " — |"
-        lines.append(f"| {r['index']} | {name} | {r['score']:.3f} |{col} {r['smiles_lstm_hc']:.3f} | "
-                     f"{r['graph_ga']:.3f} | {r['scored_molecules']:,} | {r['seconds']:.0f} |")
+        scored = f"{r['scored_molecules']:,}" if r.get("scored_molecules") is not None else "—"
+        lines.append(f"| {r['index']} | {name} | {r['score']:.3f} |{col} {_fig(r['smiles_lstm_hc'])} | "
+                     f"{_fig(r['graph_ga'])} | {scored} | {r['seconds']:.0f} |")
     col = ""
     if other:
         same = [n for n in other["results"] if n in d["results"]]
@@ -63,8 +80,9 @@ if __name__ == "__main__":
     ap.add_argument("guacamol")
     ap.add_argument("design_cycle", nargs="*")
     ap.add_argument("--compare", default=None)
+    ap.add_argument("--compare-label", default=None, help="the compared column's header (default: its prior)")
     args = ap.parse_args()
-    print(guacamol(args.guacamol, args.compare))
+    print(guacamol(args.guacamol, args.compare, args.compare_label))
     for path in args.design_cycle:
         print()
         print(design_cycle(path))

@@ -153,3 +153,55 @@ def test_cli_activity_train_predict_and_design_run(tmp_path, capsys, shared_data
     assert main(["-q", "design", "run", str(cfg), "-o", str(tmp_path / "run")]) == 0
     rows = log(tmp_path / "run")
     assert len(rows) == 2 and (tmp_path / "run" / "scored.csv").exists()
+
+
+# ------------------------------------------------------------------ GuacaMol's GoalDirectedGenerator interface
+CELECOXIB = "Cc1ccc(-c2cc(C(F)(F)F)nn2-c2ccc(S(N)(=O)=O)cc2)cc1"
+
+
+class Similarity:
+    """GuacaMol's duck type: ``score_list`` over SMILES (ECFP4 Tanimoto to celecoxib; an invalid one scores -1)."""
+
+    def __init__(self):
+        from rdkit import Chem
+        from rdkit.Chem import rdFingerprintGenerator
+
+        self.gen = rdFingerprintGenerator.GetMorganGenerator(radius=2)
+        self.target = self.gen.GetFingerprint(Chem.MolFromSmiles(CELECOXIB))
+        self.calls: list[int] = []
+
+    def score_list(self, smiles):
+        from rdkit import Chem, DataStructs
+
+        self.calls.append(len(smiles))
+        mols = [Chem.MolFromSmiles(s) for s in smiles]
+        return [DataStructs.TanimotoSimilarity(self.target, self.gen.GetFingerprint(m)) if m else -1.0
+                for m in mols]
+
+
+def test_goal_directed_generator_counts_the_starting_population_in_the_budget(sample_smiles):
+    from chemrnn.design import GoalDirectedGenerator
+
+    gen = GoalDirectedGenerator("hillclimb", "shipped", budget=20 + 64, batch_size=32, device="cpu",
+                                options={"top_k": 16, "lr": 1e-3})
+    scoring = Similarity()
+    population = sample_smiles[:19] + [CELECOXIB]
+    out = gen.generate_optimized_molecules(scoring, 10, starting_population=population)
+    assert scoring.calls[0] == 20 and sum(scoring.calls) <= 84  # the population first; invalid samples not scored
+    assert gen.last_run.scored == 84 and gen.last_run.step == 2  # 20 + two batches of 32, no more
+    assert out[0] == chem.canonical_or_none(CELECOXIB)  # the best molecule seen (score 1.0) comes first
+    assert len(out) == 10 == len(set(out)) and all(chem.canonical_or_none(s) == s for s in out)
+    best = scoring.score_list(out)
+    assert best == sorted(best, reverse=True)
+
+
+def test_goal_directed_generator_draws_a_seeded_population_from_a_file(tmp_path, sample_smiles):
+    from chemrnn.design import GoalDirectedGenerator
+
+    path = tmp_path / "pool.smi"
+    path.write_text("\n".join(sample_smiles[:200]) + "\n")
+    draws = [GoalDirectedGenerator("hillclimb", "shipped", budget=50, seed=s, population=str(path),
+                                   population_size=30)._population(None) for s in (0, 0, 1)]
+    assert draws[0] == draws[1] != draws[2] and len(draws[0]) == 30 and set(draws[0]) <= set(sample_smiles[:200])
+    given = GoalDirectedGenerator("hillclimb", "shipped", budget=50, population=str(path), population_size=30)
+    assert given._population(["CCO"]) == ["CCO"]  # the benchmark's own population wins over the file
