@@ -13,7 +13,8 @@ have been generated so far.
 Usage: CHEMRNN_DATA_DIR=../shared/data python benchmarks/bench_design_cycle.py OUT_DIR TARGET [TARGET ...]
        [--rounds 8] [--per-round 1000] [--methods segler,reinvent,finetune] [--trees 100] [--prior chembl]
 The fine-tuned model of ``finetune`` is OUT_DIR/ft_TARGET/model: an existing one (e.g. bench_recovery.py's, same
-split and recipe) is sampled as it is instead of being trained again.
+split and recipe, checked: same prior, 80 % file by hash, 10 epochs) is sampled as it is instead of being trained again.
+A rerun must keep --prior/--rounds/--per-round/--trees/--decoy-ratio (else: another OUT_DIR).
 Results go to OUT_DIR/design_cycle.json after every method (rerunning skips finished ones).
 """
 from __future__ import annotations
@@ -80,6 +81,32 @@ def run_design(method, prior, activity_path, rounds, per_round, train, heldout, 
     return out
 
 
+FT_EPOCHS = 10
+
+
+def reused_finetune_seconds(ft_dir: Path, prior: str, train80_path: Path) -> float | None:
+    """Check that an existing fine-tuned model in ``ft_dir`` is this benchmark's recipe (same prior, same 80 % file
+    by hash, 10 epochs); stop with the reason if not. Returns its training seconds where its run recorded them."""
+    from chemrnn.io import sha256_of
+
+    try:
+        rec = json.loads((ft_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        raise SystemExit(f"{ft_dir}: a model without its run record (config.json); remove the folder to "
+                         "retrain") from None
+    cfg, want = rec.get("config", {}), {"init_from": prior, "epochs": FT_EPOCHS}
+    bad = [f"{k} {cfg.get(k)!r} (this run: {v!r})" for k, v in want.items() if cfg.get(k) != v]
+    if rec.get("data", {}).get("sha256") != sha256_of(train80_path):
+        bad.append(f"fine-tuning data {rec.get('data', {}).get('path')} differs from {train80_path}")
+    if bad:
+        raise SystemExit(f"{ft_dir}: not this benchmark's fine-tuned model: {'; '.join(bad)}; remove the folder "
+                         f"to retrain it, or give another OUT_DIR")
+    try:
+        return json.loads((ft_dir / "metrics.json").read_text()).get("elapsed_s")
+    except (OSError, ValueError):
+        return None
+
+
 def run_finetune(name, prior, out_dir, train80_path, rounds, per_round, train, heldout, activity):
     import subprocess
 
@@ -87,10 +114,11 @@ def run_finetune(name, prior, out_dir, train80_path, rounds, per_round, train, h
 
     chemrnn = str(Path(sys.executable).with_name("chemrnn"))
     t0 = time.perf_counter()
-    ft_s = None  # an existing fine-tuned model is reused (its own record holds its training time)
-    if not (out_dir / f"ft_{name}" / "model").exists():
+    if (out_dir / f"ft_{name}" / "model").exists():  # reused: its own record holds its training time
+        ft_s = reused_finetune_seconds(out_dir / f"ft_{name}", prior, train80_path)
+    else:
         subprocess.run([chemrnn, "-q", "lm", "finetune", prior, str(train80_path), "-o",
-                        str(out_dir / f"ft_{name}"), "--epochs", "10", "--restart"], check=True)
+                        str(out_dir / f"ft_{name}"), "--epochs", str(FT_EPOCHS), "--restart"], check=True)
         ft_s = round(time.perf_counter() - t0, 1)
     res = sample_smiles(str(out_dir / f"ft_{name}" / "model"), rounds * per_round, seed=0)
     found: set[str] = set()
@@ -120,6 +148,11 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     res_path = out / "design_cycle.json"
     results = json.loads(res_path.read_text()) if res_path.exists() else {}
+    before = results.get("_setup", {})
+    for key in ("prior", "rounds", "per_round", "trees", "decoy_ratio"):
+        if key in before and before[key] != getattr(args, key):
+            raise SystemExit(f"{res_path}: its results were made with --{key.replace('_', '-')} {before[key]!r}, "
+                             f"not {getattr(args, key)!r}; give another OUT_DIR")
     results["_setup"] = {**vars(args), "machine": machine(), "command": " ".join(sys.argv)}
     decoys = load_smiles_list(dataset_path("chembl"))
     for name in args.targets:
