@@ -150,21 +150,24 @@ class JobQueue:
         return sorted(self.jobs.values(), key=lambda j: j.created, reverse=True)
 
     def _settle_orphan(self, job: Job) -> None:
-        """A job an earlier server started, whose process has now ended: its log says how."""
+        """A job an earlier server started, whose process has now ended: its log says how. Request threads may
+        ask at once: one settles it, through :meth:`_end` (disk first, then the job others read)."""
         if not getattr(job, "orphan", False) or _alive(job.pid):
             return
-        job.orphan = False
+        with self._ending:
+            if not job.orphan:
+                return
+            job.orphan = False
         log = self._path(job, ".log")
         error = _error_line(log) if log is not None else ""
         tail = _tail(log) if log is not None else ""
         if "error:" in tail:
-            job.state, job.error, job.message = "failed", error, "failed"
+            end = {"state": "failed", "error": error, "message": "failed"}
         elif job.kind == "finetune" and "fine-tuned model:" in tail:
-            job.state, job.progress, job.message = "finished", 1.0, "finished (followed by an earlier server)"
+            end = {"state": "finished", "progress": 1.0, "message": "finished (followed by an earlier server)"}
         else:
-            job.state, job.message = "interrupted", "its process ended without saying how"
-        job.ended = time.time()
-        self.save(job)
+            end = {"state": "interrupted", "message": "its process ended without saying how"}
+        self._end(job, {**end, "ended": time.time()})
 
     def cancel(self, job_id: str) -> Job | None:
         job = self.jobs.get(job_id)
