@@ -321,6 +321,7 @@ def test_ensemble_trains_n_seeded_models_per_split_and_predicts_their_mean(lipo_
     assert isinstance(model, PropertyEnsemble) and len(model) == 3 and m["_run"]["ensemble"] == 3
     assert len(m["_run"]["members"]) == 3 and m["_run"]["seconds"] == pytest.approx(
         sum(i["seconds"] for i in m["_run"]["members"]), abs=0.2)
+    assert "best_epoch" not in m["_run"] and all("best_epoch" in i for i in m["_run"]["members"])  # each its own
     w = [member.mlp[3].weight for member in model.members]
     assert not torch.equal(w[0], w[1]) and not torch.equal(w[1], w[2])  # different seeds, different models
     p = PropertyPredictor(tmp_path / "run" / "model", precision="32")

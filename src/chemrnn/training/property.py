@@ -417,13 +417,16 @@ def _train(cfg, run_dir: Path, data_path: Path, smiles, Y, rejects, splits, prog
     return metrics
 
 
+MEMBER_ONLY = ("epochs", "best_epoch", "best_val_loss")  # each member stops on its own: no one value for the ensemble
+
+
 def ensemble_info(member_infos: list[dict]) -> dict:
-    """A split's run info: its one model's, or for an ensemble the first member's with the members' summed
-    seconds and each member's info under ``members``."""
+    """A split's run info: its one model's, or for an ensemble what its members share, their summed seconds and
+    each member's info under ``members`` (where their own epochs, best epoch and best validation loss are)."""
     if len(member_infos) == 1:
         return member_infos[0]
-    return {**member_infos[0], "seconds": round(sum(i["seconds"] for i in member_infos), 1),
-            "members": member_infos}
+    shared = {k: v for k, v in member_infos[0].items() if k not in MEMBER_ONLY}
+    return {**shared, "seconds": round(sum(i["seconds"] for i in member_infos), 1), "members": member_infos}
 
 
 def cv_metrics(fold_metrics: list[dict], targets: list[str], Y: np.ndarray, oof: np.ndarray) -> dict:
