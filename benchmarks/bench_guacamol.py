@@ -33,12 +33,10 @@ if not hasattr(scipy, "histogram"):  # guacamol 0.5.5 uses scipy.histogram (remo
     scipy.histogram = np.histogram
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine  # noqa: E402
+from common import HOLDOUT_CUTOFF, filter_like_guacamol, machine  # noqa: E402
 
 from chemrnn.design import GoalDirectedGenerator  # noqa: E402
 
-# GuacaMol's cleaning of its ChEMBL training set (guacamol/data/get_data.py): ECFP4 bits (radius 2, 4,096 bits)
-HOLDOUT_CUTOFF = 0.323
 
 # GuacaMol paper (Brown et al. 2019, Table 2): SMILES LSTM hill-climb and Graph GA per task
 PUBLISHED = {
@@ -51,31 +49,6 @@ PUBLISHED = {
     "Sitagliptin MPO": (0.545, 0.891), "Zaleplon MPO": (0.669, 0.754), "Valsartan SMARTS": (0.978, 0.990),
     "Deco Hop": (0.996, 1.000), "Scaffold Hop": (0.998, 1.000),
 }
-
-
-def guacamol_holdout() -> list[str]:
-    """The ten drugs GuacaMol kept out of its training set (the file shipped in the guacamol package)."""
-    import pkgutil
-
-    text = pkgutil.get_data("guacamol.data", "holdout_set_gcm_v1.smiles").decode()
-    return [line.split()[0] for line in text.splitlines() if line.strip()]
-
-
-def filter_like_guacamol(smiles: list[str]) -> tuple[list[str], int]:
-    """The molecules of ``smiles`` whose ECFP4 Tanimoto to every GuacaMol holdout drug is ≤ 0.323, and how many
-    were removed (invalid ones are dropped too and counted)."""
-    from rdkit import Chem, DataStructs
-    from rdkit.Chem import rdFingerprintGenerator
-
-    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=4096)
-    drugs = [gen.GetFingerprint(Chem.MolFromSmiles(s)) for s in guacamol_holdout()]
-    kept = []
-    for s in smiles:
-        mol = Chem.MolFromSmiles(s)
-        if mol is not None and max(DataStructs.BulkTanimotoSimilarity(gen.GetFingerprint(mol), drugs)) \
-                <= HOLDOUT_CUTOFF:
-            kept.append(s)
-    return kept, len(smiles) - len(kept)
 
 
 def population_file(name: str, how: str | None, out: Path) -> tuple[str, dict]:
