@@ -94,7 +94,7 @@ def reused_finetune_seconds(ft_dir: Path, prior: str, train80_path: Path) -> flo
     except (OSError, ValueError):
         raise SystemExit(f"{ft_dir}: a model without its run record (config.json); remove the folder to "
                          "retrain") from None
-    cfg, want = rec.get("config", {}), {"init_from": prior, "epochs": FT_EPOCHS}
+    cfg, want = rec.get("config", {}), {"init_from": prior, "epochs": FT_EPOCHS, "lr": 5e-4, "augment": 0}
     bad = [f"{k} {cfg.get(k)!r} (this run: {v!r})" for k, v in want.items() if cfg.get(k) != v]
     if rec.get("data", {}).get("sha256") != sha256_of(train80_path):
         bad.append(f"fine-tuning data {rec.get('data', {}).get('path')} differs from {train80_path}")

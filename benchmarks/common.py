@@ -99,7 +99,7 @@ def guacamol_holdout() -> list[str]:
 
 
 def filter_like_guacamol(smiles: list[str]) -> tuple[list[str], int]:
-    """The molecules of ``smiles`` whose ECFP4 Tanimoto to every GuacaMol holdout drug is ≤ 0.323, and how many
+    """The molecules of ``smiles`` whose ECFP4 Tanimoto to every GuacaMol holdout drug is < 0.323, and how many
     were removed (invalid ones are dropped too and counted)."""
     from rdkit import Chem, DataStructs
     from rdkit.Chem import rdFingerprintGenerator
@@ -110,6 +110,6 @@ def filter_like_guacamol(smiles: list[str]) -> tuple[list[str], int]:
     for s in smiles:
         mol = Chem.MolFromSmiles(s)
         if mol is not None and max(DataStructs.BulkTanimotoSimilarity(gen.GetFingerprint(mol), drugs)) \
-                <= HOLDOUT_CUTOFF:
+                < HOLDOUT_CUTOFF:
             kept.append(s)
     return kept, len(smiles) - len(kept)

@@ -201,7 +201,7 @@ def test_goal_directed_generator_draws_a_seeded_population_from_a_file(tmp_path,
     path = tmp_path / "pool.smi"
     path.write_text("\n".join(sample_smiles[:200]) + "\n")
     draws = [GoalDirectedGenerator("hillclimb", "shipped", budget=50, seed=s, population=str(path),
-                                   population_size=30)._population(None) for s in (0, 0, 1)]
+                                   population_size=30).starting_molecules(None) for s in (0, 0, 1)]
     assert draws[0] == draws[1] != draws[2] and len(draws[0]) == 30 and set(draws[0]) <= set(sample_smiles[:200])
     given = GoalDirectedGenerator("hillclimb", "shipped", budget=50, population=str(path), population_size=30)
-    assert given._population(["CCO"]) == ["CCO"]  # the benchmark's own population wins over the file
+    assert given.starting_molecules(["CCO"]) == ["CCO"]  # the benchmark's own population wins over the file

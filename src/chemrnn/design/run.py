@@ -400,7 +400,7 @@ class GoalDirectedGenerator:
         self.population, self.population_size = population, population_size
         self.last_run: DesignRun | None = None
 
-    def _population(self, given: list[str] | None) -> list[str]:
+    def starting_molecules(self, given: list[str] | None) -> list[str]:
         """The benchmark's starting population if it gives one, else a seeded random draw of ``population_size``
         molecules from the dataset or file ``population`` (e.g. ``chembl``, as GuacaMol's hill-climber starts from
         its training set); the draw is scored and counted in the budget."""
@@ -422,7 +422,7 @@ class GoalDirectedGenerator:
         if hasattr(scoring_function, "score_list"):
             score = scoring_function.score_list  # noqa: E731  (GuacaMol scores invalid molecules -1: clipped to 0)
         run = DesignRun(self.cfg, score, None, self.progress)
-        run.seed_population(self._population(starting_population))
+        run.seed_population(self.starting_molecules(starting_population))
         while run.scored < self.cfg.budget:
             run.run_step()
         self.last_run = run
