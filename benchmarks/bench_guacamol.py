@@ -54,26 +54,25 @@ PUBLISHED = {
 }
 
 
-def population_file(name: str, how: str | None, out: Path) -> tuple[str, dict]:
-    """The starting-population source handed to the generator (a dataset name, or a cleaned copy beside OUT)."""
-    if not how:
-        return name, {}
-    if how != "guacamol":
-        raise SystemExit(f"--population-filter: unknown filter {how!r} (known: guacamol)")
+def population_source(name: str, how: str | None, out: Path) -> tuple[str, int, dict]:
+    """The starting-population source handed to the generator (a dataset name, or a cleaned copy beside OUT), its
+    number of molecules, and what was done to it."""
     from chemrnn.datasets import resolve_input, smiles_column
     from chemrnn.io import load_smiles_list
 
-    path = out.with_suffix(f".{Path(name).stem}.guacamol-filtered.smi")
-    if not path.exists():
-        kept, removed = filter_like_guacamol(load_smiles_list(resolve_input(name), smiles_column(name)))
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("\n".join(kept) + "\n")
-        tmp.replace(path)
-        print(f"population {name}: {removed:,} removed as GuacaMol did (ECFP4 ≥ {HOLDOUT_CUTOFF} to a holdout "
-              f"drug, or invalid), {len(kept):,} kept -> {path}", flush=True)
-    n = sum(1 for line in path.read_text().splitlines() if line.strip())
-    return str(path), {"filter": "guacamol holdout, ECFP4 Tanimoto ≥ 0.323 removed", "file": str(path),
-                       "molecules": n}
+    source, info = name, {}
+    if how:
+        source = str(out.with_suffix(f".{Path(name).stem}.guacamol-filtered.smi"))
+        info = {"filter": f"guacamol holdout, ECFP4 Tanimoto ≥ {HOLDOUT_CUTOFF} removed", "file": source}
+        if not Path(source).exists():
+            kept, removed = filter_like_guacamol(load_smiles_list(resolve_input(name), smiles_column(name)))
+            tmp = Path(source).with_suffix(".tmp")
+            tmp.write_text("\n".join(kept) + "\n")
+            tmp.replace(source)
+            print(f"population {name}: {removed:,} removed as GuacaMol did (ECFP4 ≥ {HOLDOUT_CUTOFF} to a holdout "
+                  f"drug, or invalid), {len(kept):,} kept -> {source}", flush=True)
+    n = len(load_smiles_list(resolve_input(source), smiles_column(source)))
+    return source, n, ({**info, "molecules": n} if info else info)
 
 
 class ParallelScore:
@@ -101,27 +100,15 @@ def _score_chunk(chunk: list[str]) -> list[float]:
     return _OBJECTIVE.score_list(chunk)
 
 
-class SampledBudget:
-    """Drives a :class:`GoalDirectedGenerator` with ``sampled`` molecules sampled *after* its starting population
-    (the benchmark's own where a task gives one, e.g. Ranolazine MPO's one molecule, else the drawn one), and
-    scores long lists in ``workers`` processes. ``population`` is the size of the last call's population."""
+class ParallelScoring:
+    """A generator whose scoring function scores long lists (the starting population) in ``workers`` processes."""
 
-    def __init__(self, gen: GoalDirectedGenerator, sampled: int, workers: int):
-        self.gen, self.sampled, self.workers, self.population = gen, sampled, workers, 0
+    def __init__(self, gen: GoalDirectedGenerator, workers: int):
+        self.gen, self.workers = gen, workers
 
     def generate_optimized_molecules(self, scoring_function, number_molecules, starting_population=None):
-        start = self.gen.starting_molecules(starting_population)
-        self.population = len(start)
-        self.gen.cfg.budget = self.sampled + len(start)
         return self.gen.generate_optimized_molecules(ParallelScore(scoring_function, self.workers),
-                                                     number_molecules, start)
-
-
-def _count(name: str) -> int:
-    from chemrnn.datasets import resolve_input, smiles_column
-    from chemrnn.io import load_smiles_list
-
-    return len(load_smiles_list(resolve_input(name), smiles_column(name)))
+                                                     number_molecules, starting_population)
 
 
 def main() -> None:
@@ -147,12 +134,9 @@ def main() -> None:
     options = {k: float(v) if "." in v or "e" in v else int(v) for k, v in (o.split("=", 1) for o in args.option)}
     out = Path(args.output)
     done = json.loads(out.read_text()) if out.exists() else {"results": {}}
-    population, pop_info = (population_file(args.population, args.population_filter, out) if args.population
-                            else (None, {}))
-    size = 0
-    if population:
-        size = pop_info.get("molecules") or _count(population) if args.population_size == "all" \
-            else int(args.population_size)
+    population, available, pop_info = (population_source(args.population, args.population_filter, out)
+                                       if args.population else (None, 0, {}))
+    size = available if args.population_size == "all" else min(available, int(args.population_size))
     done["setup"] = {"optimizer": args.optimizer, "prior": args.prior, "budget": args.budget,
                      "sampled_budget": args.budget, "batch_size": args.batch_size, "options": options,
                      "seed": args.seed, "population": args.population, "population_size": size, **(
@@ -164,16 +148,15 @@ def main() -> None:
         bench = suite[i]
         if bench.name in done["results"]:
             continue
-        gen = GoalDirectedGenerator(args.optimizer, args.prior, args.budget, args.batch_size, args.seed,
-                                    options, population=population, population_size=size)
-        driver = SampledBudget(gen, args.budget, args.workers)
+        gen = GoalDirectedGenerator(args.optimizer, args.prior, args.budget, args.batch_size, args.seed, options,
+                                    population=population, population_size=size, budget_after_population=True)
         t0 = time.perf_counter()
-        res = bench.assess_model(driver)
+        res = bench.assess_model(ParallelScoring(gen, args.workers))
         seconds = time.perf_counter() - t0
         hc, ga = PUBLISHED.get(bench.name, (None, None))
         done["results"][bench.name] = {"index": i, "score": res.score, "seconds": round(seconds, 1),
                                        "scored_molecules": gen.last_run.scored if gen.last_run else None,
-                                       "starting_population": driver.population,
+                                       "starting_population": gen.last_population,
                                        "smiles_lstm_hc": hc, "graph_ga": ga,
                                        "top": res.optimized_molecules[:3] if res.optimized_molecules else []}
         print(f"{i:2d} {bench.name:28s} {res.score:.3f} (SMILES-LSTM HC {hc}, Graph GA {ga}) {seconds:.0f} s",

@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -387,18 +387,22 @@ class GoalDirectedGenerator:
     of GuacaMol's ``GoalDirectedGenerator`` (duck-typed; guacamol is not needed), so that GuacaMol's own benchmark can
     drive chemrnn. ``scoring_function`` is a chemrnn :class:`~chemrnn.scoring.ScoringFunction`, any callable taking a
     list of SMILES, or an object with GuacaMol's ``score_list``. Each call runs a fresh in-memory design run of
-    ``budget`` scored molecules from the prior and returns the best distinct molecules found."""
+    ``budget`` scored molecules from the prior (with ``budget_after_population``: ``budget`` sampled molecules after
+    the starting population, whatever its size) and returns the best distinct molecules found."""
 
     def __init__(self, optimizer: str = "reinvent", prior: str = "shipped", budget: int = 5000, batch_size: int = 128,
                  seed: int = 0, options: dict | None = None, diversity_filter: dict | None = None,
-                 device: str = "auto", progress=None, population: str | None = None, population_size: int = 0):
+                 device: str = "auto", progress=None, population: str | None = None, population_size: int = 0,
+                 budget_after_population: bool = False):
         self.cfg = DesignConfig(optimizer=optimizer, prior=prior, budget=budget, batch_size=batch_size, seed=seed,
                                 device=device, options=dict(options or {}),
                                 diversity_filter={**DesignConfig().diversity_filter, **(diversity_filter or {})})
         self.cfg.validate()
         self.progress = progress
         self.population, self.population_size = population, population_size
+        self.budget_after_population = budget_after_population
         self.last_run: DesignRun | None = None
+        self.last_population = 0  # the size of the last call's starting population
 
     def starting_molecules(self, given: list[str] | None) -> list[str]:
         """The benchmark's starting population if it gives one, else a seeded random draw of ``population_size``
@@ -421,9 +425,14 @@ class GoalDirectedGenerator:
         score = scoring_function
         if hasattr(scoring_function, "score_list"):
             score = scoring_function.score_list  # noqa: E731  (GuacaMol scores invalid molecules -1: clipped to 0)
-        run = DesignRun(self.cfg, score, None, self.progress)
-        run.seed_population(self.starting_molecules(starting_population))
-        while run.scored < self.cfg.budget:
+        start = self.starting_molecules(starting_population)
+        self.last_population = len(start)
+        cfg = self.cfg
+        if self.budget_after_population:
+            cfg = replace(cfg, budget=cfg.budget + len(start))
+        run = DesignRun(cfg, score, None, self.progress)
+        run.seed_population(start)
+        while run.scored < cfg.budget:
             run.run_step()
         self.last_run = run
         best = sorted(run.best.items(), key=lambda kv: (-kv[1], kv[0]))
