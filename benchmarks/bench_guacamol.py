@@ -9,6 +9,7 @@ Usage::
         [--prior shipped] [--batch-size 128] [--option sigma=120 --option lr=5e-4]
         [--population chembl --population-size 2048]
         [--population chembl --population-size all --population-filter guacamol --workers 2]
+        [--diversity-filter none] [--population-cache DIR]
 
 ``--population-size all --population-filter guacamol`` is the published SMILES-LSTM hill-climber's protocol: score
 the whole training set first and start from its best, with the set cleaned as GuacaMol cleaned its ChEMBL training
@@ -24,6 +25,7 @@ Each task's result is appended to OUT.json as soon as it is done; rerunning skip
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -76,13 +78,32 @@ def population_source(name: str, how: str | None, out: Path) -> tuple[str, int, 
 
 
 class ParallelScore:
-    """GuacaMol's ``score_list`` over ``workers`` forked processes for long lists (the starting population)."""
+    """GuacaMol's ``score_list`` over ``workers`` forked processes for long lists (the starting population).
 
-    def __init__(self, objective, workers: int):
-        self.objective, self.workers = objective, workers
+    With ``cache`` (a folder) a long list's scores are kept there under the task's name and the list's sha256, so a
+    rerun of the benchmark does not score the same population again; the molecules still count as scored."""
+
+    def __init__(self, objective, workers: int, cache: Path | None = None, task: str = ""):
+        self.objective, self.workers, self.cache, self.task = objective, workers, cache, task
 
     def __call__(self, smiles: list[str]) -> list[float]:
-        if self.workers < 2 or len(smiles) < 4096:
+        if len(smiles) < 4096:
+            return self.objective.score_list(smiles)
+        if self.cache is None:
+            return self._score(smiles)
+        digest = hashlib.sha256("\n".join(smiles).encode()).hexdigest()[:16]
+        path = self.cache / f"{''.join(c if c.isalnum() else '_' for c in self.task)}.{digest}.npy"
+        if path.exists():
+            return np.load(path).tolist()
+        scores = self._score(smiles)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, np.asarray(scores, dtype=float))
+        tmp.replace(path)
+        return scores
+
+    def _score(self, smiles: list[str]) -> list[float]:
+        if self.workers < 2:
             return self.objective.score_list(smiles)
         import multiprocessing as mp
 
@@ -103,12 +124,12 @@ def _score_chunk(chunk: list[str]) -> list[float]:
 class ParallelScoring:
     """A generator whose scoring function scores long lists (the starting population) in ``workers`` processes."""
 
-    def __init__(self, gen: GoalDirectedGenerator, workers: int):
-        self.gen, self.workers = gen, workers
+    def __init__(self, gen: GoalDirectedGenerator, workers: int, cache: Path | None = None, task: str = ""):
+        self.gen, self.workers, self.cache, self.task = gen, workers, cache, task
 
     def generate_optimized_molecules(self, scoring_function, number_molecules, starting_population=None):
-        return self.gen.generate_optimized_molecules(ParallelScore(scoring_function, self.workers),
-                                                     number_molecules, starting_population)
+        score = ParallelScore(scoring_function, self.workers, self.cache, self.task)
+        return self.gen.generate_optimized_molecules(score, number_molecules, starting_population)
 
 
 def main() -> None:
@@ -127,6 +148,10 @@ def main() -> None:
     ap.add_argument("--population-filter", default=None, choices=["guacamol"],
                     help="clean the population as GuacaMol cleaned its training set (see the module docstring)")
     ap.add_argument("--workers", type=int, default=1, help="processes scoring the population")
+    ap.add_argument("--diversity-filter", default="scaffold", choices=["scaffold", "generic", "identical", "none"],
+                    help="the design run's diversity filter (none: as GuacaMol's hill-climber)")
+    ap.add_argument("--population-cache", default=None,
+                    help="folder keeping each task's population scores, so a rerun does not score them again")
     args = ap.parse_args()
 
     from guacamol.benchmark_suites import goal_directed_suite_v2
@@ -139,7 +164,8 @@ def main() -> None:
     size = available if args.population_size == "all" else min(available, int(args.population_size))
     done["setup"] = {"optimizer": args.optimizer, "prior": args.prior, "budget": args.budget,
                      "sampled_budget": args.budget, "batch_size": args.batch_size, "options": options,
-                     "seed": args.seed, "population": args.population, "population_size": size, **(
+                     "seed": args.seed, "diversity_filter": args.diversity_filter,
+                     "population": args.population, "population_size": size, **(
                          {"population_filter": pop_info} if pop_info else {}),
                      "machine": machine(), "command": " ".join(sys.argv)}
     suite = goal_directed_suite_v2()
@@ -149,9 +175,11 @@ def main() -> None:
         if bench.name in done["results"]:
             continue
         gen = GoalDirectedGenerator(args.optimizer, args.prior, args.budget, args.batch_size, args.seed, options,
+                                    diversity_filter={"kind": args.diversity_filter},
                                     population=population, population_size=size, budget_after_population=True)
         t0 = time.perf_counter()
-        res = bench.assess_model(ParallelScoring(gen, args.workers))
+        cache = Path(args.population_cache) if args.population_cache else None
+        res = bench.assess_model(ParallelScoring(gen, args.workers, cache, bench.name))
         seconds = time.perf_counter() - t0
         hc, ga = PUBLISHED.get(bench.name, (None, None))
         done["results"][bench.name] = {"index": i, "score": res.score, "seconds": round(seconds, 1),

@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import torch
 
 from chemrnn import chem
 from chemrnn.design import run_design
@@ -205,3 +206,34 @@ def test_goal_directed_generator_draws_a_seeded_population_from_a_file(tmp_path,
     assert draws[0] == draws[1] != draws[2] and len(draws[0]) == 30 and set(draws[0]) <= set(sample_smiles[:200])
     given = GoalDirectedGenerator("hillclimb", "shipped", budget=50, population=str(path), population_size=30)
     assert given.starting_molecules(["CCO"]) == ["CCO"]  # the benchmark's own population wins over the file
+
+
+def test_best_molecules_are_ranked_by_the_raw_score_not_the_filtered_one():
+    """The diversity filter shapes what the optimizer learns from; the molecules a run returns as best are ranked by
+    the objective itself (a filter of one molecule per scaffold would otherwise zero most good ones)."""
+    from chemrnn.design import GoalDirectedGenerator
+
+    gen = GoalDirectedGenerator("hillclimb", "shipped", budget=64, batch_size=32, device="cpu",
+                                options={"top_k": 16, "lr": 1e-3},
+                                diversity_filter={"kind": "scaffold", "bucket_size": 1, "min_score": 0.0})
+    scoring = Similarity()
+    out = gen.generate_optimized_molecules(scoring, 20)
+    best = gen.last_run.best
+    raw = dict(zip(best, scoring.score_list(list(best))))
+    assert len(best) > 20 and all(best[c] == pytest.approx(raw[c]) for c in best)
+    assert out == sorted(best, key=lambda c: (-raw[c], c))[:20]
+
+
+def test_design_updates_are_seeded_whatever_the_global_torch_state():
+    """The ChEMBL prior has dropout: a run's fine-tuning draws its masks from a per-step seed, so two runs with the
+    same seed agree even when the process's global torch RNG differs (as between two processes)."""
+    from chemrnn.design import GoalDirectedGenerator
+
+    outs = []
+    for state in (1, 2):
+        gen = GoalDirectedGenerator("hillclimb", "chembl", budget=96, batch_size=32, device="cpu",
+                                    options={"top_k": 16, "lr": 1e-3, "epochs": 2})
+        torch.manual_seed(state)
+        outs.append((gen.generate_optimized_molecules(Similarity(), 30), gen.last_run.best))
+    assert gen.last_run.agent.model.config.dropout > 0
+    assert outs[0] == outs[1]

@@ -2,10 +2,11 @@
 spent; every scored molecule recorded with its step and score parts; resumable after ``kill -9``.
 
 A run directory holds ``config.json``, ``scored.csv`` (every sampled molecule: step, SMILES, canonical form,
-score after the diversity filter, the raw score and each component), ``log.csv`` (the learning curve: mean and
-top-1/10/100 score vs molecules scored, validity, uniqueness, time split into sample/score/update), ``state/``
-(agent weights, Adam state and the optimizer's JSON state after the last finished step: rerunning the same command
-resumes from it), and at the end ``top.csv``, ``top.png``, ``report.html`` and ``model/`` (the final agent).
+score after the diversity filter, the raw score and each component), ``log.csv`` (the learning curve: mean score
+after the filter and top-1/10/100 raw score vs molecules scored, validity, uniqueness, time split into
+sample/score/update), ``state/`` (agent weights, Adam state and the optimizer's JSON state after the last finished
+step: rerunning the same command resumes from it), and at the end ``top.csv``, ``top.png``, ``report.html`` and
+``model/`` (the final agent).
 """
 from __future__ import annotations
 
@@ -128,7 +129,9 @@ class DesignRun:
         self.optimizer = OPTIMIZERS[cfg.optimizer](self.agent, prior, **cfg.options)
         self.filter = DiversityFilter(**cfg.diversity_filter)
         self.step, self.scored = 0, 0
-        self.best: dict[str, float] = {}  # every distinct valid molecule's best (filtered) score
+        # every distinct valid molecule's raw score: the objective itself (the diversity filter shapes what the
+        # optimizer learns from, not which molecules are best)
+        self.best: dict[str, float] = {}
         self.columns = list(getattr(scoring, "names", []))
 
     # ------------------------------------------------------------------------------- scoring
@@ -170,10 +173,12 @@ class DesignRun:
         raw, comps, canon = self._score(batch.smiles)
         filtered = self.filter.apply(canon, raw)
         t2 = time.perf_counter()
-        info = self.optimizer.step(k, batch, canon, filtered)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed * 1_000_003 + k)  # dropout in the update: seeded per step, so reruns agree
+            info = self.optimizer.step(k, batch, canon, filtered)
         t3 = time.perf_counter()
         self.step, self.scored = k + 1, self.scored + n
-        for c, s in zip(canon, filtered):
+        for c, s in zip(canon, raw):
             if c is not None:
                 self.best[c] = max(float(s), self.best.get(c, 0.0))
         rows = [{"step": k, "smiles": s, "canonical": c or "", "score": f"{f:.6g}", "raw_score": f"{r:.6g}",
