@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -237,3 +238,36 @@ def test_design_updates_are_seeded_whatever_the_global_torch_state():
         outs.append((gen.generate_optimized_molecules(Similarity(), 30), gen.last_run.best))
     assert gen.last_run.agent.model.config.dropout > 0
     assert outs[0] == outs[1]
+
+
+def _hill_climber(**options):
+    from chemrnn.design.agent import Agent
+    from chemrnn.design.optimizers import HillClimb
+    from chemrnn.models.language import load_language_model
+    from chemrnn.tokens import get_tokenizer
+
+    model, vocab, tok, _ = load_language_model("shipped", device="cpu")
+    return HillClimb(Agent(model, vocab, get_tokenizer(tok)), **options)
+
+
+def test_hill_climber_pool_leaves_out_zero_scores_and_fills_up_with_its_hits():
+    """A sparse objective: one hit among zeros. The pool holds the hit alone (zeros teach nothing), repeated to top_k
+    molecules an epoch, so one step pulls the model towards it far harder than a lone copy would; with no hit at
+    all the model is left as it is."""
+    population, scores = ["CCO", CELECOXIB, "c1ccccc1"], np.array([0.0, 1.0, 0.0])
+    canonical = chem.canonical_or_none(CELECOXIB)
+    gains = {}
+    for fill in (True, False):
+        hc = _hill_climber(top_k=64, batch_size=8, epochs=1, lr=1e-3, fill=fill)
+        ids = hc.agent.encode([canonical])
+        before = hc.agent.log_likelihood(ids).item()
+        hc.seed_population([chem.canonical_or_none(s) for s in population], scores)
+        assert hc.pool == {canonical: 1.0}
+        assert hc.training_set() == [canonical] * (64 if fill else 1)
+        hc.step(0, None, [], np.zeros(0))
+        gains[fill] = hc.agent.log_likelihood(ids).item() - before
+    assert gains[True] > gains[False] + 5, gains  # nats of log-likelihood of the hit
+    hc = _hill_climber(top_k=64)
+    weights = [p.detach().clone() for p in hc.agent.model.parameters()]
+    assert hc.step(0, None, ["CCO", "CCN"], np.zeros(2))["trained_on"] == 0
+    assert all(torch.equal(a, b) for a, b in zip(weights, hc.agent.model.parameters()))

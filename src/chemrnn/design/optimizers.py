@@ -60,24 +60,40 @@ class SeglerCycle(Optimizer):
 
 
 class HillClimb(Optimizer):
+    """The pool holds the best ``top_k`` molecules seen that score above ``min_score`` (a molecule scoring 0 says
+    nothing about the objective: with a sparse objective, a pool padded with zeros would teach the prior back to
+    the model). With ``fill``, a pool smaller than ``top_k`` is repeated up to ``top_k`` molecules an epoch, so that
+    the first hits pull the model as hard as a full pool would; an empty pool leaves the model as it is."""
+
     name = "hillclimb"
-    defaults = {"lr": 5e-4, "top_k": 512, "epochs": 1, "batch_size": 128}
+    defaults = {"lr": 5e-4, "top_k": 512, "epochs": 1, "batch_size": 128, "min_score": 0.0, "fill": True}
 
     def __init__(self, agent, prior=None, **options):
         super().__init__(agent, prior, **options)
         self.pool: dict[str, float] = {}
 
-    def seed_population(self, smiles: list[str], scores: np.ndarray) -> None:
-        """A starting population (e.g. the best known molecules): part of the pool from the first step."""
-        self.pool.update({s: float(v) for s, v in zip(smiles, scores)})
-        self.pool = dict(_best(self.pool, self.opt["top_k"]))
-
-    def step(self, k, batch, canonical, scores):
-        for c, s in zip(canonical, scores):
-            if c is not None:
+    def _add(self, smiles, scores) -> None:
+        for c, s in zip(smiles, scores):
+            if c is not None and float(s) > self.opt["min_score"]:
                 self.pool[c] = max(float(s), self.pool.get(c, 0.0))
         self.pool = dict(_best(self.pool, self.opt["top_k"]))
-        loss = self.agent.finetune(list(self.pool), self.optimizer, self.opt["epochs"], self.opt["batch_size"],
+
+    def seed_population(self, smiles: list[str], scores: np.ndarray) -> None:
+        """A starting population (e.g. the best known molecules): part of the pool from the first step."""
+        self._add(smiles, scores)
+
+    def training_set(self) -> list[str]:
+        """The pool in score order, repeated up to ``top_k`` molecules when ``fill`` is on."""
+        names = list(self.pool)
+        if self.opt["fill"] and names:
+            names = (names * -(-int(self.opt["top_k"]) // len(names)))[: int(self.opt["top_k"])]
+        return names
+
+    def step(self, k, batch, canonical, scores):
+        self._add(canonical, scores)
+        if not self.pool:
+            return {"loss": float("nan"), "trained_on": 0}
+        loss = self.agent.finetune(self.training_set(), self.optimizer, self.opt["epochs"], self.opt["batch_size"],
                                    seed=k)
         return {"loss": loss, "trained_on": len(self.pool)}
 
