@@ -56,6 +56,16 @@ PUBLISHED = {
 }
 
 
+def option_value(text: str):
+    """An optimizer option from the command line: true/false, an integer or a float."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
 def population_source(name: str, how: str | None, out: Path) -> tuple[str, int, dict]:
     """The starting-population source handed to the generator (a dataset name, or a cleaned copy beside OUT), its
     number of molecules, and what was done to it."""
@@ -149,16 +159,17 @@ def main() -> None:
                     help="clean the population as GuacaMol cleaned its training set (see the module docstring)")
     ap.add_argument("--workers", type=int, default=1, help="processes scoring the population")
     ap.add_argument("--diversity-filter", default="scaffold", choices=["scaffold", "generic", "identical", "none"],
-                    help="the design run's diversity filter (none: as GuacaMol's hill-climber)")
+                    help="the design run's diversity filter (GuacaMol's hill-climber has none)")
     ap.add_argument("--population-cache", default=None,
                     help="folder keeping each task's population scores, so a rerun does not score them again")
     args = ap.parse_args()
 
     from guacamol.benchmark_suites import goal_directed_suite_v2
 
-    options = {k: float(v) if "." in v or "e" in v else int(v) for k, v in (o.split("=", 1) for o in args.option)}
+    options = {k: option_value(v) for k, v in (o.split("=", 1) for o in args.option)}
     out = Path(args.output)
     done = json.loads(out.read_text()) if out.exists() else {"results": {}}
+    previous = done.get("setup")
     population, available, pop_info = (population_source(args.population, args.population_filter, out)
                                        if args.population else (None, 0, {}))
     size = available if args.population_size == "all" else min(available, int(args.population_size))
@@ -168,6 +179,10 @@ def main() -> None:
                      "population": args.population, "population_size": size, **(
                          {"population_filter": pop_info} if pop_info else {}),
                      "machine": machine(), "command": " ".join(sys.argv)}
+    if previous and done["results"]:
+        changed = [k for k in done["setup"] if k not in ("machine", "command") and previous.get(k) != done["setup"][k]]
+        if changed:
+            sys.exit(f"{out} holds results of other settings ({', '.join(changed)}): use another OUT.json")
     suite = goal_directed_suite_v2()
     picks = [int(i) for i in args.tasks.split(",")] if args.tasks else range(len(suite))
     for i in picks:

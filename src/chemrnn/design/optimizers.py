@@ -3,13 +3,15 @@
 - :class:`SeglerCycle` — Segler et al. 2018, "simulating the design cycle": sample, score, fine-tune the model on
   the molecules that pass (score ≥ ``threshold``, else the round's best ``top_k``), repeat.
 - :class:`HillClimb` — the SMILES-LSTM hill-climber of GuacaMol's baselines (Brown et al. 2019): keep the best
-  ``top_k`` of everything seen so far, fine-tune on them, sample again.
+  ``top_k`` of everything seen so far, fine-tune on them, sample again. Two departures, on by default: molecules
+  scoring 0 stay out of the pool, and a pool smaller than ``top_k`` is repeated (``min_score = -1, fill = false``
+  is GuacaMol's own).
 - :class:`Reinvent` — REINVENT (Olivecrona et al. 2017; Blaschke et al. 2020): policy learning towards the augmented
   likelihood ``log P_aug(x) = log P_prior(x) + σ·S(x)``, loss ``(log P_aug − log P_agent)²``, anchored to the
   frozen prior; experience replay of the best molecules so far; a diversity filter against mode collapse.
 
-Each ``step(k, batch, scores)`` updates the agent from one sampled batch and its (filtered) scores; ``state()`` and
-``restore()`` carry what a resumed run needs besides the weights (replay buffer, top-k pool) as JSON.
+Each ``step(k, batch, canonical, scores)`` updates the agent from one sampled batch and its (filtered) scores;
+``state()`` and ``restore()`` carry what a resumed run needs besides the weights (replay buffer, top-k pool) as JSON.
 """
 from __future__ import annotations
 
@@ -63,7 +65,8 @@ class HillClimb(Optimizer):
     """The pool holds the best ``top_k`` molecules seen that score above ``min_score`` (a molecule scoring 0 says
     nothing about the objective: with a sparse objective, a pool padded with zeros would teach the prior back to
     the model). With ``fill``, a pool smaller than ``top_k`` is repeated up to ``top_k`` molecules an epoch, so that
-    the first hits pull the model as hard as a full pool would; an empty pool leaves the model as it is."""
+    the first hits pull the model as hard as a full pool would (the last, partial copy holds the best of the pool);
+    an empty pool leaves the model as it is. Molecules the agent's vocabulary cannot spell stay out of the pool."""
 
     name = "hillclimb"
     defaults = {"lr": 5e-4, "top_k": 512, "epochs": 1, "batch_size": 128, "min_score": 0.0, "fill": True}
@@ -72,10 +75,18 @@ class HillClimb(Optimizer):
         super().__init__(agent, prior, **options)
         self.pool: dict[str, float] = {}
 
+    def _spellable(self, smiles: str) -> bool:
+        a = self.agent
+        return all(t in a.vocabulary for t in a.tokenizer.tokenize(smiles))
+
     def _add(self, smiles, scores) -> None:
         for c, s in zip(smiles, scores):
-            if c is not None and float(s) > self.opt["min_score"]:
-                self.pool[c] = max(float(s), self.pool.get(c, 0.0))
+            if c is None or float(s) <= self.opt["min_score"]:
+                continue
+            if c in self.pool:
+                self.pool[c] = max(float(s), self.pool[c])
+            elif self._spellable(c):
+                self.pool[c] = float(s)
         self.pool = dict(_best(self.pool, self.opt["top_k"]))
 
     def seed_population(self, smiles: list[str], scores: np.ndarray) -> None:
@@ -101,7 +112,10 @@ class HillClimb(Optimizer):
         return {"pool": self.pool}
 
     def restore(self, state):
-        self.pool = {k: float(v) for k, v in state.get("pool", {}).items()}
+        """The saved pool, under this version's rules (a pool saved before ``min_score`` may hold zeros)."""
+        self.pool = {}
+        saved = state.get("pool", {})
+        self._add(list(saved), [float(v) for v in saved.values()])
 
 
 class Reinvent(Optimizer):

@@ -28,6 +28,9 @@ from .diversity import DiversityFilter
 from .optimizers import OPTIMIZERS
 
 
+UPDATE_SEED_OFFSET = 1 << 40  # the update's dropout seeds, apart from the sampling seeds of the same step
+
+
 @dataclass
 class DesignConfig:
     optimizer: str = "reinvent"
@@ -122,6 +125,9 @@ class DesignRun:
         device = torch_device(cfg.device)
         model, vocab, tok, self.prior_meta = load_language_model(cfg.prior, device=device)
         self.agent = Agent(model, vocab, get_tokenizer(tok), device, cfg.max_length)
+        dev = torch.device(device)
+        self._rng_devices = [dev.index if dev.index is not None else torch.cuda.current_device()] \
+            if dev.type == "cuda" else []
         prior = None
         if cfg.optimizer == "reinvent":
             pm, _, _, _ = load_language_model(cfg.prior, device=device)
@@ -173,8 +179,9 @@ class DesignRun:
         raw, comps, canon = self._score(batch.smiles)
         filtered = self.filter.apply(canon, raw)
         t2 = time.perf_counter()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed * 1_000_003 + k)  # dropout in the update: seeded per step, so reruns agree
+        with torch.random.fork_rng(devices=self._rng_devices):
+            # dropout in the update: seeded per step (apart from the sampling seed), so reruns agree on CPU
+            torch.manual_seed(UPDATE_SEED_OFFSET + cfg.seed * 1_000_003 + k)
             info = self.optimizer.step(k, batch, canon, filtered)
         t3 = time.perf_counter()
         self.step, self.scored = k + 1, self.scored + n
@@ -211,7 +218,8 @@ class DesignRun:
         tensors = {f"{i}.{name}": (t if torch.is_tensor(t) else torch.tensor(t)).detach().cpu().contiguous()
                    for i, st in opt["state"].items() for name, t in st.items()}
         save_file(tensors or {"_empty": torch.zeros(1)}, str(tmp / "optim.safetensors"))
-        state = {"step": self.step, "scored": self.scored, "best": self.best, "filter": self.filter.state(),
+        state = {"step": self.step, "scored": self.scored, "best": self.best, "best_scores": "raw",
+                 "filter": self.filter.state(),
                  "optimizer": self.optimizer.state(), "param_groups": opt["param_groups"]}
         (tmp / "state.json").write_text(json.dumps(state))
         old = self.run_dir / ".state.old"
@@ -220,6 +228,19 @@ class DesignRun:
             os.replace(final, old)
         os.replace(tmp, final)
         shutil.rmtree(old, ignore_errors=True)
+
+    def _raw_best_from_scored_csv(self) -> None:
+        """A state saved before chemrnn ranked by the raw score kept the filtered one: the saved steps' raw scores
+        from ``scored.csv`` (a filter only ever lowers a score, so the maximum is the raw score; the starting
+        population, not in the file, was never filtered)."""
+        path = self.run_dir / "scored.csv"
+        if not path.exists():
+            return
+        with open(path, newline="") as fh:
+            for row in csv.DictReader(fh):
+                if row["canonical"] and int(row["step"]) < self.step:
+                    c = row["canonical"]
+                    self.best[c] = max(float(row["raw_score"]), self.best.get(c, 0.0))
 
     def load_state(self) -> bool:
         from safetensors.torch import load_file
@@ -238,6 +259,8 @@ class DesignRun:
             opt_state.setdefault(int(i), {})[name] = t
         self.optimizer.optimizer.load_state_dict({"state": opt_state, "param_groups": state["param_groups"]})
         self.step, self.scored, self.best = state["step"], state["scored"], state["best"]
+        if state.get("best_scores") != "raw":
+            self._raw_best_from_scored_csv()
         self.filter.restore(state["filter"])
         self.optimizer.restore(state["optimizer"])
         return True
