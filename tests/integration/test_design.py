@@ -2,6 +2,7 @@
 diversity filter caps a scaffold, bad configs fail before any work, and a killed run resumes to the same result
 as an uninterrupted one."""
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -27,6 +28,10 @@ type = "descriptor"
 descriptor = "aromatic_rings"
 modifier = { type = "step", threshold = 3 }
 """
+
+# molecules with exactly one ring: benzene is their common scaffold
+ONE_RING = SCORING.replace('"aromatic_rings"', '"rings"').replace('{ type = "step", threshold = 3 }',
+                                                                  '{ type = "window", low = 1, high = 1 }')
 
 
 def config(tmp_path: Path, optimizer: str, budget: int, filt: str = 'kind = "none"', extra: str = "") -> Path:
@@ -55,9 +60,7 @@ def test_each_optimizer_raises_the_mean_score(tmp_path, optimizer):
 def test_diversity_filter_caps_a_scaffold(tmp_path):
     """Rewarding one-ring molecules makes benzene the common scaffold: its bucket fills and the rest score 0."""
     cfg = config(tmp_path, "reinvent", 240, 'kind = "scaffold"\nbucket_size = 3\nmin_score = 0.5')
-    one_ring = SCORING.replace('"aromatic_rings"', '"rings"').replace('{ type = "step", threshold = 3 }',
-                                                                      '{ type = "window", low = 1, high = 1 }')
-    cfg.write_text(cfg.read_text().replace(SCORING, one_ring))
+    cfg.write_text(cfg.read_text().replace(SCORING, ONE_RING))
     run_design(cfg, tmp_path / "run")
     with open(tmp_path / "run" / "scored.csv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["canonical"]]
@@ -271,3 +274,33 @@ def test_hill_climber_pool_leaves_out_zero_scores_and_fills_up_with_its_hits():
     weights = [p.detach().clone() for p in hc.agent.model.parameters()]
     assert hc.step(0, None, ["CCO", "CCN"], np.zeros(2))["trained_on"] == 0
     assert all(torch.equal(a, b) for a, b in zip(weights, hc.agent.model.parameters()))
+
+
+def test_a_state_saved_before_raw_ranking_resumes_with_raw_scores(tmp_path):
+    """Older versions saved the filtered score as each molecule's best and kept zeros in the hill-climber's pool:
+    resuming such a state rebuilds the best from scored.csv's raw scores and drops the zeros from the pool."""
+    from chemrnn.design.run import DesignRun, load_toml, read_config
+    from chemrnn.scoring import ScoringFunction
+
+    cfg_path = config(tmp_path, "hillclimb", 96, 'kind = "scaffold"\nbucket_size = 1\nmin_score = 0.5')
+    cfg_path.write_text(cfg_path.read_text().replace(SCORING, ONE_RING))
+    run_dir = tmp_path / "run"
+    run_design(cfg_path, run_dir)
+    with open(run_dir / "scored.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["canonical"]]
+    raw, filtered = {}, {}
+    for r in rows:
+        raw[r["canonical"]] = max(float(r["raw_score"]), raw.get(r["canonical"], 0.0))
+        filtered[r["canonical"]] = max(float(r["score"]), filtered.get(r["canonical"], 0.0))
+    assert raw != filtered  # the filter zeroed some good molecules
+    state_file = run_dir / "state" / "state.json"
+    state = json.loads(state_file.read_text())
+    assert state.pop("best_scores") == "raw"
+    state["best"] = filtered
+    state["optimizer"]["pool"] = {**state["optimizer"]["pool"], "CCO": 0.0, "CCN": 0.0}
+    state_file.write_text(json.dumps(state))
+    cfg, scoring = read_config(load_toml(cfg_path))
+    run = DesignRun(cfg, ScoringFunction.from_config(scoring), run_dir)
+    assert run.load_state()
+    assert run.best == pytest.approx(raw)
+    assert "CCO" not in run.optimizer.pool and all(v > 0 for v in run.optimizer.pool.values())
