@@ -95,6 +95,7 @@ class ParallelScore:
 
     def __init__(self, objective, workers: int, cache: Path | None = None, task: str = ""):
         self.objective, self.workers, self.cache, self.task = objective, workers, cache, task
+        self.from_cache = False  # whether a long list's scores came from the cache (its seconds not spent here)
 
     def __call__(self, smiles: list[str]) -> list[float]:
         if len(smiles) < 4096:
@@ -104,6 +105,7 @@ class ParallelScore:
         digest = hashlib.sha256("\n".join(smiles).encode()).hexdigest()[:16]
         path = self.cache / f"{''.join(c if c.isalnum() else '_' for c in self.task)}.{digest}.npy"
         if path.exists():
+            self.from_cache = True
             return np.load(path).tolist()
         scores = self._score(smiles)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,9 +138,10 @@ class ParallelScoring:
 
     def __init__(self, gen: GoalDirectedGenerator, workers: int, cache: Path | None = None, task: str = ""):
         self.gen, self.workers, self.cache, self.task = gen, workers, cache, task
+        self.score: ParallelScore | None = None
 
     def generate_optimized_molecules(self, scoring_function, number_molecules, starting_population=None):
-        score = ParallelScore(scoring_function, self.workers, self.cache, self.task)
+        score = self.score = ParallelScore(scoring_function, self.workers, self.cache, self.task)
         return self.gen.generate_optimized_molecules(score, number_molecules, starting_population)
 
 
@@ -194,12 +197,14 @@ def main() -> None:
                                     population=population, population_size=size, budget_after_population=True)
         t0 = time.perf_counter()
         cache = Path(args.population_cache) if args.population_cache else None
-        res = bench.assess_model(ParallelScoring(gen, args.workers, cache, bench.name))
+        model = ParallelScoring(gen, args.workers, cache, bench.name)
+        res = bench.assess_model(model)
         seconds = time.perf_counter() - t0
         hc, ga = PUBLISHED.get(bench.name, (None, None))
         done["results"][bench.name] = {"index": i, "score": res.score, "seconds": round(seconds, 1),
                                        "scored_molecules": gen.last_run.scored if gen.last_run else None,
                                        "starting_population": gen.last_population,
+                                       "population_scores_cached": bool(model.score and model.score.from_cache),
                                        "smiles_lstm_hc": hc, "graph_ga": ga,
                                        "top": res.optimized_molecules[:3] if res.optimized_molecules else []}
         print(f"{i:2d} {bench.name:28s} {res.score:.3f} (SMILES-LSTM HC {hc}, Graph GA {ga}) {seconds:.0f} s",

@@ -23,9 +23,10 @@ def _setup(s: dict) -> str:
         pop = (f"; starting population: {s['population_size']:,} molecules of `{s['population']}`"
                f"{' (' + filt['filter'] + ')' if filt else ''}, scored first and counted in 'scored'")
     budget = s.get("sampled_budget", s["budget"])
+    filt = f", diversity filter {s['diversity_filter']}" if s.get("diversity_filter") else ""
     return (f"Setup: optimizer `{s['optimizer']}`, prior `{s['prior']}`, {budget:,} sampled molecules per task{pop}, "
-            f"batch {s['batch_size']}, options {s['options']}; {s['machine']['cpu']}, {s['machine']['cores']} cores, "
-            f"torch {s['machine']['torch']}.")
+            f"batch {s['batch_size']}, options {s['options']}{filt}; {s['machine']['cpu']}, "
+            f"{s['machine']['cores']} cores, torch {s['machine']['torch']}.")
 
 
 def guacamol(path: str, compare: str | None = None, label: str | None = None) -> str:
