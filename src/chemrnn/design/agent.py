@@ -39,6 +39,10 @@ class Agent:
         """log P(sequence) of each row (sum over its tokens and <eos>), with gradients."""
         return -self.model.sequence_nll(ids.to(self.device))
 
+    def can_spell(self, smiles: str) -> bool:
+        """Whether every token of ``smiles`` is in the vocabulary."""
+        return all(t in self.vocabulary for t in self.tokenizer.tokenize(smiles))
+
     def encode(self, smiles: list[str]) -> torch.Tensor | None:
         """Token ids of SMILES the vocabulary can spell (others are dropped); None when none can."""
         v, tok = self.vocabulary, self.tokenizer

@@ -75,17 +75,13 @@ class HillClimb(Optimizer):
         super().__init__(agent, prior, **options)
         self.pool: dict[str, float] = {}
 
-    def _spellable(self, smiles: str) -> bool:
-        a = self.agent
-        return all(t in a.vocabulary for t in a.tokenizer.tokenize(smiles))
-
     def _add(self, smiles, scores) -> None:
         for c, s in zip(smiles, scores):
             if c is None or float(s) <= self.opt["min_score"]:
                 continue
             if c in self.pool:
                 self.pool[c] = max(float(s), self.pool[c])
-            elif self._spellable(c):
+            elif self.agent.can_spell(c):
                 self.pool[c] = float(s)
         self.pool = dict(_best(self.pool, self.opt["top_k"]))
 
@@ -150,7 +146,7 @@ class Reinvent(Optimizer):
         ids = self.agent.encode(chosen)
         if ids is None:
             return None, None
-        kept = [s for s in chosen if all(t in self.agent.vocabulary for t in self.agent.tokenizer.tokenize(s))]
+        kept = [s for s in chosen if self.agent.can_spell(s)]
         return ids, torch.tensor([self.replay[s] for s in kept], dtype=torch.float32)
 
     def step(self, k, batch, canonical, scores):

@@ -156,6 +156,12 @@ class DesignRun:
             total[ok] = np.nan_to_num(np.asarray(self.scoring([smiles[i] for i in ok]), dtype=float), nan=0.0)
         return np.clip(total, 0.0, None), np.zeros((len(smiles), 0)), canon
 
+    def _record_best(self, canonical, scores) -> None:
+        """Each valid molecule's best raw score so far."""
+        for c, s in zip(canonical, scores):
+            if c:
+                self.best[c] = max(float(s), self.best.get(c, 0.0))
+
     def seed_population(self, smiles: list[str]) -> None:
         """Score a starting population and hand it to the optimizer (the hill-climber's pool, REINVENT's replay
         buffer; Segler's cycle fine-tunes on its best first). Scoring it spends budget like any sampled molecule."""
@@ -164,8 +170,7 @@ class DesignRun:
         total, _, canon = self._score(smiles)
         self.scored += len(smiles)
         keep = [i for i, c in enumerate(canon) if c is not None]
-        for i in keep:
-            self.best[canon[i]] = max(float(total[i]), self.best.get(canon[i], 0.0))
+        self._record_best([canon[i] for i in keep], total[keep])
         if hasattr(self.optimizer, "seed_population"):
             self.optimizer.seed_population([canon[i] for i in keep], total[keep])
         self.say(f"starting population: {len(keep):,} valid of {len(smiles):,} (scored, counted in the budget)")
@@ -185,9 +190,7 @@ class DesignRun:
             info = self.optimizer.step(k, batch, canon, filtered)
         t3 = time.perf_counter()
         self.step, self.scored = k + 1, self.scored + n
-        for c, s in zip(canon, raw):
-            if c is not None:
-                self.best[c] = max(float(s), self.best.get(c, 0.0))
+        self._record_best(canon, raw)
         rows = [{"step": k, "smiles": s, "canonical": c or "", "score": f"{f:.6g}", "raw_score": f"{r:.6g}",
                  **{name: f"{comps[i, j]:.6g}" for j, name in enumerate(self.columns)}}
                 for i, (s, c, f, r) in enumerate(zip(batch.smiles, canon, filtered, raw))]
@@ -237,10 +240,8 @@ class DesignRun:
         if not path.exists():
             return
         with open(path, newline="") as fh:
-            for row in csv.DictReader(fh):
-                if row["canonical"] and int(row["step"]) < self.step:
-                    c = row["canonical"]
-                    self.best[c] = max(float(row["raw_score"]), self.best.get(c, 0.0))
+            rows = [r for r in csv.DictReader(fh) if int(r["step"]) < self.step]
+        self._record_best([r["canonical"] for r in rows], [r["raw_score"] for r in rows])
 
     def load_state(self) -> bool:
         from safetensors.torch import load_file
