@@ -225,7 +225,23 @@ def test_best_molecules_are_ranked_by_the_raw_score_not_the_filtered_one():
     best = gen.last_run.best
     raw = dict(zip(best, scoring.score_list(list(best))))
     assert len(best) > 20 and all(best[c] == pytest.approx(raw[c]) for c in best)
-    assert out == sorted(best, key=lambda c: (-raw[c], c))[:20]
+    flat = {c: chem.canonical(c, chem.CanonOptions(keep_stereo=False))[0] for c in best}
+    ranked = sorted(best, key=lambda c: (-raw[c], c))
+    assert out[0] == ranked[0] and [raw[c] for c in out] == sorted((raw[c] for c in out), reverse=True)
+    assert len(out) == 20 == len({flat[c] for c in out})
+    # every molecule scoring above the last one returned is returned, or is a stereoisomer of one returned
+    assert {flat[c] for c in ranked if raw[c] > raw[out[-1]]} <= {flat[c] for c in out}
+
+
+def test_best_molecules_count_stereoisomers_once_as_guacamol_does():
+    """GuacaMol strips stereo from the returned molecules and pads the duplicates with zeros: two stereoisomers among
+    the best would cost a place. The best form of each molecule is kept."""
+    from chemrnn.design.run import best_distinct
+
+    best = {"C[C@H](N)C(=O)O": 0.9, "C[C@@H](N)C(=O)O": 0.85, "CC(N)C(=O)O": 0.8, "CCO": 0.5, "CCN": 0.4,
+            "F/C=C/F": 0.3, "F/C=C\\F": 0.35}
+    assert best_distinct(best, 3) == ["C[C@H](N)C(=O)O", "CCO", "CCN"]
+    assert best_distinct(best, 10) == ["C[C@H](N)C(=O)O", "CCO", "CCN", "F/C=C\\F"]
 
 
 def test_design_updates_are_seeded_whatever_the_global_torch_state():

@@ -417,7 +417,8 @@ class GoalDirectedGenerator:
     drive chemrnn. ``scoring_function`` is a chemrnn :class:`~chemrnn.scoring.ScoringFunction`, any callable taking a
     list of SMILES, or an object with GuacaMol's ``score_list``. Each call runs a fresh in-memory design run of
     ``budget`` scored molecules from the prior (with ``budget_after_population``: ``budget`` sampled molecules after
-    the starting population, whatever its size) and returns the best distinct molecules found."""
+    the starting population, whatever its size) and returns the best distinct molecules found (stereoisomers count as
+    one molecule, as GuacaMol counts them: :func:`best_distinct`)."""
 
     def __init__(self, optimizer: str = "reinvent", prior: str = "shipped", budget: int = 5000, batch_size: int = 128,
                  seed: int = 0, options: dict | None = None, diversity_filter: dict | None = None,
@@ -464,5 +465,21 @@ class GoalDirectedGenerator:
         while run.scored < cfg.budget:
             run.run_step()
         self.last_run = run
-        best = sorted(run.best.items(), key=lambda kv: (-kv[1], kv[0]))
-        return [s for s, _ in best[:number_molecules]]
+        return best_distinct(run.best, number_molecules)
+
+
+def best_distinct(best: dict[str, float], n: int) -> list[str]:
+    """The ``n`` best molecules of ``best`` (canonical SMILES → score), distinct as GuacaMol counts them: GuacaMol
+    strips stereochemistry from the molecules a generator returns, keeps one of each, and pads the list with zeros,
+    so stereoisomers of one molecule would take the places of other molecules. Each molecule is returned in its
+    best-scoring form (ties: the smaller string)."""
+    flat_form, chosen = chem.CanonOptions(keep_stereo=False), []
+    seen: set[str] = set()
+    for smiles, _ in sorted(best.items(), key=lambda kv: (-kv[1], kv[0])):
+        flat = chem.canonical(smiles, flat_form)[0] or smiles
+        if flat not in seen:
+            seen.add(flat)
+            chosen.append(smiles)
+            if len(chosen) == n:
+                break
+    return chosen
