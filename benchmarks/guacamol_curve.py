@@ -25,12 +25,15 @@ from bench_guacamol import ParallelScore, option_value  # noqa: E402  (also inst
 from chemrnn.design.run import DesignConfig, DesignRun, best_distinct  # noqa: E402
 
 
-def guacamol_score(best: dict[str, float]) -> float:
-    """GuacaMol's score of most tasks: the mean of the top-1, top-10 and top-100 means over the best molecules
-    distinct without stereochemistry (as GuacaMol counts them), missing places counting 0."""
-    chosen = best_distinct(best, 100)
-    top = [best[s] for s in chosen] + [0.0] * (100 - len(chosen))
-    return float(np.mean([np.mean(top[:k]) for k in (1, 10, 100)]))
+def guacamol_score(best: dict[str, float], spec) -> float:
+    """GuacaMol's score of a task from the best molecules found: its own weighting of the top-k means (``spec``, the
+    task's contribution specification: top-1/10/100 for most tasks, top-1 for rediscovery, top-159 for C11H24…) over
+    the best molecules distinct without stereochemistry, missing places counting 0 — as GuacaMol counts them."""
+    from guacamol.goal_directed_score_contributions import compute_global_score
+
+    n = max(spec.top_counts)
+    chosen = best_distinct(best, n)
+    return float(compute_global_score(spec, [best[s] for s in chosen] + [0.0] * (n - len(chosen)))[0])
 
 
 def main() -> None:
@@ -71,8 +74,8 @@ def main() -> None:
         print(f"{row['sampled']:6d}  top-1 {row['top1']:.3f}  top-10 {row['top10']:.3f}  top-100 {row['top100']:.3f}"
               f"  mean {row['mean']:.3f}  ({row['sample_s']:.1f} / {row['score_s']:.1f} / {row['update_s']:.1f} s)",
               flush=True)
-    final = guacamol_score(run.best)
-    print(f"mean of top-1/10/100 means: {final:.3f}")
+    final = guacamol_score(run.best, bench.contribution_specification)
+    print(f"GuacaMol's score of the best molecules found: {final:.3f}")
     if args.output:
         Path(args.output).write_text(json.dumps({"task": bench.name, "command": " ".join(sys.argv),
                                                  "curve": curve, "score": final}, indent=1))

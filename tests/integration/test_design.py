@@ -239,9 +239,9 @@ def test_best_molecules_count_stereoisomers_once_as_guacamol_does():
     from chemrnn.design.run import best_distinct
 
     best = {"C[C@H](N)C(=O)O": 0.9, "C[C@@H](N)C(=O)O": 0.85, "CC(N)C(=O)O": 0.8, "CCO": 0.5, "CCN": 0.4,
-            "F/C=C/F": 0.3, "F/C=C\\F": 0.35}
-    assert best_distinct(best, 3) == ["C[C@H](N)C(=O)O", "CCO", "CCN"]
-    assert best_distinct(best, 10) == ["C[C@H](N)C(=O)O", "CCO", "CCN", "F/C=C\\F"]
+            "F/C=C/F": 0.3, "F/C=C\\F": 0.35, "[H]OC": 0.2, "CO": 0.25, "C1CC": 0.99}
+    assert best_distinct(best, 3) == ["C[C@H](N)C(=O)O", "CCO", "CCN"]  # C1CC (unreadable) left out
+    assert best_distinct(best, 10) == ["C[C@H](N)C(=O)O", "CCO", "CCN", "F/C=C\\F", "CO"]
 
 
 def test_design_updates_are_seeded_whatever_the_global_torch_state():
