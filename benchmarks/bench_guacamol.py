@@ -9,7 +9,7 @@ Usage::
         [--prior shipped] [--batch-size 128] [--option sigma=120 --option lr=5e-4]
         [--population chembl --population-size 2048]
         [--population chembl --population-size all --population-filter guacamol --workers 2]
-        [--diversity-filter none] [--population-cache DIR]
+        [--diversity-filter none] [--population-cache DIR] [--stop-at-max] [--snapshots 20480,40960]
 
 ``--population-size all --population-filter guacamol`` is the published SMILES-LSTM hill-climber's protocol: score
 the whole training set first and start from its best, with the set cleaned as GuacaMol cleaned its ChEMBL training
@@ -18,7 +18,9 @@ targets, the osimertinib, fexofenadine and ranolazine MPO drugs, and cobimetinib
 not filtered, in GuacaMol's set either). The population's molecules count in ``scored_molecules``; ``--budget`` is
 the number of molecules *sampled* after it (after the task's own starting population where it gives one: Ranolazine
 MPO).
-``--workers`` scores long lists (the population) in that many processes.
+``--workers`` scores long lists (the population) in that many processes. ``--stop-at-max`` ends a task once the
+molecules GuacaMol asks for all score 1.0 (its maximum: more budget could not change them). ``--snapshots`` keeps
+GuacaMol's score of the task at those numbers of sampled molecules too (one run, several budgets).
 
 Each task's result is appended to OUT.json as soon as it is done; rerunning skips finished tasks (resumable).
 """
@@ -64,6 +66,15 @@ def option_value(text: str):
         return int(text)
     except ValueError:
         return float(text)
+
+
+def global_score(spec, scores: list[float]) -> float:
+    """GuacaMol's score of a task from the scores of the best distinct molecules (``spec``: the task's contribution
+    specification, e.g. the mean of the top-1, top-10 and top-100 means); missing places count 0, as in GuacaMol."""
+    from guacamol.goal_directed_score_contributions import compute_global_score
+
+    n = max(spec.top_counts)
+    return float(compute_global_score(spec, list(scores[:n]) + [0.0] * (n - len(scores[:n])))[0])
 
 
 def population_source(name: str, how: str | None, out: Path) -> tuple[str, int, dict]:
@@ -165,6 +176,10 @@ def main() -> None:
                     help="the design run's diversity filter (GuacaMol's hill-climber has none)")
     ap.add_argument("--population-cache", default=None,
                     help="folder keeping each task's population scores, so a rerun does not score them again")
+    ap.add_argument("--stop-at-max", action="store_true",
+                    help="end a task once the molecules GuacaMol asks for all score 1.0")
+    ap.add_argument("--snapshots", default="",
+                    help="comma-separated numbers of sampled molecules at which to keep the task's score too")
     args = ap.parse_args()
 
     from guacamol.benchmark_suites import goal_directed_suite_v2
@@ -181,7 +196,9 @@ def main() -> None:
                      "seed": args.seed, "diversity_filter": args.diversity_filter,
                      "population": args.population, "population_size": size, **(
                          {"population_filter": pop_info} if pop_info else {}),
+                     **({"stop_at_max": True} if args.stop_at_max else {}),
                      "machine": machine(), "command": " ".join(sys.argv)}
+    marks = tuple(int(m) for m in args.snapshots.split(",") if m)
     if previous and done["results"]:
         changed = [k for k in done["setup"] if k not in ("machine", "command") and previous.get(k) != done["setup"][k]]
         if changed:
@@ -194,7 +211,8 @@ def main() -> None:
             continue
         gen = GoalDirectedGenerator(args.optimizer, args.prior, args.budget, args.batch_size, args.seed, options,
                                     diversity_filter={"kind": args.diversity_filter},
-                                    population=population, population_size=size, budget_after_population=True)
+                                    population=population, population_size=size, budget_after_population=True,
+                                    stop_at=1.0 if args.stop_at_max else None, snapshots=marks)
         t0 = time.perf_counter()
         cache = Path(args.population_cache) if args.population_cache else None
         model = ParallelScoring(gen, args.workers, cache, bench.name)
@@ -206,6 +224,10 @@ def main() -> None:
                                        "starting_population": gen.last_population,
                                        "population_scores_cached": bool(model.score and model.score.from_cache),
                                        "smiles_lstm_hc": hc, "graph_ga": ga,
+                                       "sampled": gen.last_run.scored - gen.last_population if gen.last_run else None,
+                                       **({"snapshots": {m: global_score(bench.contribution_specification, v)
+                                                         for m, v in sorted(gen.last_snapshots.items())}}
+                                          if marks else {}),
                                        "top": res.optimized_molecules[:3] if res.optimized_molecules else []}
         print(f"{i:2d} {bench.name:28s} {res.score:.3f} (SMILES-LSTM HC {hc}, Graph GA {ga}) {seconds:.0f} s",
               flush=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_guacamol import ParallelScore, option_value  # noqa: E402  (also installs the scipy shim)
+from bench_guacamol import ParallelScore, global_score, option_value  # noqa: E402  (also installs the scipy shim)
 
 from chemrnn.design.run import DesignConfig, DesignRun, best_distinct  # noqa: E402
 
@@ -29,11 +29,7 @@ def guacamol_score(best: dict[str, float], spec) -> float:
     """GuacaMol's score of a task from the best molecules found: its own weighting of the top-k means (``spec``, the
     task's contribution specification: top-1/10/100 for most tasks, top-1 for rediscovery, top-159 for C11H24…) over
     the best molecules distinct without stereochemistry, missing places counting 0 — as GuacaMol counts them."""
-    from guacamol.goal_directed_score_contributions import compute_global_score
-
-    n = max(spec.top_counts)
-    chosen = best_distinct(best, n)
-    return float(compute_global_score(spec, [best[s] for s in chosen] + [0.0] * (n - len(chosen)))[0])
+    return global_score(spec, [best[s] for s in best_distinct(best, max(spec.top_counts))])
 
 
 def main() -> None:

@@ -200,6 +200,31 @@ def test_goal_directed_generator_counts_the_starting_population_in_the_budget(sa
     assert best == sorted(best, reverse=True)
 
 
+def test_goal_directed_generator_stops_at_the_maximum_and_keeps_snapshots(sample_smiles):
+    """A task whose best molecules already reach the maximum spends no more budget (celecoxib rediscovery: the
+    population holds celecoxib); without the stop the run goes on, and its snapshots give the best molecules' scores
+    at each budget, never falling."""
+    from chemrnn.design import GoalDirectedGenerator
+
+    population = sample_smiles[:19] + [CELECOXIB]
+    kw = dict(budget=96, batch_size=32, device="cpu", options={"top_k": 16, "lr": 1e-3},
+              budget_after_population=True)
+    stopped = GoalDirectedGenerator("hillclimb", "shipped", stop_at=1.0, snapshots=(32, 96), **kw)
+    out = stopped.generate_optimized_molecules(Similarity(), 1, starting_population=population)
+    assert out == [chem.canonical_or_none(CELECOXIB)] and stopped.last_run.step == 0 and stopped.last_run.scored == 20
+    assert stopped.last_snapshots == {32: [1.0], 96: [1.0]}  # what the full budget would return
+    full = GoalDirectedGenerator("hillclimb", "shipped", snapshots=(32, 64, 96), **kw)
+    out = full.generate_optimized_molecules(Similarity(), 5, starting_population=population)
+    assert full.last_run.step == 3 and full.last_run.scored == 20 + 96
+    snaps = full.last_snapshots
+    assert sorted(snaps) == [32, 64, 96] and all(len(v) == 5 for v in snaps.values())
+    assert all(np.mean(snaps[a]) <= np.mean(snaps[b]) + 1e-12 for a, b in ((32, 64), (64, 96)))
+    assert snaps[96] == [full.last_run.best[s] for s in out]
+    unreachable = GoalDirectedGenerator("hillclimb", "shipped", stop_at=1.0, **kw)
+    unreachable.generate_optimized_molecules(Similarity(), 5, starting_population=population)
+    assert unreachable.last_run.step == 3  # one molecule at 1.0 is not five: no early stop
+
+
 def test_goal_directed_generator_draws_a_seeded_population_from_a_file(tmp_path, sample_smiles):
     from chemrnn.design import GoalDirectedGenerator
 

@@ -418,12 +418,20 @@ class GoalDirectedGenerator:
     list of SMILES, or an object with GuacaMol's ``score_list``. Each call runs a fresh in-memory design run of
     ``budget`` scored molecules from the prior (with ``budget_after_population``: ``budget`` sampled molecules after
     the starting population, whatever its size) and returns the best distinct molecules found (stereoisomers count as
-    one molecule, as GuacaMol counts them: :func:`best_distinct`)."""
+    one molecule, as GuacaMol counts them: :func:`best_distinct`).
+
+    ``stop_at``: end a call early once the best ``number_molecules`` distinct molecules all score at least this
+    (GuacaMol's scores lie in [0, 1]: with ``stop_at=1.0`` a task already at its maximum spends no more budget; the
+    scores returned are those the full budget would give, since the best found can only improve).
+    ``snapshots``: numbers of sampled molecules (after the population) at which the scores of the best
+    ``number_molecules`` distinct molecules are kept in ``last_snapshots`` — one run gives the score at several
+    budgets."""
 
     def __init__(self, optimizer: str = "reinvent", prior: str = "shipped", budget: int = 5000, batch_size: int = 128,
                  seed: int = 0, options: dict | None = None, diversity_filter: dict | None = None,
                  device: str = "auto", progress=None, population: str | None = None, population_size: int = 0,
-                 budget_after_population: bool = False):
+                 budget_after_population: bool = False, stop_at: float | None = None,
+                 snapshots: tuple[int, ...] = ()):
         self.cfg = DesignConfig(optimizer=optimizer, prior=prior, budget=budget, batch_size=batch_size, seed=seed,
                                 device=device, options=dict(options or {}),
                                 diversity_filter={**DesignConfig().diversity_filter, **(diversity_filter or {})})
@@ -433,6 +441,8 @@ class GoalDirectedGenerator:
         self.budget_after_population = budget_after_population
         self.last_run: DesignRun | None = None
         self.last_population = 0  # the size of the last call's starting population
+        self.stop_at, self.snapshots = stop_at, tuple(sorted(snapshots))
+        self.last_snapshots: dict[int, list[float]] = {}  # sampled molecules → the best distinct molecules' scores
 
     def starting_molecules(self, given: list[str] | None) -> list[str]:
         """The benchmark's starting population if it gives one, else a seeded random draw of ``population_size``
@@ -462,10 +472,26 @@ class GoalDirectedGenerator:
             cfg = replace(cfg, budget=cfg.budget + len(start))
         run = DesignRun(cfg, score, None, self.progress)
         run.seed_population(start)
-        while run.scored < cfg.budget:
+        self.last_snapshots = {}
+        while run.scored < cfg.budget and not self._at_target(run.best, number_molecules):
             run.run_step()
+            sampled = run.scored - len(start)
+            for mark in self.snapshots:
+                if mark <= sampled and mark not in self.last_snapshots:
+                    self.last_snapshots[mark] = [run.best[s] for s in best_distinct(run.best, number_molecules)]
         self.last_run = run
-        return best_distinct(run.best, number_molecules)
+        chosen = best_distinct(run.best, number_molecules)
+        for mark in self.snapshots:  # stopped at the target: the later budgets would return the same molecules
+            if mark <= cfg.budget - len(start):
+                self.last_snapshots.setdefault(mark, [run.best[s] for s in chosen])
+        return chosen
+
+    def _at_target(self, best: dict[str, float], n: int) -> bool:
+        """Whether the best ``n`` distinct molecules all reach ``stop_at`` (a cheap count first)."""
+        if self.stop_at is None or sum(v >= self.stop_at for v in best.values()) < n:
+            return False
+        chosen = best_distinct(best, n)
+        return len(chosen) == n and all(best[s] >= self.stop_at for s in chosen)
 
 
 def best_distinct(best: dict[str, float], n: int) -> list[str]:
