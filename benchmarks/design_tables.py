@@ -3,7 +3,8 @@
 Usage: python benchmarks/design_tables.py GUACAMOL.json [DESIGN_CYCLE.json ...] [--compare OTHER_GUACAMOL.json
 [--compare-label TEXT]]
 
-``--compare`` adds a column with another run's scores (another prior or optimizer) on the tasks it ran.
+``--compare`` adds a column with another run's scores (another prior or optimizer) on the tasks it ran. A run with
+``--snapshots`` gets a column for each budget kept (the same run's score after that many sampled molecules).
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ def _setup(s: dict) -> str:
                f"{' (' + filt['filter'] + ')' if filt else ''}, scored first and counted in 'scored'")
     budget = s.get("sampled_budget", s["budget"])
     filt = f", diversity filter {s['diversity_filter']}" if s.get("diversity_filter") else ""
+    if s.get("stop_at_max"):
+        filt += "; a task stops once the molecules GuacaMol asks for all score 1.0"
     return (f"Setup: optimizer `{s['optimizer']}`, prior `{s['prior']}`, {budget:,} sampled molecules per task{pop}, "
             f"batch {s['batch_size']}, options {s['options']}{filt}; {s['machine']['cpu']}, "
             f"{s['machine']['cores']} cores, torch {s['machine']['torch']}.")
@@ -34,24 +37,30 @@ def guacamol(path: str, compare: str | None = None, label: str | None = None) ->
     s = d["setup"]
     other = json.loads(open(compare).read()) if compare else None
     extra = f" {label or 'prior `' + other['setup']['prior'] + '`'} |" if other else ""
-    lines = [_setup(s), "",
-             f"| # | task | chemrnn |{extra} SMILES-LSTM HC | Graph GA | scored | seconds |",
-             "|---|---|---|" + ("---|" if other else "") + "---|---|---|---|"]
-    ours = hc = ga = 0.0
     rows = sorted(d["results"].items(), key=lambda kv: kv[1]["index"])
+    marks = sorted({int(m) for _, r in rows for m in r.get("snapshots", {})})
+    snap = "".join(f" at {m:,} sampled |" for m in marks)
+    lines = [_setup(s), "",
+             f"| # | task | chemrnn |{snap}{extra} SMILES-LSTM HC | Graph GA | scored | seconds |",
+             "|---|---|---|" + "---|" * len(marks) + ("---|" if other else "") + "---|---|---|---|"]
+    ours = hc = ga = 0.0
+    at = dict.fromkeys(marks, 0.0)
     for name, r in rows:
         ours, hc, ga = ours + r["score"], hc + (r["smiles_lstm_hc"] or 0), ga + (r["graph_ga"] or 0)
-        col = ""
+        kept = {int(m): v for m, v in r.get("snapshots", {}).items()}
+        for m in marks:
+            at[m] += kept.get(m, float("nan"))
+        col = "".join(f" {kept[m]:.3f} |" if m in kept else " — |" for m in marks)
         if other:
             o = other["results"].get(name)
-            col = f" {o['score']:.3f} ({o['seconds']:.0f} s) |" if o else " — |"
+            col += f" {o['score']:.3f} ({o['seconds']:.0f} s) |" if o else " — |"
         scored = f"{r['scored_molecules']:,}" if r.get("scored_molecules") is not None else "—"
         lines.append(f"| {r['index']} | {name} | {r['score']:.3f} |{col} {_fig(r['smiles_lstm_hc'])} | "
                      f"{_fig(r['graph_ga'])} | {scored} | {r['seconds']:.0f} |")
-    col = ""
+    col = "".join(f" {at[m]:.2f} |" for m in marks)
     if other:
         same = [n for n in other["results"] if n in d["results"]]
-        col = (f" {sum(other['results'][n]['score'] for n in same):.2f} over {len(same)} (here "
+        col += (f" {sum(other['results'][n]['score'] for n in same):.2f} over {len(same)} (here "
                f"{sum(d['results'][n]['score'] for n in same):.2f}) |")
     lines.append(f"| | **total over {len(rows)} tasks** | **{ours:.2f}** |{col} {hc:.2f} | {ga:.2f} | | |")
     return "\n".join(lines)
