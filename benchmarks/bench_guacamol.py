@@ -18,9 +18,10 @@ targets, the osimertinib, fexofenadine and ranolazine MPO drugs, and cobimetinib
 not filtered, in GuacaMol's set either). The population's molecules count in ``scored_molecules``; ``--budget`` is
 the number of molecules *sampled* after it (after the task's own starting population where it gives one: Ranolazine
 MPO).
-``--workers`` scores long lists (the population) in that many processes. ``--stop-at-max`` ends a task once the
-molecules GuacaMol asks for all score 1.0 (its maximum: more budget could not change them). ``--snapshots`` keeps
-GuacaMol's score of the task at those numbers of sampled molecules too (one run, several budgets).
+``--workers`` scores the population and each sampled batch (512 or more) in that many processes.
+``--stop-at-max`` ends a task once the molecules GuacaMol asks for all score 1.0 (its maximum: more budget could not
+change them). ``--snapshots`` keeps GuacaMol's score of the task at those numbers of sampled molecules too (one run,
+several budgets).
 
 Each task's result is appended to OUT.json as soon as it is done; rerunning skips finished tasks (resumable).
 """
@@ -99,7 +100,8 @@ def population_source(name: str, how: str | None, out: Path) -> tuple[str, int, 
 
 
 class ParallelScore:
-    """GuacaMol's ``score_list`` over ``workers`` forked processes for long lists (the starting population).
+    """GuacaMol's ``score_list`` over ``workers`` forked processes for lists of 512 or more (the starting population,
+    sampled batches: the hop tasks' pharmacophore fingerprints take ~50 ms a molecule).
 
     With ``cache`` (a folder) a long list's scores are kept there under the task's name and the list's sha256, so a
     rerun of the benchmark does not score the same population again; the molecules still count as scored."""
@@ -109,8 +111,8 @@ class ParallelScore:
         self.from_cache = False  # whether a long list's scores came from the cache (its seconds not spent here)
 
     def __call__(self, smiles: list[str]) -> list[float]:
-        if len(smiles) < 4096:
-            return self.objective.score_list(smiles)
+        if len(smiles) < 4096:  # a sampled batch: in processes too when it is worth a fork (slow objectives)
+            return self._score(smiles) if len(smiles) >= 512 else self.objective.score_list(smiles)
         if self.cache is None:
             return self._score(smiles)
         digest = hashlib.sha256("\n".join(smiles).encode()).hexdigest()[:16]
@@ -132,7 +134,8 @@ class ParallelScore:
 
         global _OBJECTIVE
         _OBJECTIVE = self.objective  # inherited by the forked workers
-        chunks = [smiles[i:i + 2048] for i in range(0, len(smiles), 2048)]
+        size = min(2048, -(-len(smiles) // self.workers))
+        chunks = [smiles[i:i + size] for i in range(0, len(smiles), size)]
         with mp.get_context("fork").Pool(self.workers) as pool:
             return [v for part in pool.map(_score_chunk, chunks) for v in part]
 
@@ -145,7 +148,7 @@ def _score_chunk(chunk: list[str]) -> list[float]:
 
 
 class ParallelScoring:
-    """A generator whose scoring function scores long lists (the starting population) in ``workers`` processes."""
+    """A generator whose scoring function scores lists of 512 or more in ``workers`` processes."""
 
     def __init__(self, gen: GoalDirectedGenerator, workers: int, cache: Path | None = None, task: str = ""):
         self.gen, self.workers, self.cache, self.task = gen, workers, cache, task
