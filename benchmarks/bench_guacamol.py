@@ -174,7 +174,7 @@ def main() -> None:
                     help="molecules drawn (scored; counted in scored_molecules), or 'all'")
     ap.add_argument("--population-filter", default=None, choices=["guacamol"],
                     help="clean the population as GuacaMol cleaned its training set (see the module docstring)")
-    ap.add_argument("--workers", type=int, default=1, help="processes scoring the population")
+    ap.add_argument("--workers", type=int, default=1, help="processes scoring the population and sampled batches")
     ap.add_argument("--diversity-filter", default="scaffold", choices=["scaffold", "generic", "identical", "none"],
                     help="the design run's diversity filter (GuacaMol's hill-climber has none)")
     ap.add_argument("--population-cache", default=None,
@@ -200,8 +200,11 @@ def main() -> None:
                      "population": args.population, "population_size": size, **(
                          {"population_filter": pop_info} if pop_info else {}),
                      **({"stop_at_max": True} if args.stop_at_max else {}),
+                     "snapshots": sorted(int(m) for m in args.snapshots.split(",") if m),
                      "machine": machine(), "command": " ".join(sys.argv)}
-    marks = tuple(int(m) for m in args.snapshots.split(",") if m)
+    marks = tuple(done["setup"]["snapshots"])
+    if previous is not None and "snapshots" not in previous:  # a file written before the key: its results' marks
+        previous["snapshots"] = sorted({int(m) for r in done["results"].values() for m in r.get("snapshots", {})})
     if previous and done["results"]:
         changed = [k for k in done["setup"] if k not in ("machine", "command") and previous.get(k) != done["setup"][k]]
         if changed:

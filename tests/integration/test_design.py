@@ -202,27 +202,27 @@ def test_goal_directed_generator_counts_the_starting_population_in_the_budget(sa
 
 def test_goal_directed_generator_stops_at_the_maximum_and_keeps_snapshots(sample_smiles):
     """A task whose best molecules already reach the maximum spends no more budget (celecoxib rediscovery: the
-    population holds celecoxib); without the stop the run goes on, and its snapshots give the best molecules' scores
-    at each budget, never falling."""
+    population holds celecoxib); one that does not runs its budget, and its snapshots give the scores a run of that
+    smaller budget returns."""
     from chemrnn.design import GoalDirectedGenerator
+    from chemrnn.errors import InputError
 
     population = sample_smiles[:19] + [CELECOXIB]
-    kw = dict(budget=96, batch_size=32, device="cpu", options={"top_k": 16, "lr": 1e-3},
-              budget_after_population=True)
-    stopped = GoalDirectedGenerator("hillclimb", "shipped", stop_at=1.0, snapshots=(32, 96), **kw)
+    kw = dict(batch_size=32, device="cpu", options={"top_k": 16, "lr": 1e-3}, budget_after_population=True)
+    stopped = GoalDirectedGenerator("hillclimb", "shipped", budget=96, stop_at=1.0, snapshots=(32, 96), **kw)
     out = stopped.generate_optimized_molecules(Similarity(), 1, starting_population=population)
     assert out == [chem.canonical_or_none(CELECOXIB)] and stopped.last_run.step == 0 and stopped.last_run.scored == 20
-    assert stopped.last_snapshots == {32: [1.0], 96: [1.0]}  # what the full budget would return
-    full = GoalDirectedGenerator("hillclimb", "shipped", snapshots=(32, 64, 96), **kw)
+    assert stopped.last_snapshots == {32: [1.0], 96: [1.0]}  # what the full budget would give
+    full = GoalDirectedGenerator("hillclimb", "shipped", budget=96, stop_at=1.0, snapshots=(32, 64, 96), **kw)
     out = full.generate_optimized_molecules(Similarity(), 5, starting_population=population)
-    assert full.last_run.step == 3 and full.last_run.scored == 20 + 96
+    assert full.last_run.step == 3 and full.last_run.scored == 20 + 96  # one molecule at 1.0 is not five: no stop
     snaps = full.last_snapshots
-    assert sorted(snaps) == [32, 64, 96] and all(len(v) == 5 for v in snaps.values())
-    assert all(np.mean(snaps[a]) <= np.mean(snaps[b]) + 1e-12 for a, b in ((32, 64), (64, 96)))
-    assert snaps[96] == [full.last_run.best[s] for s in out]
-    unreachable = GoalDirectedGenerator("hillclimb", "shipped", stop_at=1.0, **kw)
-    unreachable.generate_optimized_molecules(Similarity(), 5, starting_population=population)
-    assert unreachable.last_run.step == 3  # one molecule at 1.0 is not five: no early stop
+    assert sorted(snaps) == [32, 64, 96] and snaps[96] == [full.last_run.best[s] for s in out]
+    short = GoalDirectedGenerator("hillclimb", "shipped", budget=32, **kw)
+    got = short.generate_optimized_molecules(Similarity(), 5, starting_population=population)
+    assert snaps[32] == [short.last_run.best[s] for s in got] and snaps[32] != snaps[96]
+    with pytest.raises(InputError, match="multiples of the batch size"):
+        GoalDirectedGenerator("hillclimb", "shipped", budget=96, snapshots=(48,), **kw)
 
 
 def test_goal_directed_generator_draws_a_seeded_population_from_a_file(tmp_path, sample_smiles):

@@ -420,12 +420,12 @@ class GoalDirectedGenerator:
     the starting population, whatever its size) and returns the best distinct molecules found (stereoisomers count as
     one molecule, as GuacaMol counts them: :func:`best_distinct`).
 
-    ``stop_at``: end a call early once the best ``number_molecules`` distinct molecules all score at least this
-    (GuacaMol's scores lie in [0, 1]: with ``stop_at=1.0`` a task already at its maximum spends no more budget; the
-    scores returned are those the full budget would give, since the best found can only improve).
-    ``snapshots``: numbers of sampled molecules (after the population) at which the scores of the best
-    ``number_molecules`` distinct molecules are kept in ``last_snapshots`` — one run gives the score at several
-    budgets."""
+    ``stop_at``: end a call early once the best ``number_molecules`` distinct molecules all score at least this.
+    Give the objective's maximum (GuacaMol's scores lie in [0, 1]: ``stop_at=1.0``): then a task at its maximum
+    spends no more budget, and the scores it returns are those the full budget would give (the best found can only
+    improve). ``snapshots``: numbers of sampled molecules (after the population; multiples of ``batch_size``) at
+    which the scores of the molecules the call would have returned are kept in ``last_snapshots`` — one run gives
+    the score at several budgets; marks after an early stop get the final scores."""
 
     def __init__(self, optimizer: str = "reinvent", prior: str = "shipped", budget: int = 5000, batch_size: int = 128,
                  seed: int = 0, options: dict | None = None, diversity_filter: dict | None = None,
@@ -442,6 +442,10 @@ class GoalDirectedGenerator:
         self.last_run: DesignRun | None = None
         self.last_population = 0  # the size of the last call's starting population
         self.stop_at, self.snapshots = stop_at, tuple(sorted(snapshots))
+        bad = [m for m in self.snapshots if m <= 0 or m % batch_size or m > budget]
+        if bad:
+            raise InputError(f"snapshots must be positive multiples of the batch size ({batch_size}) within the "
+                             f"budget ({budget}), not {bad}")
         self.last_snapshots: dict[int, list[float]] = {}  # sampled molecules → the best distinct molecules' scores
 
     def starting_molecules(self, given: list[str] | None) -> list[str]:
@@ -475,16 +479,16 @@ class GoalDirectedGenerator:
         self.last_snapshots = {}
         while run.scored < cfg.budget and not self._at_target(run.best, number_molecules):
             run.run_step()
-            sampled = run.scored - len(start)
-            for mark in self.snapshots:
-                if mark <= sampled and mark not in self.last_snapshots:
-                    self.last_snapshots[mark] = [run.best[s] for s in best_distinct(run.best, number_molecules)]
+            if run.scored - len(start) in self.snapshots:
+                self._snapshot(run, number_molecules, run.scored - len(start))
         self.last_run = run
-        chosen = best_distinct(run.best, number_molecules)
-        for mark in self.snapshots:  # stopped at the target: the later budgets would return the same molecules
-            if mark <= cfg.budget - len(start):
-                self.last_snapshots.setdefault(mark, [run.best[s] for s in chosen])
-        return chosen
+        for mark in self.snapshots:  # stopped at the maximum: a larger budget would give the same scores
+            if mark not in self.last_snapshots and mark <= cfg.budget - len(start):
+                self._snapshot(run, number_molecules, mark)
+        return best_distinct(run.best, number_molecules)
+
+    def _snapshot(self, run: DesignRun, n: int, mark: int) -> None:
+        self.last_snapshots[mark] = [run.best[s] for s in best_distinct(run.best, n)]
 
     def _at_target(self, best: dict[str, float], n: int) -> bool:
         """Whether the best ``n`` distinct molecules all reach ``stop_at`` (a cheap count first)."""
