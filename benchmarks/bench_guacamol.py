@@ -75,7 +75,8 @@ def global_score(spec, scores: list[float]) -> float:
     from guacamol.goal_directed_score_contributions import compute_global_score
 
     n = max(spec.top_counts)
-    return float(compute_global_score(spec, list(scores[:n]) + [0.0] * (n - len(scores[:n])))[0])
+    top = list(scores[:n])
+    return float(compute_global_score(spec, top + [0.0] * (n - len(top)))[0])
 
 
 def population_source(name: str, how: str | None, out: Path) -> tuple[str, int, dict]:

@@ -482,10 +482,11 @@ class GoalDirectedGenerator:
             if run.scored - len(start) in self.snapshots:
                 self._snapshot(run, number_molecules, run.scored - len(start))
         self.last_run = run
+        chosen = best_distinct(run.best, number_molecules)
         for mark in self.snapshots:  # stopped at the maximum: a larger budget would give the same scores
             if mark not in self.last_snapshots and mark <= cfg.budget - len(start):
-                self._snapshot(run, number_molecules, mark)
-        return best_distinct(run.best, number_molecules)
+                self.last_snapshots[mark] = [run.best[s] for s in chosen]
+        return chosen
 
     def _snapshot(self, run: DesignRun, n: int, mark: int) -> None:
         self.last_snapshots[mark] = [run.best[s] for s in best_distinct(run.best, n)]
