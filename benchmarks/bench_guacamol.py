@@ -69,6 +69,17 @@ def option_value(text: str):
         return float(text)
 
 
+def budget_marks(text: str) -> list[int]:
+    """``--snapshots``: comma-separated positive numbers of sampled molecules (a clear error for anything else)."""
+    try:
+        marks = sorted(int(m) for m in text.split(",") if m.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not comma-separated whole numbers: {text!r}") from None
+    if any(m <= 0 for m in marks):
+        raise argparse.ArgumentTypeError(f"numbers of sampled molecules must be positive: {text!r}")
+    return marks
+
+
 def global_score(spec, scores: list[float]) -> float:
     """GuacaMol's score of a task from the scores of the best distinct molecules (``spec``: the task's contribution
     specification, e.g. the mean of the top-1, top-10 and top-100 means); missing places count 0, as in GuacaMol."""
@@ -182,7 +193,7 @@ def main() -> None:
                     help="folder keeping each task's population scores, so a rerun does not score them again")
     ap.add_argument("--stop-at-max", action="store_true",
                     help="end a task once the molecules GuacaMol asks for all score 1.0")
-    ap.add_argument("--snapshots", default="",
+    ap.add_argument("--snapshots", default=[], type=budget_marks,
                     help="comma-separated numbers of sampled molecules at which to keep the task's score too")
     args = ap.parse_args()
 
@@ -201,7 +212,7 @@ def main() -> None:
                      "population": args.population, "population_size": size, **(
                          {"population_filter": pop_info} if pop_info else {}),
                      **({"stop_at_max": True} if args.stop_at_max else {}),
-                     "snapshots": sorted(int(m) for m in args.snapshots.split(",") if m),
+                     "snapshots": args.snapshots,
                      "machine": machine(), "command": " ".join(sys.argv)}
     marks = tuple(done["setup"]["snapshots"])
     if previous is not None and "snapshots" not in previous:  # a file written before the key: its results' marks
