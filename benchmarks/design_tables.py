@@ -2,9 +2,11 @@
 
 Usage: python benchmarks/design_tables.py GUACAMOL.json [DESIGN_CYCLE.json ...] [--compare OTHER_GUACAMOL.json
 [--compare-label TEXT]]
+       python benchmarks/design_tables.py A.json --versus B.json --at 20480 --labels reinvent,hillclimb
 
 ``--compare`` adds a column with another run's scores (another prior or optimizer) on the tasks it ran. A run with
-``--snapshots`` gets a column for each budget kept (the same run's score after that many sampled molecules).
+``--snapshots`` gets a column for each budget kept (the same run's score after that many sampled molecules). ``--versus`` compares two runs task by task at one budget
+(which optimizer wins which task).
 """
 from __future__ import annotations
 
@@ -66,6 +68,44 @@ def guacamol(path: str, compare: str | None = None, label: str | None = None) ->
     return "\n".join(lines)
 
 
+def score_at(result: dict, setup: dict, budget: int) -> float | None:
+    """A task's score after ``budget`` sampled molecules: a kept snapshot, or the final score of a run of that budget
+    (None where the run kept neither)."""
+    kept = {int(m): v for m, v in result.get("snapshots", {}).items()}
+    if budget in kept:
+        return kept[budget]
+    return result["score"] if setup.get("sampled_budget", setup["budget"]) == budget else None
+
+
+def versus(path_a: str, path_b: str, budget: int, labels: tuple[str, str]) -> str:
+    """Two GuacaMol runs (e.g. two optimizers) task by task at the same number of sampled molecules: each one's
+    score, the winner (a tie when the printed figures agree), and each run's seconds where it ran that budget."""
+    a, b = (json.loads(open(p).read()) for p in (path_a, path_b))
+    rows = sorted((r["index"], name) for name, r in a["results"].items() if name in b["results"])
+    lines = [f"| # | task | {labels[0]} | {labels[1]} | better | SMILES-LSTM HC (published) | Graph GA |",
+             "|---|---|---|---|---|---|---|"]
+    totals, wins = [0.0, 0.0], {labels[0]: 0, labels[1]: 0, "tie": 0}
+    for i, name in rows:
+        ra, rb = a["results"][name], b["results"][name]
+        sa, sb = score_at(ra, a["setup"], budget), score_at(rb, b["setup"], budget)
+        if sa is None or sb is None:
+            continue
+        totals = [totals[0] + sa, totals[1] + sb]
+        better = "tie" if f"{sa:.3f}" == f"{sb:.3f}" else labels[0] if sa > sb else labels[1]
+        wins[better] += 1
+        cells = []
+        for r, s, run in ((ra, sa, a), (rb, sb, b)):
+            ran = run["setup"].get("sampled_budget", run["setup"]["budget"]) == budget
+            cells.append(f"{s:.3f} ({r['seconds']:.0f} s)" if ran else f"{s:.3f}")
+        lines.append(f"| {i} | {name} | {cells[0]} | {cells[1]} | {better} | {_fig(ra['smiles_lstm_hc'])} | "
+                     f"{_fig(ra['graph_ga'])} |")
+    n = sum(wins.values())
+    lines.append(f"| | **total over {n} tasks** | **{totals[0]:.2f}** | **{totals[1]:.2f}** | "
+                 f"{labels[0]} {wins[labels[0]]}, {labels[1]} {wins[labels[1]]}, tie {wins['tie']} | | |")
+    return (f"At {budget:,} sampled molecules a task (seconds where the run's whole budget was {budget:,}).\n\n"
+            + "\n".join(lines))
+
+
 def design_cycle(path: str) -> str:
     d = json.loads(open(path).read())
     lines = ["| target | method | round | predicted active | mean p(active) | validity | uniqueness | novelty | "
@@ -91,7 +131,15 @@ if __name__ == "__main__":
     ap.add_argument("design_cycle", nargs="*")
     ap.add_argument("--compare", default=None)
     ap.add_argument("--compare-label", default=None, help="the compared column's header (default: its prior)")
+    ap.add_argument("--versus", default=None, help="instead: GUACAMOL.json against this run, task by task, at --at")
+    ap.add_argument("--at", type=int, default=None, help="the number of sampled molecules compared by --versus")
+    ap.add_argument("--labels", default="A,B", help="--versus: the two runs' names, comma-separated")
     args = ap.parse_args()
+    if args.versus:
+        if args.at is None:
+            ap.error("--versus needs --at (a number of sampled molecules both runs reached)")
+        print(versus(args.guacamol, args.versus, args.at, tuple(args.labels.split(",", 1))))
+        raise SystemExit
     print(guacamol(args.guacamol, args.compare, args.compare_label))
     for path in args.design_cycle:
         print()
