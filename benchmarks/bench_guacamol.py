@@ -72,7 +72,7 @@ def option_value(text: str):
 def budget_marks(text: str) -> list[int]:
     """``--snapshots``: comma-separated positive numbers of sampled molecules (a clear error for anything else)."""
     try:
-        marks = sorted(int(m) for m in text.split(",") if m.strip())
+        marks = sorted({int(m) for m in text.split(",") if m.strip()})
     except ValueError:
         raise argparse.ArgumentTypeError(f"not comma-separated whole numbers: {text!r}") from None
     if any(m <= 0 for m in marks):
@@ -196,6 +196,10 @@ def main() -> None:
     ap.add_argument("--snapshots", default=[], type=budget_marks,
                     help="comma-separated numbers of sampled molecules at which to keep the task's score too")
     args = ap.parse_args()
+    off = [m for m in args.snapshots if m % args.batch_size or m > args.budget]
+    if off:
+        ap.error(f"--snapshots {off}: marks must be multiples of --batch-size ({args.batch_size}) within --budget "
+                 f"({args.budget})")
 
     from guacamol.benchmark_suites import goal_directed_suite_v2
 

@@ -5,8 +5,8 @@ Usage: python benchmarks/design_tables.py GUACAMOL.json [DESIGN_CYCLE.json ...] 
        python benchmarks/design_tables.py A.json --versus B.json --at 20480 --labels reinvent,hillclimb
 
 ``--compare`` adds a column with another run's scores (another prior or optimizer) on the tasks it ran. A run with
-``--snapshots`` gets a column for each budget kept (the same run's score after that many sampled molecules). ``--versus`` compares two runs task by task at one budget
-(which optimizer wins which task).
+``--snapshots`` gets a column for each budget kept (the same run's score after that many sampled molecules).
+``--versus`` compares two runs task by task at one budget (which optimizer wins which task).
 """
 from __future__ import annotations
 
@@ -85,10 +85,13 @@ def versus(path_a: str, path_b: str, budget: int, labels: tuple[str, str]) -> st
     lines = [f"| # | task | {labels[0]} | {labels[1]} | better | SMILES-LSTM HC (published) | Graph GA |",
              "|---|---|---|---|---|---|---|"]
     totals, wins = [0.0, 0.0], {labels[0]: 0, labels[1]: 0, "tie": 0}
+    left = [f"only in {path}: {', '.join(sorted(set(x['results']) - set(y['results'])))}"
+            for path, x, y in ((path_a, a, b), (path_b, b, a)) if set(x["results"]) - set(y["results"])]
     for i, name in rows:
         ra, rb = a["results"][name], b["results"][name]
         sa, sb = score_at(ra, a["setup"], budget), score_at(rb, b["setup"], budget)
         if sa is None or sb is None:
+            left.append(f"{name} (no score at {budget:,} in {path_a if sa is None else path_b})")
             continue
         totals = [totals[0] + sa, totals[1] + sb]
         better = "tie" if f"{sa:.3f}" == f"{sb:.3f}" else labels[0] if sa > sb else labels[1]
@@ -97,13 +100,15 @@ def versus(path_a: str, path_b: str, budget: int, labels: tuple[str, str]) -> st
         for r, s, run in ((ra, sa, a), (rb, sb, b)):
             ran = run["setup"].get("sampled_budget", run["setup"]["budget"]) == budget
             cells.append(f"{s:.3f} ({r['seconds']:.0f} s)" if ran else f"{s:.3f}")
-        lines.append(f"| {i} | {name} | {cells[0]} | {cells[1]} | {better} | {_fig(ra['smiles_lstm_hc'])} | "
-                     f"{_fig(ra['graph_ga'])} |")
+        lines.append(f"| {i} | {name} | {cells[0]} | {cells[1]} | {better} | {_fig(ra.get('smiles_lstm_hc'))} | "
+                     f"{_fig(ra.get('graph_ga'))} |")
     n = sum(wins.values())
+    if not n:
+        raise SystemExit(f"no task has a score at {budget:,} sampled molecules in both runs")
     lines.append(f"| | **total over {n} tasks** | **{totals[0]:.2f}** | **{totals[1]:.2f}** | "
                  f"{labels[0]} {wins[labels[0]]}, {labels[1]} {wins[labels[1]]}, tie {wins['tie']} | | |")
     return (f"At {budget:,} sampled molecules a task (seconds where the run's whole budget was {budget:,}).\n\n"
-            + "\n".join(lines))
+            + "\n".join(lines) + ("\n\nLeft out: " + "; ".join(left) + "." if left else ""))
 
 
 def design_cycle(path: str) -> str:
@@ -138,7 +143,12 @@ if __name__ == "__main__":
     if args.versus:
         if args.at is None:
             ap.error("--versus needs --at (a number of sampled molecules both runs reached)")
-        print(versus(args.guacamol, args.versus, args.at, tuple(args.labels.split(",", 1))))
+        labels = tuple(x.strip() for x in args.labels.split(","))
+        if len(labels) != 2 or labels[0] == labels[1] or "tie" in labels or not all(labels):
+            ap.error(f"--labels must be two different names other than 'tie', comma-separated, not {args.labels!r}")
+        if args.compare or args.design_cycle:
+            ap.error("--versus prints the comparison alone: leave out --compare and design-cycle files")
+        print(versus(args.guacamol, args.versus, args.at, labels))
         raise SystemExit
     print(guacamol(args.guacamol, args.compare, args.compare_label))
     for path in args.design_cycle:
