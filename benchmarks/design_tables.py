@@ -19,13 +19,23 @@ def _fig(value) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
+def _sampled_budget(setup: dict) -> int:
+    """The number of sampled molecules a run was given (files before ``sampled_budget``: its ``budget``)."""
+    return setup.get("sampled_budget", setup["budget"])
+
+
+def _kept(result: dict) -> dict[int, float]:
+    """A task's snapshot scores by number of sampled molecules (JSON keeps the numbers as strings)."""
+    return {int(m): v for m, v in result.get("snapshots", {}).items()}
+
+
 def _setup(s: dict) -> str:
     pop = ""
     if s.get("population") and s.get("population_size"):
         filt = s.get("population_filter")
         pop = (f"; starting population: {s['population_size']:,} molecules of `{s['population']}`"
                f"{' (' + filt['filter'] + ')' if filt else ''}, scored first and counted in 'scored'")
-    budget = s.get("sampled_budget", s["budget"])
+    budget = _sampled_budget(s)
     filt = f", diversity filter {s['diversity_filter']}" if s.get("diversity_filter") else ""
     if s.get("stop_at_max"):
         filt += "; a task stops once the molecules GuacaMol asks for all score 1.0"
@@ -49,7 +59,7 @@ def guacamol(path: str, compare: str | None = None, label: str | None = None) ->
     at = dict.fromkeys(marks, 0.0)
     for name, r in rows:
         ours, hc, ga = ours + r["score"], hc + (r["smiles_lstm_hc"] or 0), ga + (r["graph_ga"] or 0)
-        kept = {int(m): v for m, v in r.get("snapshots", {}).items()}
+        kept = _kept(r)
         for m in marks:
             at[m] += kept.get(m, float("nan"))
         col = "".join(f" {kept[m]:.3f} |" if m in kept else " — |" for m in marks)
@@ -71,10 +81,10 @@ def guacamol(path: str, compare: str | None = None, label: str | None = None) ->
 def score_at(result: dict, setup: dict, budget: int) -> float | None:
     """A task's score after ``budget`` sampled molecules: a kept snapshot, or the final score of a run of that budget
     (None where the run kept neither)."""
-    kept = {int(m): v for m, v in result.get("snapshots", {}).items()}
+    kept = _kept(result)
     if budget in kept:
         return kept[budget]
-    return result["score"] if setup.get("sampled_budget", setup["budget"]) == budget else None
+    return result["score"] if _sampled_budget(setup) == budget else None
 
 
 def versus(path_a: str, path_b: str, budget: int, labels: tuple[str, str]) -> str:
@@ -98,7 +108,7 @@ def versus(path_a: str, path_b: str, budget: int, labels: tuple[str, str]) -> st
         wins[better] += 1
         cells = []
         for r, s, run in ((ra, sa, a), (rb, sb, b)):
-            ran = run["setup"].get("sampled_budget", run["setup"]["budget"]) == budget
+            ran = _sampled_budget(run["setup"]) == budget
             cells.append(f"{s:.3f} ({r['seconds']:.0f} s)" if ran else f"{s:.3f}")
         lines.append(f"| {i} | {name} | {cells[0]} | {cells[1]} | {better} | {_fig(ra.get('smiles_lstm_hc'))} | "
                      f"{_fig(ra.get('graph_ga'))} |")
