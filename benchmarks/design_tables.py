@@ -12,11 +12,22 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 
 def _fig(value) -> str:
     """A published figure, or a dash where the paper has none."""
     return "—" if value is None else f"{value:.3f}"
+
+
+def _load(path: str) -> dict:
+    """A results file, or an exit naming the file and why it cannot be read (no traceback)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except OSError as e:
+        raise SystemExit(f"{path}: cannot read ({e.strerror})") from None
+    except json.JSONDecodeError as e:
+        raise SystemExit(f"{path}: line {e.lineno}: not JSON ({e.msg})") from None
 
 
 def _sampled_budget(setup: dict) -> int:
@@ -45,9 +56,9 @@ def _setup(s: dict) -> str:
 
 
 def guacamol(path: str, compare: str | None = None, label: str | None = None) -> str:
-    d = json.loads(open(path).read())
+    d = _load(path)
     s = d["setup"]
-    other = json.loads(open(compare).read()) if compare else None
+    other = _load(compare) if compare else None
     extra = f" {label or 'prior `' + other['setup']['prior'] + '`'} |" if other else ""
     rows = sorted(d["results"].items(), key=lambda kv: kv[1]["index"])
     marks = sorted({int(m) for _, r in rows for m in r.get("snapshots", {})})
@@ -90,7 +101,7 @@ def score_at(result: dict, setup: dict, budget: int) -> float | None:
 def versus(path_a: str, path_b: str, budget: int, labels: tuple[str, str]) -> str:
     """Two GuacaMol runs (e.g. two optimizers) task by task at the same number of sampled molecules: each one's
     score, the winner (a tie when the printed figures agree), and each run's seconds where it ran that budget."""
-    a, b = (json.loads(open(p).read()) for p in (path_a, path_b))
+    a, b = (_load(p) for p in (path_a, path_b))
     rows = sorted((r["index"], name) for name, r in a["results"].items() if name in b["results"])
     lines = [f"| # | task | {labels[0]} | {labels[1]} | better | SMILES-LSTM HC (published) | Graph GA |",
              "|---|---|---|---|---|---|---|"]
@@ -122,7 +133,7 @@ def versus(path_a: str, path_b: str, budget: int, labels: tuple[str, str]) -> st
 
 
 def design_cycle(path: str) -> str:
-    d = json.loads(open(path).read())
+    d = _load(path)
     lines = ["| target | method | round | predicted active | mean p(active) | validity | uniqueness | novelty | "
              "IntDiv1 | held-out found |", "|---|---|---|---|---|---|---|---|---|---|"]
     for target, res in d.items():
