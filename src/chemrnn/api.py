@@ -38,10 +38,13 @@ def load_lm(model=None, impl: str = "fused", device: str = "cpu"):
 def training_sources(model=None) -> list[str]:
     """What a language model was trained on, as recorded in its file: its training data and, for a fine-tuned
     model, the data of the prior it started from (and so on up the chain). Dataset names or paths, for
-    :func:`canonical_set`; a recorded path that no longer exists is an error naming it."""
+    :func:`canonical_set`; a recorded path that no longer exists is an error naming it, and so is a file that
+    records no training data. ``None`` is the shipped default, as for :func:`load_lm`."""
     from .datasets import is_dataset_name, resolve_model
     from .models.modelfile import read_meta
 
+    model = "shipped" if model is None else model
+    first = resolve_model(model, "language")
     sources, seen = [], set()
     while model is not None:
         path = resolve_model(model, "language")
@@ -57,6 +60,8 @@ def training_sources(model=None) -> list[str]:
                              f"with --exclude", path)
         sources += here[:1]
         model = config.get("init_from")
+    if not sources:
+        raise InputError("the model's file records no training data: name the known molecules with --exclude", first)
     return sources
 
 

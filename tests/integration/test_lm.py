@@ -292,3 +292,22 @@ def test_finetune_takes_the_chembl_prior_when_no_prior_is_named(tmp_path, sample
     capsys.readouterr()
     assert main(["lm", "finetune", "moses", "-o", str(tmp_path / "ft3")]) == 2  # a model alone: not the actives
     assert "name the actives" in capsys.readouterr().err and not (tmp_path / "ft3").exists()
+
+
+def test_novel_only_knows_the_default_models_training_set_and_refuses_a_model_that_records_none(tmp_path, vocab):
+    """``lm sample --novel-only`` without a model checks against the shipped prior's training set (it used to
+    check against nothing and still call every molecule novel); a model file that records no training data is an
+    error naming it, before any sampling."""
+    from chemrnn.api import training_sources
+    from chemrnn.errors import InputError
+
+    default = training_sources(None)
+    assert default == training_sources("shipped") and default
+    assert any("moses" in os.path.basename(str(s)) for s in default)
+    bare = save_language_model(tmp_path / "bare.chemrnn", LanguageModel(LMConfig(len(vocab), 8, 16, 1)).eval(),
+                               vocab, "atom")
+    with pytest.raises(InputError, match="records no training data"):
+        training_sources(bare)
+    out = tmp_path / "never.smi"
+    assert main(["lm", "sample", str(bare), "-n", "5", "--novel-only", "-o", str(out)]) == 2
+    assert not out.exists()
