@@ -77,6 +77,20 @@ def test_diversity_filter_caps_a_scaffold(tmp_path):
     ('[design]\n[diversity_filter]\nkind = "murcko"\n', "diversity filter kind"),
     ('[design]\n[scorring]\n', "unknown table"),
     ('[design]\nbudget = -5\n', "positive integer"),
+    # values out of range, refused before the run folder is made (they used to fail mid-run or run silently)
+    ('[design]\noptimizer = "reinvent"\n[design.reinvent]\nlr = -1\n', r"lr must be a number > 0, not -1"),
+    ('[design]\noptimizer = "reinvent"\n[design.reinvent]\nsigma = -120\n', "sigma must be a number > 0"),
+    ('[design]\noptimizer = "hillclimb"\n[design.hillclimb]\ntop_k = 2.5\n', "top_k must be a positive integer"),
+    ('[design]\noptimizer = "hillclimb"\n[design.hillclimb]\nfill = "yes"\n', "fill must be true or false"),
+    ('[design]\noptimizer = "segler"\n[design.segler]\nthreshold = "high"\n', "threshold must be a number"),
+    ('[design]\n[diversity_filter]\nmin_score = 4\n', r"min_score must be a number in \[0, 1\]"),
+    ('[design]\n[diversity_filter]\nbucket_size = "lots"\n', "bucket_size must be a positive integer"),
+    # a misspelt optimizer is named as unknown, even with its options table still there
+    ('[design]\noptimizer = "reinforce"\n[design.reinvent]\nsigma = 120\n', "optimizer must be one of"),
+    ('[design]\n[design.reinvnt]\nsigma = 120\n', r"valid: .*\[design.reinvent\]"),
+    # a prior or starting population that cannot be read: nothing written either
+    ('[design]\nprior = "nosuchprior"\n', "nosuchprior"),
+    ('[design]\nstarting_population = "no/such/population.smi"\n', "population.smi"),
 ])
 def test_bad_config_fails_before_any_work(tmp_path, bad, message):
     path = tmp_path / "bad.toml"

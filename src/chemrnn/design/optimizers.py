@@ -21,15 +21,45 @@ import torch
 from ..errors import InputError
 
 
+def _number(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+
+def _integer(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+# what each option's value must be: (test, the rule in words); an option not named here is any number
+RULES = {
+    "lr": (lambda v: _number(v) and v > 0, "a number > 0"),
+    "sigma": (lambda v: _number(v) and v > 0, "a number > 0"),
+    "top_k": (lambda v: _integer(v) and v >= 1, "a positive integer"),
+    "epochs": (lambda v: _integer(v) and v >= 1, "a positive integer"),
+    "batch_size": (lambda v: _integer(v) and v >= 1, "a positive integer"),
+    "replay_size": (lambda v: _integer(v) and v >= 0, "an integer >= 0"),
+    "replay_batch": (lambda v: _integer(v) and v >= 0, "an integer >= 0"),
+    "fill": (lambda v: isinstance(v, (bool, np.bool_)), "true or false"),
+}
+
+
 class Optimizer:
     name = ""
     defaults: dict = {}
 
-    def __init__(self, agent, prior=None, **options):
-        bad = set(options) - set(self.defaults)
+    @classmethod
+    def check_options(cls, options: dict) -> None:
+        """Refuse unknown keys and values out of range (``[design.<optimizer>]``), before any work."""
+        bad = set(options) - set(cls.defaults)
         if bad:
-            raise InputError(f"[design.{self.name}]: unknown key(s) {', '.join(sorted(bad))}; "
-                             f"valid: {', '.join(self.defaults)}")
+            raise InputError(f"[design.{cls.name}]: unknown key(s) {', '.join(sorted(bad))}; "
+                             f"valid: {', '.join(cls.defaults)}")
+        for key, value in options.items():
+            test, rule = RULES.get(key, (_number, "a number"))
+            if not test(value):
+                raise InputError(f"[design.{cls.name}] {key} must be {rule}, not {value!r}")
+
+    def __init__(self, agent, prior=None, **options):
+        self.check_options(options)
         self.opt = {**self.defaults, **options}
         self.agent, self.prior = agent, prior
         self.optimizer = torch.optim.Adam(agent.model.parameters(), lr=float(self.opt["lr"]))

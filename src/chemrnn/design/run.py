@@ -55,10 +55,7 @@ class DesignConfig:
             raise InputError(f"[design] temperature must be > 0, not {self.temperature!r}")
         if self.device not in ("auto", "cpu", "gpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise InputError(f"[design] device must be auto, cpu, gpu, cuda or cuda:N, not {self.device!r}")
-        bad = set(self.options) - set(OPTIMIZERS[self.optimizer].defaults)
-        if bad:
-            raise InputError(f"[design.{self.optimizer}]: unknown key(s) {', '.join(sorted(bad))}; valid: "
-                             f"{', '.join(OPTIMIZERS[self.optimizer].defaults)}")
+        OPTIMIZERS[self.optimizer].check_options(self.options)
         DiversityFilter(**self.diversity_filter)  # refuses unknown kinds
         return self
 
@@ -76,8 +73,11 @@ def read_config(data: dict, source=None) -> tuple[DesignConfig, dict]:
     opt_tables = {k: design.pop(k) for k in list(design) if k in OPTIMIZERS and isinstance(design[k], dict)}
     bad = set(design) - known
     if bad:
-        raise InputError(f"{where}[design]: unknown key(s) {', '.join(sorted(bad))}; valid: {', '.join(sorted(known))}")
+        raise InputError(f"{where}[design]: unknown key(s) {', '.join(sorted(bad))}; valid: {', '.join(sorted(known))} "
+                         f"and the tables {', '.join(f'[design.{o}]' for o in OPTIMIZERS)}")
     cfg = DesignConfig(**design)
+    if cfg.optimizer not in OPTIMIZERS:  # before the sub-tables, whose message would name it as if it were known
+        raise InputError(f"{where}[design] optimizer must be one of {', '.join(OPTIMIZERS)}, not {cfg.optimizer!r}")
     cfg.options = opt_tables.get(cfg.optimizer, {})
     other = set(opt_tables) - {cfg.optimizer}
     if other:
@@ -291,6 +291,13 @@ def run_design(config_path, run_dir, restart: bool = False, progress=None) -> di
     scoring = ScoringFunction.from_config(scoring_cfg)  # bad components fail here, before any work
     run_dir = Path(run_dir)
     saved = run_dir / "config.json"
+    fresh = restart or not (run_dir / "state" / "state.json").exists()
+    run = DesignRun(cfg, scoring, run_dir, say)  # a bad prior fails here, before anything is written
+    population = None
+    if fresh and cfg.starting_population:  # and a bad starting population too
+        from ..datasets import resolve_input, smiles_column
+
+        population = load_smiles_list(resolve_input(cfg.starting_population), smiles_column(cfg.starting_population))
     if restart and run_dir.exists():
         for name in ("state", "scored.csv", "log.csv"):
             p = run_dir / name
@@ -303,15 +310,10 @@ def run_design(config_path, run_dir, restart: bool = False, progress=None) -> di
             raise InputError(f"{run_dir} holds a design run with other settings ({', '.join(changed) or 'scoring'}); "
                              f"rerun with the same config (only budget may change) or pass --restart")
     record(run_dir, {"design": asdict(cfg), "scoring": scoring_cfg, "source": str(config_path)})
-    run = DesignRun(cfg, scoring, run_dir, say)
     if run.load_state():
         say(f"resuming at step {run.step} ({run.scored:,} molecules scored)")
-    else:
-        if cfg.starting_population:
-            from ..datasets import resolve_input, smiles_column
-
-            run.seed_population(load_smiles_list(resolve_input(cfg.starting_population),
-                                                 smiles_column(cfg.starting_population)))
+    elif population is not None:
+        run.seed_population(population)
     truncate_csv(run_dir / "scored.csv", run.step - 1)  # rows of steps after the saved state go
     truncate_csv(run_dir / "log.csv", run.step - 1)
     header = ["step", "smiles", "canonical", "score", "raw_score", *run.columns]
