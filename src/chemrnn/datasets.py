@@ -240,6 +240,10 @@ def resolve_model(spec: str | os.PathLike | None, kind: str = "language") -> Pat
     if spec is None:
         return shipped_model("shipped", kind)
     p = Path(spec)
-    if p.exists() or str(spec) not in SHIPPED_MODELS[kind]:
+    if p.exists():
         return p
-    return shipped_model(str(spec), kind)
+    if str(spec) in SHIPPED_MODELS[kind]:
+        return shipped_model(str(spec), kind)
+    where = "" if p.is_absolute() else f" (a relative path is read from the current folder, {Path.cwd()})"
+    raise InputError(f"no such model file or directory{where}; shipped {kind} models: "
+                     f"{', '.join(SHIPPED_MODELS[kind])}", p)

@@ -1,4 +1,5 @@
 import gzip
+import re
 
 import pytest
 
@@ -42,3 +43,16 @@ def test_missing_derived_dataset_is_a_clear_error(monkeypatch):
         ds.path("moses:test", download=False)
     with pytest.raises(InputError, match="unknown dataset 'nope'"):
         ds.path("nope")
+
+
+def test_a_missing_model_names_the_folder_a_relative_path_is_read_from_and_the_shipped_names(tmp_path, monkeypatch):
+    from chemrnn.datasets import resolve_model, shipped_model
+
+    monkeypatch.chdir(tmp_path)
+    hint = f"read from the current folder, {re.escape(str(tmp_path))}.*shipped, moses, chembl"
+    with pytest.raises(InputError, match=hint):
+        resolve_model("runs/missing.chemrnn", "language")
+    with pytest.raises(InputError, match="shipped property models: shipped, zinc") as exc:
+        resolve_model(tmp_path / "missing.chemrnn", "property")
+    assert "current folder" not in str(exc.value)  # an absolute path needs no hint
+    assert resolve_model("chembl", "language") == shipped_model("chembl", "language")
