@@ -136,13 +136,15 @@ def test_killed_run_resumes(tmp_path):
 
 @pytest.mark.parametrize("example", sorted((Path(__file__).resolve().parents[2] / "examples").glob("design_*.toml")))
 def test_examples_are_valid_configs(example, tmp_path):
-    """Every example config parses; those without a user-trained activity model build their scoring function."""
+    """Every example config parses and names a prior that is here; those without a user-trained activity model
+    build their scoring function."""
+    from chemrnn.datasets import resolve_model
     from chemrnn.design.run import load_toml, read_config
     from chemrnn.scoring import ScoringFunction
 
     data = load_toml(example)
     cfg, scoring = read_config(data, example)
-    assert cfg.budget > 0
+    assert cfg.budget > 0 and resolve_model(cfg.prior, "language").exists()
     if all(c["type"] != "activity" for c in scoring["component"]):
         assert ScoringFunction.from_config(scoring)(["CCO"]).shape == (1,)
 
