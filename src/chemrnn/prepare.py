@@ -275,7 +275,7 @@ def data_stats(input: str | os.PathLike, column: str | None = None, tokenizer: s
     st = DataStats(
         str(input), len(lengths), bad, len(uniq), tokenizer,
         {"min": int(arr.min()), "mean": round(float(arr.mean()), 2), "median": float(np.median(arr)),
-         "p95": float(np.percentile(arr, 95)), "max": int(arr.max())},
+         "p95": round(float(np.percentile(arr, 95)), 2), "max": int(arr.max())},
         {int(k): v for k, v in sorted(hist.items())},
         dict(counts.most_common()))
     if validate:

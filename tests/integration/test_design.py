@@ -109,6 +109,17 @@ def test_resumed_run_equals_uninterrupted(tmp_path):
     assert (resumed / "scored.csv").read_text() == (straight / "scored.csv").read_text()
 
 
+def test_a_rerun_with_other_settings_is_refused_naming_them_and_restart_starts_over(tmp_path):
+    cfg, run = config(tmp_path, "reinvent", 48), tmp_path / "run"
+    run_design(cfg, run)
+    cfg.write_text(cfg.read_text().replace("sigma = 120", "sigma = 60").replace('kind = "none"', 'kind = "scaffold"'))
+    with pytest.raises(InputError, match=r"other settings \(options.sigma: 120 → 60, diversity_filter.kind: none → "
+                                         r"scaffold\)"):
+        run_design(cfg, run)
+    assert run_design(cfg, run, restart=True)["scored"] == 48
+    assert json.loads((run / "config.json").read_text())["config"]["design"]["options"]["sigma"] == 60
+
+
 def test_killed_run_resumes(tmp_path):
     cfg = config(tmp_path, "hillclimb", 48 * 40)
     run = tmp_path / "run"

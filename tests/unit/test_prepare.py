@@ -76,7 +76,8 @@ def test_stats_on_sample():
     st = data_stats(sample_path(), tokenizer="atom", validate=True, limit=2000)
     assert st.molecules == 2000 and st.valid == 2000
     assert sum(st.length_histogram.values()) == 2000
-    assert st.token_length["min"] <= st.token_length["median"] <= st.token_length["max"]
+    assert st.token_length["min"] <= st.token_length["median"] <= st.token_length["p95"] <= st.token_length["max"]
+    assert all(v == round(v, 2) for v in st.token_length.values())  # printed as read, not 16.799999999999994
     assert "Cl" in st.vocabulary and "l" not in st.vocabulary
     char = data_stats(sample_path(), tokenizer="char", limit=2000)
     assert "l" in char.vocabulary and char.token_length["mean"] > st.token_length["mean"]

@@ -278,6 +278,22 @@ def _append(path: Path, rows: list[dict], header: list[str]) -> None:
         os.fsync(fh.fileno())
 
 
+def _changed(before: dict, now: dict) -> list[str]:
+    """The design settings that differ from a saved run's, budget aside: ``sigma: 120 → 60`` (options and the
+    diversity filter key by key)."""
+    out = []
+    for key, value in now.items():
+        old = before.get(key)
+        if key == "budget" or old == value:
+            continue
+        if isinstance(value, dict) and isinstance(old, dict):
+            out += [f"{key}.{k}: {old.get(k, '(unset)')} → {value.get(k, '(unset)')}"
+                    for k in sorted(set(old) | set(value)) if old.get(k) != value.get(k)]
+        else:
+            out.append(f"{key}: {old} → {value}")
+    return out
+
+
 def run_design(config_path, run_dir, restart: bool = False, progress=None) -> dict:
     """``chemrnn design run CONFIG -o RUN``: optimize until the budget is spent (resuming a killed run), then write
     the top molecules, the report and the final agent; returns the summary."""
@@ -305,7 +321,7 @@ def run_design(config_path, run_dir, restart: bool = False, progress=None) -> di
     if (run_dir / "state" / "state.json").exists():
         before = json.loads(saved.read_text())["config"]
         now = {"design": asdict(cfg), "scoring": scoring_cfg}
-        changed = [k for k in now["design"] if k != "budget" and before["design"].get(k) != now["design"][k]]
+        changed = _changed(before["design"], now["design"])
         if changed or before["scoring"] != scoring_cfg:
             raise InputError(f"{run_dir} holds a design run with other settings ({', '.join(changed) or 'scoring'}); "
                              f"rerun with the same config (only budget may change) or pass --restart")
