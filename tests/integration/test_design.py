@@ -100,6 +100,14 @@ def test_bad_config_fails_before_any_work(tmp_path, bad, message):
     assert not (tmp_path / "run").exists()  # nothing written
 
 
+def test_a_bad_scoring_component_names_the_config_file(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('[design]\n' + SCORING.replace('type = "descriptor"', 'type = "descriptor"\nwieght = 2'))
+    with pytest.raises(InputError, match=r"bad\.toml: \[scoring\] .*unknown key.*wieght"):
+        run_design(path, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
 def test_resumed_run_equals_uninterrupted(tmp_path):
     straight = tmp_path / "straight"
     run_design(config(tmp_path, "reinvent", 240), straight)

@@ -304,7 +304,10 @@ def run_design(config_path, run_dir, restart: bool = False, progress=None) -> di
     say = progress or (lambda msg: None)
     data = load_toml(config_path)
     cfg, scoring_cfg = read_config(data, config_path)
-    scoring = ScoringFunction.from_config(scoring_cfg)  # bad components fail here, before any work
+    try:
+        scoring = ScoringFunction.from_config(scoring_cfg)  # bad components fail here, before any work
+    except InputError as exc:
+        raise (exc if exc.path is not None else InputError(f"[scoring] {exc.reason}", config_path)) from None
     run_dir = Path(run_dir)
     saved = run_dir / "config.json"
     fresh = restart or not (run_dir / "state" / "state.json").exists()
