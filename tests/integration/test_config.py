@@ -103,3 +103,17 @@ def test_the_preset_choices_are_the_training_presets():
     from chemrnn.training.lm import PRESETS
 
     assert set(get_args(Preset)) == set(PRESETS)
+
+
+def test_config_takes_an_option_as_the_command_line_spells_it(tmp_path, capsys):
+    """``number = 3`` for ``-n/--number`` (its internal name is ``n``): both spellings set the option."""
+    for key in ("number", "n"):
+        cfg = tmp_path / f"{key}.toml"
+        cfg.write_text(f"[lm.sample]\n{key} = 3\n")
+        out = tmp_path / f"{key}.smi"
+        code, _, err = run(capsys, "--config", cfg, "lm", "sample", "-o", out, "--device", "cpu")
+        assert code == 0, err
+        assert len(out.read_text().splitlines()) == 3
+    cfg.write_text("[lm.sample]\nnumbr = 3\n")
+    code, _, err = run(capsys, "--config", cfg, "lm", "sample", "--device", "cpu")
+    assert code == 2 and "has no option 'numbr'" in err and "number" in err.split("valid:")[1]

@@ -116,7 +116,7 @@ def _check_config(data: dict, group, path: Path, ctx, where: str = "") -> dict:
     option of its command, a value the option cannot take (choices listed) — before any work, exit 2."""
     from ..errors import InputError
 
-    for key, value in data.items():
+    for key, value in list(data.items()):
         name = f"{where}.{key}" if where else key
         if hasattr(group, "commands"):  # a command group
             sub = group.commands.get(key) or group.commands.get(key.replace("_", "-"))
@@ -127,8 +127,13 @@ def _check_config(data: dict, group, path: Path, ctx, where: str = "") -> dict:
             _check_config(value, sub, path, ctx, name)
             continue
         params = {p.name: p for p in group.params if getattr(p, "param_type_name", "") == "option"}
+        spelled = {o[2:].replace("-", "_"): n for n, p in params.items() for o in p.opts if o.startswith("--")}
+        if key not in params and key in spelled:  # the option as the command line spells it (number for n)
+            data[spelled[key]] = data.pop(key)
+            key = spelled[key]
         if key not in params:
-            raise InputError(f"[{where}] has no option {key!r}; valid: {', '.join(sorted(params))}", path)
+            valid = sorted(spelled) + sorted(set(params) - set(spelled.values()))
+            raise InputError(f"[{where}] has no option {key!r}; valid: {', '.join(valid)}", path)
         try:
             params[key].process_value(ctx, value)  # the option's own conversion (choices, numbers)
         except Exception as exc:  # click's BadParameter (typer vendors click; its module path is private)
