@@ -380,3 +380,16 @@ def test_a_state_saved_before_raw_ranking_resumes_with_raw_scores(tmp_path):
     assert run.load_state()
     assert run.best == pytest.approx(raw)
     assert "CCO" not in run.optimizer.pool and all(v > 0 for v in run.optimizer.pool.values())
+
+
+def test_invalid_starting_population_lines_go_to_a_rejects_file_with_their_line(tmp_path):
+    pop = tmp_path / "pop.smi"
+    pop.write_text("c1ccccc1O\nC1CC\nc1ccc2ccccc2c1\n\nnot_a_smiles\nCCO\n")
+    cfg = config(tmp_path, "hillclimb", 53, extra=f'starting_population = "{pop}"')
+    said = []
+    summary = run_design(cfg, tmp_path / "run", progress=said.append)
+    assert summary["scored"] >= 53
+    with open(tmp_path / "run" / "starting_population_rejects.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["line"], r["raw"]) for r in rows] == [("2", "C1CC"), ("5", "not_a_smiles")]
+    assert any("3 valid of 5" in m and "2 invalid" in m for m in said), said

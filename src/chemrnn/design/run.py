@@ -162,9 +162,11 @@ class DesignRun:
             if c:
                 self.best[c] = max(float(s), self.best.get(c, 0.0))
 
-    def seed_population(self, smiles: list[str]) -> None:
+    def seed_population(self, smiles: list[str], lines: list[int] | None = None) -> None:
         """Score a starting population and hand it to the optimizer (the hill-climber's pool, REINVENT's replay
-        buffer; Segler's cycle fine-tunes on its best first). Scoring it spends budget like any sampled molecule."""
+        buffer; Segler's cycle fine-tunes on its best first). Scoring it spends budget like any sampled molecule.
+        With a run folder, the invalid SMILES go to ``starting_population_rejects.csv`` (file line when ``lines``
+        gives them, reason, SMILES)."""
         if not smiles:
             return
         total, _, canon = self._score(smiles)
@@ -173,7 +175,17 @@ class DesignRun:
         self._record_best([canon[i] for i in keep], total[keep])
         if hasattr(self.optimizer, "seed_population"):
             self.optimizer.seed_population([canon[i] for i in keep], total[keep])
-        self.say(f"starting population: {len(keep):,} valid of {len(smiles):,} (scored, counted in the budget)")
+        bad = [i for i, c in enumerate(canon) if c is None]
+        note = ""
+        if bad and self.run_dir is not None:
+            from ..io import write_rejects
+
+            rejects = self.run_dir / "starting_population_rejects.csv"
+            write_rejects(rejects, ((lines[i] if lines else i + 1, "invalid SMILES (RDKit cannot parse it)",
+                                    smiles[i]) for i in bad))
+            note = f"; {len(bad):,} invalid in {rejects}"
+        self.say(f"starting population: {len(keep):,} valid of {len(smiles):,} (scored, counted in the budget)"
+                 + note)
 
     def run_step(self) -> dict:
         cfg, k = self.cfg, self.step
@@ -297,7 +309,7 @@ def _changed(before: dict, now: dict) -> list[str]:
 def run_design(config_path, run_dir, restart: bool = False, progress=None) -> dict:
     """``chemrnn design run CONFIG -o RUN``: optimize until the budget is spent (resuming a killed run), then write
     the top molecules, the report and the final agent; returns the summary."""
-    from ..io import load_smiles_list, truncate_csv
+    from ..io import read_rows, truncate_csv
     from ..runinfo import hardware, record, versions, write_json
     from ..scoring import ScoringFunction
 
@@ -316,7 +328,9 @@ def run_design(config_path, run_dir, restart: bool = False, progress=None) -> di
     if fresh and cfg.starting_population:  # and a bad starting population too
         from ..datasets import resolve_input, smiles_column
 
-        population = load_smiles_list(resolve_input(cfg.starting_population), smiles_column(cfg.starting_population))
+        rows = [r for r in read_rows(resolve_input(cfg.starting_population), column=smiles_column(
+            cfg.starting_population)) if r.smiles]
+        population = ([r.smiles for r in rows], [r.line for r in rows])
     if restart and run_dir.exists():
         for name in ("state", "scored.csv", "log.csv"):
             p = run_dir / name
@@ -332,7 +346,7 @@ def run_design(config_path, run_dir, restart: bool = False, progress=None) -> di
     if run.load_state():
         say(f"resuming at step {run.step} ({run.scored:,} molecules scored)")
     elif population is not None:
-        run.seed_population(population)
+        run.seed_population(*population)
     truncate_csv(run_dir / "scored.csv", run.step - 1)  # rows of steps after the saved state go
     truncate_csv(run_dir / "log.csv", run.step - 1)
     header = ["step", "smiles", "canonical", "score", "raw_score", *run.columns]
