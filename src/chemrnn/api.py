@@ -43,11 +43,9 @@ def training_sources(model=None) -> list[str]:
     from .datasets import is_dataset_name, resolve_model
     from .models.modelfile import read_meta
 
-    model = "shipped" if model is None else model
-    first = resolve_model(model, "language")
-    sources, seen = [], set()
-    while model is not None:
-        path = resolve_model(model, "language")
+    first = resolve_model("shipped" if model is None else model, "language")
+    sources, seen, path = [], set(), first
+    while path is not None:
         if str(path) in seen:
             break
         seen.add(str(path))
@@ -59,7 +57,13 @@ def training_sources(model=None) -> list[str]:
             raise InputError(f"the model was trained on {recorded[0]}, which is not here: name the training set(s) "
                              f"with --exclude", path)
         sources += here[:1]
-        model = config.get("init_from")
+        # the model it started from: a fine-tuned model's init_from, a design run's prior
+        start = config.get("init_from") or training.get("design", {}).get("prior")
+        try:
+            path = None if start is None else resolve_model(start, "language")
+        except InputError:
+            raise InputError(f"the model it started from, {start}, is not here: name the training set(s) with "
+                             f"--exclude", path) from None
     if not sources:
         raise InputError("the model's file records no training data: name the known molecules with --exclude", first)
     return sources

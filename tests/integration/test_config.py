@@ -117,3 +117,16 @@ def test_config_takes_an_option_as_the_command_line_spells_it(tmp_path, capsys):
     cfg.write_text("[lm.sample]\nnumbr = 3\n")
     code, _, err = run(capsys, "--config", cfg, "lm", "sample", "--device", "cpu")
     assert code == 2 and "has no option 'numbr'" in err and "number" in err.split("valid:")[1]
+
+
+def test_config_dashed_command_table_and_long_option_spelling_are_used_and_a_key_set_twice_is_refused(
+        tmp_path, capsys):
+    """``[lecture.long-range] train-size = 777``: a dashed command and an option spelled as on the command line
+    (its internal name is n_train) both reach the command (its --help shows the default from the file)."""
+    cfg = tmp_path / "lr.toml"
+    cfg.write_text("[lecture.long-range]\ntrain-size = 777\n")
+    code, out, err = run(capsys, "--config", cfg, "lecture", "long-range", "--help")
+    assert code == 0 and "777" in out and "9000" not in out, out + err
+    cfg.write_text("[lm.sample]\nn = 3\nnumber = 5\n")
+    code, _, err = run(capsys, "--config", cfg, "lm", "sample")
+    assert code == 2 and "sets 'number' twice" in err

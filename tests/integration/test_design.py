@@ -83,6 +83,7 @@ def test_diversity_filter_caps_a_scaffold(tmp_path):
     ('[design]\noptimizer = "hillclimb"\n[design.hillclimb]\ntop_k = 2.5\n', "top_k must be a positive integer"),
     ('[design]\noptimizer = "hillclimb"\n[design.hillclimb]\nfill = "yes"\n', "fill must be true or false"),
     ('[design]\noptimizer = "segler"\n[design.segler]\nthreshold = "high"\n', "threshold must be a number"),
+    ('[design]\noptimizer = "segler"\n[design.segler]\nthreshold = 1' + "0" * 400 + "\n", "threshold must be a "),
     ('[design]\n[diversity_filter]\nmin_score = 4\n', r"min_score must be a number in \[0, 1\]"),
     ('[design]\n[diversity_filter]\nbucket_size = "lots"\n', "bucket_size must be a positive integer"),
     # a misspelt optimizer is named as unknown, even with its options table still there
@@ -393,3 +394,14 @@ def test_invalid_starting_population_lines_go_to_a_rejects_file_with_their_line(
         rows = list(csv.DictReader(fh))
     assert [(r["line"], r["raw"]) for r in rows] == [("2", "C1CC"), ("5", "not_a_smiles")]
     assert any("3 valid of 5" in m and "2 invalid" in m for m in said), said
+    pop.write_text("c1ccccc1O\nCCO\n")  # mended: a restart leaves no stale rejects file
+    run_design(cfg, tmp_path / "run", restart=True)
+    assert not (tmp_path / "run" / "starting_population_rejects.csv").exists()
+
+
+def test_a_design_runs_agent_knows_its_training_data_through_its_prior(tmp_path):
+    """``lm sample RUN/model --novel-only`` checks against the prior's training set (the agent records its prior)."""
+    from chemrnn.api import training_sources
+
+    run_design(config(tmp_path, "hillclimb", 48), tmp_path / "run")
+    assert training_sources(tmp_path / "run" / "model") == training_sources("shipped")

@@ -124,11 +124,15 @@ def _check_config(data: dict, group, path: Path, ctx, where: str = "") -> dict:
                 valid = ", ".join(sorted(group.commands))
                 what = "names no command" if sub is None else "must be a table"
                 raise InputError(f"[{name}] {what}; tables here name commands: {valid}", path)
+            if key != sub.name:  # click looks tables up by the command's own name (long-range, not long_range)
+                data[sub.name] = data.pop(key)
             _check_config(value, sub, path, ctx, name)
             continue
         params = {p.name: p for p in group.params if getattr(p, "param_type_name", "") == "option"}
         spelled = {o[2:].replace("-", "_"): n for n, p in params.items() for o in p.opts if o.startswith("--")}
         if key not in params and key in spelled:  # the option as the command line spells it (number for n)
+            if spelled[key] in data:
+                raise InputError(f"[{where}] sets {key!r} twice (also as {spelled[key]!r})", path)
             data[spelled[key]] = data.pop(key)
             key = spelled[key]
         if key not in params:

@@ -15,6 +15,8 @@ Each ``step(k, batch, canonical, scores)`` updates the agent from one sampled ba
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -22,7 +24,12 @@ from ..errors import InputError
 
 
 def _number(v) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and bool(np.isfinite(v))
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:  # an integer beyond any float
+        return False
 
 
 def _integer(v) -> bool:
