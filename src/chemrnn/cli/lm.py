@@ -109,9 +109,9 @@ def lm_sample(
     unique_only: bool = typer.Option(False, "--unique-only", help="Write each canonical molecule once."),
     novel_only: bool = typer.Option(False, "--novel-only", help="Write each canonical molecule once, and only "
                                     "those absent from the training data (the model's own, read from its file, "
-                                    "the prior's included for a fine-tuned model or a design run's agent; or --exclude). The "
-                                    "first time, a large training set (the shipped prior's: MOSES train, 1.6 M) takes "
-                                    "minutes to read; then it is cached."),
+                                    "the prior's included for a fine-tuned model or a design run's agent; or "
+                                    "--exclude). The first time, a large training set (the shipped prior's: MOSES "
+                                    "train, 1.6 M) takes minutes to read; then it is cached."),
     exclude: Optional[list[str]] = typer.Option(None, "--exclude", help="With --novel-only: known molecules (file "
                                                 "or dataset name; repeat the option for several) instead of the "
                                                 "model's training data. Default: the model's training data."),
