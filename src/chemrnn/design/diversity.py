@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import chem
 from ..errors import InputError
+from ..training.checks import is_integer, is_number
 
 KINDS = ("scaffold", "generic", "identical", "none")
 
@@ -24,10 +25,9 @@ class DiversityFilter:
     def __init__(self, kind: str = "scaffold", bucket_size: int = 25, min_score: float = 0.4):
         if kind not in KINDS:
             raise InputError(f"diversity filter kind must be one of {', '.join(KINDS)}, not {kind!r}")
-        if isinstance(bucket_size, bool) or not isinstance(bucket_size, (int, np.integer)) or bucket_size < 1:
+        if not is_integer(bucket_size) or bucket_size < 1:
             raise InputError(f"diversity filter bucket_size must be a positive integer, not {bucket_size!r}")
-        if (isinstance(min_score, bool) or not isinstance(min_score, (int, float, np.integer, np.floating))
-                or not 0 <= min_score <= 1):
+        if not is_number(min_score) or not 0 <= min_score <= 1:
             raise InputError(f"diversity filter min_score must be a number in [0, 1] (scores lie in [0, 1]), "
                              f"not {min_score!r}")
         self.kind, self.bucket_size, self.min_score = kind, bucket_size, min_score

@@ -15,36 +15,22 @@ Each ``step(k, batch, canonical, scores)`` updates the agent from one sampled ba
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
 from ..errors import InputError
-
-
-def _number(v) -> bool:
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-        return False
-    try:
-        return math.isfinite(float(v))
-    except OverflowError:  # an integer beyond any float
-        return False
-
-
-def _integer(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+from ..training.checks import is_integer, is_number
 
 
 # what each option's value must be: (test, the rule in words); an option not named here is any number
 RULES = {
-    "lr": (lambda v: _number(v) and v > 0, "a number > 0"),
-    "sigma": (lambda v: _number(v) and v > 0, "a number > 0"),
-    "top_k": (lambda v: _integer(v) and v >= 1, "a positive integer"),
-    "epochs": (lambda v: _integer(v) and v >= 1, "a positive integer"),
-    "batch_size": (lambda v: _integer(v) and v >= 1, "a positive integer"),
-    "replay_size": (lambda v: _integer(v) and v >= 0, "an integer >= 0"),
-    "replay_batch": (lambda v: _integer(v) and v >= 0, "an integer >= 0"),
+    "lr": (lambda v: is_number(v) and v > 0, "a number > 0"),
+    "sigma": (lambda v: is_number(v) and v > 0, "a number > 0"),
+    "top_k": (lambda v: is_integer(v) and v >= 1, "a positive integer"),
+    "epochs": (lambda v: is_integer(v) and v >= 1, "a positive integer"),
+    "batch_size": (lambda v: is_integer(v) and v >= 1, "a positive integer"),
+    "replay_size": (lambda v: is_integer(v) and v >= 0, "an integer >= 0"),
+    "replay_batch": (lambda v: is_integer(v) and v >= 0, "an integer >= 0"),
     "fill": (lambda v: isinstance(v, (bool, np.bool_)), "true or false"),
 }
 
@@ -61,7 +47,7 @@ class Optimizer:
             raise InputError(f"[design.{cls.name}]: unknown key(s) {', '.join(sorted(bad))}; "
                              f"valid: {', '.join(cls.defaults)}")
         for key, value in options.items():
-            test, rule = RULES.get(key, (_number, "a number"))
+            test, rule = RULES.get(key, (is_number, "a number"))
             if not test(value):
                 raise InputError(f"[design.{cls.name}] {key} must be {rule}, not {value!r}")
 

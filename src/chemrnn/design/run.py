@@ -184,8 +184,6 @@ class DesignRun:
             write_rejects(rejects, ((lines[i] if lines else i + 1, "invalid SMILES (RDKit cannot parse it)",
                                     smiles[i]) for i in bad))
             note = f"; {len(bad):,} invalid in {rejects}"
-        elif self.run_dir is not None:  # none invalid: no rejects file left from an earlier population
-            (self.run_dir / "starting_population_rejects.csv").unlink(missing_ok=True)
         self.say(f"starting population: {len(keep):,} valid of {len(smiles):,} (scored, counted in the budget)"
                  + note)
 
@@ -334,7 +332,7 @@ def run_design(config_path, run_dir, restart: bool = False, progress=None) -> di
             cfg.starting_population)) if r.smiles]
         population = ([r.smiles for r in rows], [r.line for r in rows])
     if restart and run_dir.exists():
-        for name in ("state", "scored.csv", "log.csv", "starting_population_rejects.csv"):
+        for name in ("state", "scored.csv", "log.csv"):
             p = run_dir / name
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
     if (run_dir / "state" / "state.json").exists():
@@ -344,6 +342,8 @@ def run_design(config_path, run_dir, restart: bool = False, progress=None) -> di
         if changed or before["scoring"] != scoring_cfg:
             raise InputError(f"{run_dir} holds a design run with other settings ({', '.join(changed) or 'scoring'}); "
                              f"rerun with the same config (only budget may change) or pass --restart")
+    if fresh:  # a new start: no rejects file left from an earlier population
+        (run_dir / "starting_population_rejects.csv").unlink(missing_ok=True)
     record(run_dir, {"design": asdict(cfg), "scoring": scoring_cfg, "source": str(config_path)})
     if run.load_state():
         say(f"resuming at step {run.step} ({run.scored:,} molecules scored)")

@@ -3,6 +3,8 @@ valid ones, before any file is written or any data prepared (issue "nothing writ
 precision spellings (the CLI's ``auto | 32 | bf16`` and Lightning's own ``32-true | bf16-mixed``)."""
 from __future__ import annotations
 
+import math
+from numbers import Integral, Real
 from pathlib import Path
 
 from ..errors import InputError
@@ -14,6 +16,21 @@ STRATEGIES = ("auto", "ddp")
 # every spelling a config accepts → Lightning's name (``auto`` is resolved per machine by resolve_precision)
 PRECISIONS = {"auto": "auto", "32": "32-true", "32-true": "32-true", "bf16": "bf16-mixed",
               "bf16-mixed": "bf16-mixed", "16-mixed": "16-mixed"}
+
+
+def is_number(value) -> bool:
+    """A finite real number, Python's or NumPy's; not a bool (an int to Python), nor an integer beyond any float."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def is_integer(value) -> bool:
+    """A whole number, Python's or NumPy's; not a bool."""
+    return isinstance(value, Integral) and not isinstance(value, bool)
 
 
 def choice(name: str, value, allowed) -> list[str]:
