@@ -28,6 +28,8 @@ def _load(path: str) -> dict:
         raise SystemExit(f"{path}: cannot read ({e.strerror})") from None
     except json.JSONDecodeError as e:
         raise SystemExit(f"{path}: line {e.lineno}: not JSON ({e.msg})") from None
+    except UnicodeDecodeError:
+        raise SystemExit(f"{path}: not a text file (not UTF-8), so not a results JSON") from None
 
 
 def _sampled_budget(setup: dict) -> int:
