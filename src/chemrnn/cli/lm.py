@@ -372,3 +372,84 @@ def lm_recovery(
           f"in {n:,} samples ({res['unique_valid']:,} unique valid)")
     if output:
         write_json(output, res)
+
+
+@lm_app.command("library")
+def lm_library(
+    model: str = typer.Argument(..., help="The model to draw the library from: a fine-tuned run's model "
+                                "(RUN/model), a model file or a shipped prior's name."),
+    n: int = typer.Option(100_000, "-n", "--number", min=1, help="Molecules in the library."),
+    output: Path = typer.Option(..., "-o", "--output", help="The library: .smi (SMILES and log-likelihood, "
+                                "tab-separated) or .csv (smiles, logp, logp_per_token, tokens, rank); .gz "
+                                "compresses. The summary goes beside it (OUTPUT.summary.json)."),
+    method: Literal["beam", "swor", "sample"] = typer.Option(
+        "beam", "--method", help="beam: the most likely molecules (beam search); swor: sampling without "
+        "replacement (stochastic beam search, Gumbel-top-k); sample: random sampling, each molecule once."),
+    temperature: float = typer.Option(1.0, "--temperature", "-t", help="swor and sample: softmax temperature "
+                                      "(> 0). beam ranks by the model's own likelihood."),
+    novel_only: bool = typer.Option(False, "--novel-only", help="Leave out the training data of every model this "
+                                    "one started from too (a fine-tuned model's prior's corpus), not only its own."),
+    exclude: Optional[list[str]] = typer.Option(None, "--exclude", help="Also leave out these known molecules "
+                                                "(file or dataset name; repeat for several)."),
+    exclude_training: bool = typer.Option(True, "--exclude-training/--no-exclude-training", help="Leave out the "
+                                          "model's own training data (a fine-tuned model's actives)."),
+    heldout: Optional[str] = typer.Option(None, "--heldout", help="Held-out actives: print and save (in the "
+                                          "summary) how many the library regenerates at each size."),
+    every: int = typer.Option(10_000, "--every", min=1, help="With --heldout: a point of the curve every this "
+                              "many library molecules."),
+    seed: int = typer.Option(0, "--seed", help="Seed of swor and sample."),
+    max_length: int = typer.Option(140, "--max-length", min=1, help="Most tokens per molecule."),
+    device: Device = typer.Option("auto", "--device", help="auto (a GPU where there is one) | cpu | gpu."),
+):
+    """A focused library: N distinct, valid, canonical molecules, none of them in the model's training data, each
+    with its log-likelihood under the model, most likely first. Rerun the same command to resume after a kill."""
+    from ..api import library
+    from ..errors import InputError
+    from ..utils import torch_device
+    from ._common import Steps
+
+    if not temperature > 0:
+        raise InputError(f"--temperature must be > 0, not {temperature}")
+    with Steps() as steps:
+        res = library(model, n, output, method=method, temperature=temperature, seed=seed,
+                      exclude_training=exclude_training, novel_only=novel_only, exclude=exclude, heldout=heldout,
+                      every=every, max_length=max_length, device=torch_device(device), progress=steps)
+    if "heldout" in res:
+        h = res["heldout"]
+        t = Table(title=f"recovery of {h['molecules']:,} held-out actives ({h['known']:,} of them in the "
+                        f"excluded training data)")
+        for col in ("library", "recovered", "fraction"):
+            t.add_column(col, justify="right")
+        for p in h["curve"]:
+            t.add_row(f"{p['library']:,}", f"{p['recovered']:,}", f"{p['fraction']:.2%}")
+        console.print(t)
+    st = res["stats"]
+    _say(f"{res['written']:,} molecules ({method}) → {escape(str(output))} in {res['seconds']:.0f} s "
+         f"({res['molecules_per_s']:,.0f}/s); left out on the way: {st.get('invalid', 0):,} invalid, "
+         f"{st.get('known', 0):,} known, {st.get('repeats', 0):,} repeats"
+         + ("" if res["complete"] else f"; INCOMPLETE: the method found only {res['written']:,} of {n:,}"))
+
+
+@lm_app.command("score")
+def lm_score(
+    model: str = typer.Argument(..., help=LM_MODEL_HELP),
+    source: str = typer.Argument(..., metavar="IN", help="Molecules to score (file or dataset name)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="CSV, one row per input row: line, smiles, "
+                                          "scored, logp, logp_per_token, tokens, error. Without it: only the "
+                                          "summary."),
+    as_written: bool = typer.Option(False, "--as-written", help="Score each string exactly as written (a "
+                                    "sampler's spelling) instead of its canonical SMILES."),
+    column: Optional[str] = typer.Option(None, "--column", help="CSV/TSV: the SMILES column (default: smiles)."),
+    device: Device = typer.Option("auto", "--device", help="auto (a GPU where there is one) | cpu | gpu."),
+):
+    """The log-likelihood of given molecules under a language model (of their canonical SMILES, with <eos>), in
+    total and per token; rows that cannot be scored (invalid SMILES, tokens the model never saw) get the reason."""
+    from ..api import score
+    from ..utils import torch_device
+
+    res = score(model, source, output, as_written=as_written, column=column, device=torch_device(device))
+    bad = [x for x in res["rows"] if x.error]
+    _say(f"scored {res['scored']:,} of {len(res['rows']):,} rows"
+         + (f": mean log p {res['mean_logp']:.3f}, per token {res['mean_logp_per_token']:.4f}" if res["scored"]
+            else "") + (f"; {len(bad):,} not scored (first: line {bad[0].line}: {escape(bad[0].error)})" if bad
+                        else "") + (f" → {escape(str(output))}" if output else ""))

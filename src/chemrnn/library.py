@@ -1,0 +1,407 @@
+"""Focused libraries: a language model's most likely distinct, valid, new molecules (Segler et al. 2018).
+
+A library is a *set*. Sampling ``N`` strings at random wastes much of ``N`` on repeats, invalid strings and molecules
+already known; the methods here build ``N`` distinct, valid, canonical molecules outside a known set:
+
+``beam``
+    beam search over the whole sequence tree (Moret et al. 2021, Angew. Chem.): the ``N`` most likely sequences
+    that end in a molecule accepted into the library, found by keeping the ``N`` best partial sequences at each step.
+``swor``
+    sampling without replacement by stochastic beam search (Kool, van Hoof & Welling 2019, ICML, "Gumbel-top-k"):
+    the same search ranked by Gumbel-perturbed log-probabilities, which draws an exact sample of ``N`` distinct
+    sequences from ``softmax(logits / T)``, never the same one twice.
+``sample``
+    random sampling at temperature ``T``, each molecule kept once (the baseline).
+
+Both searches check a sequence the moment it ends (``accept``: canonical, valid, not known, not already in the
+library), so that rejected strings never take a place: the finished pool then holds exactly ``N`` molecules. They keep
+the ``N`` best of (finished ∪ live) at every step; a live sequence's descendants never rank above it (log-probabilities
+only fall; a Gumbel child's perturbed value is at most its parent's), so the search stops when nothing live can enter.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import chem
+from .errors import InputError
+
+METHODS = ("beam", "swor", "sample")
+NEG_INF = float("-inf")
+
+
+@dataclass
+class Found:
+    """Molecules in the order the method produced them (its own ranking: beam and swor rank by their search key,
+    sample by the order drawn), so that the first ``n`` are the library the method makes at size ``n``."""
+
+    smiles: list[str]  # canonical SMILES
+    key: np.ndarray  # the search's ranking value (beam: log p; swor: perturbed log p; sample: -draw index)
+    stats: dict = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------------ tree search
+def _step(model, last: torch.Tensor, state, temperature: float, chunk: int):
+    """Next-token log-probabilities ``[L, V]`` (float64) for the live sequences and their next recurrent state, run in
+    chunks of ``chunk`` rows to bound memory."""
+    outs, states = [], []
+    for start in range(0, len(last), chunk):
+        part = None if state is None else tuple(s[:, start: start + chunk] for s in state) \
+            if isinstance(state, tuple) else state[:, start: start + chunk]
+        logits, new = model(last[start: start + chunk, None], part)
+        outs.append(torch.log_softmax(logits[:, -1].float() / temperature, dim=-1).double())
+        states.append(new)
+    if isinstance(states[0], tuple):
+        state = tuple(torch.cat([s[i] for s in states], dim=1) for i in range(len(states[0])))
+    else:
+        state = torch.cat(states, dim=1)
+    return torch.cat(outs), state
+
+
+def _log1mexp(x: torch.Tensor) -> torch.Tensor:
+    """log(1 - exp(x)) for x ≤ 0, stable at both ends (Mächler 2012)."""
+    return torch.where(x > -0.6931, torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
+
+
+def gumbel_children(parent_g: torch.Tensor, child_phi: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Perturbed log-probabilities of the children, conditioned on their maximum being the parent's (Kool et al.
+    2019, eq. 10 and appendix B): ``G'_c = φ_c + Gumbel``, ``Z = max_c G'_c``,
+    ``G_c = -log(exp(-G_p) - exp(-Z) + exp(-G'_c))`` computed stably."""
+    u = torch.rand(child_phi.shape, generator=gen, dtype=torch.float64).clamp_(1e-300, 1.0)
+    g = child_phi - torch.log(-torch.log(u))
+    z = g.max(dim=1, keepdim=True).values
+    v = parent_g[:, None] - g + _log1mexp((g - z).clamp(max=0.0))
+    out = parent_g[:, None] - v.clamp(min=0.0) - torch.log1p(torch.exp(-v.abs()))
+    return torch.where(torch.isfinite(child_phi), out, torch.full_like(out, NEG_INF))
+
+
+def _index_state(state, idx):
+    if isinstance(state, tuple):
+        return tuple(s[:, idx] for s in state)
+    return state[:, idx]
+
+
+def tree_search(model, vocabulary, tokenizer, k: int, accept, gumbel: bool = False, temperature: float = 1.0,
+                max_length: int = 140, seed: int = 0, chunk: int = 8192, progress=None, checkpoint=None,
+                resume: dict | None = None) -> Found:
+    """Beam search (``gumbel`` off: rank by log p) or stochastic beam search (on: rank by Gumbel-perturbed log p
+    under ``softmax(logits / T)``) for the ``k`` best sequences whose string ``accept`` takes.
+
+    ``accept(string)`` returns the molecule's key (canonical SMILES) or None to reject it; of two sequences with
+    one key the better-ranked one stays. ``progress(step, live, pool)`` after each step; ``checkpoint(state)``
+    receives the search state (a dict of arrays) after each step, and ``resume`` takes one back: the recurrent
+    state is then recomputed from the live prefixes by one teacher-forced pass."""
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(int(seed))
+    eos, bos = vocabulary.eos_id, vocabulary.bos_id
+    tokens_of = vocabulary.tokens
+    pool: dict[str, tuple[float, float, tuple]] = {}  # key -> (rank value, log p, token ids)
+    stats = {"finished": 0, "rejected": 0, "repeats": 0, "rejected_or_repeat": 0, "expanded": 0}
+    if resume is None:
+        prefix = torch.zeros((1, 0), dtype=torch.long)
+        phi = torch.zeros(1, dtype=torch.float64)
+        rank = torch.zeros(1, dtype=torch.float64)
+        state, first = None, 0
+    else:
+        prefix, phi, rank = (torch.from_numpy(resume[x]) for x in ("prefix", "phi", "rank"))
+        prefix = prefix.long()
+        gen.set_state(torch.from_numpy(resume["generator"]))
+        names = str(resume["pool_smiles"]).split("\n") if len(resume["pool_rank"]) else []
+        pool = {s: (float(r), float(p), tuple(int(x) for x in t if x >= 0)) for s, r, p, t in
+                zip(names, resume["pool_rank"], resume["pool_phi"], resume["pool_tokens"])}
+        stats.update(json.loads(str(resume["stats"])))
+        first = int(resume["step"])
+        state = _replay(model, bos, prefix, chunk) if len(prefix) else None
+    for step in range(first, max_length):
+        if len(prefix) == 0:
+            break
+        last = (prefix[:, -1] if prefix.shape[1] else torch.full((len(prefix),), bos)).to(device)
+        with torch.no_grad():
+            logp, state = _step(model, last, state, temperature, chunk)
+        logp = logp.cpu()
+        stats["expanded"] += len(prefix)
+        child_phi = phi[:, None] + logp
+        child_phi[logp < -1e8] = NEG_INF  # tokens that can never come next
+        child_rank = gumbel_children(rank, child_phi, gen) if gumbel else child_phi.clone()
+        eos_rank = child_rank[:, eos].clone()
+        child_rank[:, eos] = NEG_INF
+        if step == max_length - 1:
+            child_rank.fill_(NEG_INF)  # nothing may grow past max_length
+        flat = child_rank.flatten()
+        # room for the live sequences that will still be rejected when they end (invalid, known, repeats): the
+        # search keeps k plus a margin that follows the rejections seen so far, and the library is the pool's best k
+        width = k + max(16, math.ceil(k * max(0.1, 1.5 * stats["rejected_or_repeat"] / max(1, stats["finished"]))))
+        checked = torch.zeros(len(prefix), dtype=torch.bool)
+        while True:
+            tau = _kth_best(width, flat, eos_rank[~checked], pool)
+            todo = (~checked) & (eos_rank >= tau) & torch.isfinite(eos_rank)
+            if not todo.any():
+                break
+            for i in torch.nonzero(todo).flatten().tolist():
+                ids = tuple(prefix[i].tolist())
+                stats["finished"] += 1
+                key = accept(tokenizer.detokenize([tokens_of[t] for t in ids]))
+                if key is None:
+                    stats["rejected"] += 1
+                    stats["rejected_or_repeat"] += 1
+                    continue
+                r = float(eos_rank[i])
+                if key in pool:
+                    stats["repeats"] += 1
+                    stats["rejected_or_repeat"] += 1
+                    if pool[key][0] >= r:
+                        continue
+                pool[key] = (r, float(child_phi[i, eos]), ids)
+            checked |= todo
+        pool = {s: v for s, v in pool.items() if v[0] >= tau}
+        if len(pool) >= k:  # the k best finished outrank every live sequence's best descendant: done
+            best_live = float(flat.max()) if flat.numel() else NEG_INF
+            kth = sorted((v[0] for v in pool.values()), reverse=True)[k - 1]
+            if kth >= best_live:
+                prefix = prefix[:0]
+                if progress is not None:
+                    progress(step + 1, 0, len(pool))
+                break
+        slots = max(0, width - len(pool))
+        live = int(((flat >= tau) & torch.isfinite(flat)).sum()) if slots else 0
+        take = min(slots, live)
+        idx = torch.topk(flat, take).indices if take else torch.zeros(0, dtype=torch.long)
+        parent, tok = idx // logp.shape[1], idx % logp.shape[1]
+        prefix = torch.cat([prefix[parent], tok[:, None]], dim=1)
+        phi, rank = child_phi[parent, tok], child_rank[parent, tok]
+        state = _index_state(state, parent.to(device)) if take else None
+        if progress is not None:
+            progress(step + 1, len(prefix), len(pool))
+        if checkpoint is not None:
+            checkpoint(_search_state(step + 1, prefix, phi, rank, gen, pool, stats))
+    ranked = sorted(pool.items(), key=lambda kv: -kv[1][0])[:k]
+    out = Found([s for s, _ in ranked], np.array([v[0] for _, v in ranked]), stats)
+    out.stats["phi"] = np.array([v[1] for _, v in ranked])
+    out.stats["token_ids"] = [list(v[2]) for _, v in ranked]
+    return out
+
+
+def _kth_best(k: int, flat: torch.Tensor, eos_unchecked: torch.Tensor, pool: dict) -> float:
+    """The k-th largest rank value over the live children, the unchecked finished ones and the pool (−inf when
+    there are fewer than k candidates)."""
+    pool_r = torch.tensor([v[0] for v in pool.values()], dtype=torch.float64)
+    cand = torch.cat([flat, eos_unchecked, pool_r])
+    cand = cand[torch.isfinite(cand)]
+    if len(cand) <= k:
+        return NEG_INF
+    return float(torch.topk(cand, k).values[-1])
+
+
+def _search_state(step, prefix, phi, rank, gen, pool, stats) -> dict:
+    """The search as plain arrays (no pickled objects): the pool's token ids padded with -1."""
+    items = list(pool.items())
+    width = max((len(v[2]) for _, v in items), default=0)
+    tokens = np.full((len(items), width), -1, dtype=np.int16)
+    for row, (_, v) in enumerate(items):
+        tokens[row, : len(v[2])] = v[2]
+    return {"step": np.array(step), "prefix": prefix.numpy().astype(np.int16), "phi": phi.numpy(),
+            "rank": rank.numpy(), "generator": gen.get_state().numpy(),
+            "pool_smiles": np.array("\n".join(s for s, _ in items)),
+            "pool_rank": np.array([v[0] for _, v in items]), "pool_phi": np.array([v[1] for _, v in items]),
+            "pool_tokens": tokens,
+            "stats": np.array(json.dumps({k: v for k, v in stats.items() if isinstance(v, int)}))}
+
+
+def _replay(model, bos: int, prefix: torch.Tensor, chunk: int):
+    """The recurrent state after reading <bos> + each prefix (all of one length): one teacher-forced pass."""
+    device = next(model.parameters()).device
+    states = []
+    with torch.no_grad():
+        for start in range(0, len(prefix), chunk):
+            part = prefix[start: start + chunk]
+            ids = torch.cat([torch.full((len(part), 1), bos), part], dim=1).to(device)
+            _, st = model(ids)
+            states.append(st)
+    if isinstance(states[0], tuple):
+        return tuple(torch.cat([s[i] for s in states], dim=1) for i in range(len(states[0])))
+    return torch.cat(states, dim=1)
+
+
+# ------------------------------------------------------------------------------------------ random sampling
+def sample_distinct(model, vocabulary, tokenizer, k: int, accept, temperature: float = 1.0, max_length: int = 140,
+                    seed: int = 0, batch_size: int = 1024, max_draws: int | None = None, progress=None,
+                    checkpoint=None, resume: dict | None = None) -> Found:
+    """Random sampling until ``k`` molecules are accepted (each molecule once, in the order drawn); gives up after
+    ``max_draws`` (default 50 × k) draws. Batch ``b`` draws with a seed of its own (from ``seed`` and ``b``), so a run
+    resumed from ``checkpoint``'s state continues exactly as an uninterrupted one."""
+    from .sample import sample
+
+    max_draws = max_draws or 50 * k
+    kept: dict[str, int] = {}
+    if resume is not None and str(resume["smiles"]):
+        kept = {s: i for i, s in enumerate(str(resume["smiles"]).split("\n"))}
+    stats = {"drawn": 0, "invalid_or_known": 0, "repeats": 0, "batches": 0}
+    if resume is not None:
+        stats.update(json.loads(str(resume["stats"])))
+    while len(kept) < k and stats["drawn"] < max_draws:
+        b = stats["batches"]
+        batch_seed = int(np.random.SeedSequence([seed, b]).generate_state(1)[0])
+        s = sample(model, vocabulary, tokenizer, batch_size, temperature, batch_size, max_length, batch_seed,
+                   device="auto")
+        for raw in s.smiles:
+            key = accept(raw)
+            if key is None:
+                stats["invalid_or_known"] += 1
+            elif key in kept:
+                stats["repeats"] += 1
+            elif len(kept) < k:
+                kept[key] = len(kept)
+        stats["drawn"] += batch_size
+        stats["batches"] += 1
+        if progress is not None:
+            progress(len(kept), k)
+        if checkpoint is not None:
+            checkpoint({"smiles": np.array("\n".join(kept)), "stats": np.array(json.dumps(stats))})
+    smiles = list(kept)
+    return Found(smiles, -np.arange(len(smiles), dtype=float), stats)
+
+
+# ------------------------------------------------------------------------------------------ the library
+class Acceptor:
+    """The library's gate: canonical SMILES of a valid molecule that is not in ``known``; counts what it refused."""
+
+    def __init__(self, known: set[str]):
+        self.known = known
+        self.invalid = self.known_hits = 0
+
+    def __call__(self, smiles: str) -> str | None:
+        c = chem.canonical_or_none(smiles) if smiles else None
+        if c is None:
+            self.invalid += 1
+            return None
+        if c in self.known:
+            self.known_hits += 1
+            return None
+        return c
+
+
+def build(model, vocabulary, tokenizer, n: int, method: str, known: set[str], temperature: float = 1.0,
+          max_length: int = 140, seed: int = 0, batch_size: int = 1024, progress=None, workdir=None,
+          settings: dict | None = None) -> Found:
+    """``n`` distinct valid canonical molecules outside ``known`` by ``method`` (:data:`METHODS`), in the method's
+    order. With ``workdir``, the search state is saved there after every step (atomically) and a rerun with the
+    same ``settings`` resumes from it; other settings in the same folder are refused."""
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    accept = Acceptor(known)
+    resume, save = _work(workdir, settings or {})
+    t0 = time.perf_counter()
+    if method == "sample":
+        found = sample_distinct(model, vocabulary, tokenizer, n, accept, temperature, max_length, seed, batch_size,
+                                progress=progress and (lambda done, total: progress("sample", done, total)),
+                                checkpoint=save, resume=resume)
+    else:
+        found = tree_search(model, vocabulary, tokenizer, n, accept, gumbel=method == "swor",
+                            temperature=temperature if method == "swor" else 1.0, max_length=max_length, seed=seed,
+                            progress=progress and (lambda step, live, pool: progress("search", pool, n, step, live)),
+                            checkpoint=save, resume=resume)
+    found.stats.update({"seconds_this_sitting": time.perf_counter() - t0, "invalid": accept.invalid,
+                        "known": accept.known_hits})
+    return found
+
+
+def _work(workdir, settings: dict):
+    """(the saved state to resume from or None, the function that saves one) for a work folder."""
+    if workdir is None:
+        return None, None
+    from .io import atomic_write
+
+    workdir = Path(workdir)
+    spec = workdir / "settings.json"
+    state_file = workdir / "state.npz"
+    resume = None
+    if spec.exists():
+        old = json.loads(spec.read_text())
+        if old != settings:
+            diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+            raise InputError(f"holds an unfinished library made with other settings ({', '.join(diff)}): rerun "
+                             f"with them, or delete the folder", workdir)
+        if state_file.exists():
+            with np.load(state_file) as z:  # plain arrays only: nothing is unpickled
+                resume = {k: z[k] for k in z.files}
+    workdir.mkdir(parents=True, exist_ok=True)
+    with atomic_write(spec) as fh:
+        json.dump(settings, fh, indent=1)
+    last = [0.0]
+
+    def save(state: dict) -> None:
+        now = time.perf_counter()
+        if now - last[0] < 30:  # at most every 30 s: a step of a large search takes seconds
+            return
+        last[0] = now
+        with atomic_write(state_file, mode="wb", encoding=None) as fh:
+            np.savez(fh, **state)
+
+    return resume, save
+
+
+# ------------------------------------------------------------------------------------------ scoring and recovery
+@dataclass
+class Scored:
+    """``lm score``'s answer for one input row."""
+
+    line: int
+    smiles: str  # as read
+    scored: str = ""  # the string scored: the canonical SMILES, or the input as written
+    logp: float = float("nan")  # log-likelihood of the string with its <eos>
+    tokens: int = 0  # tokens scored (the string's and <eos>)
+    error: str = ""
+
+    @property
+    def logp_per_token(self) -> float:
+        return self.logp / self.tokens if self.tokens else float("nan")
+
+
+def score_rows(model, vocabulary, tokenizer, rows, as_written: bool = False, batch_size: int = 512) -> list[Scored]:
+    """The log-likelihood of each row's molecule under the model (of its canonical SMILES, or with ``as_written``
+    of the string exactly as given); a row that cannot be scored gets the reason instead (invalid SMILES, a token
+    the model's vocabulary lacks, a line that could not be read)."""
+    from .sample import likelihood
+
+    out, todo = [], []
+    for row in rows:
+        item = Scored(row.line, row.smiles)
+        out.append(item)
+        if row.error or not row.smiles:
+            item.error = row.error or "blank line"
+            continue
+        canon, reason = chem.canonical(row.smiles)
+        if canon is None:
+            item.error = f"invalid SMILES: {reason}"
+            continue
+        item.scored = row.smiles if as_written else canon
+        toks = tokenizer.tokenize(item.scored)
+        unknown = sorted({t for t in toks if t not in vocabulary})
+        if unknown:
+            item.error = f"token(s) the model never saw: {' '.join(unknown)}"
+            continue
+        item.tokens = len(toks) + 1
+        todo.append(item)
+    if todo:
+        nll = likelihood(model, vocabulary, tokenizer, [x.scored for x in todo], batch_size=batch_size)
+        for item, v in zip(todo, nll):
+            item.logp = -float(v)
+    return out
+
+
+def recovery_curve(found: list[str], targets: set[str], every: int) -> list[dict]:
+    """Held-out actives among the first ``n`` molecules of ``found`` (the method's order), every ``every`` and at the
+    end: each prefix is the library the method makes at that size."""
+    curve, hits = [], 0
+    for i, s in enumerate(found, 1):
+        hits += s in targets
+        if i % every == 0 or i == len(found):
+            curve.append({"library": i, "recovered": hits,
+                          "fraction": hits / len(targets) if targets else 0.0})
+    return curve
