@@ -121,7 +121,7 @@ def test_a_launched_rank_passes_the_run_lock_its_launcher_holds(tmp_path, monkey
                 pass
             monkeypatch.delenv(var)
         monkeypatch.setenv("RANK", "0")  # torchrun's rank 0 is a launcher like any other: it is refused
-        with pytest.raises(InputError, match="another training run"):
+        with pytest.raises(InputError, match="another run is using"):
             with run_lock(tmp_path):
                 pass
 

@@ -306,12 +306,26 @@ def _changed(before: dict, now: dict) -> list[str]:
     return out
 
 
+def _starting_population(cfg: DesignConfig) -> tuple[list[str], list[int]]:
+    """The starting population's SMILES with their file lines; one with no SMILES at all (an empty file, blank
+    lines only) is refused, naming the file."""
+    from ..datasets import resolve_input, smiles_column
+    from ..io import read_rows
+
+    path = resolve_input(cfg.starting_population)
+    rows = [r for r in read_rows(path, column=smiles_column(cfg.starting_population)) if r.smiles]
+    if not rows:
+        raise InputError("the starting population has no SMILES (blank lines only)", path)
+    return [r.smiles for r in rows], [r.line for r in rows]
+
+
 def run_design(config_path, run_dir, restart: bool = False, progress=None) -> dict:
     """``chemrnn design run CONFIG -o RUN``: optimize until the budget is spent (resuming a killed run), then write
-    the top molecules, the report and the final agent; returns the summary."""
-    from ..io import read_rows, truncate_csv
-    from ..runinfo import hardware, record, versions, write_json
+    the top molecules, the report and the final agent; returns the summary. One process at a time runs in a run
+    directory: it holds the directory's lock (:func:`~chemrnn.training.lock.run_lock`) for the whole run, and a
+    second one is refused (:class:`InputError`) before it writes anything."""
     from ..scoring import ScoringFunction
+    from ..training.lock import run_lock
 
     say = progress or (lambda msg: None)
     data = load_toml(config_path)
@@ -321,16 +335,31 @@ def run_design(config_path, run_dir, restart: bool = False, progress=None) -> di
     except InputError as exc:
         raise (exc if exc.path is not None else InputError(f"[scoring] {exc.reason}", config_path)) from None
     run_dir = Path(run_dir)
-    saved = run_dir / "config.json"
-    fresh = restart or not (run_dir / "state" / "state.json").exists()
     run = DesignRun(cfg, scoring, run_dir, say)  # a bad prior fails here, before anything is written
     population = None
-    if fresh and cfg.starting_population:  # and a bad starting population too
-        from ..datasets import resolve_input, smiles_column
+    if cfg.starting_population and (restart or not (run_dir / "state" / "state.json").exists()):
+        population = _starting_population(cfg)  # and a bad starting population too
+    created = not run_dir.exists()
+    try:
+        with run_lock(run_dir, f"design run {config_path} -o {run_dir}"):
+            return _run_locked(run, cfg, scoring_cfg, config_path, run_dir, restart, population, say)
+    except InputError:
+        if created and run_dir.is_dir() and not any(p.name != ".lock" for p in run_dir.iterdir()):
+            shutil.rmtree(run_dir, ignore_errors=True)  # refused before anything was written: leave nothing
+        raise
 
-        rows = [r for r in read_rows(resolve_input(cfg.starting_population), column=smiles_column(
-            cfg.starting_population)) if r.smiles]
-        population = ([r.smiles for r in rows], [r.line for r in rows])
+
+def _run_locked(run: DesignRun, cfg: DesignConfig, scoring_cfg: dict, config_path, run_dir: Path, restart: bool,
+                population, say) -> dict:
+    """:func:`run_design` once the run directory is locked: whether this is a fresh start is decided here, where
+    no other process can change it."""
+    from ..io import truncate_csv
+    from ..runinfo import hardware, record, versions, write_json
+
+    saved = run_dir / "config.json"
+    fresh = restart or not (run_dir / "state" / "state.json").exists()
+    if fresh and cfg.starting_population and population is None:  # a run finished since the first look
+        population = _starting_population(cfg)
     if restart and run_dir.exists():
         for name in ("state", "scored.csv", "log.csv"):
             p = run_dir / name
@@ -347,7 +376,7 @@ def run_design(config_path, run_dir, restart: bool = False, progress=None) -> di
     record(run_dir, {"design": asdict(cfg), "scoring": scoring_cfg, "source": str(config_path)})
     if run.load_state():
         say(f"resuming at step {run.step} ({run.scored:,} molecules scored)")
-    elif population is not None:
+    elif fresh and population is not None:
         run.seed_population(*population)
     truncate_csv(run_dir / "scored.csv", run.step - 1)  # rows of steps after the saved state go
     truncate_csv(run_dir / "log.csv", run.step - 1)

@@ -1,4 +1,5 @@
-"""One training process per run directory: an exclusive ``fcntl.flock`` on ``RUN/.lock`` for the whole run.
+"""One process per run directory: an exclusive ``fcntl.flock`` on ``RUN/.lock`` for the whole run (``lm train``,
+``property train``, ``design run``).
 
 Two ``lm train -o RUN`` at once used to both exit 0 with doubled log rows; now the second one stops at once with
 an :class:`InputError` (exit 2) that names the holder (pid, host and command, written into the lock file). The
@@ -51,7 +52,7 @@ def run_lock(run_dir: str | os.PathLike, command: str | None = None):
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise InputError(f"another training run is using this run directory ({holder(run_dir)}); wait for it to "
+        raise InputError(f"another run is using this run directory ({holder(run_dir)}); wait for it to "
                          f"finish or choose another --output", run_dir) from None
     try:
         info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
