@@ -36,6 +36,16 @@ class BadLineError(InputError):
     adds that hint only where the option exists."""
 
 
+class MissingColumnError(InputError):
+    """A CSV/TSV without the SMILES column asked for (by default one named ``smiles``). The message says what any
+    caller can do (name the column, or use a .smi file); the command line adds "--column" only where the command
+    has that option. ``asked``: the column asked for, None for the default."""
+
+    def __init__(self, message: str, path: object = None, line: int | None = None, asked: str | None = None):
+        super().__init__(message, path, line)
+        self.asked = asked
+
+
 def clip(text: str, limit: int = ECHO_CHARS) -> str:
     """``text`` for a message: at most ``limit`` characters (cut with "…"), control characters shown as escapes."""
     text = str(text)
@@ -182,8 +192,10 @@ def pick_column(header: list[str], column: str | None, path: Path) -> int:
         raise InputError(f"the header has one {kind.upper()} column ('{clip(names[0], 40)}') but contains "
                          f"{'tabs' if other[0] == chr(9) else 'commas'}: the file looks {other[1]}; name it "
                          f"{other[2]}", path, 1)
-    raise InputError(f"no column {clip(wanted[0], 40)!r} in the header (columns: {shown}); choose one with --column",
-                     path, 1)
+    hint = ("; name the SMILES column 'smiles' (any case), or give a .smi file with the SMILES first on each line"
+            if column is None else "")
+    raise MissingColumnError(f"no column {clip(wanted[0], 40)!r} in the header (columns: {shown}){hint}", path, 1,
+                             column)
 
 
 def _split_fields(text: str, delim: str, kind: str) -> tuple[list[str], str]:

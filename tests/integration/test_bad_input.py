@@ -167,3 +167,37 @@ def test_truncated_gzip_of_many_lines_names_its_line(tmp_path, capsys):
     assert main(["data", "stats", str(src)]) == 2
     err = capsys.readouterr().err
     assert "cut.smi.gz:" in err and "truncated gzip" in err and len(err.splitlines()) == 1
+
+
+def test_the_missing_column_hint_names_only_what_the_command_offers(corpus, tmp_path, capsys):
+    """"choose one with --column" was said by commands without --column (lm train, lm finetune, lm evaluate, lm
+    recovery, lm sample --exclude, activity train): every command says what anyone can do (name the column smiles,
+    or give a .smi file), and adds --column only where it has that option."""
+    import typer
+
+    from chemrnn.cli import app
+
+    tree = typer.main.get_command(app)
+    src = str(corpus / "nocol.csv")
+    out = tmp_path / "out"
+    runs = {command: argv for command, (argv, _) in commands(src, out).items() if command not in PER_ROW}
+    runs["lm evaluate --train"] = ["lm", "evaluate", str(corpus / "bom_mixed.csv"), "--train", src, "--test",
+                                   "moses:test_sample", "--n-ref", "50", "--no-fcd", "-o", f"{out}/lev"]
+    runs["lm sample --exclude"] = ["lm", "sample", TINY_LM, "-n", "5", "--novel-only", "--exclude", src, "-o",
+                                   f"{out}/s.smi"]
+    runs["activity train"] = ["activity", "train", src, "-o", f"{out}/a.chemrnn", "--decoys", "moses:test_sample"]
+    runs["activity train --decoys"] = ["activity", "train", str(corpus / "bom_mixed.csv"), "-o", f"{out}/a.chemrnn",
+                                       "--decoys", src]
+    for command, argv in runs.items():
+        (tmp_path / "out").mkdir(exist_ok=True)
+        assert main(argv) == 2, command
+        err = " ".join(capsys.readouterr().err.split())
+        assert "nocol.csv:1: no column 'smiles'" in err, (command, err)
+        assert "name the SMILES column 'smiles'" in err and ".smi file" in err, (command, err)
+        words = [w for w in command.split() if not w.startswith("-")]
+        cmd = tree.commands[words[0]].commands[words[1]] if len(words) > 1 else tree.commands[words[0]]
+        offers = any(p.name == "column" for p in cmd.params)
+        assert ("--column" in err) == offers, (command, err)
+    assert main(["data", "stats", src, "--column", "structure"]) == 2  # a column asked for by name
+    err = " ".join(capsys.readouterr().err.split())
+    assert "no column 'structure'" in err and "choose another with --column" in err and "name the" not in err

@@ -405,3 +405,37 @@ def test_a_design_runs_agent_knows_its_training_data_through_its_prior(tmp_path)
 
     run_design(config(tmp_path, "hillclimb", 48), tmp_path / "run")
     assert training_sources(tmp_path / "run" / "model") == training_sources("shipped")
+
+
+def test_a_design_run_into_a_folder_another_run_holds_is_refused_and_writes_nothing(tmp_path, capsys):
+    """Two ``design run -o RUN`` at once used to both exit 0, the second resuming at step 1 while the first ran
+    (scored.csv past the budget, log.csv with steps twice): a design run holds the run directory's lock."""
+    from chemrnn.cli import main
+    from chemrnn.training.lock import run_lock
+
+    cfg, run = config(tmp_path, "hillclimb", 48), tmp_path / "run"
+    with run_lock(run, "design run first.toml -o run"):
+        with pytest.raises(InputError, match=r"another run is using this run directory \(pid \d+ .*first\.toml"):
+            run_design(cfg, run)
+        assert main(["design", "run", str(cfg), "-o", str(run)]) == 2
+        assert "another run is using this run directory" in capsys.readouterr().err
+        assert sorted(p.name for p in run.iterdir()) == [".lock"]  # nothing written by the refused runs
+
+
+@pytest.mark.parametrize("text", ["", "\n\n  \n"])
+def test_a_starting_population_without_smiles_is_refused_whether_empty_or_blank(tmp_path, text):
+    """An empty file was refused while a file of blank lines was silently ignored: both are refused now."""
+    pop = tmp_path / "pop.smi"
+    pop.write_text(text)
+    with pytest.raises(InputError, match=r"pop\.smi: .*(empty file|no SMILES)"):
+        run_design(config(tmp_path, "hillclimb", 48, extra=f'starting_population = "{pop}"'), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_starting_population_csv_without_a_smiles_column_says_what_to_do(tmp_path):
+    """The hint names what a config can do (design run has no --column option)."""
+    pop = tmp_path / "pop.csv"
+    pop.write_text("id,structure\n1,CCO\n")
+    with pytest.raises(InputError, match=r"pop\.csv:1: no column 'smiles'.*name the SMILES column 'smiles'") as exc:
+        run_design(config(tmp_path, "hillclimb", 48, extra=f'starting_population = "{pop}"'), tmp_path / "run")
+    assert "--column" not in str(exc.value) and not (tmp_path / "run").exists()

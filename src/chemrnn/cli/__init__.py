@@ -155,12 +155,16 @@ def _short(text: str, limit: int = 500) -> str:
 
 
 def _hint(exc: Exception) -> str:
-    """What the user can do about an unreadable line, said only where the command offers it."""
-    from ..io import BadLineError
+    """What the user can do about an unreadable line or a missing SMILES column, said only where the command offers
+    the option."""
+    from ..io import BadLineError, MissingColumnError
 
     cmd = _state.get("command")
-    if isinstance(exc, BadLineError) and cmd is not None and any(p.name == "skip_bad_lines" for p in cmd.params):
+    params = {p.name for p in cmd.params} if cmd is not None else set()
+    if isinstance(exc, BadLineError) and "skip_bad_lines" in params:
         return "; --skip-bad-lines rejects such lines and goes on"
+    if isinstance(exc, MissingColumnError) and "column" in params:
+        return "; or choose the column with --column" if exc.asked is None else "; choose another with --column"
     return ""
 
 
