@@ -66,11 +66,14 @@ class PropertyPredictor:
     """A property model loaded once, to predict or embed many batches of SMILES.
 
     ``model``: a model file or directory, or ``shipped`` (the packaged ZINC250k logP/TPSA model).
-    ``precision``: ``auto`` | ``32`` | ``bf16`` (see :func:`chemrnn.utils.inference_precision`; on a GPU ``auto``
-    is bf16 where the GPU supports it). ``device``: ``cpu`` | ``auto`` | ``gpu`` | ``cuda``.
+    ``precision``: ``32`` (the default) | ``auto`` | ``bf16`` (see :func:`chemrnn.utils.inference_precision`; on a
+    GPU ``auto`` is bf16 where the GPU supports it). In float32 a molecule's prediction and embedding do not depend
+    on the other molecules of its batch (to float32 rounding); under bf16 autocast they move by about 1e-3 with the
+    batch's size and lengths, so bf16 is for throughput only, asked for by name. ``device``: ``cpu`` | ``auto`` |
+    ``gpu`` | ``cuda``.
     """
 
-    def __init__(self, model="shipped", precision: str = "auto", impl: str = "fused", batch_size: int = 256,
+    def __init__(self, model="shipped", precision: str = "32", impl: str = "fused", batch_size: int = 256,
                  device: str = "cpu"):
         inference_precision(precision)  # a bad value fails here, before any work
         self.device = device if device.startswith("cuda:") else torch_device(device)  # cuda:N as given
@@ -183,7 +186,7 @@ class PropertyPredictor:
 
 # --------------------------------------------------------------------------------------- one call
 def predict_smiles(model_path, smiles: list[str], augment: int | None = None, seed: int | None = None,
-                   precision: str = "auto", device: str = "cpu"):
+                   precision: str = "32", device: str = "cpu"):
     """Predictions ``[n, targets]`` (NaN where there is none), the reason for each missing one, and the targets."""
     p = PropertyPredictor(model_path, precision, device=device).predict(smiles, augment, seed)
     return p.values, p.errors, p.targets
@@ -194,7 +197,7 @@ def embed_smiles(model_path, smiles: list[str], precision: str = "32", device: s
     return PropertyPredictor(model_path, precision, device=device).embed(smiles)
 
 
-def evaluate_property_model(model_path, source, output, column: str | None = None, precision: str = "auto",
+def evaluate_property_model(model_path, source, output, column: str | None = None, precision: str = "32",
                             device: str = "cpu") -> dict:
     """Metrics per target, parity plots (PNG) and MAE by heavy-atom count on a labelled file.
 

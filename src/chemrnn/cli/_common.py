@@ -35,6 +35,9 @@ Strategy = Literal[STRATEGIES]
 
 DEVICE_HELP = "auto (a GPU where there is one) | cpu | gpu (cuda is the same)."
 PRECISION_HELP = "auto (bf16 where the CPU/GPU has native bf16, else float32) | 32 | bf16."
+INFERENCE_PRECISION_HELP = ("32 (default: float32; a molecule's value does not depend on the other molecules in its "
+                            "batch) | bf16 | auto (bf16 where the CPU/GPU has native bf16: faster, but values move by "
+                            "about 1e-3 with the batch a molecule is read in).")
 SKIP_BAD_LINES_HELP = ("Reject lines that cannot be read (not UTF-8, over 100,000 characters) and go on, instead of "
                        "stopping at the first (exit 2).")
 

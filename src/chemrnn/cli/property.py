@@ -14,8 +14,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ._common import (DEVICE_HELP, PRECISION_HELP, Cell, Device, Impl, Pooling, Precision, Split,  # noqa: F401
-                      Strategy, console, err_console, input_rows, say as _say, state as _state)
+from ._common import (DEVICE_HELP, INFERENCE_PRECISION_HELP, PRECISION_HELP, Cell, Device,  # noqa: F401
+                      Impl, Pooling, Precision, Split, Strategy, console, err_console, input_rows, say as _say,
+                      state as _state)
 
 property_app = typer.Typer(help="Property prediction from SMILES (logP, TPSA, any numeric column).",
                            no_args_is_help=True)
@@ -176,7 +177,7 @@ def property_predict(
                                             "training seed, as it was evaluated)."),
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="Molecules per inference batch."),
     device: Device = typer.Option("auto", "--device", help=DEVICE_HELP),
-    precision: Precision = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    precision: Precision = typer.Option("32", "--precision", help=INFERENCE_PRECISION_HELP),
 ):
     """Predict every input row in order. Rows without a value say why in the error column (invalid SMILES,
     tokens the model never saw); values to be taken with care say why in the warning column."""
@@ -210,7 +211,7 @@ def property_evaluate(
                                 help="Folder for metrics.json, parity plots and rejects.csv."),
     column: Optional[str] = typer.Option(None, "--column", "-c", help=COLUMN_HELP),
     device: Device = typer.Option("auto", "--device", help=DEVICE_HELP),
-    precision: Precision = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    precision: Precision = typer.Option("32", "--precision", help=INFERENCE_PRECISION_HELP),
 ):
     """MAE, RMSE, R² per target, a parity plot per target and the error by molecule size."""
     from ..predict import evaluate_property_model
@@ -233,7 +234,7 @@ def embed(
     column: Optional[str] = typer.Option(None, "--column", "-c", help=COLUMN_HELP),
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="Molecules per inference batch."),
     device: Device = typer.Option("auto", "--device", help=DEVICE_HELP),
-    precision: Precision = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    precision: Precision = typer.Option("32", "--precision", help=INFERENCE_PRECISION_HELP),
 ):
     """One fixed-length vector per input row from a property model's RNN (NaN rows where it has no answer)."""
     from ..errors import InputError

@@ -243,7 +243,7 @@ class Service:
             if self._predictor is None:
                 from ..api import PropertyPredictor
 
-                self._predictor = PropertyPredictor("shipped")  # precision auto, as `property predict`
+                self._predictor = PropertyPredictor("shipped")  # float32, as `property predict`
             return self._predictor
 
     def language_models(self) -> list[dict]:
