@@ -16,10 +16,18 @@ RDLogger.DisableLog("rdApp.*")  # reasons are returned to the caller instead of 
 
 @dataclass(frozen=True)
 class CanonOptions:
-    """How input SMILES are standardized (``chemrnn data prepare`` options)."""
+    """How input SMILES are standardized (``chemrnn data prepare`` options), in this order: ``largest_fragment``
+    keeps the fragment with the most heavy atoms (salts and solvents go; its charges stay); ``neutralize`` takes
+    charges off by adding or removing hydrogens (RDKit's ``rdMolStandardize.Uncharger``: ``CC(=O)[O-]`` →
+    ``CC(=O)O``, ``CC[NH3+]`` → ``CCN``; a quaternary N+ or a nitro group keeps its charges, and so does a salt
+    kept whole, whose charges balance); ``keep_isotopes`` off writes every atom as its natural element
+    (``[2H]C([2H])([2H])O`` → ``CO``, ``[13CH4]`` → ``C``); ``keep_stereo`` off drops chirality and double-bond
+    geometry, nothing else."""
 
     keep_stereo: bool = True
     largest_fragment: bool = False
+    keep_isotopes: bool = True
+    neutralize: bool = False
 
 
 def parse(smiles: str) -> tuple[Chem.Mol | None, str]:
@@ -47,6 +55,33 @@ def largest_fragment(mol: Chem.Mol) -> Chem.Mol:
     return max(frags, key=lambda m: (m.GetNumHeavyAtoms(), m.GetNumAtoms(), len(Chem.MolToSmiles(m))))
 
 
+_UNCHARGER = None
+
+
+def neutralize(mol: Chem.Mol) -> Chem.Mol:
+    """``mol`` with its charges taken off where hydrogens can be added or removed (RDKit's Uncharger)."""
+    global _UNCHARGER
+    if _UNCHARGER is None:
+        from rdkit.Chem.MolStandardize import rdMolStandardize
+
+        _UNCHARGER = rdMolStandardize.Uncharger()
+    return _UNCHARGER.uncharge(mol)
+
+
+def strip_isotopes(mol: Chem.Mol) -> Chem.Mol:
+    """``mol`` with every atom its natural element: isotope labels removed, the hydrogens that were written only to
+    carry one (``[2H]``) folded back into their atoms, and the stereo that only the isotopes made (``C[C@@H]([2H])O``,
+    ``[2H]/C=C/[2H]``) dropped."""
+    mol = Chem.Mol(mol)
+    for atom in mol.GetAtoms():
+        atom.SetIsotope(0)
+    params = Chem.RemoveHsParameters()
+    params.removeDefiningBondStereo = True
+    mol = Chem.RemoveHs(mol, params)
+    Chem.AssignStereochemistry(mol, cleanIt=True, force=True)
+    return mol
+
+
 def canonical(smiles: str, options: CanonOptions = CanonOptions()) -> tuple[str | None, str]:
     """RDKit canonical SMILES of ``smiles`` after the standardization in ``options``; or ``(None, reason)``."""
     mol, reason = parse(smiles)
@@ -54,9 +89,17 @@ def canonical(smiles: str, options: CanonOptions = CanonOptions()) -> tuple[str 
         return None, reason
     if options.largest_fragment:
         mol = largest_fragment(mol)
+    try:
+        if options.neutralize:
+            mol = neutralize(mol)
+        if not options.keep_isotopes:
+            mol = strip_isotopes(mol)
+    except Exception as exc:  # RDKit raises several exception types
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return None, f"cannot standardize: {msg}"
     if not options.keep_stereo:
         Chem.RemoveStereochemistry(mol)
-    return Chem.MolToSmiles(mol, isomericSmiles=options.keep_stereo), ""
+    return Chem.MolToSmiles(mol), ""
 
 
 def canonical_or_none(smiles: str) -> str | None:

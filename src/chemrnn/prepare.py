@@ -1,7 +1,8 @@
 """``chemrnn data prepare``: read → canonicalize → filter → de-duplicate → write, with full accounting.
 
 Every data line of the input ends up in exactly one of three piles: *kept* (written to the output),
-*duplicate* (same canonical SMILES as an earlier kept line) or *rejected* (written to the rejects file with
+*duplicate* (same canonical SMILES as an earlier kept line, compared after every standardization asked for: with
+``--no-isotopes`` ``[2H]C([2H])([2H])O`` is a duplicate of ``CO``) or *rejected* (written to the rejects file with
 its line number, raw text and reason). :class:`PrepareSummary` checks that the piles add up.
 RDKit work runs in ``jobs`` worker processes over chunks of lines; reading, de-duplication and writing stay
 in the main process, so the output order is the input order.
@@ -32,6 +33,8 @@ class PrepareOptions:
     column: str | None = None
     keep_stereo: bool = True
     largest_fragment: bool = False
+    keep_isotopes: bool = True
+    neutralize: bool = False
     min_tokens: int | None = None
     max_tokens: int | None = None
     tokenizer: str = "atom"
@@ -62,7 +65,7 @@ class PrepareSummary:
 
 def _work(chunk: list[tuple[int, str]], options: PrepareOptions):
     """Worker: canonicalize a chunk and count tokens; returns (line, canonical|None, reason, n_tokens)."""
-    copt = chem.CanonOptions(options.keep_stereo, options.largest_fragment)
+    copt = chem.CanonOptions(options.keep_stereo, options.largest_fragment, options.keep_isotopes, options.neutralize)
     tok = get_tokenizer(options.tokenizer) if (options.min_tokens or options.max_tokens) else None
     out = []
     for line, smi in chunk:

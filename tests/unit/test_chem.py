@@ -17,6 +17,36 @@ def test_stereo_and_fragments():
         chem.canonical("CCOC(=O)c1ccccc1")[0]
 
 
+def test_stereo_and_isotopes_are_separate_options():
+    """--no-stereo used to strip isotopes too ([2H]C([2H])([2H])O → [H]C([H])([H])O, another string than CO)."""
+    no_stereo, no_isotopes = chem.CanonOptions(keep_stereo=False), chem.CanonOptions(keep_isotopes=False)
+    assert chem.canonical("[2H]C([2H])([2H])O", no_stereo)[0] == "[2H]C([2H])([2H])O"
+    assert chem.canonical("C[C@H](N)O", no_stereo)[0] == "CC(N)O"
+    assert chem.canonical("[2H]C([2H])([2H])O", no_isotopes)[0] == chem.canonical("CO")[0] == "CO"
+    assert chem.canonical("[13CH4]", no_isotopes)[0] == "C"
+    assert chem.canonical("C[C@H](N)O", no_isotopes)[0] == "C[C@H](N)O"  # stereo stays
+    assert chem.canonical("O[13C@H](C)CC", no_isotopes)[0] == chem.canonical("O[C@H](C)CC")[0]
+    # stereo that only an isotope made goes with it
+    assert chem.canonical("C[C@@H]([2H])O", no_isotopes)[0] == "CCO"
+    assert chem.canonical("[2H]/C=C/[2H]", no_isotopes)[0] == "C=C"
+    both = chem.CanonOptions(keep_stereo=False, keep_isotopes=False)
+    assert chem.canonical("[2H]C[C@H](N)O", both)[0] == chem.canonical("CC(N)O")[0]
+
+
+def test_largest_fragment_does_not_neutralize_and_neutralize_does():
+    frag = chem.CanonOptions(largest_fragment=True)
+    assert chem.canonical("CC(=O)[O-].[Na+]", frag)[0] == "CC(=O)[O-]"
+    assert chem.canonical("CC(=O)O.[Na+]", frag)[0] == "CC(=O)O"
+    both = chem.CanonOptions(largest_fragment=True, neutralize=True)
+    assert chem.canonical("CC(=O)[O-].[Na+]", both)[0] == chem.canonical("CC(=O)O.[Na+]", both)[0] == "CC(=O)O"
+    assert chem.canonical("C[NH+](C)C.[Cl-]", both)[0] == "CN(C)C"
+    alone = chem.CanonOptions(neutralize=True)
+    assert chem.canonical("CC[NH3+]", alone)[0] == "CCN"
+    assert chem.canonical("CC(=O)[O-].[Na+]", alone)[0] == "CC(=O)[O-].[Na+]"  # a salt kept whole: balanced
+    assert chem.canonical("C[N+](C)(C)C", alone)[0] == "C[N+](C)(C)C"  # no hydrogen to take
+    assert chem.canonical("O=[N+]([O-])c1ccccc1", alone)[0] == "O=[N+]([O-])c1ccccc1"  # nitro stays
+
+
 def test_randomized_reproducible_and_same_molecule(sample_smiles):
     s = sample_smiles[0]
     a = chem.randomized(s, 5, seed=3)

@@ -61,6 +61,50 @@ def test_options_window_stereo_fragment_dedupe(tmp_path):
     assert s2.kept == 4
 
 
+ISOTOPES_AND_SALTS = (
+    "[2H]C([2H])([2H])O\n"  # 1 deuterated methanol
+    "CO\n"                  # 2 methanol
+    "C[C@H](N)O\n"          # 3
+    "C[C@@H](N)O\n"         # 4 its enantiomer
+    "CC(=O)[O-].[Na+]\n"    # 5 sodium acetate
+    "CC(=O)O.[Na+]\n"       # 6 acetic acid beside a sodium ion
+)
+
+
+@pytest.mark.parametrize("options, kept", [
+    # --no-stereo strips stereo only: the deuterated methanol stays itself
+    (dict(keep_stereo=False), ["[2H]C([2H])([2H])O", "CO", "CC(N)O", "CC(=O)[O-].[Na+]", "CC(=O)O.[Na+]"]),
+    # --no-isotopes: methanol from two spellings is kept once (the duplicate found on the canonical form)
+    (dict(keep_isotopes=False), ["CO", "C[C@H](N)O", "C[C@@H](N)O", "CC(=O)[O-].[Na+]", "CC(=O)O.[Na+]"]),
+    (dict(keep_stereo=False, keep_isotopes=False), ["CO", "CC(N)O", "CC(=O)[O-].[Na+]", "CC(=O)O.[Na+]"]),
+    # --largest-fragment does not neutralize; --neutralize does, so the two acetates are one molecule
+    (dict(largest_fragment=True), ["[2H]C([2H])([2H])O", "CO", "C[C@H](N)O", "C[C@@H](N)O", "CC(=O)[O-]",
+                                   "CC(=O)O"]),
+    (dict(largest_fragment=True, neutralize=True), ["[2H]C([2H])([2H])O", "CO", "C[C@H](N)O", "C[C@@H](N)O",
+                                                    "CC(=O)O"]),
+])
+def test_isotopes_stereo_and_charges_are_separate_options_and_dedupe_follows_them(tmp_path, options, kept):
+    src = tmp_path / "in.smi"
+    src.write_text(ISOTOPES_AND_SALTS)
+    s = prepare(src, tmp_path / "out.smi", PrepareOptions(jobs=1, **options))
+    assert (tmp_path / "out.smi").read_text().split() == kept
+    assert (s.kept, s.duplicates, s.rejected) == (len(kept), 6 - len(kept), 0)
+
+
+def test_cli_prepare_no_isotopes_and_neutralize(tmp_path, capsys):
+    from chemrnn.cli import main
+
+    src = tmp_path / "in.smi"
+    src.write_text(ISOTOPES_AND_SALTS)
+    out = tmp_path / "out.smi"
+    assert main(["data", "prepare", str(src), "-o", str(out), "-j", "1", "--no-stereo", "--no-isotopes",
+                 "--largest-fragment", "--neutralize"]) == 0
+    assert out.read_text().split() == ["CO", "CC(N)O", "CC(=O)O"]
+    assert main(["data", "prepare", "--help"]) == 0
+    helptext = " ".join(capsys.readouterr().out.split())
+    assert "isotopes stay (see --no-isotopes)" in helptext and "it does not neutralize" in helptext
+
+
 def test_prepare_sample_parallel_equals_serial(tmp_path):
     from chemrnn.datasets import sample_path
 

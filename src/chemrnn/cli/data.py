@@ -31,8 +31,18 @@ def data_prepare(
                                 help="Output: one canonical SMILES per line (.smi or .smi.gz); beside it "
                                      "NAME.rejects.csv (line, reason, raw text) and NAME.summary.json (the counts)."),
     column: Optional[str] = typer.Option(None, "--column", "-c", help=COLUMN_HELP),
-    no_stereo: bool = typer.Option(False, "--no-stereo", help="Drop stereochemistry."),
-    largest_fragment: bool = typer.Option(False, "--largest-fragment", help="Keep the largest fragment (strip salts)."),
+    no_stereo: bool = typer.Option(False, "--no-stereo", help="Drop stereochemistry (chirality and double-bond "
+                                   "geometry) only: C[C@H](N)O → CC(N)O; isotopes stay (see --no-isotopes)."),
+    no_isotopes: bool = typer.Option(False, "--no-isotopes", help="Write every atom as its natural element: "
+                                     "[2H]C([2H])([2H])O → CO, [13CH4] → C (stereo stays, see --no-stereo)."),
+    largest_fragment: bool = typer.Option(False, "--largest-fragment",
+                                          help="Keep the fragment with the most heavy atoms (strips counter-ions and "
+                                               "solvents); it does not neutralize: CC(=O)[O-].[Na+] → CC(=O)[O-] "
+                                               "(see --neutralize)."),
+    neutralize: bool = typer.Option(False, "--neutralize",
+                                    help="Take charges off by adding or removing hydrogens (RDKit's Uncharger), after "
+                                         "--largest-fragment: CC(=O)[O-] → CC(=O)O, CC[NH3+] → CCN; charges that "
+                                         "cannot go (N+ with four bonds, nitro groups, a salt kept whole) stay."),
     min_tokens: Optional[int] = typer.Option(None, "--min-tokens", min=0,
                                              help="Reject molecules with fewer tokens (default: no limit)."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1,
@@ -47,7 +57,9 @@ def data_prepare(
     jobs: int = typer.Option(0, "--jobs", "-j", min=0, help="Worker processes (0: all cores)."),
 ):
     """Canonicalize, filter and de-duplicate a SMILES file; every line is accounted for (kept, duplicate or
-    rejected with its reason). A file from which no molecule is kept is refused (exit 2)."""
+    rejected with its reason). Duplicates are found on the canonical SMILES after every option above (so with
+    --no-isotopes, [2H]C([2H])([2H])O and CO are one molecule). A file from which no molecule is kept is refused
+    (exit 2)."""
     from ..datasets import resolve_input, smiles_column
     from ..io import check_writable
     from ..prepare import PrepareOptions, default_rejects_path, prepare, summary_path
@@ -56,7 +68,8 @@ def data_prepare(
     rejects = rejects or default_rejects_path(output)
     check_writable(rejects, "file")
     opts = PrepareOptions(column=column or smiles_column(input), keep_stereo=not no_stereo,
-                          largest_fragment=largest_fragment, min_tokens=min_tokens, max_tokens=max_tokens,
+                          largest_fragment=largest_fragment, keep_isotopes=not no_isotopes, neutralize=neutralize,
+                          min_tokens=min_tokens, max_tokens=max_tokens,
                           tokenizer=tokenizer, dedupe=not no_dedupe,
                           on_bad_line="skip" if skip_bad_lines else "error", jobs=jobs)
     path = resolve_input(input)
