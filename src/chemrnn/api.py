@@ -287,7 +287,11 @@ def reference_draw(source, n: int, seed: int = 0) -> list[str]:
         raise InputError(exc.reason, exc.path, exc.line) from None
     rng = random.Random(seed)
     draw = rng.sample(smiles, min(n, len(smiles)))
-    return [c for c in canonical_all(draw) if c]
+    out = [c for c in canonical_all(draw) if c]
+    if not out:
+        raise InputError(f"no valid molecule in the reference set ({len(smiles):,} SMILES read"
+                         + (f", none of the {len(draw):,} drawn valid)" if smiles else ")"), resolve_input(source))
+    return out
 
 
 def read_samples(path) -> list[str]:
@@ -350,8 +354,9 @@ def temperature_sweep(model, temperatures, n: int, test, train=None, n_ref: int 
     return rows
 
 
-def _references(test, train, n_ref: int, fcd: bool, seed: int, say, seconds: dict) -> tuple:
-    """What samples are scored against: ``(reference SMILES, reference statistics, training set or None)``."""
+def _references(test, train, n_ref: int, fcd: bool, seed: int, say, seconds: dict, train_set=None) -> tuple:
+    """What samples are scored against: ``(reference SMILES, reference statistics, training set or None)``
+    (``train_set``: the training set's canonical set when it was read already)."""
     from . import metrics as M
 
     t = time.perf_counter()
@@ -360,16 +365,28 @@ def _references(test, train, n_ref: int, fcd: bool, seed: int, say, seconds: dic
     ref_smiles = reference_draw(test, n_ref, seed)
     ref = M.reference(ref_smiles, name=str(test), fcd=fcd)
     seconds["reference"] = round(time.perf_counter() - t, 2)
-    train_set = None
-    if train:
+    if train and train_set is None:
         t = time.perf_counter()
-        train_set = canonical_set(train, progress=say)
+        train_set = training_set(train, say)
         seconds["training set"] = round(time.perf_counter() - t, 2)
     return ref_smiles, ref, train_set
 
 
+def training_set(train, progress=None) -> set[str]:
+    """The canonical set that novelty is measured against (:func:`canonical_set`); a training set without one valid
+    molecule (a blank or all-invalid file, an ``ID SMILES`` file read as SMILES) is refused, naming the file: every
+    sample would be "novel" against it."""
+    from .datasets import resolve_input
+
+    found = canonical_set(train, progress=progress)
+    if not found:
+        raise InputError("no valid molecule in the training set for novelty (a .smi file has the SMILES first on "
+                         "each line; a .csv/.tsv a column named smiles)", resolve_input(train))
+    return found
+
+
 def _evaluate(generated: list[str], test, train, n_ref: int, fcd: bool, seed: int, say, source=None,
-              seconds: dict | None = None, references: tuple | None = None):
+              seconds: dict | None = None, references: tuple | None = None, train_set=None):
     """The metrics, and what the report draws from: ``(metrics, sample features, reference, training set)``;
     ``seconds`` (a dict) gets the time of each step; ``references`` (from :func:`_references`) are reused, not
     drawn again."""
@@ -378,7 +395,7 @@ def _evaluate(generated: list[str], test, train, n_ref: int, fcd: bool, seed: in
     if not any(s.strip() for s in generated):
         raise InputError(f"no samples to evaluate ({len(generated):,} lines, all blank or unreadable)", source)
     seconds = {} if seconds is None else seconds
-    ref_smiles, ref, train_set = references or _references(test, train, n_ref, fcd, seed, say, seconds)
+    ref_smiles, ref, train_set = references or _references(test, train, n_ref, fcd, seed, say, seconds, train_set)
     t = time.perf_counter()
     say(f"scoring {len(generated):,} samples (validity, uniqueness" + (", novelty" if train else "")
         + (", FCD" if fcd else "") + ", SNN, Frag, Scaf, IntDiv, KL)")
@@ -729,6 +746,11 @@ def demo(output, model=None, n: int = 2000, fcd: bool = True, train: str | None 
         train = "moses" if ds.locate("moses") else None
     elif train == "none":
         train = None
+    train_set, train_seconds = None, 0.0
+    if train:  # a training set without a valid molecule is refused before anything is written
+        t = time.perf_counter()
+        train_set = training_set(train, say)
+        train_seconds = round(time.perf_counter() - t, 2)
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -745,8 +767,10 @@ def demo(output, model=None, n: int = 2000, fcd: bool = True, train: str | None 
     res = sample_smiles(model_path, n, seed=seed, progress=lambda k: say(message, k, n))
     write_smiles(output / "samples.smi", res["written"])
     lap("sampling")
+    if train:
+        seconds["training set"] = train_seconds
     m, feats, ref, train_set = _evaluate(res["written"], "moses:test_sample", train, 5000, fcd, seed, say,
-                                         seconds=seconds)
+                                         seconds=seconds, train_set=train_set)
     clock = time.perf_counter()
     say("predicting logP and TPSA (the shipped property model, on the valid samples)")
     props = predicted_properties(res["written"])

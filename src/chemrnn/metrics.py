@@ -139,6 +139,8 @@ class Features:
         for _, f in keep:
             frags.update(f["frags"])
             scafs[f["scaffold"]] += 1
+        if not keep:
+            raise ValueError("no valid molecule to compute features of")
         return cls([s for s, _ in keep], np.stack([f["fp"] for _, f in keep]), frags, scafs,
                    np.array([f["descriptors"] for _, f in keep], dtype=float))
 
@@ -232,7 +234,8 @@ def evaluate(generated: list[str], ref: Reference, train: set[str] | None = None
     """All distribution metrics of ``generated`` (raw sampled strings) against a reference set.
 
     validity = valid / all; unique@k = unique canonical among the first k valid; novelty = unique valid not in
-    ``train`` / unique valid; FCD, SNN, Frag, Scaf, KL score against ``ref``; IntDiv1/2 within the set.
+    ``train`` / unique valid, with ``train_molecules`` the size of ``train`` (no novelty against an empty training
+    set: every molecule would be "novel"); FCD, SNN, Frag, Scaf, KL score against ``ref``; IntDiv1/2 within the set.
     """
     t0 = time.perf_counter()
     timings = {}
@@ -244,8 +247,10 @@ def evaluate(generated: list[str], ref: Reference, train: set[str] | None = None
             out[f"unique@{k // 1000}k" if k % 1000 == 0 else f"unique@{k}"] = len(set(valid[:k])) / k
     unique = list(dict.fromkeys(valid))
     out["unique"] = len(unique) / len(valid) if valid else 0.0
-    if train is not None and unique:
+    if train and unique:
         out["novelty"] = sum(s not in train for s in unique) / len(unique)
+    if train:
+        out["train_molecules"] = len(train)
     timings["parse"] = time.perf_counter() - t0
     if not valid:
         return out

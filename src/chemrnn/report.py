@@ -36,6 +36,7 @@ METRICS = {
     "unique@10k": ("↑ higher", "distinct canonical SMILES among the first 10,000 valid"),
     "unique": ("↑ higher", "distinct canonical SMILES among all valid"),
     "novelty": ("↑ higher", "unique valid molecules not in the training set"),
+    "train_molecules": ("", "distinct valid molecules of the training set that novelty is measured against"),
     "FCD": ("↓ lower", "Fréchet ChemNet Distance to the reference (0: same distribution)"),
     "SNN": ("↑ higher", "mean Tanimoto similarity to the nearest reference molecule"),
     "Frag": ("↑ higher", "cosine similarity of BRICS fragment counts with the reference"),

@@ -22,6 +22,8 @@ from chemrnn.sample import likelihood, sample
 from chemrnn.tokens import AtomTokenizer, Vocabulary
 from chemrnn.training import LMTrainConfig, train_language_model
 
+from conftest import ROOT
+
 
 @pytest.fixture(scope="module")
 def vocab(sample_smiles):
@@ -311,3 +313,67 @@ def test_novel_only_knows_the_default_models_training_set_and_refuses_a_model_th
     out = tmp_path / "never.smi"
     assert main(["lm", "sample", str(bare), "-n", "5", "--novel-only", "-o", str(out)]) == 2
     assert not out.exists()
+
+
+NO_VALID_MOLECULE = {
+    "ids.smi": "mol1\tCCO\nmol2\tc1ccccc1O\nmol3\tCC(=O)Nc1ccc(O)cc1\n",  # ID<TAB>SMILES: the first field is read
+    "blank.smi": "\n\n   \n",
+    "invalid.smi": "C1CC\nnot_a_smiles\nc1cccc1\n",
+}
+
+
+def _samples(tmp_path):
+    samples = tmp_path / "samples.smi"
+    samples.write_text("CCO\nc1ccccc1O\nCC(=O)Nc1ccc(O)cc1\nCCN\nC1CC\n")
+    return samples
+
+
+@pytest.mark.parametrize("name", list(NO_VALID_MOLECULE))
+def test_novelty_against_a_training_set_without_a_valid_molecule_is_refused(tmp_path, capsys, name):
+    """lm evaluate --train FILE printed novelty 1.0000 when FILE had no valid molecule (every sample is 'novel'
+    against nothing): refused, naming the file, before anything is written."""
+    train = tmp_path / name
+    train.write_text(NO_VALID_MOLECULE[name])
+    out = tmp_path / "ev"
+    assert main(["lm", "evaluate", str(_samples(tmp_path)), "--train", str(train), "--test", "moses:test_sample",
+                 "--n-ref", "50", "--no-fcd", "-o", str(out)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{train}: no valid molecule in the training set" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_novelty_reports_how_many_training_molecules_it_was_measured_against(tmp_path, capsys):
+    train = tmp_path / "train.smi"
+    train.write_text("CCO\nOCC\nCCN\nnot_a_smiles\n")  # 2 distinct valid molecules
+    out = tmp_path / "ev"
+    assert main(["lm", "evaluate", str(_samples(tmp_path)), "--train", str(train), "--test", "moses:test_sample",
+                 "--n-ref", "50", "--no-fcd", "-o", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train_molecules"] == 2 and metrics["novelty"] == pytest.approx(2 / 4)
+    assert [line.replace("│", " ").split() for line in stdout.splitlines() if "train_molecules" in line] == \
+        [["train_molecules", "2"]], stdout
+
+
+@pytest.mark.parametrize("name", ["blank.smi", "invalid.smi"])
+def test_a_reference_without_a_valid_molecule_is_refused_naming_the_file(tmp_path, capsys, name):
+    """lm evaluate --test with a blank or all-invalid file stopped with 'ValueError: need at least one array to
+    stack' (exit 1)."""
+    ref = tmp_path / name
+    ref.write_text(NO_VALID_MOLECULE[name])
+    out = tmp_path / "ev"
+    assert main(["lm", "evaluate", str(_samples(tmp_path)), "--test", str(ref), "--no-fcd", "-o", str(out)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{ref}: no valid molecule in the reference set" in err and "ValueError" not in err
+    assert not out.exists()
+
+
+def test_the_demo_refuses_a_training_set_without_a_valid_molecule_before_sampling(tmp_path, capsys):
+    train = tmp_path / "ids.smi"
+    train.write_text(NO_VALID_MOLECULE["ids.smi"])
+    run = tmp_path / "run"
+    model = str(ROOT / "tests" / "data" / "lm_schema1.chemrnn")
+    assert main(["demo", "-o", str(run), "--model", model, "-n", "20", "--no-fcd", "--train", str(train)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{train}: no valid molecule in the training set" in err
+    assert not (run / "samples.smi").exists()

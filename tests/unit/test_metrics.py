@@ -81,3 +81,16 @@ def test_reference_cache_roundtrip(tmp_path):
 def test_regression_metrics():
     m = M.regression_metrics([1, 2, 3, 4], [1, 2, 3, 5])
     assert m["MAE"] == 0.25 and m["RMSE"] == 0.5 and m["R2"] == pytest.approx(1 - 1 / 5)
+
+
+def test_no_novelty_against_an_empty_training_set():
+    """Novelty against nothing was 1.0; it is left out, and the training set's size is reported beside it."""
+    ref = M.reference(REF, fcd=False, cache=False, jobs=1)
+    assert "novelty" not in M.evaluate(GEN, ref, train=set(), fcd=False, jobs=1)
+    res = M.evaluate(GEN, ref, train={"CCO", "CCN"}, fcd=False, jobs=1)
+    assert res["novelty"] == pytest.approx(2 / 3) and res["train_molecules"] == 2
+
+
+def test_features_of_no_valid_molecule_are_refused_in_words():
+    with pytest.raises(ValueError, match="no valid molecule"):
+        M.Features.compute([], jobs=1)

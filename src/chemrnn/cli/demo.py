@@ -33,7 +33,9 @@ def demo(output: Path = typer.Option(Path("demo_run"), "-o", "--output", help="R
     _say(escape(f"sampled {n:,} molecules in {res['sampling_seconds']:.1f} s "
                 f"({n / max(res['sampling_seconds'], 1e-9):,.0f}/s) from {res['model']}"))
     shown = ["validity", "unique", "novelty", "FCD", "SNN", "Frag", "Scaf", "IntDiv1", "KL_score"]
-    _say(", ".join(f"{k} {m[k]:.3f}" for k in shown if k in m))
+    _say(", ".join(f"{k} {m[k]:.3f}" for k in shown if k in m)
+         + (escape(f" (novelty against {m['train_molecules']:,} distinct valid molecules of {res['train']})")
+            if "train_molecules" in m else ""))
     _say("shipped property model on the valid samples vs RDKit: "
          + ", ".join(f"{t} MAE {v:.3f}" for t, v in res["property_MAE"].items())
          + escape(f" ({output / 'properties.csv'})"))
