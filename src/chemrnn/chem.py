@@ -368,6 +368,11 @@ def has_substructure(m: Chem.Mol, query: Chem.Mol) -> bool:
     return m.HasSubstructMatch(query)
 
 
+def has_carbon(m: Chem.Mol) -> bool:
+    """Whether the molecule has a carbon atom (``[Xe]``, ``[U]``, ``[Na+].[Cl-]`` have none)."""
+    return any(a.GetAtomicNum() == 6 for a in m.GetAtoms())
+
+
 def formula_counts(m: Chem.Mol) -> dict[str, int]:
     """Element counts including implicit hydrogens, e.g. ``{'C': 9, 'H': 8, 'O': 4}``."""
     counts: dict[str, int] = {}

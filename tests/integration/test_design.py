@@ -439,3 +439,34 @@ def test_a_starting_population_csv_without_a_smiles_column_says_what_to_do(tmp_p
     with pytest.raises(InputError, match=r"pop\.csv:1: no column 'smiles'.*name the SMILES column 'smiles'") as exc:
         run_design(config(tmp_path, "hillclimb", 48, extra=f'starting_population = "{pop}"'), tmp_path / "run")
     assert "--column" not in str(exc.value) and not (tmp_path / "run").exists()
+
+
+def test_activity_train_counts_and_rejects_what_it_drops(tmp_path, capsys, shared_data):
+    """A mixed actives file was reported as "79 actives" with no reasons, and [Xe], [U] and NaCl were kept as
+    actives: every row is counted, and the rejected ones go with line and reason to MODEL.rejects.csv."""
+    from chemrnn.cli import main
+    from chemrnn.io import load_smiles_list
+    from chemrnn.scoring.activity import ActivityModel
+
+    actives = load_smiles_list(shared_data / "actives" / "jnk3_train.smi.gz")[:40]
+    odd = ["[Xe]", "not_a_smiles", "[U]", "", "[Na+].[Cl-]", "C1CC", actives[0]]  # lines 41-47
+    (tmp_path / "act.smi").write_text("\n".join(actives + odd) + "\n")
+    model = tmp_path / "jnk3.chemrnn"
+    assert main(["activity", "train", str(tmp_path / "act.smi"), "-o", str(model), "--decoys", "moses:test_sample",
+                 "--trees", "10", "--folds", "2"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "47 rows: 40 actives, 1 duplicates, 6 rejected (3 no carbon atom" in err, err
+    assert "2 SMILES syntax error" in err and "1 blank line" in err and "jnk3.rejects.csv" in err
+    with open(tmp_path / "jnk3.rejects.csv", newline="") as fh:
+        rows = [(r["line"], r["reason"].split(" (")[0], r["raw"]) for r in csv.DictReader(fh)]
+    assert rows == [("41", "no carbon atom", "[Xe]"), ("42", "SMILES syntax error", "not_a_smiles"),
+                    ("43", "no carbon atom", "[U]"), ("44", "blank line", ""),
+                    ("45", "no carbon atom", "[Na+].[Cl-]"), ("46", "SMILES syntax error", "C1CC")]
+    meta = ActivityModel.load(model).meta["training"]["metrics"]
+    assert meta["actives"] == 40 and meta["active_rows"]["rejected"] == 6
+    # too few actives: refused naming the file, with the counts
+    (tmp_path / "few.smi").write_text("[Xe]\nCCO\nnot_a_smiles\n")
+    assert main(["activity", "train", str(tmp_path / "few.smi"), "-o", str(tmp_path / "few.chemrnn"), "--decoys",
+                 "moses:test_sample"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "few.smi: need at least 10 valid actives" in err and "3 rows: 1 actives, 0 duplicates, 2 rejected" in err

@@ -116,3 +116,19 @@ def test_activity_training_separates_actives(shared_data):
     p_act = model.predict(actives[300:400])
     p_dec = model.predict(decoys[-100:])
     assert np.nanmean(p_act) > np.nanmean(p_dec) + 0.2  # held-out actives look active
+
+
+def test_actives_are_screened_with_a_reason_for_every_row_dropped():
+    """[Xe], [U] and NaCl were kept as actives, invalid rows dropped without a count."""
+    from chemrnn.scoring.activity import NO_CARBON, screen_actives
+
+    rows = ["c1ccccc1O", "[Xe]", "C1CC", "", "[U]", "[Na+].[Cl-]", "Oc1ccccc1", "CC(=O)[O-].[Na+]", "x", "CCO"]
+    errors = [""] * 8 + ["only 1 fields, SMILES column is number 2", ""]
+    s = screen_actives(rows, errors)
+    assert s.kept == sorted(["Oc1ccccc1", "CC(=O)[O-].[Na+]", "CCO"]) and s.duplicates == 1
+    assert s.rejected == [(1, NO_CARBON), (2, "SMILES syntax error"), (3, "blank line"), (4, NO_CARBON),
+                          (5, NO_CARBON), (8, "only 1 fields, SMILES column is number 2")]
+    counts = s.counts(len(rows))
+    assert counts["actives"] + counts["duplicates"] + counts["rejected"] == counts["rows"] == 10
+    assert counts["reasons"] == {"no carbon atom (an element, ion or inorganic salt, not an organic active)": 3,
+                                 "SMILES syntax error": 1, "blank line": 1, "only 1 fields, SMILES column is number 2": 1}

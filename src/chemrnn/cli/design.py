@@ -46,14 +46,19 @@ def activity_train(
     folds: int = typer.Option(5, "--folds", help="Cross-validation folds for the reported ROC-AUC."),
     seed: int = typer.Option(0, "--seed", help="Random seed (decoy draw, folds, forest)."),
 ):
-    """Train p(active) on actives vs decoys; report cross-validated ROC-AUC and PR-AUC."""
+    """Train p(active) on actives vs decoys; report cross-validated ROC-AUC and PR-AUC. Every row of ACTIVES is
+    accounted for: blank rows, invalid SMILES and molecules without carbon ([Xe], [U], NaCl) are rejected into
+    MODEL.rejects.csv beside the model (line, reason, raw text), repeats counted."""
     from ..api import train_activity
+    from ..scoring.activity import describe_counts
 
     metrics = train_activity(actives, output, decoys, decoy_ratio, trees, folds, seed,
                              progress=lambda m: say(escape(m)))
     print(f"cv_roc_auc\t{metrics['cv_roc_auc']:.4f}\ncv_pr_auc\t{metrics['cv_pr_auc']:.4f}")
+    say(escape(f"{actives}: {describe_counts(metrics['active_rows'])}"
+               + (f"; rejects: {metrics['rejects']}" if metrics["rejects"] else "")))
     say(f"{metrics['actives']:,} actives vs {metrics['decoys']:,} decoys, {metrics['folds']}-fold CV, "
-        f"{metrics['seconds']:.0f} s → {output}")
+        f"{metrics['seconds']:.0f} s → {escape(str(output))}")
 
 
 @activity_app.command("predict")

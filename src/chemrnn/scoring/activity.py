@@ -110,18 +110,82 @@ def _valid_canonical(smiles: list[str]) -> list[str]:
     return sorted({c for c in chem.canonical_all(smiles) if c})
 
 
+NO_CARBON = "no carbon atom (an element, ion or inorganic salt, not an organic active)"
+
+
+@dataclass
+class Screened:
+    """What became of each active: the distinct valid organic molecules (canonical SMILES, sorted), the rejected
+    ones as ``(index, reason)`` (blank, invalid SMILES, no carbon atom) and the number of repeats."""
+
+    kept: list[str]
+    rejected: list[tuple[int, str]]
+    duplicates: int
+
+    def counts(self, rows: int) -> dict:
+        """``rows = actives + duplicates + rejected``, with the rejects by reason."""
+        reasons: dict[str, int] = {}
+        for _, why in self.rejected:
+            key = why.split(":", 1)[0]
+            reasons[key] = reasons.get(key, 0) + 1
+        return {"rows": rows, "actives": len(self.kept), "duplicates": self.duplicates,
+                "rejected": len(self.rejected), "reasons": reasons}
+
+
+def screen_actives(smiles: list[str], errors: list[str] | None = None) -> Screened:
+    """Canonicalize the actives; a blank row, an invalid SMILES or a molecule without carbon (``[Xe]``, ``[U]``,
+    NaCl) is rejected with its reason, a repeat of an earlier molecule counted. ``errors``: a reason per row that
+    could not be read (the file reader's; "" for a readable row)."""
+    kept, seen, rejected, dups = [], set(), [], 0
+    for i, s in enumerate(smiles):
+        if errors and errors[i]:
+            rejected.append((i, errors[i]))
+            continue
+        if not s.strip():
+            rejected.append((i, "blank line"))
+            continue
+        m, why = chem.parse(s)
+        if m is None:
+            rejected.append((i, why or "invalid SMILES"))
+            continue
+        if not chem.has_carbon(m):
+            rejected.append((i, NO_CARBON))
+            continue
+        c = chem.canonical(s)[0]
+        if c in seen:
+            dups += 1
+            continue
+        seen.add(c)
+        kept.append(c)
+    return Screened(sorted(kept), rejected, dups)
+
+
+def describe_counts(counts: dict) -> str:
+    """``94 rows: 79 actives, 3 duplicates, 12 rejected (8 invalid chemistry, 4 no carbon atom …)``."""
+    why = ", ".join(f"{n:,} {r}" for r, n in sorted(counts["reasons"].items(), key=lambda kv: -kv[1]))
+    return (f"{counts['rows']:,} rows: {counts['actives']:,} actives, {counts['duplicates']:,} duplicates, "
+            f"{counts['rejected']:,} rejected" + (f" ({why})" if why else ""))
+
+
 def train_activity_model(actives: list[str], decoys: list[str], config: ActivityConfig = ActivityConfig(),
-                         source: dict | None = None, progress=None) -> tuple[ActivityModel, dict]:
+                         source: dict | None = None, progress=None,
+                         screened: Screened | None = None) -> tuple[ActivityModel, dict]:
     """Fit the forest on actives (label 1) vs decoys (label 0; molecules among the actives are removed), report
-    ``folds``-fold stratified cross-validated ROC-AUC and PR-AUC, then refit on everything."""
+    ``folds``-fold stratified cross-validated ROC-AUC and PR-AUC, then refit on everything. The actives are
+    screened first (:func:`screen_actives`, or ``screened``: its result for ``actives``, made already); the metrics
+    count what became of them (``active_rows``)."""
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.metrics import average_precision_score, roc_auc_score
     from sklearn.model_selection import StratifiedKFold
 
     say = progress or (lambda msg: None)
-    act = _valid_canonical(actives)
+    screened = screened or screen_actives(actives)
+    counts = screened.counts(len(actives))
+    act = screened.kept
     if len(act) < 10:
-        raise InputError(f"need at least 10 valid actives to train an activity model, got {len(act)}")
+        where = (source or {}).get("actives", {}).get("path")
+        raise InputError(f"need at least 10 valid actives to train an activity model, got {len(act)} "
+                         f"({describe_counts(counts)})", where)
     rng = np.random.default_rng(config.seed)
     pool = sorted(set(_valid_canonical(decoys)) - set(act))
     n_dec = min(len(pool), int(round(config.decoy_ratio * len(act))))
@@ -148,7 +212,7 @@ def train_activity_model(actives: list[str], decoys: list[str], config: Activity
     arrays = _forest_arrays(final)
     metrics = {"cv_roc_auc": float(roc_auc_score(y, cv_pred)), "cv_pr_auc": float(average_precision_score(y, cv_pred)),
                "actives": len(act), "decoys": len(dec), "folds": config.folds,
-               "seconds": round(time.perf_counter() - t0, 1)}
+               "seconds": round(time.perf_counter() - t0, 1), "active_rows": counts}
     meta = {"kind": "activity", "config": asdict(config), "features": f"Morgan counts r{config.radius}/{config.n_bits}",
             "training": {"metrics": metrics, **(source or {})}}
     return ActivityModel(arrays, meta), metrics
