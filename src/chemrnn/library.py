@@ -214,12 +214,13 @@ def _search_state(step, prefix, phi, rank, gen, pool, stats) -> dict:
 
 
 def _replay(model, bos: int, prefix: torch.Tensor, chunk: int):
-    """The recurrent state after reading <bos> + each prefix (all of one length): one teacher-forced pass."""
+    """The recurrent state the search holds at the start of a step: after reading <bos> and each prefix but its last
+    token (which the step feeds), for prefixes all of one length; one teacher-forced pass."""
     device = next(model.parameters()).device
     states = []
     with torch.no_grad():
         for start in range(0, len(prefix), chunk):
-            part = prefix[start: start + chunk]
+            part = prefix[start: start + chunk, :-1]
             ids = torch.cat([torch.full((len(part), 1), bos), part], dim=1).to(device)
             _, st = model(ids)
             states.append(st)
@@ -288,14 +289,15 @@ class Acceptor:
 
 def build(model, vocabulary, tokenizer, n: int, method: str, known: set[str], temperature: float = 1.0,
           max_length: int = 140, seed: int = 0, batch_size: int = 1024, progress=None, workdir=None,
-          settings: dict | None = None) -> Found:
+          settings: dict | None = None, save_every_s: float = 30.0) -> Found:
     """``n`` distinct valid canonical molecules outside ``known`` by ``method`` (:data:`METHODS`), in the method's
     order. With ``workdir``, the search state is saved there after every step (atomically) and a rerun with the
-    same ``settings`` resumes from it; other settings in the same folder are refused."""
+    same ``settings`` resumes from it (saved at most every ``save_every_s`` seconds); other settings in the same
+    folder are refused."""
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     accept = Acceptor(known)
-    resume, save = _work(workdir, settings or {})
+    resume, save = _work(workdir, settings or {}, save_every_s)
     t0 = time.perf_counter()
     if method == "sample":
         found = sample_distinct(model, vocabulary, tokenizer, n, accept, temperature, max_length, seed, batch_size,
@@ -311,7 +313,7 @@ def build(model, vocabulary, tokenizer, n: int, method: str, known: set[str], te
     return found
 
 
-def _work(workdir, settings: dict):
+def _work(workdir, settings: dict, every_s: float):
     """(the saved state to resume from or None, the function that saves one) for a work folder."""
     if workdir is None:
         return None, None
@@ -337,13 +339,19 @@ def _work(workdir, settings: dict):
 
     def save(state: dict) -> None:
         now = time.perf_counter()
-        if now - last[0] < 30:  # at most every 30 s: a step of a large search takes seconds
+        if now - last[0] < every_s:  # a step of a large search takes seconds; its state is large
             return
         last[0] = now
-        with atomic_write(state_file, mode="wb", encoding=None) as fh:
-            np.savez(fh, **state)
+        _write_state(state_file, state)
 
     return resume, save
+
+
+def _write_state(path: Path, state: dict) -> None:
+    from .io import atomic_write
+
+    with atomic_write(path, mode="wb") as fh:
+        np.savez(fh, **state)
 
 
 # ------------------------------------------------------------------------------------------ scoring and recovery
