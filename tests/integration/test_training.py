@@ -232,6 +232,41 @@ def test_finetune_counts_epochs_over_the_actives_trained_on(tmp_path, small, sam
     assert max(int(r["epoch"]) for r in log_rows(out_dir)) == 1
 
 
+def test_finetune_keeps_the_best_epoch_and_stops_when_it_stops_improving(tmp_path, small, sample_smiles, capsys):
+    """With a learning rate that overshoots, validation NLL rises after its best epoch: the run stops ``patience``
+    epochs later, and the model saved is the best epoch's (its NLL on the held-out actives is the best in log.csv,
+    not the last); the curve is in log.csv."""
+    from chemrnn.batching import collate
+    from chemrnn.training.data import split_valid
+    from chemrnn.batching import TokenCache
+
+    prior = tmp_path / "prior"
+    train_language_model(tiny(small, max_steps=10, val_size=0), prior, progress=False)
+    actives = tmp_path / "actives.smi"
+    actives.write_text("\n".join(sample_smiles[200:300]) + "\n")
+    out_dir = tmp_path / "ft"
+    assert main(["lm", "finetune", str(prior / "model"), str(actives), "-o", str(out_dir), "--epochs", "30",
+                 "--batch-size", "8", "--lr", "3e-2", "--patience", "2", "--device", "cpu"]) == 0
+    m = json.loads((out_dir / "metrics.json").read_text())
+    curve = [float(r["val_nll"]) for r in log_rows(out_dir) if r["val_nll"]]
+    assert m["val_size"] == (m["train_size"] + m["val_size"]) // 10  # a tenth held out by default
+    assert m["stopped_early"] and len(curve) < 30
+    best = int(np.argmin(curve))
+    assert len(curve) == best + 1 + 2 and curve[-1] > curve[best]  # patience 2, then stopped
+    assert m["best_val_nll"] == pytest.approx(curve[best]) and m["best_epoch"] == pytest.approx(best + 1, abs=0.01)
+    # the saved model's NLL per token on the validation actives is the best epoch's, not the last one's
+    train = TokenCache.load(out_dir / "data" / "train.npz")
+    _, valid = split_valid(train, 10, 0)
+    model = load_language_model(out_dir / "model")[0]
+    ids, _ = collate([valid[i] for i in range(len(valid))])
+    with torch.no_grad():
+        nll = model.token_nll(ids)
+    per_token = float(nll.sum() / (ids[:, 1:] != 0).sum())
+    assert per_token == pytest.approx(curve[best], abs=1e-4) and abs(per_token - curve[-1]) > 1e-3
+    said = capsys.readouterr()
+    assert f"kept epoch {best + 1}" in " ".join((said.out + said.err).split())
+
+
 def test_finetune_augments_with_randomized_smiles_of_the_trained_actives_only(tmp_path, small, sample_smiles,
                                                                               capsys):
     """``lm finetune --augment 3`` adds 3 randomized spellings of every trained active (none of a validation

@@ -289,10 +289,17 @@ def lm_finetune(
                                      "name)."),
     output: Path = typer.Option(Path("runs/finetune"), "-o", "--output",
                                 help="Run directory; the model is OUTPUT/model."),
-    epochs: int = typer.Option(10, "--epochs", min=1, help="Passes over the actives trained on."),
+    epochs: int = typer.Option(20, "--epochs", min=1, help="Most passes over the actives trained on (the "
+                               "learning rate decays over them)."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Actives per step."),
     lr: float = typer.Option(5e-4, "--lr", min=0.0, help="Learning rate (Adam)."),
-    val_size: int = typer.Option(0, "--val-size", min=0, help="Hold out this many actives for validation NLL."),
+    val_size: Optional[int] = typer.Option(None, "--val-size", min=0, help="Actives held out to pick the epoch: "
+                                           "their NLL after each epoch; 0: none (train all --epochs, keep the "
+                                           "last). Default: a tenth of the actives."),
+    patience: int = typer.Option(3, "--patience", min=1, help="Stop after this many epochs without a better "
+                                 "validation NLL; the best epoch's weights are the model."),
+    keep_best: bool = typer.Option(True, "--keep-best/--keep-last", help="Save the best validation epoch's "
+                                   "weights (default) or the last epoch's."),
     unknown: Literal["skip", "error"] = typer.Option(
         "skip", "--unknown", help="Actives with tokens outside the prior's vocabulary: skip them (listed in the "
         "rejects file) or stop (error)."),
@@ -312,11 +319,14 @@ def lm_finetune(
     prior, actives = _prior_and_actives(args)
     metrics = finetune(prior, actives, output, restart=restart, progress=not _state["quiet"], epochs=epochs,
                        batch_size=batch_size, lr=lr, val_size=val_size, unknown=unknown, seed=seed, device=device,
-                       augment=augment)
+                       augment=augment, patience=patience if keep_best else None, keep_best=keep_best)
     _say(json.dumps(metrics, indent=1))
+    best = (f"; kept epoch {metrics['best_epoch']:g} (validation NLL {metrics['best_val_nll']:.4f} on "
+            f"{metrics['val_size']:,} held-out actives" + (", stopped early)" if metrics.get("stopped_early") else ")")
+            if "best_epoch" in metrics else "")
     _say(f"fine-tuned model: {output / 'model'} ({metrics['steps']} steps, {metrics['epochs']:g} epochs over "
-         f"{metrics['train_molecules']:,} actives" + (f", {metrics['train_size']:,} SMILES with the randomized ones)"
-                                                      if augment else ")"))
+         f"{metrics['train_molecules']:,} actives" + (f", {metrics['train_size']:,} SMILES with the randomized ones"
+                                                      if augment else "") + best + ")")
 
 
 @lm_app.command("recovery")

@@ -166,24 +166,51 @@ class RngState(L.Callback):
 
 class BestWeights(L.Callback):
     """Keep a CPU copy of the module's state_dict whenever ``monitor`` improves (lower is better); ``restore``
-    loads it back. Replaces reloading the best Lightning checkpoint with ``torch.load(weights_only=False)``."""
+    loads it back. Replaces reloading the best Lightning checkpoint with ``torch.load(weights_only=False)``.
 
-    def __init__(self, monitor: str = "val_loss"):
+    With ``path``, the best weights are also written there (safetensors, atomically) and the best value, step and
+    epoch ride in the checkpoint, so that a resumed run still restores the best epoch of every sitting."""
+
+    def __init__(self, monitor: str = "val_loss", path: str | Path | None = None):
         self.monitor = monitor
+        self.path = Path(path) if path is not None else None
         self.best: float | None = None
         self.state: dict | None = None
         self.epoch: int | None = None
+        self.step: int | None = None
 
     def on_validation_end(self, trainer, pl_module):
         if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
             return
         value = float(trainer.callback_metrics[self.monitor])
         if self.best is None or value < self.best:
-            self.best, self.epoch = value, trainer.current_epoch
+            self.best, self.epoch, self.step = value, trainer.current_epoch, trainer.global_step
             self.state = {k: v.detach().to("cpu", copy=True) for k, v in pl_module.state_dict().items()}
+            if self.path is not None and trainer.is_global_zero:
+                self._write()
+
+    def _write(self) -> None:
+        from safetensors.torch import save_file
+
+        from ..io import publish
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        save_file({k: v.contiguous() for k, v in self.state.items()}, str(tmp))
+        publish(tmp, self.path)
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "epoch": self.epoch, "step": self.step}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.best, self.epoch, self.step = state_dict.get("best"), state_dict.get("epoch"), state_dict.get("step")
 
     def restore(self, pl_module) -> bool:
         """Load the best weights into ``pl_module``; False when no validation ever ran."""
+        if self.state is None and self.best is not None and self.path is not None and self.path.exists():
+            from safetensors.torch import load_file
+
+            self.state = load_file(str(self.path))
         if self.state is None:
             return False
         pl_module.load_state_dict(self.state)

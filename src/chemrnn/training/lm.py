@@ -24,7 +24,7 @@ import torch
 from ..errors import InputError
 from ..utils import resolve_device, seed_everything
 from . import checks, quiet_lightning, say, warn
-from .callbacks import CsvLog, RngState, Timing
+from .callbacks import BestWeights, CsvLog, RngState, Timing
 from .checks import distributed
 from .data import LMDataModule
 from .lock import is_launched_rank, run_lock
@@ -90,6 +90,8 @@ class LMTrainConfig:
     workers: int = 1  # streamed runs: DataLoader worker processes per rank (each reads its own stream)
     shuffle_buffer: int = 10_000  # streamed runs: molecules in each stream's rolling shuffle buffer
     augment: int = 0  # also train on this many randomized SMILES of each training molecule (an epoch covers all)
+    keep_best: bool = False  # save the weights of the best validation NLL, not the last step's
+    patience: int | None = None  # stop after this many validations without a better NLL (None: never early)
 
     def __post_init__(self):
         from ..streaming import is_sharded
@@ -116,7 +118,7 @@ class LMTrainConfig:
             + ([] if self.max_steps or self.epochs else ["set max_steps or epochs"])
             + ([] if self.data else ["data must name a file or dataset"])
             + c.at_least("workers", self.workers, 0) + c.at_least("shuffle_buffer", self.shuffle_buffer, 1)
-            + c.at_least("augment", self.augment, 0)
+            + c.at_least("augment", self.augment, 0) + c.at_least("patience", self.patience, 1, optional=True)
             + ([] if not self.streaming or not self.augment else ["a streamed run cannot augment: set augment = 0"])
             + ([] if not self.streaming or not self.epochs else
                ["a streamed run has no known epoch: set max_steps, not epochs"])
@@ -141,7 +143,7 @@ class LMTrainConfig:
 
 # options that may differ when a run is resumed (they do not change what the checkpoint means)
 RESUMABLE_CHANGES = {"max_steps", "epochs", "max_minutes", "device", "precision", "checkpoint_every", "val_every",
-                     "n_samples", "strategy"}
+                     "n_samples", "strategy", "patience"}
 
 
 def build_model(cfg: LMTrainConfig, vocabulary):
@@ -302,24 +304,39 @@ class LMModule(L.LightningModule):
 ARCHITECTURE = ("cell", "embedding_dim", "hidden_size", "num_layers", "dropout")
 
 
-def finetune_config(prior, actives, epochs: int = 10, batch_size: int = 32, lr: float = 5e-4, val_size: int = 0,
+def finetune_config(prior, actives, epochs: int = 20, batch_size: int = 32, lr: float = 5e-4,
+                    val_size: int | None = None, patience: int | None = 3, keep_best: bool = True,
                     unknown: str = "skip", seed: int = 0, device: str = "auto", **options) -> LMTrainConfig:
-    """Transfer learning (Segler et al. 2018): continue training ``prior`` on ``actives`` for ``epochs`` epochs.
+    """Transfer learning (Segler et al. 2018): continue training ``prior`` on ``actives`` for at most ``epochs``
+    epochs, keeping the epoch whose validation NLL is best.
 
-    Epochs count over the actives actually trained on (after preparation, the molecules the prior's vocabulary
-    cannot spell, and the validation split), so the run's steps are known once the data is prepared. Warm-up is a
-    tenth of the run (at most 50 steps), validation and checkpoints come once an epoch, the LR decays to a tenth.
-    ``options`` override any other :class:`LMTrainConfig` field.
+    ``val_size`` actives (default: a tenth of them) are held out; their NLL is measured after every epoch, the best
+    epoch's weights are the model saved (``keep_best``), and the run stops after ``patience`` epochs without a better
+    one (None: it runs all ``epochs``). Epochs count over the actives actually trained on (after preparation, the
+    molecules the prior's vocabulary cannot spell, and the validation split), so the run's steps are known once the
+    data is prepared. Warm-up is a tenth of the run (at most 50 steps), the LR decays over ``epochs`` to a tenth,
+    checkpoints come once an epoch. ``options`` override any other :class:`LMTrainConfig` field.
     """
     from ..models.language import load_language_model
 
     _, _, tokenizer, meta = load_language_model(prior)
     arch = {k: v for k, v in meta["config"].items() if k in ARCHITECTURE}
+    if val_size is None:
+        val_size = max(1, _count_rows(actives) // 10)
     values = dict(data=str(actives), preset="finetune", streaming=False, tokenizer=tokenizer, init_from=str(prior),
                   batch_size=batch_size, lr=lr, epochs=epochs, max_steps=None, warmup_steps=None, val_size=val_size,
                   val_every=None, checkpoint_every=None, n_samples=0, seed=seed, device=device, unknown=unknown,
-                  min_lr_ratio=0.1, **arch)
+                  min_lr_ratio=0.1, keep_best=keep_best and val_size > 0, patience=patience if val_size else None,
+                  **arch)
     return LMTrainConfig(**{**values, **options})
+
+
+def _count_rows(source) -> int:
+    """Non-blank SMILES rows of a file or dataset (before any chemistry): what a tenth of the actives means."""
+    from ..datasets import resolve_input, smiles_column
+    from ..io import load_smiles_list
+
+    return len(load_smiles_list(resolve_input(source), smiles_column(source)))
 
 
 # ------------------------------------------------------------------------------------------ the run
@@ -435,6 +452,11 @@ def _fit(cfg: LMTrainConfig, run_dir: Path, paths: dict, ckpt: Path | None, prog
         dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
         **({"every_n_train_steps": cfg.checkpoint_every} if cfg.checkpoint_every else {"every_n_epochs": 1}))
     callbacks = [timing, CsvLog(run_dir / "log.csv", timing, dm.steps_per_epoch), RngState(), checkpoints]
+    best = BestWeights("val_nll", run_dir / "checkpoints" / "best.safetensors") if cfg.keep_best else None
+    if best is not None:
+        callbacks.append(best)
+        if cfg.patience:
+            callbacks.append(L.pytorch.callbacks.EarlyStopping("val_nll", patience=cfg.patience, mode="min"))
     if progress:
         callbacks.append(L.pytorch.callbacks.TQDMProgressBar(refresh_rate=20))
     trainer = make_trainer(cfg, run_dir, callbacks, progress)
@@ -447,6 +469,10 @@ def _fit(cfg: LMTrainConfig, run_dir: Path, paths: dict, ckpt: Path | None, prog
     if checkpoints._last_global_step_saved != trainer.global_step:  # a longer rerun resumes from the last step
         trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     metrics.update(_run_facts(cfg, trainer, module, dm, timing, started))
+    if best is not None and best.restore(module):  # the model saved is the best validation epoch's
+        metrics.update({"best_val_nll": best.best, "best_step": best.step,
+                        "best_epoch": round(best.step / max(1, dm.steps_per_epoch()), 3),
+                        "stopped_early": trainer.global_step < module.total_steps})
     if primary:
         _save(cfg, run_dir, paths, module, dm, metrics)
     return metrics
