@@ -130,5 +130,5 @@ def test_actives_are_screened_with_a_reason_for_every_row_dropped():
                           (5, NO_CARBON), (8, "only 1 fields, SMILES column is number 2")]
     counts = s.counts(len(rows))
     assert counts["actives"] + counts["duplicates"] + counts["rejected"] == counts["rows"] == 10
-    assert counts["reasons"] == {"no carbon atom (an element, ion or inorganic salt, not an organic active)": 3,
-                                 "SMILES syntax error": 1, "blank line": 1, "only 1 fields, SMILES column is number 2": 1}
+    assert counts["reasons"] == {NO_CARBON.split(":")[0]: 3, "SMILES syntax error": 1, "blank line": 1,
+                                 "only 1 fields, SMILES column is number 2": 1}
