@@ -458,11 +458,7 @@ def recovery(model, heldout, n: int = 100_000, temperature: float = 1.0, seed: i
     its curve: after every ``every`` samples, the held-out actives recovered so far, the unique valid molecules, the
     new recoveries per 10,000 samples in that stretch and, with ``train`` (sources for :func:`canonical_set`, or
     ``"auto"`` for the model's own :func:`training_sources`), the novelty of the unique valid molecules."""
-    from .io import load_smiles_list
-    from .datasets import resolve_input, smiles_column
-    from .chem import canonical_all
-
-    targets = {c for c in canonical_all(load_smiles_list(resolve_input(heldout), smiles_column(heldout))) if c}
+    targets, _ = read_heldout(heldout)
     known: set[str] | None = None
     if train is not None:
         known = set()

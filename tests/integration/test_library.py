@@ -127,12 +127,13 @@ def test_lm_score_gives_every_row_a_value_or_a_reason_and_refuses_an_unreadable_
     assert "bad.smi:2" in err and "Traceback" not in err and not (tmp_path / "x.csv").exists()
 
 
-def test_heldout_with_an_invalid_line_is_refused_naming_file_line_and_reason(tmp_path, capsys):
+@pytest.mark.parametrize("command", ["library", "recovery"])
+def test_heldout_with_an_invalid_line_is_refused_naming_file_line_and_reason(tmp_path, capsys, command):
     held = tmp_path / "held.smi"
     held.write_text("CCO\n\nc1ccccc1\nC1CC\n")
     out = tmp_path / "lib.smi"
-    assert main(["lm", "library", "moses", "-n", "10", "-o", str(out), "--heldout", str(held),
-                 "--no-exclude-training"]) == 2
+    args = ["-o", str(out), "--no-exclude-training"] if command == "library" else ["-o", str(out), "--no-novelty"]
+    assert main(["lm", command, "moses", "-n", "10", "--heldout", str(held), *args]) == 2
     err = capsys.readouterr().err
     assert "held.smi:4" in err and "SMILES syntax error" in err and not out.exists()
 

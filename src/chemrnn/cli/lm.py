@@ -345,19 +345,15 @@ def lm_recovery(
     curve of recovered / held-out, new recoveries per 10k samples and novelty over the samples goes to stdout."""
     from rich.progress import Progress
 
-    from ..api import recovery
-    from ..chem import canonical_all
-    from ..datasets import resolve_input, smiles_column
+    from ..api import read_heldout, recovery
     from ..errors import InputError
-    from ..io import load_smiles_list
     from ..runinfo import write_json
 
     if not temperature > 0:
         raise InputError(f"--temperature must be > 0, not {temperature}")
-    path = resolve_input(heldout)  # an empty held-out set is bad input: refused before any sampling
-    held = load_smiles_list(path, smiles_column(heldout))
-    if not any(canonical_all(held)):
-        raise InputError(f"no valid held-out molecule to recover ({len(held):,} non-blank lines)", path)
+    targets, rows = read_heldout(heldout)  # an invalid line is refused (file, line, reason) before any sampling
+    if rows != len(targets):
+        _say(f"held-out: {rows:,} molecules, {len(targets):,} distinct")
     train = None
     if novelty:  # against the data the model learnt from, where that is here; else without novelty, said so
         from ..api import training_sources
