@@ -112,6 +112,37 @@ def canonical_batch(smiles: Sequence[str], options: CanonOptions = CanonOptions(
     return [canonical(s, options) for s in smiles]
 
 
+def rdkit_version() -> str:
+    from rdkit import __version__
+
+    return __version__
+
+
+def rdkit_default_canonical(smiles: str) -> str | None:
+    """RDKit's plain ``MolToSmiles(MolFromSmiles(smiles))`` (sanitized, explicit hydrogens folded in: ``[H]C`` →
+    ``C``), or None: the canonicalization the shared data files were made with (``chemrnn datasets derive``).
+    :func:`canonical` keeps explicit hydrogens, so the two differ for such input."""
+    m = Chem.MolFromSmiles(smiles) if smiles else None
+    return Chem.MolToSmiles(m) if m is not None and m.GetNumAtoms() else None
+
+
+def rdkit_default_canonical_batch(smiles: Sequence[str]) -> list[str | None]:
+    return [rdkit_default_canonical(s) for s in smiles]
+
+
+def derived_labels(smiles: str) -> tuple[float, float, float] | None:
+    """Crippen logP, QED and SA score (RDKit Contrib's sascorer) of a SMILES as written, or None: the
+    ``zinc250k`` columns."""
+    m = Chem.MolFromSmiles(smiles) if smiles else None
+    if m is None:
+        return None
+    return float(Crippen.MolLogP(m)), qed(m), sa_score(m)
+
+
+def derived_labels_batch(smiles: Sequence[str]) -> list:
+    return [derived_labels(s) for s in smiles]
+
+
 def is_valid(smiles: str) -> bool:
     return parse(smiles)[0] is not None
 

@@ -3,8 +3,8 @@
 A name resolves in this order (DESIGN.md): the folder in ``CHEMRNN_DATA_DIR`` (same layout as
 ``shared/data``), the user cache (``CHEMRNN_CACHE_DIR``, else ``$XDG_CACHE_HOME/chemrnn``, else
 ``~/.cache/chemrnn``), then a download from the source URL into the cache with a SHA-256 check. Only files
-whose source is byte-identical to ours are downloaded; for derived files (canonicalized, split, with
-recomputed labels) the registry names the source and the steps, and asks the user to place the file.
+whose source is byte-identical to ours are downloaded; derived files (canonicalized, split, with recomputed
+labels) are built from their sources by ``chemrnn datasets derive NAME`` (:mod:`chemrnn.derive`).
 Tests and CI never download: they set ``CHEMRNN_DATA_DIR`` or use the sample shipped in the package.
 """
 from __future__ import annotations
@@ -168,9 +168,11 @@ def path(name: str, download: bool = True) -> Path:
     f = info(name)
     hint = f"set {ENV_DATA_DIR} to a folder holding {f.filename}"
     if not f.direct or not f.url:
-        src = f" (source: {f.url})" if f.url else ""
-        raise InputError(f"dataset {f.name!r} is not available here{src}; it is derived from its source, "
-                         f"so it cannot be fetched as-is: {hint}")
+        if not f.url:
+            raise InputError(f"dataset {f.name!r} is not available here and has no known source: {hint}")
+        raise InputError(f"dataset {f.name!r} is not available here; it is derived from its source ({f.url}), "
+                         f"so it cannot be fetched as-is: build it with: chemrnn datasets derive {f.name} "
+                         f"(downloads the sources, or give them with --source), or {hint}")
     if not download:
         raise InputError(f"dataset {f.name!r} is not in {ENV_DATA_DIR} or the cache: {hint}, or download it "
                          f"({f.url}) with: chemrnn datasets path {f.name} --download")
