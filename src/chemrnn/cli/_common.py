@@ -47,7 +47,8 @@ def _console(stderr: bool) -> Console:
     """A console that wraps only on a terminal: piped output keeps whole lines and paths. (The stream is looked up
     at each print, so redirections made later, e.g. by tests, are followed.)"""
     tty = (sys.stderr if stderr else sys.stdout).isatty()
-    return Console(stderr=stderr, soft_wrap=not tty, width=None if tty else 10_000)
+    return Console(stderr=stderr, soft_wrap=not tty, width=None if tty else 10_000,
+                   emoji=False)  # "chembl:train: 135,684" is not an emoji code (:train: → 🚋)
 
 
 console = _console(False)  # data: tables and values that ARE the requested result
