@@ -64,6 +64,30 @@ def load_labelled(source, targets: list[str], column: str | None = None, jobs: i
     return [canon[i] for i in keep], Y[keep], rejects
 
 
+def target_origins(source, targets: list[str]) -> dict[str, str]:
+    """Where :func:`load_labelled` takes each target's values from: ``"file"`` (a column of the file) or
+    ``"RDKit"`` (computed, the file having no such column)."""
+    import csv
+
+    from .datasets import resolve_input
+    from .io import TABLE_SUFFIXES, file_kind, iter_lines
+
+    path = resolve_input(source)
+    kind = file_kind(path)
+    header: list[str] = []
+    if kind != "smi":
+        lines = iter_lines(path, on_bad_line="skip")
+        try:
+            _, text, err = next(lines)
+        except StopIteration:
+            text, err = "", "empty"
+        finally:
+            lines.close()
+        if not err:
+            header = [h.strip() for h in next(csv.reader([text], delimiter=TABLE_SUFFIXES["." + kind]), [])]
+    return {t: "file" if t in header else "RDKit" for t in targets}
+
+
 def _number(text: str) -> float:
     try:
         return float(text)

@@ -203,11 +203,14 @@ def evaluate_property_model(model_path, source, output, column: str | None = Non
 
     Rows of the file that cannot be scored (empty or invalid SMILES, missing target value) are listed in
     ``output/rejects.csv`` (line, reason, SMILES); molecules the model cannot predict (tokens it never saw) are
-    counted in ``_no_prediction``. A file without a single scorable molecule is bad input.
+    counted in ``_no_prediction``. A file without a single scorable molecule is bad input. ``overlap_with_training``
+    says how many of the scored molecules the model was trained on (:func:`training_overlap`): such figures are not
+    a test.
     """
     from .errors import InputError
     from .io import write_rejects
-    from .labels import load_labelled
+    from .datasets import resolve_input
+    from .labels import load_labelled, target_origins
     from .metrics import regression_metrics
     from .runinfo import write_json
     from .utils import pyplot, save_fig
@@ -215,6 +218,7 @@ def evaluate_property_model(model_path, source, output, column: str | None = Non
     predictor = PropertyPredictor(model_path, precision, device=device)
     targets = predictor.targets
     smiles, Y, rejects = load_labelled(source, targets, column)
+    origins = target_origins(source, targets)
     result = predictor.predict(smiles)
     pred = result.values
     scored = np.isfinite(pred).all(1)
@@ -229,10 +233,13 @@ def evaluate_property_model(model_path, source, output, column: str | None = Non
         write_rejects(output / "rejects.csv", rejects)
     res: dict = {"_n": int(scored.sum()), "_rejected": len(rejects), "_no_prediction": int((~scored).sum()),
                  "_unseen_tokens": result.counts["unseen_tokens"], "_warnings": result.counts["warnings"]}
+    res["overlap_with_training"] = training_overlap(model_path, [s for s, ok in zip(smiles, scored) if ok])
     Y, pred, sizes = Y[scored], pred[scored], sizes[scored]
     plt = pyplot()
     for k, t in enumerate(targets):
         res[t] = regression_metrics(Y[:, k], pred[:, k])
+        # where the true values come from: computed here, or the file's own (measured, or whatever it holds)
+        res[t]["true_values"] = "RDKit" if origins[t] == "RDKit" else f"from {resolve_input(source).name}"
         bins = [(0, 15), (16, 20), (21, 25), (26, 30), (31, 35), (36, 200)]
         res[t]["MAE_by_heavy_atoms"] = {
             f"{lo}-{hi}" if hi < 200 else f"{lo}+": float(np.abs(pred[sel, k] - Y[sel, k]).mean())
@@ -241,9 +248,85 @@ def evaluate_property_model(model_path, source, output, column: str | None = Non
         ax.scatter(Y[:, k], pred[:, k], s=3, alpha=0.3)
         lo, hi = float(min(Y[:, k].min(), pred[:, k].min())), float(max(Y[:, k].max(), pred[:, k].max()))
         ax.plot([lo, hi], [lo, hi], "k--", lw=1)
-        ax.set_xlabel(f"{t} (RDKit)")
+        ax.set_xlabel(f"{t} ({res[t]['true_values']})")
         ax.set_ylabel(f"{t} (predicted)")
         ax.set_title(f"{t}: MAE {res[t]['MAE']:.3f}, R² {res[t]['R2']:.3f}")
         save_fig(fig, output / f"parity_{t}.png")
     write_json(output / "metrics.json", res)
     return res
+
+
+# --------------------------------------------------------------------------------------- training data
+def training_overlap(model_path, smiles: list[str]) -> dict:
+    """How many of ``smiles`` (canonical) the property model was trained on: ``{"count", "fraction", "of",
+    "checked_against"}``, or ``{"count": None, "fraction": None, "of", "reason"}`` where it cannot be told."""
+    from .errors import ChemrnnError
+
+    try:
+        hashes, how = training_hashes(model_path)
+    except ChemrnnError as exc:  # the training data is there but no longer readable as it was: say so, go on
+        hashes, how = None, f"re-deriving the training split failed ({exc})"
+    if hashes is None:
+        return {"count": None, "fraction": None, "of": len(smiles), "reason": how}
+    from .models.modelfile import molecule_hashes
+
+    count = int(np.isin(molecule_hashes(smiles), hashes).sum()) if smiles else 0
+    return {"count": count, "fraction": round(count / len(smiles), 4) if smiles else 0.0, "of": len(smiles),
+            "checked_against": how}
+
+
+def training_hashes(model_path) -> tuple[np.ndarray | None, str]:
+    """The hashes of a property model's training molecules (:func:`chemrnn.models.modelfile.molecule_hashes` of
+    the canonical SMILES) and where they come from; or ``(None, why not)``.
+
+    Models trained by this version record them beside their weights. For older ones (the shipped model) the
+    training split is re-derived from what the file records (data, targets, column, split, seed: the split is a
+    function of these), where that data is on this machine, checked against the recorded training size, and
+    cached."""
+    from .datasets import cache_dir, is_dataset_name, locate, resolve_model
+    from .io import atomic_write, sha256_of
+    from .labels import load_labelled, split_indices
+    from .models import modelfile
+
+    path = resolve_model(model_path, "property")
+    recorded = modelfile.read_training_set(path)
+    if recorded is not None:
+        return recorded, "the training molecules recorded in the model file"
+    meta = modelfile.read_meta(path)
+    training = meta.get("training") or {}
+    cfg = training.get("config") or {}
+    run = (training.get("metrics") or {}).get("_run") or {}
+    data, split, seed = cfg.get("data"), cfg.get("split", "random"), cfg.get("seed", training.get("seed"))
+    if not data or seed is None:
+        return None, "the model file records neither its training molecules nor its training data and seed"
+    if split not in ("random", "scaffold"):
+        return None, f"the model file records an unknown split ({str(split)[:20]!r})"
+    src = None
+    if is_dataset_name(str(data)):
+        src = locate(str(data))
+    elif Path(str(data)).is_file():
+        src = Path(str(data))
+    if src is None and training.get("data") and Path(training["data"]).is_file():
+        src = Path(training["data"])
+    if src is None:
+        return None, (f"the model file records no training molecules (saved before they were recorded), and its "
+                      f"training data ({data}) is not on this machine")
+    targets, column, folds = list(meta.get("targets") or []), cfg.get("column"), int(cfg.get("folds") or 1)
+    import hashlib
+    import json
+
+    key = json.dumps([sha256_of(src), targets, column, split, seed, folds], default=str)
+    cached = cache_dir() / "training_sets" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.npy"
+    how = f"its training split re-derived from {data} ({split} split, seed {seed}; the model file records no " \
+          f"training molecules)"
+    if cached.is_file():
+        return np.load(cached, allow_pickle=False), how
+    smiles, _, _ = load_labelled(src, targets, column)
+    train = range(len(smiles)) if folds > 1 else split_indices(smiles, split, seed=seed)[0]
+    if folds == 1 and run.get("train") is not None and len(train) != run["train"]:
+        return None, (f"re-deriving its training split from {data} gives {len(train):,} molecules where the model "
+                      f"file says {run['train']:,}: not the data it was trained on")
+    hashes = np.unique(modelfile.molecule_hashes([smiles[i] for i in train]))
+    with atomic_write(cached, "wb") as fh:
+        np.save(fh, hashes)
+    return hashes, how

@@ -32,7 +32,7 @@ def _metrics_table(title: str, metrics: dict) -> None:
     for col in ("target", "MAE", "RMSE", "R²"):
         t.add_column(col)
     for name, m in metrics.items():
-        if not name.startswith("_"):
+        if not name.startswith("_") and isinstance(m, dict) and "MAE" in m:
             t.add_row(escape(name), f"{m['MAE']:.4f}", f"{m['RMSE']:.4f}", f"{m['R2']:.4f}")
     console.print(t)
 
@@ -223,6 +223,15 @@ def property_evaluate(
           + f"; {res['_no_prediction']:,} without a prediction ({res['_unseen_tokens']:,} with tokens the model "
             f"never saw); {res['_warnings']:,} warnings")
     _say(f"parity plots and metrics.json in {output}/")
+    overlap = res["overlap_with_training"]
+    if overlap["count"]:  # a caveat of the result itself: said even with --quiet
+        err_console.print(escape(f"warning: {overlap['count']:,} of the {overlap['of']:,} molecules scored "
+                                 f"({100 * overlap['fraction']:.1f} %) are in the model's training data "
+                                 f"({overlap['checked_against']}): on them these figures measure recall, not "
+                                 f"prediction; evaluate on molecules the model was not trained on"),
+                          highlight=False, soft_wrap=True)
+    elif overlap["count"] is None:
+        _say(escape(f"overlap with the training data not checked: {overlap['reason']}"))
 
 
 def embed(

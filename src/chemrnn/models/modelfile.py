@@ -7,6 +7,7 @@ with a clear message; older schemas are migrated by :func:`migrate`.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -14,7 +15,10 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import torch
+from safetensors.numpy import load as np_load
+from safetensors.numpy import save as np_save
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
@@ -41,11 +45,27 @@ def migrate(meta: dict) -> dict:
     return meta
 
 
-def save(path: str | os.PathLike, state: dict[str, torch.Tensor], meta: dict) -> Path:
-    """Write a model directory (or, for a path ending in ``.chemrnn``, a zip) atomically."""
+TRAINING_SET = "training_set.safetensors"  # beside the weights: the training molecules, hashed (optional)
+TRAINING_SET_KEY = "blake2b64"
+
+
+def molecule_hashes(smiles) -> np.ndarray:
+    """64-bit BLAKE2b hashes (``uint64``) of SMILES strings — of canonical ones, to recognise a molecule without
+    storing it: the form in which a model file records its training molecules (:data:`TRAINING_SET`)."""
+    return np.array([int.from_bytes(hashlib.blake2b(s.encode("utf-8"), digest_size=8).digest(), "little")
+                     for s in smiles], dtype=np.uint64)
+
+
+def save(path: str | os.PathLike, state: dict[str, torch.Tensor], meta: dict,
+         training_set: np.ndarray | None = None) -> Path:
+    """Write a model directory (or, for a path ending in ``.chemrnn``, a zip) atomically; ``training_set`` (hashes
+    from :func:`molecule_hashes`) goes into :data:`TRAINING_SET` beside the weights."""
     path = Path(path)
     meta = {"format": FORMAT, "schema": 1, **meta}  # a caller writing schema-2 content says so in meta
     blob = st_save({k: v.detach().cpu().contiguous() for k, v in state.items()})
+    extra = None
+    if training_set is not None:
+        extra = np_save({TRAINING_SET_KEY: np.unique(np.asarray(training_set, dtype=np.uint64))})
     text = json.dumps(meta, indent=1, default=str)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".chemrnn":
@@ -54,11 +74,15 @@ def save(path: str | os.PathLike, state: dict[str, torch.Tensor], meta: dict) ->
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
             zf.writestr("model.json", text)
             zf.writestr("weights.safetensors", blob)
+            if extra is not None:
+                zf.writestr(TRAINING_SET, extra)
         publish(tmp, path)
         return path
     tmpdir = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     os.chmod(tmpdir, 0o755)
     (tmpdir / "weights.safetensors").write_bytes(blob)
+    if extra is not None:
+        (tmpdir / TRAINING_SET).write_bytes(extra)
     (tmpdir / "model.json").write_text(text)
     if path.exists():
         old = path.with_name(f".{path.name}.old")
@@ -80,6 +104,28 @@ def load(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
     except Exception as exc:  # safetensors raises its own error type
         raise InputError(f"corrupt weights.safetensors ({exc})", path) from None
     return state, meta
+
+
+def read_training_set(path: str | os.PathLike) -> np.ndarray | None:
+    """The sorted training-molecule hashes a model file records (:data:`TRAINING_SET`), or None for a model saved
+    without them (models saved before they were recorded)."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            f = path / TRAINING_SET
+            blob = f.read_bytes() if f.is_file() else None
+        elif zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                blob = zf.read(TRAINING_SET) if TRAINING_SET in zf.namelist() else None
+        else:
+            blob = None
+        if blob is None:
+            return None
+        return np_load(blob)[TRAINING_SET_KEY]
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise InputError(f"unreadable {TRAINING_SET} ({exc})", path) from None
+    except Exception as exc:  # safetensors raises its own error type
+        raise InputError(f"corrupt {TRAINING_SET} ({exc})", path) from None
 
 
 def read_meta(path: str | os.PathLike) -> dict:

@@ -154,12 +154,14 @@ class PropertyEnsemble(nn.Module):
 
 
 def save_property_model(path, model: PropertyModel | PropertyEnsemble, vocabulary, tokenizer: str, scaling: dict,
-                        training: dict | None = None):
+                        training: dict | None = None, training_smiles=None):
     """Save a property model as safetensors + JSON (see :mod:`chemrnn.models.modelfile`); ``scaling`` holds the
     targets' training mean and standard deviation, which turn standardized outputs back into units.
 
     An ensemble (schema 2) is one file: its members' weights under ``members.{i}.``, ``"ensemble": {"members": K}``
-    and a scaling of ``K`` rows (one per member, from each member's own training rows)."""
+    and a scaling of ``K`` rows (one per member, from each member's own training rows). ``training_smiles``: the
+    canonical SMILES trained on, recorded as hashes beside the weights (:func:`modelfile.molecule_hashes`), so that
+    an evaluation can say how much of its data the model was trained on."""
     from . import modelfile
 
     cfg = {k: v for k, v in model.config.to_dict().items() if k != "impl"}  # impl is chosen at load time
@@ -167,7 +169,8 @@ def save_property_model(path, model: PropertyModel | PropertyEnsemble, vocabular
             "targets": list(model.config.targets), "scaling": scaling, "training": training or {}}
     if isinstance(model, PropertyEnsemble):
         meta = {"schema": 2, **meta, "ensemble": {"members": len(model)}}
-    return modelfile.save(path, model.state_dict(), meta)
+    hashes = None if training_smiles is None else modelfile.molecule_hashes(training_smiles)
+    return modelfile.save(path, model.state_dict(), meta, training_set=hashes)
 
 
 def _ensemble_size(meta: dict, path) -> int:

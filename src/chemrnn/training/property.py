@@ -412,7 +412,10 @@ def _train(cfg, run_dir: Path, data_path: Path, smiles, Y, rejects, splits, prog
     training = {"seed": cfg.seed, "data": str(data_path), "config": config, "metrics": metrics,
                 "max_tokens": int(max_tokens) - 2,  # without <bos>/<eos>
                 "versions": versions(), "hardware": hardware()}
-    save_property_model(run_dir / "model", model, vocab, tokenizer, scaling, training)
+    trained_on = sorted({smiles[i] for tr, _, _ in splits for i in tr})  # every member's training rows
+    training["training_set"] = {"file": "training_set.safetensors", "molecules": len(trained_on),
+                                "hash": "64-bit BLAKE2b of the canonical SMILES"}
+    save_property_model(run_dir / "model", model, vocab, tokenizer, scaling, training, training_smiles=trained_on)
     write_json(run_dir / "metrics.json", metrics)
     return metrics
 
