@@ -1,6 +1,6 @@
 """Exceptions that the CLI turns into one-line messages with a fixed exit code.
 
-Exit codes follow DESIGN.md: 0 success, 1 failure while running, 2 bad usage or bad input.
+Exit codes follow DESIGN.md: 0 success, 1 failure while running, 2 bad usage or bad input; 130 interrupted (Ctrl-C).
 """
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ class ChemrnnError(Exception):
     """A failure the user can act on; printed as one line, never as a traceback."""
 
     exit_code = 1
+
+
+class Interrupted(ChemrnnError):
+    """Ctrl-C: the message says what was kept; exit code 130 (128 + SIGINT, as a shell reports it)."""
+
+    exit_code = 130
 
 
 class InputError(ChemrnnError):

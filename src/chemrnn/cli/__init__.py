@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 
 from .. import __version__
-from ..errors import ChemrnnError
+from ..errors import ChemrnnError, Interrupted
 from ._common import console, err_console, state as _state
 from .data import data_app, datasets_app
 from .demo import demo
@@ -180,9 +180,14 @@ def main(argv: list[str] | None = None) -> int:
     except ChemrnnError as exc:
         if _state["debug"]:
             raise
-        err_console.print(f"[bold red]error:[/] {escape(_short(str(exc)) + _hint(exc))}", highlight=False,
-                          soft_wrap=True)
+        label = "" if isinstance(exc, Interrupted) else "[bold red]error:[/] "
+        err_console.print(f"{label}{escape(_short(str(exc)) + _hint(exc))}", highlight=False, soft_wrap=True)
         return exc.exit_code
+    except KeyboardInterrupt:  # Ctrl-C in a command that has nothing to resume: one line, no traceback
+        if _state["debug"]:
+            raise
+        err_console.print("interrupted", highlight=False)
+        return Interrupted.exit_code
     except Exception as exc:  # an unexpected failure: still one line, unless --debug
         if _state["debug"]:
             raise

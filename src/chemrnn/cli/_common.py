@@ -2,6 +2,8 @@
 choices of the options spelled the same everywhere, step progress and the reader of input rows."""
 from __future__ import annotations
 
+import contextlib
+import re
 import sys
 import time
 from typing import Literal
@@ -138,6 +140,31 @@ class Steps:
         if self._bar is not None:
             self._bar.stop()
         return False
+
+
+# ------------------------------------------------------------------------------------------- options
+@contextlib.contextmanager
+def as_options(renamed: dict[str, str] | None = None):
+    """A refused config's message in the command line's words: each config field that is an option of the
+    running command named as that option (``hidden_size`` → ``--hidden``, ``max_epochs`` → ``--epochs``).
+    ``renamed``: config field → the command's parameter, where they differ; the others share their name."""
+    from ..errors import InputError
+
+    try:
+        yield
+    except InputError as exc:
+        cmd = state.get("command")
+        if exc.path is not None or cmd is None or " option: " not in exc.reason:
+            raise
+        longest = {p.name: max((o for o in p.opts if o.startswith("--")), key=len, default=None)
+                   for p in cmd.params if getattr(p, "param_type_name", "") == "option"}
+        spelled = {field: longest.get((renamed or {}).get(field, field)) for field in
+                   set(longest) | set(renamed or {})}
+        spelled = {k: v for k, v in spelled.items() if v}
+        head, _, problems = exc.reason.partition(": ")
+        text = re.sub(r"(?<![\w-])(" + "|".join(map(re.escape, sorted(spelled, key=len, reverse=True))) + r")\b",
+                      lambda m: spelled[m.group(1)], problems) if spelled else problems
+        raise InputError(f"{head}: {text}") from None
 
 
 # ------------------------------------------------------------------------------------------- inputs

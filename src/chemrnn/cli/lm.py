@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -10,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ._common import (DEVICE_HELP, PRECISION_HELP, Cell, Device, Impl, Precision, Strategy, TokenizerName,
-                      console, err_console, say as _say, state as _state)  # noqa: F401
+                      as_options, console, err_console, say as _say, state as _state)  # noqa: F401
 
 Preset = Literal["segler2018", "cpu", "tiny"]
 PRESET_DEFAULT = "Default: the preset's"
@@ -77,17 +78,62 @@ def lm_train(
     from ..training import LMTrainConfig, train_language_model
     from ..training.lock import is_launched_rank
 
-    cfg = LMTrainConfig.from_preset(
-        preset, data=data, valid=valid, val_size=val_size, cell=cell, impl=impl, hidden_size=hidden,
-        num_layers=layers, embedding_dim=embedding, dropout=dropout, batch_size=batch_size, lr=lr,
-        max_steps=max_steps, max_minutes=max_minutes, val_every=val_every, checkpoint_every=checkpoint_every,
-        tokenizer=tokenizer, seed=seed, device=device, precision=precision, devices=devices, num_nodes=num_nodes,
-        strategy=strategy, streaming=streaming or None, workers=workers, shuffle_buffer=shuffle_buffer)
-    metrics = train_language_model(cfg, output, restart=restart, progress=not _state["quiet"])
+    with as_options({"hidden_size": "hidden", "num_layers": "layers", "embedding_dim": "embedding"}):
+        cfg = LMTrainConfig.from_preset(
+            preset, data=data, valid=valid, val_size=val_size, cell=cell, impl=impl, hidden_size=hidden,
+            num_layers=layers, embedding_dim=embedding, dropout=dropout, batch_size=batch_size, lr=lr,
+            max_steps=max_steps, max_minutes=max_minutes, val_every=val_every, checkpoint_every=checkpoint_every,
+            tokenizer=tokenizer, seed=seed, device=device, precision=precision, devices=devices,
+            num_nodes=num_nodes, strategy=strategy, streaming=streaming or None, workers=workers,
+            shuffle_buffer=shuffle_buffer)
+    with _interruptible(output):
+        metrics = train_language_model(cfg, output, restart=restart, progress=not _state["quiet"])
     if is_launched_rank():  # the other DDP processes: rank 0 reports
         return
-    _say(json.dumps(metrics, indent=1))
+    print(json.dumps(metrics, indent=1))  # the result: on stdout, with --quiet too
     _say(f"model: {output / 'model'}")
+
+
+@contextmanager
+def _interruptible(run_dir: Path):
+    """Turn Ctrl-C during a training run into one line saying what was kept and how to resume. (Lightning catches
+    the KeyboardInterrupt inside ``fit`` and exits with status 1; the handler here notes that it was Ctrl-C.)"""
+    import signal
+
+    pressed = []
+
+    def on_sigint(signum, frame):
+        pressed.append(True)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread: leave Ctrl-C as it is
+        yield
+        return
+    try:
+        yield
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if isinstance(exc, SystemExit) and not pressed:
+            raise
+        from ..errors import Interrupted
+
+        raise Interrupted(_kept(run_dir)) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _kept(run_dir: Path) -> str:
+    """What an interrupted training run leaves: its last checkpoint (rerun to resume from it), or nothing yet."""
+    import time
+
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    rerun = "rerun the same command to resume"
+    if not ckpt.is_file():
+        return (f"interrupted before the first checkpoint: nothing to resume from in {run_dir} "
+                f"(checkpoints are written every --checkpoint-every steps); rerun the same command to start over")
+    age = time.time() - ckpt.stat().st_mtime
+    return f"interrupted: the last checkpoint, {ckpt} (written {age:.0f} s ago), is kept; {rerun} from it"
 
 
 LM_MODEL_HELP = ("Model directory or .chemrnn file, or a shipped prior's name: moses (= shipped, trained on MOSES; "

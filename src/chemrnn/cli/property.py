@@ -15,8 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ._common import (DEVICE_HELP, INFERENCE_PRECISION_HELP, PRECISION_HELP, Cell, Device,  # noqa: F401
-                      Impl, Pooling, Precision, Split, Strategy, console, err_console, input_rows, say as _say,
-                      state as _state)
+                      Impl, Pooling, Precision, Split, Strategy, as_options, console, err_console, input_rows,
+                      say as _say, state as _state)
 
 property_app = typer.Typer(help="Property prediction from SMILES (logP, TPSA, any numeric column).",
                            no_args_is_help=True)
@@ -103,15 +103,19 @@ def property_train(
     from ..training import PropertyTrainConfig, train_property_model
     from ..training.lock import is_launched_rank
 
-    cfg = PropertyTrainConfig(data=data, targets=tuple(t.strip() for t in targets.split(",") if t.strip()),
-                              column=column, split=split, cell=cell, impl=impl, embedding_dim=embedding,
-                              hidden_size=hidden, num_layers=layers, bidirectional=bidirectional, pooling=pooling,
-                              batch_size=batch_size, lr=lr, max_epochs=epochs, max_minutes=max_minutes,
-                              patience=patience, augment=augment, seed=seed, device=device,
-                              mlp_hidden=mlp_hidden, dropout=dropout,
-                              precision=precision,  # the config resolves auto|32|bf16
-                              lr_schedule=lr_schedule, devices=devices, num_nodes=num_nodes, strategy=strategy,
-                              folds=folds, ensemble=ensemble, init_from=init_from, freeze_encoder=freeze_encoder)
+    with as_options({"embedding_dim": "embedding", "hidden_size": "hidden", "num_layers": "layers",
+                     "max_epochs": "epochs"}):
+        cfg = PropertyTrainConfig(data=data, targets=tuple(t.strip() for t in targets.split(",") if t.strip()),
+                                  column=column, split=split, cell=cell, impl=impl, embedding_dim=embedding,
+                                  hidden_size=hidden, num_layers=layers, bidirectional=bidirectional,
+                                  pooling=pooling,
+                                  batch_size=batch_size, lr=lr, max_epochs=epochs, max_minutes=max_minutes,
+                                  patience=patience, augment=augment, seed=seed, device=device,
+                                  mlp_hidden=mlp_hidden, dropout=dropout,
+                                  precision=precision,  # the config resolves auto|32|bf16
+                                  lr_schedule=lr_schedule, devices=devices, num_nodes=num_nodes,
+                                  strategy=strategy, folds=folds, ensemble=ensemble, init_from=init_from,
+                                  freeze_encoder=freeze_encoder)
     metrics = train_property_model(cfg, output, progress=not _state["quiet"])
     if is_launched_rank():  # the other DDP processes: rank 0 reports
         return

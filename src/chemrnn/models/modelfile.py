@@ -135,6 +135,8 @@ def read_meta(path: str | os.PathLike) -> dict:
 
 def _read(path: Path, weights: bool) -> tuple[dict, bytes | None]:
     blob = None
+    if path.is_dir() and not (path / "model.json").exists() and (path / "model" / "model.json").is_file():
+        raise InputError(f"is a run folder, not a model: did you mean {path / 'model'}?", path)
     try:
         if path.is_dir():
             text = (path / "model.json").read_text(encoding="utf-8")

@@ -1,0 +1,93 @@
+"""What the command line says: results with --quiet, Ctrl-C during training, a run folder given as a model, the
+options as the command line spells them."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+
+import pytest
+
+from chemrnn.cli import main
+from conftest import ROOT
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, " ".join(out.err.split())
+
+
+@pytest.fixture
+def small(tmp_path, sample_smiles):
+    path = tmp_path / "small.smi"
+    path.write_text("\n".join(sample_smiles[:200]) + "\n")
+    return path
+
+
+LM_TINY = ["--preset", "tiny", "--val-size", "20", "--device", "cpu", "--precision", "32"]
+
+
+def test_lm_train_prints_its_result_with_quiet(tmp_path, small, capsys):
+    code, stdout, err = run(capsys, "-q", "lm", "train", "--data", str(small), *LM_TINY, "--max-steps", "3",
+                            "-o", str(tmp_path / "run"))
+    assert code == 0, err
+    assert json.loads(stdout)["train_size"] == 180 and "model:" not in err  # the result; messages stay quiet
+
+
+def test_ctrl_c_in_lm_train_says_what_was_kept_and_exits_130(tmp_path, small):
+    """SIGINT after the first checkpoint: exit 130 (not Lightning's 1), one line naming the checkpoint and how to
+    resume, no traceback; rerunning the command resumes from it."""
+    run_dir = tmp_path / "run"
+    args = [sys.executable, "-m", "chemrnn", "-q", "lm", "train", "--data", str(small), *LM_TINY, "--max-steps",
+            "100000", "--checkpoint-every", "2", "--val-every", "100000", "-o", str(run_dir)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        ckpt = run_dir / "checkpoints" / "last.ckpt"
+        deadline = time.time() + 300
+        while not ckpt.is_file() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        assert ckpt.is_file(), proc.stderr.read() if proc.poll() is not None else "no checkpoint in time"
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("interrupted: the last checkpoint, ") and str(ckpt) in last, err
+    assert "rerun the same command to resume" in last and "Traceback" not in err and not out
+
+
+def test_a_run_folder_given_as_a_model_suggests_its_model(tmp_path, capsys):
+    """RUN instead of RUN/model: one line, exit 2, "did you mean RUN/model" (language and property models)."""
+    for kind, name, argv in [("lm", "lm_schema1.chemrnn", ["lm", "sample", "{run}", "-n", "2"]),
+                             ("prop", "property_schema1.chemrnn",
+                              ["property", "predict", "{run}", "{src}", "-o", "{tmp}/p.csv"])]:
+        run_dir = tmp_path / kind
+        with zipfile.ZipFile(ROOT / "tests" / "data" / name) as zf:
+            zf.extractall(run_dir / "model")
+        (tmp_path / "in.smi").write_text("CCO\n")
+        args = [a.format(run=run_dir, src=tmp_path / "in.smi", tmp=tmp_path) for a in argv]
+        code, stdout, err = run(capsys, *args)
+        assert code == 2 and f"did you mean {run_dir / 'model'}?" in err, err
+        assert main([a.replace(str(run_dir), str(run_dir / "model")) for a in args]) == 0
+        capsys.readouterr()
+
+
+@pytest.mark.parametrize("argv, said, unsaid", [
+    (["property", "train", "--hidden", "0", "--epochs", "0", "--layers", "0"],
+     ["--hidden must be a number >= 1, not 0", "--epochs must be a number >= 1", "--layers must be"],
+     ["hidden_size", "max_epochs", "num_layers"]),
+    (["lm", "train", "--preset", "tiny", "--max-minutes", "0"], ["--max-minutes must be a number > 0"],
+     ["max_minutes"]),
+])
+def test_refused_options_are_named_as_the_command_line_spells_them(tmp_path, capsys, argv, said, unsaid):
+    code, stdout, err = run(capsys, *argv, "-o", str(tmp_path / "run"))
+    assert code == 2 and all(s in err for s in said) and not any(u in err for u in unsaid), err
+    assert not (tmp_path / "run").exists()
