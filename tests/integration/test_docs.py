@@ -52,3 +52,17 @@ def test_quoted_code_is_current(page, path, block):
     for line in block.strip().splitlines():
         if line.strip() and not line.strip().startswith("..."):
             assert line.rstrip() in source, f"{page}: quoted line not in {path}: {line!r}"
+
+
+def test_every_test_the_docs_cite_exists():
+    """``tests/...py`` (and ``tests/...py::test_name``) cited in the README and docs name a file and test that
+    exist (docs/benchmarks.md, the benchmark figures' page, is left out)."""
+    pages = [ROOT / "README.md"] + [p for p in sorted((ROOT / "docs").rglob("*.md"))
+                                    if p.relative_to(ROOT).as_posix() != "docs/benchmarks.md"]
+    cited = [(page.relative_to(ROOT).as_posix(), path, name) for page in pages
+             for path, name in re.findall(r"(tests/[\w/.-]+\.py)(?:::(\w+))?", page.read_text())]
+    assert len(cited) >= 8
+    missing = [f"{page}: {path}" for page, path, _ in cited if not (ROOT / path).is_file()]
+    missing += [f"{page}: {path}::{name}" for page, path, name in cited
+                if name and (ROOT / path).is_file() and f"def {name}(" not in (ROOT / path).read_text()]
+    assert not missing, missing
