@@ -470,3 +470,20 @@ def test_activity_train_counts_and_rejects_what_it_drops(tmp_path, capsys, share
                  "moses:test_sample"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "few.smi: need at least 10 valid actives" in err and "3 rows: 1 actives, 0 duplicates, 2 rejected" in err
+
+
+def test_design_reports_show_figures_to_four_decimals(tmp_path):
+    """log.csv, metrics.json and report.html give 0.3333, not 0.3333333333333333 (scored.csv keeps 6 significant
+    digits per molecule)."""
+    import re
+
+    summary = run_design(config(tmp_path, "hillclimb", 96), tmp_path / "run")
+    long = re.compile(r"\d\.\d{5,}")
+    metrics = (tmp_path / "run" / "metrics.json").read_text()
+    assert json.loads(metrics)["scored"] == 96 == summary["scored"]
+    assert not long.findall(metrics), long.findall(metrics)
+    rows = log(tmp_path / "run")
+    assert not [v for r in rows for k, v in r.items() if k not in ("sample_s", "score_s", "update_s") and long.match(v)]
+    assert any(0 < float(r["mean"]) < 1 for r in rows)  # a mean of 0/1 scores: the case that printed 16 decimals
+    report = (tmp_path / "run" / "report.html").read_text()
+    assert not long.findall(report.split("<img")[0]), long.findall(report.split("<img")[0])

@@ -208,10 +208,10 @@ class DesignRun:
                 for i, (s, c, f, r) in enumerate(zip(batch.smiles, canon, filtered, raw))]
         top = sorted(self.best.values(), reverse=True)
         valid = [c for c in canon if c is not None]
-        log = {"step": k, "scored": self.scored, "mean": float(np.mean(filtered)),
-               "top1": top[0] if top else 0.0, "top10": float(np.mean(top[:10])) if top else 0.0,
-               "top100": float(np.mean(top[:100])) if top else 0.0, "valid": len(valid) / n,
-               "unique": len(set(valid)) / n, "loss": info.get("loss"),
+        log = {"step": k, "scored": self.scored, "mean": _shown(np.mean(filtered)),
+               "top1": _shown(top[0]) if top else 0.0, "top10": _shown(np.mean(top[:10])) if top else 0.0,
+               "top100": _shown(np.mean(top[:100])) if top else 0.0, "valid": _shown(len(valid) / n),
+               "unique": _shown(len(set(valid)) / n), "loss": _shown(info.get("loss")),
                "sample_s": round(t1 - t0, 3), "score_s": round(t2 - t1, 3), "update_s": round(t3 - t2, 3)}
         return {"rows": rows, "log": log}
 
@@ -277,6 +277,12 @@ class DesignRun:
         self.filter.restore(state["filter"])
         self.optimizer.restore(state["optimizer"])
         return True
+
+
+def _shown(value, places: int = 4):
+    """A figure as the reports show it (log.csv, metrics.json, report.html): rounded to ``places`` decimals, not
+    float noise such as 0.8166666666666667 (every scored molecule keeps 6 significant digits in scored.csv)."""
+    return None if value is None else round(float(value), places)
 
 
 def _append(path: Path, rows: list[dict], header: list[str]) -> None:
@@ -415,10 +421,10 @@ def finish(run: DesignRun, run_dir: Path, seconds: float) -> dict:
                         {"design": asdict(run.cfg), "steps": run.step, "scored": run.scored})
     vals = [v for _, v in top]
     summary = {"optimizer": run.cfg.optimizer, "prior": run.cfg.prior, "steps": run.step, "scored": run.scored,
-               "distinct_valid": len(run.best), "top1": vals[0] if vals else 0.0,
-               "top10": float(np.mean(vals[:10])) if vals else 0.0,
-               "top100": float(np.mean(vals[:100])) if vals else 0.0, "seconds_this_session": round(seconds, 1),
-               "best": top[:10]}
+               "distinct_valid": len(run.best), "top1": _shown(vals[0]) if vals else 0.0,
+               "top10": _shown(np.mean(vals[:10])) if vals else 0.0,
+               "top100": _shown(np.mean(vals[:100])) if vals else 0.0, "seconds_this_session": round(seconds, 1),
+               "best": [[s, _shown(v)] for s, v in top[:10]]}
     _plot_curve(run_dir)
     _write_report(run_dir, summary, top)
     return summary
