@@ -321,12 +321,38 @@ def training_hashes(model_path) -> tuple[np.ndarray | None, str]:
           f"training molecules)"
     if cached.is_file():
         return np.load(cached, allow_pickle=False), how
-    smiles, _, _ = load_labelled(src, targets, column)
-    train = range(len(smiles)) if folds > 1 else split_indices(smiles, split, seed=seed)[0]
-    if folds == 1 and run.get("train") is not None and len(train) != run["train"]:
-        return None, (f"re-deriving its training split from {data} gives {len(train):,} molecules where the model "
-                      f"file says {run['train']:,}: not the data it was trained on")
-    hashes = np.unique(modelfile.molecule_hashes([smiles[i] for i in train]))
+    trained_on = _random_split_training_smiles(src, data, column, seed, run) if split == "random" and folds == 1 \
+        else None
+    if trained_on is None:
+        smiles, _, _ = load_labelled(src, targets, column)
+        train = range(len(smiles)) if folds > 1 else split_indices(smiles, split, seed=seed)[0]
+        if folds == 1 and run.get("train") is not None and len(train) != run["train"]:
+            return None, (f"re-deriving its training split from {data} gives {len(train):,} molecules where the "
+                          f"model file says {run['train']:,}: not the data it was trained on")
+        trained_on = [smiles[i] for i in train]
+    hashes = np.unique(modelfile.molecule_hashes(trained_on))
     with atomic_write(cached, "wb") as fh:
         np.save(fh, hashes)
     return hashes, how
+
+
+def _random_split_training_smiles(src: Path, data, column, seed: int, run: dict) -> list[str] | None:
+    """The canonical training SMILES of a random split over a file from which training rejected no row (as the
+    model file records): the split depends only on the number of rows and the seed, so only the training rows need
+    canonicalizing (no labels computed). None where that shortcut does not hold (then :func:`load_labelled` runs)."""
+    from .datasets import smiles_column
+    from .io import pick_column, read_table
+    from .labels import split_indices
+
+    sizes = [run.get(k) for k in ("train", "val", "test")]
+    if run.get("rejected") != 0 or not all(isinstance(n, int) for n in sizes):
+        return None
+    header, rows, fields = read_table(src, on_bad_line="skip")
+    if len(rows) != sum(sizes) or any(r.error for r in rows):
+        return None
+    col = pick_column(header, column or smiles_column(data), src)
+    train = split_indices([""] * len(rows), "random", seed=seed)[0]
+    if len(train) != sizes[0]:
+        return None
+    canon = chem.canonical_all([fields[i][col] if len(fields[i]) > col else "" for i in train])
+    return None if any(c is None for c in canon) else canon

@@ -13,6 +13,7 @@ from chemrnn.cli import main
 from chemrnn.datasets import sample_path
 from chemrnn.labels import load_labelled, split_indices
 from chemrnn.models import modelfile
+from chemrnn.predict import training_hashes
 from chemrnn.training import PropertyTrainConfig, train_property_model
 
 
@@ -72,6 +73,8 @@ def test_an_older_model_file_has_its_training_split_re_derived(small, tmp_path, 
     m, err = evaluate(old, src, tmp_path / "ev", capsys)
     assert m["overlap_with_training"]["count"] == 20 and "re-derived" in m["overlap_with_training"]["checked_against"]
     assert "warning: 20 of the 30 molecules scored" in err
+    hashes, how = training_hashes(old)  # the shortcut (no row rejected: canonicalize the training rows only)
+    assert sorted(hashes.tolist()) == sorted(set(modelfile.molecule_hashes(trained_on).tolist()))
     meta = json.loads((old / "model.json").read_text())
     meta["training"]["data"] = meta["training"]["config"]["data"] = str(tmp_path / "gone.csv")
     (old / "model.json").write_text(json.dumps(meta))
