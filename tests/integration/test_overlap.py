@@ -6,7 +6,6 @@ import gzip
 import json
 import shutil
 
-import numpy as np
 import pytest
 
 from chemrnn.cli import main
