@@ -583,8 +583,17 @@ def library(model, n: int, output, method: str = "beam", temperature: float = 1.
         found = build(m, vocab, tok, n, method, known, temperature=temperature, max_length=max_length, seed=seed,
                       batch_size=batch_size, progress=report, workdir=workdir, settings=settings)
     search_s = time.perf_counter() - t0
-    say(f"library: scoring {len(found.smiles):,} molecules")
-    logp = -likelihood(m, vocab, tok, found.smiles, device=device) if found.smiles else np.zeros(0)
+    spellable = [all(t in vocab for t in tok.tokenize(x)) for x in found.smiles]
+    if not all(spellable):  # a search state saved before the vocabulary check: drop what cannot be scored
+        keep = [i for i, ok in enumerate(spellable) if ok]
+        found.stats["unspellable"] = found.stats.get("unspellable", 0) + len(found.smiles) - len(keep)
+        found.smiles = [found.smiles[i] for i in keep]
+        found.logp = None if found.logp is None else found.logp[keep]
+    logp = np.array(found.logp, dtype=float) if found.logp is not None else np.full(len(found.smiles), np.nan)
+    todo = np.flatnonzero(np.isnan(logp))  # the molecules the method did not spell canonically at T = 1
+    if len(todo):
+        say(f"library: scoring {len(todo):,} molecules the method spelled otherwise")
+        logp[todo] = -likelihood(m, vocab, tok, [found.smiles[i] for i in todo], batch_size=2048, device=device)
     ntok = np.array([len(tok.tokenize(s)) + 1 for s in found.smiles])
     order = np.argsort(-logp, kind="stable")
     _write_library(output, [found.smiles[i] for i in order], logp[order], ntok[order], order)

@@ -44,6 +44,9 @@ class Found:
     smiles: list[str]  # canonical SMILES
     key: np.ndarray  # the search's ranking value (beam: log p; swor: perturbed log p; sample: -draw index)
     stats: dict = field(default_factory=dict)
+    # log p of each canonical SMILES under the model at T = 1 where the method spelled it canonically at T = 1
+    # (NaN elsewhere: the library scores those afterwards)
+    logp: np.ndarray | None = None
 
 
 # ------------------------------------------------------------------------------------------ tree search
@@ -167,6 +170,8 @@ def tree_search(model, vocabulary, tokenizer, k: int, accept, gumbel: bool = Fal
                 prefix = prefix[:0]
                 if progress is not None:
                     progress(step + 1, 0, len(pool))
+                if checkpoint is not None:  # the finished search: a rerun after a later failure starts here
+                    checkpoint(_search_state(step + 1, prefix, phi[:0], rank[:0], gen, pool, stats), final=True)
                 break
         slots = max(0, width - len(pool))
         live = int(((flat >= tau) & torch.isfinite(flat)).sum()) if slots else 0
@@ -184,6 +189,9 @@ def tree_search(model, vocabulary, tokenizer, k: int, accept, gumbel: bool = Fal
     out = Found([s for s, _ in ranked], np.array([v[0] for _, v in ranked]), stats)
     out.stats["phi"] = np.array([v[1] for _, v in ranked])
     out.stats["token_ids"] = [list(v[2]) for _, v in ranked]
+    spelled = [tokenizer.detokenize([tokens_of[t] for t in v[2]]) for _, v in ranked]
+    out.logp = np.array([phi_ if temperature == 1.0 and sp == key else np.nan
+                         for (key, (_, phi_, _)), sp in zip(ranked, spelled)])
     return out
 
 
@@ -239,9 +247,9 @@ def sample_distinct(model, vocabulary, tokenizer, k: int, accept, temperature: f
     from .sample import sample
 
     max_draws = max_draws or 50 * k
-    kept: dict[str, int] = {}
+    kept: dict[str, float] = {}  # molecule -> its log p where known (see Found.logp)
     if resume is not None and str(resume["smiles"]):
-        kept = {s: i for i, s in enumerate(str(resume["smiles"]).split("\n"))}
+        kept = dict(zip(str(resume["smiles"]).split("\n"), resume["logp"].tolist()))
     stats = {"drawn": 0, "invalid_or_known": 0, "repeats": 0, "batches": 0}
     if resume is not None:
         stats.update(json.loads(str(resume["stats"])))
@@ -250,31 +258,33 @@ def sample_distinct(model, vocabulary, tokenizer, k: int, accept, temperature: f
         batch_seed = int(np.random.SeedSequence([seed, b]).generate_state(1)[0])
         s = sample(model, vocabulary, tokenizer, batch_size, temperature, batch_size, max_length, batch_seed,
                    device="auto")
-        for raw in s.smiles:
+        for raw, nll, fin in zip(s.smiles, s.nll, s.finished):
             key = accept(raw)
             if key is None:
                 stats["invalid_or_known"] += 1
             elif key in kept:
                 stats["repeats"] += 1
             elif len(kept) < k:
-                kept[key] = len(kept)
+                kept[key] = -float(nll) if temperature == 1.0 and fin and raw == key else float("nan")
         stats["drawn"] += batch_size
         stats["batches"] += 1
         if progress is not None:
             progress(len(kept), k)
         if checkpoint is not None:
-            checkpoint({"smiles": np.array("\n".join(kept)), "stats": np.array(json.dumps(stats))})
+            checkpoint({"smiles": np.array("\n".join(kept)), "logp": np.array(list(kept.values()), dtype=float), "stats": np.array(json.dumps(stats))})
     smiles = list(kept)
-    return Found(smiles, -np.arange(len(smiles), dtype=float), stats)
+    return Found(smiles, -np.arange(len(smiles), dtype=float), stats, np.array(list(kept.values()), dtype=float))
 
 
 # ------------------------------------------------------------------------------------------ the library
 class Acceptor:
-    """The library's gate: canonical SMILES of a valid molecule that is not in ``known``; counts what it refused."""
+    """The library's gate: canonical SMILES of a valid molecule that is not in ``known`` and whose canonical
+    spelling the model's vocabulary can write (so that its likelihood is defined); counts what it refused."""
 
-    def __init__(self, known: set[str]):
+    def __init__(self, known: set[str], vocabulary=None, tokenizer=None):
         self.known = known
-        self.invalid = self.known_hits = 0
+        self.vocabulary, self.tokenizer = vocabulary, tokenizer
+        self.invalid = self.known_hits = self.unspellable = 0
 
     def __call__(self, smiles: str) -> str | None:
         c = chem.canonical_or_none(smiles) if smiles else None
@@ -283,6 +293,9 @@ class Acceptor:
             return None
         if c in self.known:
             self.known_hits += 1
+            return None
+        if self.vocabulary is not None and not all(t in self.vocabulary for t in self.tokenizer.tokenize(c)):
+            self.unspellable += 1  # e.g. a hypervalent atom that RDKit writes in brackets ([IH])
             return None
         return c
 
@@ -296,7 +309,7 @@ def build(model, vocabulary, tokenizer, n: int, method: str, known: set[str], te
     folder are refused."""
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    accept = Acceptor(known)
+    accept = Acceptor(known, vocabulary, tokenizer)
     resume, save = _work(workdir, settings or {}, save_every_s)
     t0 = time.perf_counter()
     if method == "sample":
@@ -309,7 +322,7 @@ def build(model, vocabulary, tokenizer, n: int, method: str, known: set[str], te
                             progress=progress and (lambda step, live, pool: progress("search", pool, n, step, live)),
                             checkpoint=save, resume=resume)
     found.stats.update({"seconds_this_sitting": time.perf_counter() - t0, "invalid": accept.invalid,
-                        "known": accept.known_hits})
+                        "known": accept.known_hits, "unspellable": accept.unspellable})
     return found
 
 
@@ -337,9 +350,9 @@ def _work(workdir, settings: dict, every_s: float):
         json.dump(settings, fh, indent=1)
     last = [0.0]
 
-    def save(state: dict) -> None:
+    def save(state: dict, final: bool = False) -> None:
         now = time.perf_counter()
-        if now - last[0] < every_s:  # a step of a large search takes seconds; its state is large
+        if now - last[0] < every_s and not final:  # a step of a large search takes seconds; its state is large
             return
         last[0] = now
         _write_state(state_file, state)

@@ -114,17 +114,19 @@ def likelihood(model: LanguageModel, vocabulary: Vocabulary, tokenizer: Tokenize
         raise ValueError("temperature must be > 0")
     device = _device(model, device)
     model.eval()
-    out = []
+    encoded = [np.array(vocabulary.encode(tokenizer.tokenize(s), unknown=unknown)) for s in smiles]
+    order = np.argsort([len(e) for e in encoded], kind="stable")  # batches of similar lengths: little padding
+    out = np.zeros(len(smiles))
     for start in range(0, len(smiles), batch_size):
-        chunk = smiles[start: start + batch_size]
-        batch, _ = collate([np.array(vocabulary.encode(tokenizer.tokenize(s), unknown=unknown)) for s in chunk])
+        rows = order[start: start + batch_size]
+        batch, _ = collate([encoded[i] for i in rows])
         batch = batch.to(device)
         if temperature == 1.0:
-            out.append(model.sequence_nll(batch).double().cpu().numpy())
+            out[rows] = model.sequence_nll(batch).double().cpu().numpy()
             continue
         logits, _ = model(batch[:, :-1])
         logp = torch.log_softmax(logits.float() / temperature, dim=-1)
         target = batch[:, 1:]
         nll = -logp.gather(2, target[:, :, None]).squeeze(2) * (target != vocabulary.pad_id)
-        out.append(nll.sum(1).double().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0)
+        out[rows] = nll.sum(1).double().cpu().numpy()
+    return out
