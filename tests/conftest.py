@@ -25,6 +25,18 @@ def shared_data() -> Path:
     return d
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small models gain nothing from a second thread, and a busy second core makes OpenMP waits erratic: a module
+    that uses this runs torch on one thread."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def sample_smiles() -> list[str]:
     from chemrnn.io import load_smiles_list

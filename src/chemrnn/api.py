@@ -528,7 +528,7 @@ def read_heldout(source) -> tuple[set[str], int]:
             raise InputError(f"invalid SMILES {row.smiles!r} in the held-out set: {reason}", path, row.line)
         targets.add(canon)
     if not targets:
-        raise InputError("no held-out molecule to recover (only blank lines)", path)
+        raise InputError("no valid held-out molecule to recover (only blank lines)", path)
     return targets, rows
 
 
@@ -655,6 +655,8 @@ def score(model, source, output=None, as_written: bool = False, column: str | No
 
     path = resolve_input(source)
     rows = list(read_rows(path, column or smiles_column(source)))
+    if not any(r.smiles.strip() for r in rows):
+        raise InputError("no SMILES to score (only blank lines or empty cells)", path)
     m, vocab, tok, _ = load_lm(model, device=device)
     scored = score_rows(m, vocab, tok, rows, as_written=as_written)
     if output is not None:

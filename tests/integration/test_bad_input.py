@@ -56,6 +56,7 @@ def commands(src: str, out):
         "lm recovery": (["lm", "recovery", TINY_LM, "--heldout", src, "-n", "10", "-o", f"{out}/r.json"],
                         f"{out}/r.json"),
         "lm finetune": (["-q", "lm", "finetune", TINY_LM, src, "--epochs", "1", "-o", f"{out}/ft"], f"{out}/ft"),
+        "lm score": (["lm", "score", TINY_LM, src, "-o", f"{out}/score.csv"], f"{out}/score.csv"),
         "lm train": (["-q", "lm", "train", "--preset", "tiny", "--data", src, "--max-steps", "2", "-o", f"{out}/lt"],
                      f"{out}/lt"),
         "property train": (["-q", "property", "train", "--data", src, "--epochs", "1", "--hidden", "8",
@@ -67,7 +68,7 @@ PER_ROW = {"property predict", "embed"}
 # (file, command) pairs that succeed by definition; every other pair must be refused with exit 2
 SUCCEEDS = ({("bom_mixed.csv", c) for c in commands("x", "y")}
             | {(f, c) for f in ("latin1.smi", "long.smi", "invalid.smi") for c in PER_ROW}
-            | {("invalid.smi", c) for c in ("data stats", "data encode", "lm evaluate")})
+            | {("invalid.smi", c) for c in ("data stats", "data encode", "lm evaluate", "lm score")})
 DATA_LINES = {"latin1.smi": 3, "long.smi": 3, "invalid.smi": 3, "bom_mixed.csv": 4}
 
 

@@ -139,6 +139,11 @@ def test_lm_commands_smoke(tmp_path, capsys, shared_data):
     code, stdout, err = run(capsys, "lm", "recovery", str(tmp_path / "ft" / "model"), "--heldout", "jnk3", "-n", "200",
                             "-o", str(tmp_path / "rec.json"))
     assert code == 0 and "held-out actives" in err, err
+    code, stdout, err = run(capsys, "lm", "library", "moses", "-n", "20", "-o", str(tmp_path / "lib.smi"),
+                            "--no-exclude-training", "--heldout", "jnk3")
+    assert code == 0 and "20 molecules (beam)" in err and "recovery of" in stdout, err
+    code, stdout, err = run(capsys, "lm", "score", "moses", str(tmp_path / "lib.smi"), "-o", str(tmp_path / "sc.csv"))
+    assert code == 0 and "scored 20 of 20 rows" in err, err
 
 
 def test_lm_bad_inputs(tmp_path, capsys):

@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 import chemrnn.api as api
 from chemrnn import chem
@@ -17,12 +16,7 @@ from chemrnn.library import Acceptor, build, score_rows, tree_search
 from chemrnn.sample import sample
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

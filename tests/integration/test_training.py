@@ -21,13 +21,7 @@ from chemrnn.training.checks import resolve_precision
 from chemrnn.training.data import ResumableBuckets
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from a second thread, and a busy second core makes OpenMP waits erratic."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

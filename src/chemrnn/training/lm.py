@@ -456,7 +456,9 @@ def _fit(cfg: LMTrainConfig, run_dir: Path, paths: dict, ckpt: Path | None, prog
     if best is not None:
         callbacks.append(best)
         if cfg.patience:
-            callbacks.append(L.pytorch.callbacks.EarlyStopping("val_nll", patience=cfg.patience, mode="min"))
+            # strict off: actives too few to hold any out leave no validation, and then nothing stops early
+            callbacks.append(L.pytorch.callbacks.EarlyStopping("val_nll", patience=cfg.patience, mode="min",
+                                                               strict=False))
     if progress:
         callbacks.append(L.pytorch.callbacks.TQDMProgressBar(refresh_rate=20))
     trainer = make_trainer(cfg, run_dir, callbacks, progress)
