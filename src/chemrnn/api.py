@@ -40,7 +40,7 @@ def training_sources(model=None) -> list[str]:
     model, the data of the prior it started from (and so on up the chain). Dataset names or paths, for
     :func:`canonical_set`; a recorded path that no longer exists is an error naming it, and so is a file that
     records no training data. ``None`` is the shipped default, as for :func:`load_lm`."""
-    from .datasets import is_dataset_name, resolve_model
+    from .datasets import resolve_model
     from .models.modelfile import read_meta
 
     first = resolve_model("shipped" if model is None else model, "language")
@@ -51,8 +51,7 @@ def training_sources(model=None) -> list[str]:
         seen.add(str(path))
         training = read_meta(path).get("training", {})
         config = training.get("config", {})
-        recorded = [d for d in (training.get("data"), config.get("data")) if d]
-        here = [d for d in recorded if Path(d).exists()] + [d for d in recorded if is_dataset_name(str(d))]
+        recorded, here = _recorded_data(training)
         if recorded and not here:
             raise InputError(f"the model was trained on {recorded[0]}, which is not here: name the training set(s) "
                              f"with --exclude", path)
@@ -491,18 +490,25 @@ def recovery(model, heldout, n: int = 100_000, temperature: float = 1.0, seed: i
     return out
 
 
+def _recorded_data(training: dict) -> tuple[list, list]:
+    """The training data a model file records (the resolved path, the name given) and those of them that are here
+    (existing paths first, then dataset names)."""
+    from .datasets import is_dataset_name
+
+    recorded = [d for d in (training.get("data"), training.get("config", {}).get("data")) if d]
+    return recorded, [d for d in recorded if Path(d).exists()] + [d for d in recorded if is_dataset_name(str(d))]
+
+
 def own_training_source(model=None) -> str:
     """The data a language model itself was trained on (a fine-tuned model's actives, a prior's corpus), as
     recorded in its file: a dataset name or an existing path; an error naming the model when it is not here."""
-    from .datasets import is_dataset_name, resolve_model
+    from .datasets import resolve_model
     from .models.modelfile import read_meta
 
     path = resolve_model("shipped" if model is None else model, "language")
-    training = read_meta(path).get("training", {})
-    recorded = [d for d in (training.get("data"), training.get("config", {}).get("data")) if d]
-    for d in recorded:
-        if Path(d).exists() or is_dataset_name(str(d)):
-            return str(d)
+    recorded, here = _recorded_data(read_meta(path).get("training", {}))
+    if here:
+        return str(here[0])
     if recorded:
         raise InputError(f"the model was trained on {recorded[0]}, which is not here: name the known molecules "
                          f"with --exclude, or --no-exclude-training", path)
@@ -583,18 +589,18 @@ def library(model, n: int, output, method: str = "beam", temperature: float = 1.
         found = build(m, vocab, tok, n, method, known, temperature=temperature, max_length=max_length, seed=seed,
                       batch_size=batch_size, progress=report, workdir=workdir, settings=settings)
     search_s = time.perf_counter() - t0
-    spellable = [all(t in vocab for t in tok.tokenize(x)) for x in found.smiles]
-    if not all(spellable):  # a search state saved before the vocabulary check: drop what cannot be scored
-        keep = [i for i, ok in enumerate(spellable) if ok]
-        found.stats["unspellable"] = found.stats.get("unspellable", 0) + len(found.smiles) - len(keep)
-        found.smiles = [found.smiles[i] for i in keep]
+    tokens = [tok.tokenize(x) for x in found.smiles]
+    keep = [i for i, t in enumerate(tokens) if all(x in vocab for x in t)]
+    if len(keep) < len(tokens):  # a search state saved before the vocabulary check: drop what cannot be scored
+        found.stats["unspellable"] = found.stats.get("unspellable", 0) + len(tokens) - len(keep)
+        found.smiles, tokens = [found.smiles[i] for i in keep], [tokens[i] for i in keep]
         found.logp = None if found.logp is None else found.logp[keep]
     logp = np.array(found.logp, dtype=float) if found.logp is not None else np.full(len(found.smiles), np.nan)
     todo = np.flatnonzero(np.isnan(logp))  # the molecules the method did not spell canonically at T = 1
     if len(todo):
         say(f"library: scoring {len(todo):,} molecules the method spelled otherwise")
         logp[todo] = -likelihood(m, vocab, tok, [found.smiles[i] for i in todo], batch_size=2048, device=device)
-    ntok = np.array([len(tok.tokenize(s)) + 1 for s in found.smiles])
+    ntok = np.array([len(t) + 1 for t in tokens])
     order = np.argsort(-logp, kind="stable")
     _write_library(output, [found.smiles[i] for i in order], logp[order], ntok[order], order)
     seconds = time.perf_counter() - t0

@@ -31,6 +31,7 @@ import torch
 
 from . import chem
 from .errors import InputError
+from .sample import index_state, likelihood, sample
 
 METHODS = ("beam", "swor", "sample")
 NEG_INF = float("-inf")
@@ -55,16 +56,11 @@ def _step(model, last: torch.Tensor, state, temperature: float, chunk: int):
     chunks of ``chunk`` rows to bound memory."""
     outs, states = [], []
     for start in range(0, len(last), chunk):
-        part = None if state is None else tuple(s[:, start: start + chunk] for s in state) \
-            if isinstance(state, tuple) else state[:, start: start + chunk]
+        part = None if state is None else index_state(state, slice(start, start + chunk))
         logits, new = model(last[start: start + chunk, None], part)
         outs.append(torch.log_softmax(logits[:, -1].float() / temperature, dim=-1).double())
         states.append(new)
-    if isinstance(states[0], tuple):
-        state = tuple(torch.cat([s[i] for s in states], dim=1) for i in range(len(states[0])))
-    else:
-        state = torch.cat(states, dim=1)
-    return torch.cat(outs), state
+    return torch.cat(outs), _cat_states(states)
 
 
 def _log1mexp(x: torch.Tensor) -> torch.Tensor:
@@ -84,10 +80,11 @@ def gumbel_children(parent_g: torch.Tensor, child_phi: torch.Tensor, gen: torch.
     return torch.where(torch.isfinite(child_phi), out, torch.full_like(out, NEG_INF))
 
 
-def _index_state(state, idx):
-    if isinstance(state, tuple):
-        return tuple(s[:, idx] for s in state)
-    return state[:, idx]
+def _cat_states(states: list):
+    """Recurrent states of consecutive row chunks joined along the batch dimension (an LSTM's (h, c) pairwise)."""
+    if isinstance(states[0], tuple):
+        return tuple(torch.cat([s[i] for s in states], dim=1) for i in range(len(states[0])))
+    return torch.cat(states, dim=1)
 
 
 def tree_search(model, vocabulary, tokenizer, k: int, accept, gumbel: bool = False, temperature: float = 1.0,
@@ -180,7 +177,7 @@ def tree_search(model, vocabulary, tokenizer, k: int, accept, gumbel: bool = Fal
         parent, tok = idx // logp.shape[1], idx % logp.shape[1]
         prefix = torch.cat([prefix[parent], tok[:, None]], dim=1)
         phi, rank = child_phi[parent, tok], child_rank[parent, tok]
-        state = _index_state(state, parent.to(device)) if take else None
+        state = index_state(state, parent.to(device)) if take else None
         if progress is not None:
             progress(step + 1, len(prefix), len(pool))
         if checkpoint is not None:
@@ -232,9 +229,7 @@ def _replay(model, bos: int, prefix: torch.Tensor, chunk: int):
             ids = torch.cat([torch.full((len(part), 1), bos), part], dim=1).to(device)
             _, st = model(ids)
             states.append(st)
-    if isinstance(states[0], tuple):
-        return tuple(torch.cat([s[i] for s in states], dim=1) for i in range(len(states[0])))
-    return torch.cat(states, dim=1)
+    return _cat_states(states)
 
 
 # ------------------------------------------------------------------------------------------ random sampling
@@ -244,8 +239,6 @@ def sample_distinct(model, vocabulary, tokenizer, k: int, accept, temperature: f
     """Random sampling until ``k`` molecules are accepted (each molecule once, in the order drawn); gives up after
     ``max_draws`` (default 50 × k) draws. Batch ``b`` draws with a seed of its own (from ``seed`` and ``b``), so a run
     resumed from ``checkpoint``'s state continues exactly as an uninterrupted one."""
-    from .sample import sample
-
     max_draws = max_draws or 50 * k
     kept: dict[str, float] = {}  # molecule -> its log p where known (see Found.logp)
     if resume is not None and str(resume["smiles"]):
@@ -388,8 +381,6 @@ def score_rows(model, vocabulary, tokenizer, rows, as_written: bool = False, bat
     """The log-likelihood of each row's molecule under the model (of its canonical SMILES, or with ``as_written``
     of the string exactly as given); a row that cannot be scored gets the reason instead (invalid SMILES, a token
     the model's vocabulary lacks, a line that could not be read)."""
-    from .sample import likelihood
-
     out, todo = [], []
     for row in rows:
         item = Scored(row.line, row.smiles)

@@ -34,7 +34,8 @@ def _device(model, device: str) -> str:
     return {"gpu": "cuda"}.get(device, device)
 
 
-def _index_state(state, keep):
+def index_state(state, keep):
+    """The rows ``keep`` (indices, a mask or a slice) of a recurrent state (an LSTM's (h, c) pairwise)."""
     if isinstance(state, tuple):
         return tuple(s[:, keep] for s in state)
     return state[:, keep]
@@ -92,7 +93,7 @@ def _sample_batch(model, vocabulary, b, temperature, max_length, gen, device):
             if not keep.any():
                 break
             alive, nxt = alive[keep], nxt[keep]
-            state = _index_state(state, keep)
+            state = index_state(state, keep)
         token = nxt[:, None]
     rows = buf.cpu().numpy()
     seqs = []
