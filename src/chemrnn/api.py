@@ -565,12 +565,11 @@ def library(model, n: int, output, method: str = "beam", temperature: float = 1.
     check_writable(output, "file")
     say = _reporter(progress)
     targets, heldout_rows = read_heldout(heldout) if heldout is not None else (None, 0)
-    sources = []
+    sources = list(exclude or [])  # the user's files first: a bad one is refused before a long canonicalization
     if novel_only:
         sources += training_sources(model)
     elif exclude_training:
         sources.append(own_training_source(model))
-    sources += list(exclude or [])
     known: set[str] = set()
     for source in sources:
         known |= canonical_set(source, progress=progress)

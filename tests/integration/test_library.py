@@ -175,3 +175,20 @@ def test_a_killed_library_resumes_to_the_same_library(tmp_path, prior, method, m
     with pytest.raises(Exception, match="other settings"):
         build(model, vocab, tok, 150, method, set(), seed=5, batch_size=64, workdir=tmp_path / "b",
               settings={**settings, "seed": 5}, save_every_s=0)
+
+
+def test_an_unreadable_exclude_file_is_refused_before_the_training_data_is_read(tmp_path, capsys, monkeypatch):
+    bad = tmp_path / "known.smi"
+    bad.write_bytes(b"CCO\n\xff\xfeC\n")
+    read, real = [], api.canonical_set
+
+    def recording(source, *args, **kwargs):
+        read.append(str(source))
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(api, "canonical_set", recording)
+    out = tmp_path / "lib.smi"
+    assert main(["lm", "library", "moses", "-n", "5", "-o", str(out), "--exclude", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "known.smi:2" in err and "not UTF-8" in err and not out.exists()
+    assert read == [str(bad)]  # the model's own training data (1.6 M molecules) was never canonicalized
