@@ -268,8 +268,22 @@ def canonical_all(smiles: Sequence[str], jobs: int = 0) -> list[str | None]:
     return [c for c, _ in pool_map(canonical_batch, list(smiles), jobs)]
 
 
+GRID_MAX_WIDTH = 1280  # px: the widest grid of molecules drawn (a report page, a laptop screen)
+
+
+def grid_layout(per_row: int, size=(200, 160)) -> tuple[int, tuple[int, int]]:
+    """Molecules per row and cell size of a grid at most :data:`GRID_MAX_WIDTH` wide: fewer molecules per row where
+    ``per_row`` cells of ``size`` would be wider (at least one), a narrower cell (same aspect) where one alone
+    would be."""
+    width, height = int(size[0]), int(size[1])
+    if width > GRID_MAX_WIDTH:
+        width, height = GRID_MAX_WIDTH, max(1, round(height * GRID_MAX_WIDTH / width))
+    return max(1, min(int(per_row), GRID_MAX_WIDTH // width)), (width, height)
+
+
 def grid_png(smiles: Sequence[str], per_row: int = 6, size=(200, 160), legends: Sequence[str] | None = None) -> bytes:
-    """PNG bytes of a grid of 2D depictions (invalid strings are left out); empty bytes when none is valid."""
+    """PNG bytes of a grid of 2D depictions (invalid strings are left out), at most :data:`GRID_MAX_WIDTH` pixels
+    wide (:func:`grid_layout`); empty bytes when none is valid."""
     import io as _io
 
     from rdkit.Chem import Draw
@@ -278,6 +292,7 @@ def grid_png(smiles: Sequence[str], per_row: int = 6, size=(200, 160), legends: 
              if (m := Chem.MolFromSmiles(s)) is not None]
     if not pairs:
         return b""
+    per_row, size = grid_layout(per_row, size)
     img = Draw.MolsToGridImage([m for m, _ in pairs], molsPerRow=per_row, subImgSize=size,
                                legends=[lg for _, lg in pairs])
     buf = _io.BytesIO()

@@ -128,7 +128,9 @@ def parity_plots(properties: dict) -> str:
     return _png(fig)
 
 
-def molecule_grid(smiles: list[str], n: int = 24, per_row: int = 6, legends: list[str] | None = None) -> str:
+def molecule_grid(smiles: list[str], n: int = 24, per_row: int = 5, legends: list[str] | None = None) -> str:
+    """The first ``n`` molecules drawn as a grid (base64 PNG): five 230-px cells a row fill the page's 1,150 px, and
+    no grid is wider than :data:`chemrnn.chem.GRID_MAX_WIDTH`."""
     png = chem.grid_png(smiles[:n], per_row, size=(230, 190), legends=legends[:n] if legends else None)
     return base64.b64encode(png).decode() if png else ""
 

@@ -59,3 +59,23 @@ def test_grid_legends_carry_smiles_and_marks(tmp_path, monkeypatch):
     report.write_report(tmp_path / "r.html", "t", {"n": 3}, molecules=["OCC", "xx", "Oc1ccccc1"], marks=marks)
     assert seen["smiles"] == ["OCC", "Oc1ccccc1"]  # the valid ones, in sampling order
     assert seen["legends"] == ["OCC  (in train)", "Oc1ccccc1  (novel)"]  # marks found by canonical SMILES
+
+
+def test_no_molecule_grid_is_wider_than_1280_px():
+    """Grids of many molecules fit a page: the report's grid, a design run's top.png (six 200-px cells a row) and a
+    grid asked for wider (more molecules a row, a cell wider than the cap) are at most 1,280 px wide."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    many = SMILES * 6  # 48 molecules
+
+    def width(png: bytes) -> int:
+        return Image.open(io.BytesIO(png)).size[0]
+
+    assert width(base64.b64decode(report.molecule_grid(many, n=48))) <= 1280
+    assert width(chem.grid_png(many[:24])) == 1200  # design runs' top.png: six cells of 200 px, unchanged
+    assert 1000 < width(chem.grid_png(many, per_row=12, size=(230, 190))) <= 1280  # fewer molecules a row
+    assert width(chem.grid_png(many[:3], per_row=3, size=(2000, 1600))) == 1280  # one narrowed cell a row
+    assert chem.grid_layout(3, (2000, 1600)) == (1, (1280, 1024))
