@@ -74,3 +74,21 @@ def leaf_commands(group, prefix: str = ""):
             yield from leaf_commands(cmd, f"{prefix}{name} ")
         else:
             yield f"{prefix}{name}", cmd
+
+
+def stand_in_canonical_set(files, smiles, cache: Path | None = None) -> None:
+    """Write ``smiles`` where :func:`chemrnn.api.canonical_set` caches the canonical set of each of ``files`` (in the
+    cache folder ``cache``; default: this test's), so that a test of a model trained on MOSES train (1.58 M
+    molecules, minutes to canonicalize) reads these few instead."""
+    import gzip
+
+    from chemrnn import api
+
+    with pytest.MonkeyPatch.context() as mp:
+        if cache is not None:
+            mp.setenv("CHEMRNN_CACHE_DIR", str(cache))
+        for f in files:
+            target = api._canonical_cache(f)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with gzip.open(target, "wt") as fh:
+                fh.write("\n".join(smiles) + "\n")

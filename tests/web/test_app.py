@@ -15,6 +15,7 @@ from starlette.testclient import TestClient  # noqa: E402
 
 from chemrnn.web import LIMITS, create_app  # noqa: E402
 from chemrnn.web.service import list_runs, parse_smiles_text  # noqa: E402
+from conftest import stand_in_canonical_set  # noqa: E402
 
 STATIC = "src/chemrnn/web/static"
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
@@ -174,16 +175,34 @@ def test_parse_smiles_text():
 
 
 # ------------------------------------------------------------------------------------------- generate
-def test_generate_samples_with_metrics_and_a_table(client):
-    r = client.post("/api/generate", json={"model": "shipped", "n": 30, "temperature": 1.0, "seed": 3})
-    assert r.status_code == 200
+def generate(client, model: str, n: int, seed: int) -> dict:
+    """The finished result of a Generate job."""
+    r = client.post("/api/generate", json={"model": model, "n": n, "temperature": 1.0, "seed": seed})
+    assert r.status_code == 200, r.text
     job = wait_job(client, r.json()["id"])
     assert job["state"] == "finished", job
+    return job
+
+
+def test_generate_samples_with_metrics_and_a_table(client):
+    from chemrnn.errors import InputError
+    from chemrnn.web.service import training_files
+
+    try:  # MOSES train, where it is here: a stand-in of its canonical set (the real one takes minutes)
+        files = training_files("shipped")
+    except InputError:
+        files = []
+    stand_in_canonical_set(files, ["CCO", "c1ccccc1"])
+    job = generate(client, "shipped", 30, 3)
     res = job["result"]
     assert res["n"] == 30 and len(res["molecules"]) == 30
     m = res["metrics"]
     assert m["valid"] == sum(x["valid"] for x in res["molecules"]) and 0.5 < m["validity"] <= 1
-    assert m["unique"] <= m["valid"] and 0 <= m["novelty"] <= 1
+    if files:
+        assert m["unique"] <= m["valid"] and 0 <= m["novelty"] <= 1
+        assert "moses_train" in res["novelty_against"] and "2 distinct molecules" in res["novelty_against"]
+    else:
+        assert m["novelty"] is None and res["novelty_missing"].startswith("novelty: training data not found")
     assert sum(res["histograms"]["logP"]["counts"]) == m["unique"]
     table = client.get(f"/api/jobs/{job['id']}/csv")
     assert table.status_code == 200 and len(table.text.splitlines()) == 31
@@ -192,6 +211,41 @@ def test_generate_samples_with_metrics_and_a_table(client):
     from chemrnn.api import sample_smiles
 
     assert [x["smiles"] for x in res["molecules"]] == sample_smiles("shipped", 30, seed=3, batch_size=250)["written"]
+
+
+def test_novelty_is_measured_against_the_models_own_training_data(tmp_path):
+    """Generate's novelty counts the unique valid molecules absent from the training data that the model's file
+    records (here a file holding half of what the model samples, not MOSES), names that data and marks the
+    molecules found in it; when that file is gone, the page says that the training data was not found instead of
+    giving a number."""
+    from chemrnn.api import load_lm, sample_smiles
+    from chemrnn.models.language import save_language_model
+
+    sampled = sample_smiles("shipped", 40, seed=3, batch_size=250)["canonical"]
+    trained_on = list(dict.fromkeys(c for c in sampled if c))[::2]
+    train = tmp_path / "train.smi"
+    train.write_text("\n".join(trained_on) + "\n")
+    model, vocab, _, meta = load_lm("shipped")
+    save_language_model(tmp_path / "runs" / "mine" / "model", model, vocab, meta["tokenizer"], {"data": str(train)})
+    with TestClient(create_app(tmp_path / "runs")) as c:
+        res = generate(c, "run:mine", 40, 3)["result"]
+        unique = list(dict.fromkeys(x["canonical"] for x in res["molecules"] if x["valid"]))
+        novel = [u for u in unique if u not in trained_on]
+        assert trained_on and novel, "some sampled molecules are in the training data, some are not"
+        m = res["metrics"]
+        assert m["novel"] == len(novel) and m["novelty"] == pytest.approx(len(novel) / len(unique))
+        assert res["novelty_against"] == (f"the model's training data, train.smi ({len(trained_on):,} distinct "
+                                          f"molecules)") and res["novelty_missing"] is None
+        assert all(x["novel"] == (x["canonical"] not in trained_on) for x in res["molecules"] if x["valid"])
+        train.unlink()
+        job = generate(c, "run:mine", 40, 3)
+        res = job["result"]
+        assert res["metrics"]["novelty"] is None and res["metrics"]["novel"] is None
+        assert res["novelty_missing"].startswith("novelty: training data not found (")
+        assert str(train) in res["novelty_missing"] and res["novelty_against"] is None
+        assert all(x["novel"] is None for x in res["molecules"])
+        assert job["message"].endswith(res["novelty_missing"])
+        assert res["metrics"]["unique"] == len(unique)  # the rest of the result is there
 
 
 @pytest.mark.parametrize("body, message", [

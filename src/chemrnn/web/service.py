@@ -1,6 +1,7 @@
 """What the web page does, as plain functions of plain values (no HTTP here): parse pasted SMILES, predict,
 generate, watch, list runs and read their learning curves, start fine-tunes. :class:`Service` holds what is loaded
-once (the property model, language models, the novelty reference) and the job queue."""
+once (the property model, language models, the training data that novelty is measured against) and the job
+queue."""
 from __future__ import annotations
 
 import csv
@@ -219,18 +220,30 @@ def run_dir(root: Path, name: str) -> Path:
     return d
 
 
+# ------------------------------------------------------------------------------------------- novelty
+def training_files(model) -> list[Path]:
+    """The files of the training data a language model's file records (a fine-tuned model's actives and its
+    prior's data: :func:`chemrnn.api.training_sources`) on this machine: what Generate's novelty is measured
+    against. A dataset that is not here is named, not downloaded; :class:`~chemrnn.errors.InputError` when some of
+    the data is not here."""
+    from ..api import training_sources
+    from ..datasets import path as dataset_path
+
+    return [Path(s) if Path(s).exists() else dataset_path(str(s), download=False) for s in training_sources(model)]
+
+
 # ------------------------------------------------------------------------------------------- service
 class Service:
-    """The models loaded once, the novelty reference and the job queue."""
+    """The models loaded once, the training data of the last model sampled (for novelty) and the job queue."""
 
     def __init__(self, runs: Path | None):
         from .jobs import JobQueue
 
         self.runs = Path(runs).resolve() if runs is not None else None
-        self._locks = {name: threading.Lock() for name in ("predictor", "lm", "reference")}
+        self._locks = {name: threading.Lock() for name in ("predictor", "lm", "known")}
         self._predictor = None
         self._lms: dict[str, tuple] = {}
-        self._reference: set | None = None
+        self._known: tuple | None = None  # (the training data's files and their times, canonical SMILES)
         # predictions share the two cores in turn: with all of them at once each request would take as long as the
         # whole burst (the GIL and the cores are shared), in turn the first answers come back early
         self._compute = threading.BoundedSemaphore(COMPUTE_SLOTS)
@@ -278,17 +291,20 @@ class Service:
                 hit = self._lms[cache_key] = (stamp, _load_lm(path))
             return hit[1]
 
-    def reference(self) -> set:
-        """Canonical SMILES of the 5,000 shipped MOSES test molecules: what novelty is measured against."""
-        with self._locks["reference"]:
-            if self._reference is None:
-                from ..chem import canonical_or_none
-                from ..datasets import shipped_path
-                from ..io import load_smiles_list
+    def known_molecules(self, files: list[Path], progress=None) -> set:
+        """The canonical SMILES of ``files`` (:func:`chemrnn.api.training_set`, cached on disk by the API; the last
+        set read is kept here too). ``progress(message, done, total)`` hears of a first, long canonicalization."""
+        from ..api import training_set
 
-                ref = load_smiles_list(shipped_path("moses:test_sample"))
-                self._reference = {c for c in map(canonical_or_none, ref) if c}
-            return self._reference
+        stamp = tuple((str(f), f.stat().st_mtime_ns) for f in files)
+        with self._locks["known"]:
+            if self._known is None or self._known[0] != stamp:
+                self._known = None  # the previous set goes before the next is read
+                known: set = set()
+                for f in files:
+                    known |= training_set(f, progress)
+                self._known = (stamp, known)
+            return self._known[1]
 
     def warm(self) -> None:
         """Load the models in the background so the first request does not wait for them."""
@@ -366,12 +382,15 @@ class Service:
                        progress=progress)
         except _Cancelled:
             return
+        try:
+            known, against, missing = self._novelty_reference(job, p["model"])
+        except _Cancelled:
+            return
         job.message = "scoring"
-        reference = self.reference()
         canon = [chem.canonical_or_none(x) for x in s.smiles]
         valid = [c for c in canon if c]
         unique = list(dict.fromkeys(valid))
-        novel = [c for c in unique if c not in reference]
+        novel = [c for c in unique if c not in known] if known is not None else None
         desc = {c: chem.descriptors(c) for c in unique}
         n = len(s.smiles)
         buf = io.StringIO()
@@ -384,20 +403,44 @@ class Service:
             dup = c is not None and c in seen
             seen.add(c)
             molecules.append({"smiles": raw, "canonical": c or "", "valid": c is not None, "duplicate": dup,
-                              "novel": bool(c) and c not in reference})
+                              "novel": None if known is None else bool(c) and c not in known})
             w.writerow([k + 1, raw, c or "", int(c is not None), fmt(d.get("logP", float("nan"))),
                         fmt(d.get("TPSA", float("nan"))), f"{nll:.4f}"])
         job.result = {
             "molecules": molecules, "n": n, "csv": buf.getvalue(),
             "metrics": {"validity": len(valid) / n if n else 0.0,
                         "uniqueness": len(unique) / len(valid) if valid else 0.0,
-                        "novelty": len(novel) / len(unique) if unique else 0.0,
-                        "valid": len(valid), "unique": len(unique), "novel": len(novel),
+                        "novelty": None if novel is None else len(novel) / len(unique) if unique else 0.0,
+                        "valid": len(valid), "unique": len(unique), "novel": None if novel is None else len(novel),
                         "unfinished": int((~s.finished).sum())},
-            "novelty_against": f"the {len(reference):,} shipped MOSES test molecules (moses:test_sample)",
+            "novelty_against": against, "novelty_missing": missing,
             "histograms": {t: histogram([desc[c][t] for c in unique if desc.get(c)]) for t in ("logP", "TPSA")},
         }
-        job.message = (f"{n:,} sampled: {len(valid):,} valid, {len(unique):,} unique, {len(novel):,} novel")
+        job.message = (f"{n:,} sampled: {len(valid):,} valid, {len(unique):,} unique, "
+                       + (f"{len(novel):,} novel" if novel is not None else missing))
+
+    def _novelty_reference(self, job, key: str) -> tuple[set | None, str | None, str | None]:
+        """What the job's novelty is measured against: ``(canonical SMILES of the model's training data, what they
+        are, None)``, or ``(None, None, why there is no novelty)`` when that data is not here or cannot be read."""
+        from ..errors import InputError
+
+        try:
+            files = training_files(self.model_path(key))
+        except InputError as exc:
+            return None, None, f"novelty: training data not found ({exc})"
+        names = " + ".join(f.name for f in files)
+
+        def progress(message, done=None, total=None):
+            job.message = message + (f": {done:,} of {total:,}" if total else "")
+            if job.cancel_requested:
+                raise _Cancelled
+
+        job.message = f"novelty: reading the model's training data ({names})"
+        try:
+            known = self.known_molecules(files, progress)
+        except InputError as exc:
+            return None, None, f"novelty: training data not readable ({exc})"
+        return known, f"the model's training data, {names} ({len(known):,} distinct molecules)", None
 
     # ----------------------------------------------------------------------------------- watch
     def watch(self, params: dict) -> dict:

@@ -171,13 +171,16 @@ async function followGeneration() {
 
 function renderGeneration(job) {
   const res = job.result, m = res.metrics;
-  const metric = (name, value, detail) => el("div", { class: "metric", "data-metric": name },
-    el("span", { class: "dim", text: name }), el("b", { text: value }), el("span", { class: "dim", text: detail }));
+  const metric = (name, value, detail, label = name) => el("div", { class: "metric", "data-metric": name },
+    el("span", { class: "dim", text: label }), el("b", { text: value }), el("span", { class: "dim", text: detail }));
   $("#gen-metrics").replaceChildren(
     metric("validity", pct(m.validity), `${m.valid} of ${res.n}`),
     metric("uniqueness", pct(m.uniqueness), `${m.unique} unique valid`),
-    metric("novelty", pct(m.novelty), `${m.novel} novel`));
-  $("#gen-novelty-note").textContent = `${job.title}; novelty against ${res.novelty_against}; ` +
+    m.novelty === null
+      ? metric("novelty", "—", "training data not found", "novelty vs the training data")
+      : metric("novelty", pct(m.novelty), `${m.novel} novel`, "novelty vs the training data"));
+  $("#gen-novelty-note").textContent = `${job.title}; ` +
+    (m.novelty === null ? `${res.novelty_missing}; ` : `novelty against ${res.novelty_against}; `) +
     `${m.unfinished} unfinished at the length limit; ${job.seconds} s.`;
   state.genHist = res.histograms;
   drawHistogram();
@@ -189,7 +192,7 @@ function renderGeneration(job) {
                   onclick: () => { $("#watch-smiles").value = mol.smiles; showTab("watch"); watchRnn(); } },
         el("img", { src: depictUrl(mol.canonical, 200, 140), alt: mol.canonical, loading: "lazy" }),
         el("div", { class: "smi", text: `${k + 1}. ${mol.canonical}${mol.duplicate ? " (repeat)" : ""}` +
-                                        (mol.novel ? "" : " (in reference)") }))
+                                        (mol.novel === false ? " (in training data)" : "") }))
     : el("div", { class: "mol-cell invalid", title: mol.smiles },
         el("div", { class: "bad", text: "invalid SMILES" }), el("div", { class: "smi", text: `${k + 1}. ${mol.smiles}` }))));
   $("#gen-results").hidden = false;
