@@ -105,6 +105,15 @@ def test_the_preset_choices_are_the_training_presets():
     assert set(get_args(Preset)) == set(PRESETS)
 
 
+def test_the_recipe_choices_are_the_property_recipes():
+    from typing import get_args
+
+    from chemrnn.cli._common import Recipe
+    from chemrnn.training.property import RECIPES
+
+    assert set(get_args(Recipe)) == {"auto", *RECIPES}
+
+
 def test_config_takes_an_option_as_the_command_line_spells_it(tmp_path, capsys):
     """``number = 3`` for ``-n/--number`` (its internal name is ``n``): both spellings set the option."""
     for key in ("number", "n"):

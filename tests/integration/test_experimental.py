@@ -24,7 +24,7 @@ from chemrnn.training.property import init_encoder_from, load_prior, prior_archi
 from conftest import ROOT
 
 TINY_LM = ROOT / "tests" / "data" / "lm_schema1.chemrnn"  # 2×GRU-32, embedding 16, atom tokens
-TINY = dict(hidden_size=16, embedding_dim=8, mlp_hidden=16, batch_size=32, max_epochs=1, patience=1,
+TINY = dict(hidden_size=16, embedding_dim=8, mlp_hidden=16, batch_size=32, max_epochs=1, patience=1, recipe="standard",
             device="cpu")
 
 
@@ -380,3 +380,50 @@ def test_augmented_training_evaluates_and_predicts_over_random_smiles(lipo_slice
     meta["training"]["config"]["augment"] = True  # a model file of an older chemrnn: evaluated canonically
     save_property_model(tmp_path / "old.chemrnn", model, vocab, meta["tokenizer"], meta["scaling"], meta["training"])
     assert PropertyPredictor(tmp_path / "old.chemrnn").augment == 0
+
+
+def test_recipes_fill_only_the_settings_left_open():
+    from chemrnn.training.property import RECIPES, choose_recipe
+
+    small = PropertyTrainConfig(recipe="small")
+    assert {k: getattr(small, k) for k in RECIPES["small"]} == RECIPES["small"]
+    assert PropertyTrainConfig(recipe="standard").to_dict()["augment"] == 0
+    mine = PropertyTrainConfig(recipe="small", augment=0, lr=5e-3, init_from="none")
+    assert (mine.augment, mine.lr, mine.init_from, mine.dropout) == (0, 5e-3, None, 0.1)
+    # another architecture than the shipped logP/TPSA model's: the recipe does not start from it
+    assert PropertyTrainConfig(recipe="small", hidden_size=64).init_from is None
+    assert PropertyTrainConfig(recipe="small", cell="lstm").init_from is None
+    with pytest.raises(InputError, match="recipe must be one of auto | standard | small"):
+        PropertyTrainConfig(recipe="large")
+    with pytest.raises(InputError, match="lr must be"):  # auto: the explicit settings are checked at once
+        PropertyTrainConfig(lr=-1.0)
+    assert choose_recipe(4200, {"logD7.4": "file"})[0] == "small"
+    assert choose_recipe(4200, {"logP": "RDKit"})[0] == "standard"
+    assert choose_recipe(4200, {"logP": "file", "TPSA": "file"})[0] == "standard"  # RDKit's labels, stored
+    assert choose_recipe(250_000, {"y": "file"})[0] == "standard"
+    assert choose_recipe(20_000, {"logP": "RDKit", "y": "file"})[0] == "small"
+
+
+def test_cli_default_on_a_small_measured_set_is_the_small_recipe(lipo_slice, tmp_path, capsys):
+    """No recipe flag: measured values, 150 molecules → the small recipe, started from the shipped logP/TPSA model
+    (its recurrent weights, not a random start); options given replace the recipe's."""
+    run = tmp_path / "run"
+    assert main(["property", "train", "--data", str(lipo_slice), "--targets", "logD7.4", "--epochs", "1",
+                 "--augment", "1", "--device", "cpu", "-o", str(run)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "recipe: small (150 molecules with measured logD7.4" in out
+    model, _, _, meta = load_property_model(run / "model")
+    config = meta["training"]["config"]
+    assert (config["recipe"], config["init_from"], config["augment"], config["max_epochs"]) == ("small", "zinc", 1, 1)
+    assert (config["dropout"], config["batch_size"], config["lr"], config["max_minutes"]) == (0.1, 32, 1e-3, 9.0)
+    assert meta["training"]["metrics"]["_run"]["recipe"] == "small"
+    shipped = load_property_model("zinc")[0]
+    w, w0 = model.state_dict(), shipped.state_dict()
+    key = next(k for k in w if "weight_hh" in k)
+    # one epoch of fine-tuning at lr 1e-3 moves the shipped weights a little; a random start is far from them
+    assert torch.corrcoef(torch.stack([w[key].flatten(), w0[key].flatten()]))[0, 1] > 0.9
+    computed = tmp_path / "computed"
+    assert main(["property", "train", "--data", str(lipo_slice), "--targets", "logP", "--epochs", "1", "--hidden",
+                 "8", "--mlp-hidden", "8", "--device", "cpu", "-o", str(computed)]) == 0
+    assert "recipe: standard (logP/TPSA: RDKit's labels)" in " ".join(capsys.readouterr().out.split())
+    assert load_property_model(computed / "model")[3]["training"]["config"]["augment"] == 0

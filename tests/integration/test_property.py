@@ -111,3 +111,20 @@ def test_a_tiny_file_still_gets_three_nonempty_integer_splits():
         splits = split_indices([f"C{'C' * i}O" for i in range(n)], "random", seed=0)
         assert all(len(s) >= 1 and s.dtype.kind == "i" for s in splits)
         assert sorted(np.concatenate(splits).tolist()) == list(range(n))
+
+
+def test_progress_to_a_file_is_plain_lines(tmp_path, capsys):
+    """Progress where stderr is not a terminal (a log file): whole lines, one per epoch at least, no carriage
+    returns of a redrawn bar; the recipe the run took is named."""
+    data = tmp_path / "small.csv"
+    data.write_text("smiles\n" + "\n".join(["CCO", "c1ccccc1", "CC(=O)O", "CCN", "CCCl", "OCCO", "CC#N", "C1CC1",
+                                            "CCOC", "NCCO"] * 3) + "\n")
+    cfg = PropertyTrainConfig(data=str(data), max_epochs=2, hidden_size=8, embedding_dim=8, mlp_hidden=8,
+                              batch_size=8, device="cpu")
+    train_property_model(cfg, tmp_path / "run", progress=True)
+    captured = capsys.readouterr()
+    assert "\r" not in captured.err and "\r" not in captured.out
+    lines = [line for line in captured.err.splitlines() if line.startswith("epoch ")]
+    assert [line.split(" · ")[0] for line in lines] == ["epoch 0", "epoch 1"]  # one line an epoch
+    assert all("train_loss" in line and "val_loss" in line for line in lines)
+    assert "recipe: standard (logP/TPSA: RDKit's labels)" in captured.out

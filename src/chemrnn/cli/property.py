@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ._common import (DEVICE_HELP, INFERENCE_PRECISION_HELP, PRECISION_HELP, Cell, Device,  # noqa: F401
-                      Impl, Pooling, Precision, Split, Strategy, as_options, console, err_console, input_rows,
+                      Impl, Pooling, Precision, Recipe, Split, Strategy, as_options, console, err_console, input_rows,
                       say as _say, state as _state)
 
 property_app = typer.Typer(help="Property prediction from SMILES (logP, TPSA, any numeric column).",
@@ -57,19 +57,31 @@ def property_train(
     pooling: Pooling = typer.Option(
         "sum", "--pooling", help="last | mean | attention | sum (additive: a sum of per-token contributions)."),
     mlp_hidden: int = typer.Option(256, "--mlp-hidden", help="Hidden units of the read-out MLP."),
-    dropout: float = typer.Option(0.0, "--dropout", min=0.0, max=0.99,
-                                  help="Dropout between stacked recurrent layers and in the read-out MLP."),
-    batch_size: int = typer.Option(128, "--batch-size", min=1, help="Molecules per training batch."),
-    lr: float = typer.Option(2e-3, "--lr", help="Adam learning rate."),
+    recipe: Recipe = typer.Option(
+        "auto", "--recipe", help="standard (dropout 0, batch 128, lr 2e-3, 30 epochs, patience 5) | small (a few "
+                                 "thousand measured values: --augment 10 --epochs 150 --patience 150 --batch-size 32 "
+                                 "--lr 1e-3 --dropout 0.1 --max-minutes 9 --init-from zinc) | auto: small for at most "
+                                 "20,000 molecules with a measured target column, else standard. Options given "
+                                 "replace the recipe's; --init-from none starts from scratch."),
+    dropout: Optional[float] = typer.Option(None, "--dropout", min=0.0, max=0.99,
+                                            help="Dropout between stacked recurrent layers and in the read-out MLP "
+                                                 "(default: the recipe's)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1,
+                                             help="Molecules per training batch (default: the recipe's)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (default: the recipe's)."),
     lr_schedule: Literal["cosine", "plateau"] = typer.Option(
         "cosine", "--lr-schedule", help="cosine (decays over --epochs or --max-minutes) | plateau."),
-    epochs: int = typer.Option(30, "--epochs", help="Most epochs."),
-    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop after this much training time."),
-    patience: int = typer.Option(5, "--patience", help="Epochs without a better validation loss before stopping."),
-    augment: int = typer.Option(0, "--augment", min=0,
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Most epochs (default: the recipe's)."),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes",
+                                                help="Stop after this much training time (default: the recipe's)."),
+    patience: Optional[int] = typer.Option(None, "--patience",
+                                           help="Epochs without a better validation loss before stopping "
+                                                "(default: the recipe's)."),
+    augment: Optional[int] = typer.Option(None, "--augment", min=0,
                                 help="Randomized SMILES: 0 off; N > 0: each training molecule is read as a new random "
                                      "SMILES every epoch, and test (out-of-fold) predictions average the canonical "
-                                     "and N randomized SMILES, as `property predict` then does by default."),
+                                     "and N randomized SMILES, as `property predict` then does by default "
+                                     "(default: the recipe's)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, the initialization and the batches."),
     device: Device = typer.Option("auto", "--device", help=DEVICE_HELP),
     precision: Precision = typer.Option("32", "--precision",
@@ -93,7 +105,8 @@ def property_train(
                                   "shipped = moses, chembl), whose embedding and recurrent layers initialise the "
                                   "encoder (unidirectional, as the prior), or a property model (path, or zinc: the "
                                   "shipped logP/TPSA model), every layer but the output; the model then has the "
-                                  "prior's architecture, tokenizer and vocabulary (plus any new tokens)."),
+                                  "prior's architecture, tokenizer and vocabulary (plus any new tokens); none: "
+                                  "from scratch (default: the recipe's)."),
     freeze_encoder: bool = typer.Option(False, "--freeze-encoder/--train-encoder",
                                         help="With --init-from: keep the encoder (embedding and recurrent "
                                              "layers) fixed; only the read-out trains."),
@@ -115,7 +128,7 @@ def property_train(
                                   precision=precision,  # the config resolves auto|32|bf16
                                   lr_schedule=lr_schedule, devices=devices, num_nodes=num_nodes,
                                   strategy=strategy, folds=folds, ensemble=ensemble, init_from=init_from,
-                                  freeze_encoder=freeze_encoder)
+                                  freeze_encoder=freeze_encoder, recipe=recipe)
     metrics = train_property_model(cfg, output, progress=not _state["quiet"])
     if is_launched_rank():  # the other DDP processes: rank 0 reports
         return

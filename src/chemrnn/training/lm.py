@@ -24,7 +24,7 @@ import torch
 from ..errors import InputError
 from ..utils import resolve_device, seed_everything
 from . import checks, quiet_lightning, say, warn
-from .callbacks import BestWeights, CsvLog, RngState, Timing
+from .callbacks import BestWeights, CsvLog, RngState, Timing, progress_bar
 from .checks import distributed
 from .data import LMDataModule
 from .lock import is_launched_rank, run_lock
@@ -460,7 +460,7 @@ def _fit(cfg: LMTrainConfig, run_dir: Path, paths: dict, ckpt: Path | None, prog
             callbacks.append(L.pytorch.callbacks.EarlyStopping("val_nll", patience=cfg.patience, mode="min",
                                                                strict=False))
     if progress:
-        callbacks.append(L.pytorch.callbacks.TQDMProgressBar(refresh_rate=20))
+        callbacks.append(progress_bar(refresh_rate=20))
     trainer = make_trainer(cfg, run_dir, callbacks, progress)
     started = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)

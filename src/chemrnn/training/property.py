@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ from ..errors import InputError
 from ..metrics import regression_metrics
 from ..models.property import POOLINGS
 from . import checks, quiet_lightning
-from .callbacks import BestWeights, Timing
+from .callbacks import BestWeights, Timing, progress_bar
 
 L = quiet_lightning()
 # the settings that shape the network (a prior's replace the config's; the model file records them as built)
@@ -81,6 +81,56 @@ class RankBuckets:
 
 
 # ------------------------------------------------------------------------------------------ config
+# Two recipes. standard: a quick fit for large sets (ZINC250k's RDKit labels). small: for a few thousand measured
+# values, randomized SMILES (a new spelling of each molecule every epoch, test predictions averaged over the
+# canonical and 10 random SMILES), 150 epochs with no early stop but the best validation weights kept, a cosine
+# schedule over a 9-minute cap, and the shipped logP/TPSA model as the start (lipophilicity, random 80/10/10:
+# RMSE 0.555; docs/benchmarks.md).
+RECIPES = {
+    "standard": {"dropout": 0.0, "batch_size": 128, "lr": 2e-3, "max_epochs": 30, "max_minutes": None,
+                 "patience": 5, "augment": 0, "init_from": None},
+    "small": {"dropout": 0.1, "batch_size": 32, "lr": 1e-3, "max_epochs": 150, "max_minutes": 9.0,
+              "patience": 150, "augment": 10, "init_from": "zinc"},
+}
+SMALL_SET = 20_000  # auto: the small recipe for at most this many labelled molecules with a measured target
+# the shipped logP/TPSA model's architecture: the small recipe starts from it only when the run asks for no other
+SHIPPED_ARCHITECTURE = {"embedding_dim": 64, "hidden_size": 256, "num_layers": 1, "bidirectional": True,
+                        "cell": "gru", "pooling": "sum", "mlp_hidden": 256, "tokenizer": "atom"}
+
+
+def recipe_settings(cfg) -> dict:
+    """The values ``cfg.recipe`` gives the settings left None. The small recipe's start from the shipped
+    logP/TPSA model is left out when the config asks for another architecture (the prior's would replace it)."""
+    values = dict(RECIPES[cfg.recipe])
+    if values["init_from"] and any(getattr(cfg, k) != v for k, v in SHIPPED_ARCHITECTURE.items()):
+        values["init_from"] = None
+    return values
+
+
+def recipe_summary(cfg) -> str:
+    """What the small recipe does, in the words of the CLI's options (empty for the standard recipe)."""
+    if cfg.recipe != "small":
+        return ""
+    start = f" --init-from {cfg.init_from}" if cfg.init_from else ""
+    cap = f" --max-minutes {cfg.max_minutes:g}" if cfg.max_minutes else ""
+    return (f": --augment {cfg.augment} --epochs {cfg.max_epochs} --patience {cfg.patience} --batch-size "
+            f"{cfg.batch_size} --lr {cfg.lr:g} --dropout {cfg.dropout:g}{start}{cap}")
+
+
+def choose_recipe(n_molecules: int, origins: dict) -> tuple[str, str]:
+    """``(recipe, why)`` for ``recipe = "auto"``: ``small`` when at most :data:`SMALL_SET` molecules carry a
+    measured target (a column of the file other than logP and TPSA, which are RDKit's labels in the shipped and
+    ZINC files), else ``standard``."""
+    from ..labels import COMPUTABLE
+
+    measured = [t for t, origin in origins.items() if origin == "file" and t not in COMPUTABLE]
+    if measured and n_molecules <= SMALL_SET:
+        return "small", f"{n_molecules:,} molecules with measured {', '.join(measured)}, at most {SMALL_SET:,}"
+    if measured:
+        return "standard", f"{n_molecules:,} molecules, more than {SMALL_SET:,}"
+    return "standard", "logP/TPSA: RDKit's labels"
+
+
 @dataclass
 class PropertyTrainConfig:
     """Settings of a property-model run; checked when made (every bad value refused at once, with the valid
@@ -99,15 +149,17 @@ class PropertyTrainConfig:
     bidirectional: bool = True
     pooling: str = "sum"  # additive read-out: right for logP/TPSA-like sums of atom contributions
     mlp_hidden: int = 256
-    dropout: float = 0.0
-    batch_size: int = 128
-    lr: float = 2e-3
+    # the recipe's settings (RECIPES): left None, each takes the value of the recipe the run uses
+    dropout: float | None = None
+    batch_size: int | None = None
+    lr: float | None = None
     lr_schedule: str = "cosine"  # cosine: warm-up, then cosine decay over the epoch or time budget | plateau
-    max_epochs: int = 30
-    max_minutes: float | None = None
-    patience: int = 5
-    augment: int = 0  # N > 0: a new random SMILES of each training molecule every epoch, and test (out-of-fold)
-    #                   predictions averaged over the canonical and N randomized SMILES (bool in older configs)
+    max_epochs: int | None = None
+    max_minutes: float | None = None  # None: the recipe's cap (standard: none; small: 9 minutes)
+    patience: int | None = None
+    augment: int | None = None  # N > 0: a new random SMILES of each training molecule every epoch, and test
+    #                   (out-of-fold) predictions averaged over the canonical and N randomized SMILES (bool in older
+    #                   configs)
     seed: int = 0
     device: str = "auto"
     precision: str = "32-true"
@@ -118,16 +170,31 @@ class PropertyTrainConfig:
     #                 as one ensemble model
     ensemble: int = 1  # N >= 2: N models on each split (seeds seed, seed + 1, …; max_minutes caps each), their mean
     #                    the prediction and their spread the uncertainty (with folds: K × N members)
-    init_from: str | None = None  # a language model (path or shipped name): its embedding and recurrent layers
+    init_from: str | None = None  # None: the recipe's ("none": no prior); a language model (path or shipped name): its embedding and recurrent layers
     #                               initialise the encoder, whose architecture and vocabulary become the prior's;
     #                               or a property model (path, or zinc): all its layers but the output
     freeze_encoder: bool = False  # with init_from: the encoder stays as it is; only the read-out trains
+    recipe: str = "auto"  # standard | small | auto: small for a small set of measured values (see choose_recipe)
 
     def __post_init__(self):
         if isinstance(self.augment, bool):  # older configs wrote true/false: true = one randomized SMILES
             self.augment = int(self.augment)
-        self.validate()
+        c = checks
+        c.refuse(c.choice("recipe", self.recipe, ("auto", *RECIPES)), "property training option")
+        if self.recipe == "auto":  # chosen when the data are read (resolved); its explicit settings checked now
+            replace(self, recipe="standard")
+        else:
+            for name, value in recipe_settings(self).items():
+                if getattr(self, name) is None:
+                    setattr(self, name, value)
+            if self.init_from == "none":
+                self.init_from = None
+            self.validate()
         self.precision = checks.resolve_precision(self.precision, self.device)
+
+    def resolved(self, recipe: str) -> "PropertyTrainConfig":
+        """This config under a named recipe: each setting left None takes the recipe's value."""
+        return replace(self, recipe=recipe) if self.recipe == "auto" else self
 
     def validate(self) -> None:
         """Refuse every bad value at once (:class:`InputError`, exit 2), naming the valid ones."""
@@ -237,16 +304,25 @@ def train_property_model(cfg: PropertyTrainConfig, run_dir, progress: bool = Tru
     folds; ``benchmarks/bench_experimental.py``). The input (and the prior) is checked and read before anything
     is written to ``run_dir``."""
     from ..datasets import resolve_input
-    from ..labels import cv_splits, load_labelled, split_indices
+    from ..labels import cv_splits, load_labelled, split_indices, target_origins
     from ..utils import seed_everything
+    from . import say
     from .lock import run_lock
 
     run_dir = Path(run_dir)
     data_path = resolve_input(cfg.data)
     checks.readable(data_path, "labelled data")
-    prior = load_prior(cfg.init_from) if cfg.init_from else None
+    asked = cfg.init_from not in (None, "none")
+    prior = load_prior(cfg.init_from) if asked else None  # refused before the data are read
     seed_everything(cfg.seed)
     smiles, Y, rejects = load_labelled(cfg.data, list(cfg.targets), cfg.column)
+    if cfg.recipe == "auto":
+        recipe, why = choose_recipe(len(smiles), target_origins(cfg.data, list(cfg.targets)))
+        cfg = cfg.resolved(recipe)
+        if progress:
+            say(f"recipe: {recipe} ({why}){recipe_summary(cfg)}")
+    if cfg.init_from and not asked:
+        prior = load_prior(cfg.init_from)
     need = 3 if cfg.folds == 1 else max(3, cfg.folds)
     if len(smiles) < need:
         first = f" (first: line {rejects[0][0]}, {rejects[0][1]})" if rejects else ""
@@ -384,7 +460,8 @@ def _train(cfg, run_dir: Path, data_path: Path, smiles, Y, rejects, splits, prog
     if not primary:  # under DDP, rank 0 writes the metrics and the model
         return {}
     run = {"train": len(splits[0][0]), "val": len(splits[0][1]), "test": len(splits[0][2]),
-           "rejected": len(rejects), "split": cfg.split, "precision": cfg.precision, **infos[0]}
+           "rejected": len(rejects), "split": cfg.split, "precision": cfg.precision, "recipe": cfg.recipe,
+           **infos[0]}
     if prior:
         run.update({"init_from": cfg.init_from, "freeze_encoder": cfg.freeze_encoder, "tokens_added": added})
     if cfg.ensemble > 1:
@@ -509,6 +586,8 @@ def _fit(cfg, log_dir: Path, version: str, smiles, Y, tr, va, te, tok, vocab, pr
     best = BestWeights("val_loss")
     timing = Timing(cfg.max_minutes)
     callbacks = [timing, best, L.pytorch.callbacks.EarlyStopping("val_loss", patience=cfg.patience)]
+    if progress:
+        callbacks.append(progress_bar())
     accel = resolve_device(cfg.device)
     devices, strategy = checks.distributed(cfg, accel)
     log_dir.parent.mkdir(parents=True, exist_ok=True)
