@@ -113,6 +113,13 @@ class Vocabulary:
         kept = sorted(t for t, c in counts.items() if c >= min_count and t not in SPECIALS)
         return cls(list(SPECIALS) + kept)
 
+    def extended(self, token_lists: Iterable[Sequence[str]]) -> tuple["Vocabulary", list[str]]:
+        """This vocabulary with the tokens of ``token_lists`` it lacks appended (sorted): every id it has stays
+        the same, so a model's rows for them copy over one for one. Returns ``(vocabulary, added tokens)``."""
+        seen = Vocabulary.build(token_lists)
+        added = [t for t in seen.tokens if t not in self]
+        return Vocabulary(list(self.tokens) + added), added
+
     def unknown_in(self, token_lists: Iterable[Sequence[str]], texts: Iterable[str] | None = None
                    ) -> tuple[Counter, dict[str, str]]:
         """Count tokens not in the vocabulary (with one example text each): the up-front check."""

@@ -397,3 +397,41 @@ def test_importing_chemrnn_does_not_import_lightning():
     code = "import sys, chemrnn, chemrnn.api, chemrnn.cli; print('lightning' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_grown_vocabulary_keeps_every_known_token_and_starts_new_ones_unlikely():
+    torch.manual_seed(0)
+    from chemrnn.models.language import LMConfig
+
+    model = LanguageModel(LMConfig(vocab_size=10, embedding_dim=8, hidden_size=16, num_layers=1)).eval()
+    ids = torch.tensor([[1, 5, 6, 7, 4]])
+    before = model(ids)[0]
+    model.grow_vocabulary(13)
+    after = model(ids)[0]
+    assert model.config.vocab_size == 13 and after.shape[-1] == 13
+    assert torch.allclose(after[..., :10], before, atol=1e-6)  # every known token's logit unchanged
+    assert torch.allclose(after[..., 10:], model.head.bias[:10].min().expand(1, 5, 3))
+    assert model.embedding.weight.shape[0] == 13 and model.never_next.shape[0] == 13
+
+
+def test_finetune_can_extend_the_priors_vocabulary(tmp_path, small, sample_smiles, capsys):
+    """``--unknown extend``: a molecule with a token the prior lacks is trained on, not skipped; the model file's
+    vocabulary holds the prior's tokens at their ids and the new one after them, and the new model spells it."""
+    prior = tmp_path / "prior"
+    train_language_model(tiny(small, max_steps=10, val_size=0), prior, progress=False)
+    _, prior_vocab, _, _ = load_language_model(prior / "model")
+    assert "[Se]" not in prior_vocab
+    actives = tmp_path / "actives.smi"
+    actives.write_text("\n".join(sample_smiles[:30] + ["c1cc[se]c1", "C[Se]C", "CC[Se]CC"]) + "\n")
+    for unknown, trained in (("skip", 30), ("extend", 33)):
+        out = tmp_path / unknown
+        assert main(["-q", "lm", "finetune", str(prior / "model"), str(actives), "-o", str(out), "--epochs", "1",
+                     "--val-size", "0", "--unknown", unknown, "--device", "cpu"]) == 0
+        assert json.loads((out / "metrics.json").read_text())["train_size"] == trained
+    model, vocab, _, _ = load_language_model(tmp_path / "extend" / "model")
+    assert vocab.tokens[:len(prior_vocab)] == prior_vocab.tokens and {"[Se]", "[se]"} <= set(vocab.tokens)
+    assert model.head.out_features == len(vocab)
+    scored = tmp_path / "scored.csv"
+    assert main(["lm", "score", str(tmp_path / "extend" / "model"), str(actives), "-o", str(scored)]) == 0
+    rows = {r["smiles"]: r for r in csv.DictReader(open(scored))}
+    assert rows["CC[Se]CC"]["logp"] and not rows["CC[Se]CC"]["error"]  # spelled with the new token

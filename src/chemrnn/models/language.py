@@ -49,6 +49,28 @@ class LanguageModel(nn.Module):
         mask[[i for i in (config.pad_id, BOS_ID, UNK_ID) if i < config.vocab_size]] = NEVER
         self.register_buffer("never_next", mask, persistent=False)
 
+    def grow_vocabulary(self, size: int) -> None:
+        """Room for ``size`` tokens, the new ones after the old (a prior's vocabulary extended by the tokens of the
+        data it continues on): their embeddings start as a fresh layer's would, their output rows at zero weight
+        with the lowest bias the model has, so that a new token starts as unlikely as the rarest one it knows and
+        every known token's probability barely moves."""
+        old = self.config.vocab_size
+        if size <= old:
+            return
+        embedding = nn.Embedding(size, self.config.embedding_dim, padding_idx=self.config.pad_id)
+        head = nn.Linear(self.config.hidden_size, size)
+        with torch.no_grad():
+            embedding.weight[:old].copy_(self.embedding.weight)
+            head.weight[:old].copy_(self.head.weight)
+            head.bias[:old].copy_(self.head.bias)
+            head.weight[old:].zero_()
+            head.bias[old:].fill_(float(self.head.bias.min()))
+        self.embedding, self.head = embedding.to(self.head.weight.device), head.to(self.head.weight.device)
+        self.config.vocab_size = size
+        mask = torch.zeros(size, device=self.never_next.device)
+        mask[:old] = self.never_next
+        self.never_next = mask
+
     def forward(self, ids: Tensor, state=None, lengths: Tensor | None = None):
         """Logits ``[batch, time, vocab]`` for the next token at each position, and the final state."""
         out, state = self.rnn(self.embedding(ids), lengths=lengths, state=state)

@@ -82,7 +82,7 @@ class LMTrainConfig:
     precision: str = "32-true"
     max_tokens: int = 120
     init_from: str | None = None  # fine-tuning: start from this model's weights and vocabulary
-    unknown: str = "error"  # tokens outside the prior's vocabulary: error | skip
+    unknown: str = "error"  # tokens outside the prior's vocabulary: error | skip | extend (appended to it)
     devices: int | None = None  # processes per node (DDP); None: 1 on CPU, every GPU on a GPU machine
     num_nodes: int = 1
     strategy: str = "auto"  # auto (ddp when there is more than one process) | ddp
@@ -105,7 +105,7 @@ class LMTrainConfig:
         """Refuse every bad value at once (:class:`InputError`, exit 2), naming the valid ones."""
         c = checks
         problems = (
-            c.network_and_run_problems(self) + c.choice("unknown", self.unknown, ("error", "skip"))
+            c.network_and_run_problems(self) + c.choice("unknown", self.unknown, ("error", "skip", "extend"))
             + [p for name in ("embedding_dim", "hidden_size", "num_layers", "batch_size", "max_tokens")
                for p in c.at_least(name, getattr(self, name), 1)]
             + [p for name in ("max_steps", "epochs", "val_every", "checkpoint_every")
@@ -151,7 +151,10 @@ def build_model(cfg: LMTrainConfig, vocabulary):
     from ..models.language import LanguageModel, LMConfig, load_language_model
 
     if cfg.init_from:
-        return load_language_model(cfg.init_from, impl=cfg.impl)[0].train()
+        model = load_language_model(cfg.init_from, impl=cfg.impl)[0]
+        if len(vocabulary) > model.config.vocab_size:  # unknown = "extend": the prior's ids come first
+            model.grow_vocabulary(len(vocabulary))
+        return model.train()
     return LanguageModel(LMConfig(len(vocabulary), cfg.embedding_dim, cfg.hidden_size, cfg.num_layers, cfg.dropout,
                                   cfg.cell, cfg.impl, vocabulary.pad_id))
 

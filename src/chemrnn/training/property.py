@@ -381,11 +381,7 @@ def prior_architecture(prior_model) -> dict:
 def transfer_vocabulary(prior_vocab, token_lists):
     """The prior's vocabulary with the tokens it lacks appended (their embeddings start random): the prior's ids
     stay the same, so its embedding rows copy over one for one. Returns ``(vocabulary, added tokens)``."""
-    from ..tokens import Vocabulary
-
-    seen = Vocabulary.build(token_lists)
-    added = [t for t in seen.tokens if t not in prior_vocab]
-    return Vocabulary(list(prior_vocab.tokens) + added), added
+    return prior_vocab.extended(token_lists)
 
 
 def init_encoder_from(model, prior_model, freeze: bool = False) -> None:
