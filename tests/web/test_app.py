@@ -349,6 +349,8 @@ def test_list_runs_skips_hidden_and_model_folders(tmp_path):
     ({"name": "", "actives": "CCO"}, "name the run"),
     ({"name": "../evil", "actives": "CCO"}, "name the run"),
     ({"name": ".hidden", "actives": "CCO"}, "name the run"),
+    ({"name": "t1\n", "actives": "CCO"}, "name the run"),  # a name is read whole: no trailing newline
+    ({"name": "t1\nt2", "actives": "CCO"}, "name the run"),
     ({"name": "group", "actives": "CCO"}, "exists already"),
     ({"name": "ok", "actives": ""}, "paste the actives"),
     ({"name": "ok", "actives": "C1CC(\nxyz"}, "none of the pasted actives"),

@@ -30,7 +30,7 @@ LIMITS = {
 SHIPPED_LMS = {"shipped": "shipped prior, MOSES", "moses": "shipped prior, MOSES",
                "chembl": "shipped prior, ChEMBL: for a target's actives"}
 COMPUTE_SLOTS = 2  # predictions computed at once (one per core)
-RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # the whole name: RUN_NAME.fullmatch
 SKIP_DIRS = {"checkpoints", "data", "model", "state", "__pycache__"}
 ACTIVES_DATASETS = ("gsk3", "jnk3", "pfalciparum")
 
@@ -483,7 +483,7 @@ class Service:
         if self.runs is None:
             raise WebError("no runs folder: start the page with --runs DIR to fine-tune")
         name = params.get("name")
-        if not isinstance(name, str) or not RUN_NAME.match(name):
+        if not isinstance(name, str) or not RUN_NAME.fullmatch(name):
             raise WebError("name the run with letters, digits, '_', '-' or '.' (at most 64, not starting with "
                            "'.' or '-')")
         out = self.runs / name
