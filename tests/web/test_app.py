@@ -262,6 +262,43 @@ def test_generate_refuses_bad_settings(client, body, message):
     assert r.status_code == 400 and message in r.json()["error"], r.text
 
 
+# Each request field is checked where it is read: a value JSON allows but the field cannot take is a 400 naming the
+# field, never a 500 (an overflow, a type error) and never silently read as something else (1.5 as 1).
+BIG = "1" + "0" * 399  # a 400-digit integer
+@pytest.mark.parametrize("route, body, message", [
+    ("generate", '{"n": 1e400}', "the number of molecules must be a number between 1 and 2000, not inf"),
+    ("generate", '{"n": Infinity}', "the number of molecules must be a number between 1 and 2000, not inf"),
+    ("generate", '{"n": -Infinity}', "the number of molecules must be a number between"),
+    ("generate", '{"n": %s}' % BIG, "the number of molecules must be between 1 and 2000, not a 400-digit number"),
+    ("generate", '{"n": 1.5}', "the number of molecules must be a whole number, not 1.5"),
+    ("generate", '{"n": true}', "the number of molecules must be a number, not True"),
+    ("generate", '{"n": [10]}', "the number of molecules must be a number, not [10]"),
+    ("generate", '{"n": 10, "seed": 1e400}', "the seed must be a number between 0 and 2147483647, not inf"),
+    ("generate", '{"n": 10, "seed": Infinity}', "the seed must be a number between"),
+    ("generate", '{"n": 10, "seed": %s}' % BIG, "the seed must be between"),
+    ("generate", '{"n": 10, "temperature": 1e400}', "the temperature must be a number between"),
+    ("generate", '{"n": 10, "model": ["shipped"]}', 'the model must be text, not ["shipped"]'),
+    ("generate", '{"n": 10, "model": {"a": 1}}', "the model must be text"),
+    ("watch", '{"smiles": "CCO", "units": 1e400}', "the number of units must be a number between"),
+    ("watch", '{"smiles": "CCO", "units": Infinity}', "the number of units must be a number between"),
+    ("watch", '{"smiles": "CCO", "layer": 1.5}', "the layer must be a whole number"),
+    ("watch", '{"smiles": "CCO", "model": ["shipped"]}', "the model must be text"),
+    ("finetune", '{"name": "ok", "actives": "CCO", "epochs": 1e400}', "the epochs must be a number between 1 and 50"),
+    ("finetune", '{"name": "ok", "actives": "CCO", "epochs": Infinity}', "the epochs must be a number between"),
+    ("finetune", '{"name": "ok", "actives": "CCO", "epochs": %s}' % BIG, "the epochs must be between 1 and 50"),
+    ("finetune", '{"name": "ok", "actives": "CCO", "epochs": 2.5}', "the epochs must be a whole number"),
+    ("finetune", '{"name": "ok", "actives": 42}', "the actives must be text, not 42"),
+    ("finetune", '{"name": "ok", "dataset": ["gsk3"]}', "the actives dataset must be text"),
+    ("finetune", '{"name": ["ok"], "actives": "CCO"}', "the run name must be text"),
+    ("finetune", '{"name": "ok", "actives": "CCO", "prior": ["chembl"]}', "the prior must be text"),
+    ("predict", '{"smiles": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deep"),
+    ("generate", "[" * 100_000 + "]" * 100_000, "nested too deep"),
+])
+def test_request_fields_of_the_wrong_kind_are_refused_by_name(client, route, body, message):
+    r = client.post(f"/api/{route}", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and message in r.json()["error"], r.text
+
+
 def test_unknown_jobs(client):
     assert client.get("/api/jobs/nope").status_code == 400
     assert client.get("/api/jobs").status_code == 200

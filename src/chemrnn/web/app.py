@@ -95,6 +95,8 @@ async def body_json(request: Request) -> dict:
         data = json.loads(await request.body() or b"{}")
     except (ValueError, UnicodeDecodeError):
         raise WebError("the request is not valid JSON") from None
+    except RecursionError:
+        raise WebError("the request's JSON is nested too deep") from None
     if not isinstance(data, dict):
         raise WebError("the request must be a JSON object")
     return data
@@ -180,7 +182,9 @@ def create_app(runs: str | Path | None = None, allowed_hosts: list[str] | None =
     @api
     async def cancel(request):
         await body_json(request)
-        return JSONResponse(service.jobs.cancel(_job(request).id).public(with_result=False))
+        # a job of an earlier server is answered once its process has ended (seconds): not on the event loop
+        job = await run_in_threadpool(service.jobs.cancel, _job(request).id)
+        return JSONResponse(job.public(with_result=False))
 
     @api
     async def runs_list(request):

@@ -64,17 +64,50 @@ def parse_smiles_text(text: str) -> list[dict]:
     return rows
 
 
+def _shown(value) -> str:
+    """A request value as a message quotes it: short, whatever its type or size."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**15:
+        return f"a {len(str(abs(value)))}-digit number"
+    text = repr(value) if isinstance(value, str) else json.dumps(value) if isinstance(value, (list, dict)) \
+        else str(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
 def number(params: dict, key: str, kind, default, lo, hi, what: str):
-    """A bounded number from a request, or :class:`WebError` saying what is allowed."""
+    """A bounded number (``kind`` int or float) from a request's field ``key``, or :class:`WebError` saying what is
+    allowed: never a value that is not a finite number (``Infinity``, ``1e400``, ``"NaN"``, a list, true), an
+    integer field given a fraction (``1.5`` is refused, not read as 1), or one outside ``lo``–``hi`` (however many
+    digits it has). A numeric string is read as its number."""
     value = params.get(key, default)
-    try:
-        value = kind(value)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError
-    except (TypeError, ValueError):
-        raise WebError(f"{what} must be a number, not {str(value)[:40]!r}") from None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = int(text) if re.fullmatch(r"[+-]?\d{1,50}", text) else float(text)
+        except ValueError:
+            raise WebError(f"{what} must be a number, not {_shown(value)}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise WebError(f"{what} must be a number, not {_shown(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise WebError(f"{what} must be a number between {_shown(lo)} and {_shown(hi)}, not {_shown(value)}")
+    if kind is int and isinstance(value, float):
+        if not value.is_integer():
+            raise WebError(f"{what} must be a whole number, not {_shown(value)}")
+        value = int(value)
     if not lo <= value <= hi:
-        raise WebError(f"{what} must be between {lo:g} and {hi:g}, not {value:g}")
+        raise WebError(f"{what} must be between {_shown(lo)} and {_shown(hi)}, not {_shown(value)}")
+    return kind(value)
+
+
+def text_field(params: dict, key: str, default: str, what: str) -> str:
+    """A text field of a request (a name, pasted SMILES), or :class:`WebError` when it is sent as anything else
+    (a number, a list, an object)."""
+    value = params.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise WebError(f"{what} must be text, not {_shown(value)}")
     return value
 
 
@@ -268,7 +301,7 @@ class Service:
         return out
 
     def model_path(self, key: str):
-        if key in SHIPPED_LMS:
+        if isinstance(key, str) and key in SHIPPED_LMS:
             return key
         if isinstance(key, str) and key.startswith("run:"):
             d = run_dir(self.runs, key[4:])
@@ -353,7 +386,7 @@ class Service:
 
     # ----------------------------------------------------------------------------------- generate
     def submit_sample(self, params: dict):
-        model = params.get("model", "shipped")
+        model = text_field(params, "model", "shipped", "the model")
         self.model_path(model)  # a bad name is refused now, not in the job
         n = number(params, "n", int, 100, 1, LIMITS["samples"], "the number of molecules")
         lo, hi = LIMITS["temperature"]
@@ -453,7 +486,7 @@ class Service:
         smiles = smiles.strip()
         if len(smiles) > LIMITS["smiles_chars"]:
             raise WebError(f"the SMILES is longer than {LIMITS['smiles_chars']} characters")
-        m, vocab, tok, meta = self.lm(params.get("model", "shipped"))
+        m, vocab, tok, meta = self.lm(text_field(params, "model", "shipped", "the model"))
         layers = m.rnn.num_layers
         layer = number(params, "layer", int, 1, 1, layers, "the layer") - 1
         # more units than the layer has means all of them
@@ -482,22 +515,22 @@ class Service:
 
         if self.runs is None:
             raise WebError("no runs folder: start the page with --runs DIR to fine-tune")
-        name = params.get("name")
-        if not isinstance(name, str) or not RUN_NAME.fullmatch(name):
+        name = text_field(params, "name", "", "the run name")
+        if not RUN_NAME.fullmatch(name):
             raise WebError("name the run with letters, digits, '_', '-' or '.' (at most 64, not starting with "
                            "'.' or '-')")
         out = self.runs / name
         if out.exists() or any(j.params.get("name") == name and j.state in ("queued", "running")
                                for j in self.jobs.list()):
             raise WebError(f"a run named {name!r} exists already: choose another name")
-        prior_key = params.get("prior", "chembl")
+        prior_key = text_field(params, "prior", "chembl", "the prior")
         prior = self.model_path(prior_key)
         epochs = number(params, "epochs", int, 5, 1, LIMITS["epochs"], "the epochs")
         batch = number(params, "batch_size", int, 32, 1, LIMITS["batch_size"], "the batch size")
         lr = number(params, "lr", float, 5e-4, 1e-6, 1e-1, "the learning rate")
         seed = number(params, "seed", int, 0, 0, 2**31 - 1, "the seed")
-        dataset = params.get("dataset") or ""
-        text = params.get("actives") or ""
+        dataset = text_field(params, "dataset", "", "the actives dataset")
+        text = text_field(params, "actives", "", "the actives")
         if dataset:
             if dataset not in ACTIVES_DATASETS or locate(dataset) is None:
                 raise WebError(f"no actives dataset {str(dataset)[:40]!r} here")
