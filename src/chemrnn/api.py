@@ -209,7 +209,8 @@ class Generator:
 # ------------------------------------------------------------------------------------- evaluation
 def _reporter(progress):
     """The API's progress protocol, ``progress(message, done=None, total=None)`` (a new message starts a new step),
-    for a callback of any arity: one that takes only a message hears each step once."""
+    for a callback of any arity: one that takes only a message hears each step once. A callback with a ``note``
+    method also hears, at once, the lines :func:`_note` sends (before a slow one-time step)."""
     if progress is None:
         return lambda message, done=None, total=None: None
     import inspect
@@ -229,6 +230,17 @@ def _reporter(progress):
             progress(message)
 
     return steps_only
+
+
+def _note(say, message: str, step: bool = True) -> None:
+    """A line to show at once (what a slow step is about to do, what it left behind): through the progress
+    callback's ``note`` where it has one (the CLI's :class:`~chemrnn.cli._common.Steps`); else, with ``step``, as
+    a step of its own, and not at all without."""
+    note = getattr(say, "note", None)
+    if note is not None:
+        note(message)
+    elif step:
+        say(message)
 
 
 def canonical_set(source, jobs: int = 0, progress=None) -> set[str]:
@@ -362,8 +374,16 @@ def _references(test, train, n_ref: int, fcd: bool, seed: int, say, seconds: dic
     say(f"reference: {n_ref:,} molecules of {test}" + (" (random draw; with their ChemNet statistics for FCD, "
                                                         "cached for later runs)" if fcd else " (random draw)"))
     ref_smiles = reference_draw(test, n_ref, seed)
+    cache = M.reference_cache(ref_smiles, fcd)
+    fresh = not cache.exists()
+    if fresh:  # once per reference draw, a minute or more with FCD: say so before it starts
+        _note(say, f"reference: computing the statistics of {len(ref_smiles):,} molecules of {test} (fingerprints, "
+                   f"fragments, scaffolds, descriptors" + (", ChemNet activations for FCD" if fcd else "")
+              + f"); once: they are cached in {cache.parent} for later runs")
     ref = M.reference(ref_smiles, name=str(test), fcd=fcd)
     seconds["reference"] = round(time.perf_counter() - t, 2)
+    if fresh:
+        _note(say, f"reference statistics computed in {seconds['reference']:.1f} s; cached at {cache}", step=False)
     if train and train_set is None:
         t = time.perf_counter()
         train_set = training_set(train, say)

@@ -307,6 +307,22 @@ def count_bytes(path: str | os.PathLike) -> int:
     return Path(path).stat().st_size
 
 
+def count_rows(path: str | os.PathLike) -> int | None:
+    """Data rows of a SMILES file or table, gzipped or not: its lines, less a table's header, counted without
+    decoding them (what a long pass over the file will read); None when the file cannot be read (the pass itself
+    then says why)."""
+    lines, last = 0, b"\n"
+    try:
+        with _open_binary(Path(path)) as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                lines += chunk.count(b"\n")
+                last = chunk[-1:]
+    except (OSError, EOFError, zlib.error):
+        return None
+    lines += last != b"\n"
+    return max(0, lines - (file_kind(path) != "smi"))
+
+
 def _umask_mode(mode: int = 0o666) -> int:
     current = os.umask(0)
     os.umask(current)

@@ -14,6 +14,7 @@ import os
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -186,13 +187,19 @@ def smiles_digest(smiles: list[str]) -> str:
     return h.hexdigest()
 
 
-def reference(smiles: list[str], name: str = "reference", fcd: bool = True, cache: bool = True,
-              jobs: int = 0) -> Reference:
-    """Reference statistics for canonical ``smiles``, from the disk cache when they were computed before."""
+def reference_cache(smiles: list[str], fcd: bool = True) -> Path:
+    """Where :func:`reference` caches the statistics of canonical ``smiles`` (exists once they were computed)."""
     from .datasets import cache_dir
 
     digest = smiles_digest(smiles)
-    path = cache_dir() / "references" / f"{digest[:24]}_v{METRICS_VERSION}{'_fcd' if fcd else ''}.npz"
+    return cache_dir() / "references" / f"{digest[:24]}_v{METRICS_VERSION}{'_fcd' if fcd else ''}.npz"
+
+
+def reference(smiles: list[str], name: str = "reference", fcd: bool = True, cache: bool = True,
+              jobs: int = 0) -> Reference:
+    """Reference statistics for canonical ``smiles``, from the disk cache when they were computed before."""
+    digest = smiles_digest(smiles)
+    path = reference_cache(smiles, fcd)
     if cache and path.exists():
         return Reference.load(path)
     feats = Features.compute(smiles, jobs)

@@ -8,6 +8,8 @@ batches per stream, so a run's memory does not grow with the data (``benchmarks/
   ignored, a header line ``smiles`` and blank lines are skipped). The lines are taken as they are: canonicalize
   and de-duplicate the shards beforehand (``chemrnn data prepare`` each); a molecule longer than ``max_tokens`` or
   with a token outside the vocabulary is skipped.
+- **Validation** (:func:`holdout_size`, :func:`holdout_lines`): the first lines of the first shard, as many as
+  asked but at most a tenth of the data, are held out and never streamed.
 - **Streams** (:func:`stream_lines`): training reads ``R = ranks × workers`` disjoint streams that together cover
   every line once an epoch. With at least ``R`` shards, stream ``k`` reads the shards ``k, k + R, …``; with
   fewer, every stream reads every shard and keeps the lines whose ``(line number + shard number) % R == k``.
@@ -190,6 +192,26 @@ def scan_vocabulary(files: Sequence[Path], tokenizer, lines: int = 100_000, extr
     if not smiles:
         raise InputError("the shards hold no SMILES", files[0] if files else None)
     return Vocabulary.build(tokenizer.tokenize(s) for s in smiles), len(smiles)
+
+
+def holdout_size(files: Sequence[Path], n: int, least: int = 20) -> tuple[int, int]:
+    """How many lines of the first shard a streamed run holds out for validation: ``n``, but at most a tenth of
+    the data (at least one), and none when the data has fewer than ``least`` lines, as a prepared run's split.
+    Lines are counted (first shard first) only up to ``10 * n`` (``least`` if more), so large shards are not read
+    through. Returns ``(lines to hold out, lines counted)``."""
+    from itertools import islice
+
+    if n <= 0:
+        return 0, 0
+    cap = max(10 * n, least)
+    counted = 0
+    for f in files:
+        counted += sum(1 for _ in islice(read_shard(f), cap - counted))
+        if counted >= cap:
+            break
+    if counted < least:
+        return 0, counted
+    return min(n, max(1, counted // 10)), counted
 
 
 def holdout_lines(files: Sequence[Path], n: int) -> tuple[list[str], int]:

@@ -91,3 +91,66 @@ def test_refused_options_are_named_as_the_command_line_spells_them(tmp_path, cap
     code, stdout, err = run(capsys, *argv, "-o", str(tmp_path / "run"))
     assert code == 2 and all(s in err for s in said) and not any(u in err for u in unsaid), err
     assert not (tmp_path / "run").exists()
+
+
+def test_lm_train_says_when_it_prepares_its_data_and_when_it_reuses_it(tmp_path, small, capsys):
+    """Preparing the training data (minutes for MOSES train) is said on stderr before it starts, with the file's
+    rows, and after, with its time and cache; a rerun that resumes says in one line that it uses the cache."""
+    args = ["lm", "train", "--data", str(small), *LM_TINY, "--max-steps", "2", "-o", str(tmp_path / "run")]
+    cache = tmp_path / "run" / "data" / "train.npz"
+    code, stdout, err = run(capsys, *args)
+    assert code == 0, err
+    assert f"preparing {small} (200 rows): canonical SMILES, de-duplication, tokens → {cache}" in err
+    assert "prepared in " in err and f" s: 200 molecules cached at {cache}" in err
+    assert err.index("preparing ") < err.index("prepared in ") and "using the training data" not in err
+    code, stdout, err = run(capsys, *args)
+    assert code == 0, err
+    assert f"using the training data prepared by an earlier sitting of this run, cached in {cache}" in err
+    assert "preparing " not in err and "prepared in " not in err
+    code, stdout, err = run(capsys, "-q", *args[:-1], str(tmp_path / "quiet"))
+    assert code == 0 and "prepar" not in err  # --quiet: no message
+
+
+def test_a_streamed_run_says_how_many_molecules_it_holds_out_and_records_them(tmp_path, sample_smiles, capsys):
+    """Four shards of 50 molecules, the default --val-size (5,000): not the whole first shard (25 % of the data),
+    but a tenth of the data, from the first shard; the message, config.json and metrics.json give the same
+    number, and it is no more than asked."""
+    import gzip
+
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    for i in range(4):
+        with gzip.open(folder / f"part{i}.smi.gz", "wt") as fh:
+            fh.write("\n".join(sample_smiles[i * 50: (i + 1) * 50]) + "\n")
+    run_dir = tmp_path / "run"
+    code, stdout, err = run(capsys, "lm", "train", "--data", str(folder / "*.smi.gz"), "--preset", "tiny",
+                            "--device", "cpu", "--precision", "32", "--max-steps", "2", "--val-every", "2",
+                            "--checkpoint-every", "2", "-o", str(run_dir))
+    assert code == 0, err
+    said = " ".join(stdout.split())
+    assert (f"validation: 20 molecules held out of training: the first 20 SMILES of {folder / 'part0.smi.gz'} "
+            f"(lines 1-20); not the 5,000 asked: at most a tenth of the data (200 lines)") in said
+    sizes = json.loads((run_dir / "config.json").read_text())["sizes"]
+    assert sizes["valid"] == 20 <= sizes["val_size_requested"] == 5000
+    assert sizes["valid_from"] == f"the first 20 SMILES of {folder / 'part0.smi.gz'} (lines 1-20)"
+    assert json.loads((run_dir / "metrics.json").read_text())["val_size"] == 20
+
+
+def test_the_demo_says_before_it_computes_the_reference_statistics_and_caches_them(tmp_path, capsys):
+    """On an empty cache the reference's statistics (with FCD a minute or more) are announced before they are
+    computed, saying that they are cached for later runs, and their time and cache are said after; a second run
+    reads them from the cache and announces nothing."""
+    model = ROOT / "tests" / "data" / "lm_schema1.chemrnn"
+    args = ["demo", "--model", str(model), "-n", "20", "--no-fcd", "--train", "none"]
+    cache = tmp_path / "cache" / "references"
+    code, _, err = run(capsys, *args, "-o", str(tmp_path / "first"))
+    assert code == 0, err
+    before = ("reference: computing the statistics of 5,000 molecules of moses:test_sample (fingerprints, fragments, "
+              f"scaffolds, descriptors); once: they are cached in {cache} for later runs")
+    assert before in err
+    step = "reference: 5,000 molecules of moses:test_sample (random draw): "  # the step's line, when it ends
+    assert err.index("sampling 20 molecules") < err.index(before) < err.index(step)
+    after = err.index("reference statistics computed in ")
+    assert err[after:].split(" s; ")[1].startswith(f"cached at {cache}{os.sep}") and after < err.index(step)
+    code, _, err = run(capsys, *args, "-o", str(tmp_path / "second"))
+    assert code == 0 and step in err and "computing the statistics" not in err and "statistics computed" not in err

@@ -97,3 +97,17 @@ def test_shards_by_glob_directory_or_file(tmp_path, sample_smiles):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no SMILES shards"):
         expand_shards(str(tmp_path / "empty"))
+
+
+def test_a_streamed_validation_split_is_at_most_a_tenth_of_the_data(tmp_path, sample_smiles):
+    """As asked where the data has ten times as many lines (counted no further), else a tenth of it; none under
+    20 lines; never more than asked."""
+    from chemrnn.streaming import holdout_size
+
+    files = write_shards(tmp_path / "s", sample_smiles[:400], 4)  # 100 SMILES a shard
+    assert holdout_size(files, 5) == (5, 50)  # 50 lines counted, all in the first shard
+    assert holdout_size(files, 30) == (30, 300)
+    assert holdout_size(files, 5000) == (40, 400)  # not the whole first shard (25 %): a tenth of the data
+    assert holdout_size(files, 0) == (0, 0)
+    assert holdout_size(files[:1], 5000, least=200) == (0, 100)
+    assert holdout_size(files, 1) == (1, 20)  # counted up to 20 lines: enough to hold one out

@@ -238,6 +238,49 @@ def test_fifty_sampled_molecules_make_a_grid_with_metrics(server, browser, shots
     wait(browser, 60, lambda d: d.find_element(By.ID, "predict-summary").text.startswith(f"{unique} rows"))
 
 
+def bar_fill(browser, css: str) -> tuple[float, float]:
+    """The computed widths, in px, of a progress bar's filled part and of the whole bar."""
+    return tuple(browser.execute_script(
+        "const bar = document.querySelector(arguments[0]);"
+        "return [parseFloat(getComputedStyle(bar.firstElementChild).width), parseFloat(getComputedStyle(bar).width)]",
+        css))
+
+
+def post(server, path: str, body: dict) -> dict:
+    import json
+    import urllib.request
+
+    req = urllib.request.Request(server + path, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    return json.loads(urllib.request.urlopen(req, timeout=20).read())
+
+
+def test_progress_bars_fill_as_a_job_runs(server, browser):
+    """Generate's bar grows while the job samples, and the jobs table's bar of that job shows how far it got."""
+    import json
+    import urllib.request
+
+    open_tab(browser, server, "generate")
+    n = browser.find_element(By.ID, "gen-n")
+    n.clear()
+    n.send_keys("2000")
+    browser.find_element(By.ID, "gen-btn").click()
+    wait(browser, 90, lambda d: d.find_element(By.ID, "gen-progress").is_displayed()
+         and bar_fill(d, "#gen-progress .bar")[0] > 0)
+    filled, whole = bar_fill(browser, "#gen-progress .bar")
+    assert 0 < filled <= whole == 240
+    job_id = browser.execute_script("return localStorage.getItem('chemrnn.genJob')")
+    post(server, f"api/jobs/{job_id}/cancel", {})  # enough: the rest of the 2,000 is not needed
+    wait(browser, 60, lambda d: not d.find_element(By.ID, "gen-progress").is_displayed())
+    job = json.loads(urllib.request.urlopen(f"{server}api/jobs/{job_id}", timeout=20).read())
+    browser.find_element(By.CSS_SELECTOR, "#tabs button[data-tab=runs]").click()
+    row = f"#jobs-table tr[data-job='{job_id}'] .bar"
+    wait(browser, 20, lambda d: d.find_elements(By.CSS_SELECTOR, row))
+    wait(browser, 5, lambda d: bar_fill(d, row)[0] > 0)
+    filled, whole = bar_fill(browser, row)
+    assert job["progress"] > 0 and filled == pytest.approx(whole * job["progress"], abs=1.5)
+
+
 def test_watching_the_rnn_shows_softmax_and_gates(server, browser, shots):
     open_tab(browser, server, "watch")
     browser.find_element(By.ID, "watch-btn").click()
@@ -287,6 +330,8 @@ def test_a_tiny_finetune_runs_and_is_listed(server, browser, shots, runs):
          or d.find_elements(By.CSS_SELECTOR, f"{job}[data-state=failed]"))
     row = browser.find_element(By.CSS_SELECTOR, job)
     assert row.get_attribute("data-state") == "finished", row.text
+    filled, whole = bar_fill(browser, f"{job} .bar")
+    assert filled == whole > 0  # a finished job's bar is full
     assert (runs / "ft_tiny" / "model" / "model.json").is_file()
     wait(browser, 20, lambda d: d.find_elements(By.CSS_SELECTOR, "#runs-table tr[data-run=ft_tiny]"))
     browser.find_element(By.CSS_SELECTOR, "#runs-table tr[data-run=ft_tiny]").click()

@@ -75,6 +75,7 @@ class Steps:
     A terminal gets Rich's live display; a log or a pipe gets one line per finished step
     with its time (and, in a step that runs long, a line every 30 s), so that bad input refused at the start still
     makes a single error line. A step that fails is not shown as done. ``seconds`` holds each finished step's time.
+    :meth:`note` prints a line at once (the API calls it, where there is one, before a slow one-time step).
     """
 
     def __init__(self):
@@ -133,6 +134,11 @@ class Steps:
             self._said = now
             of = f" of {total:,}" if total else ""
             say(escape(message) + f": {done:,}{of} after {now - self._t0:.0f} s")
+
+    def note(self, message: str) -> None:
+        """A line shown at once, above the bars on a terminal (a step's own line in a log comes when it ends): what
+        a slow step is about to do, or what it left behind."""
+        say(escape(message))
 
     def __exit__(self, kind, exc, tb):
         if kind is None:

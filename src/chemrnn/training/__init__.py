@@ -25,10 +25,11 @@ def quiet_lightning():
     return L
 
 
-def say(message: str, verbose: bool = True) -> None:
-    """A progress message on stdout, unless ``verbose`` is off (the CLI's ``--quiet``)."""
+def say(message: str, verbose: bool = True, err: bool = False) -> None:
+    """A progress message on stdout (``err``: on stderr, with the CLI's other messages), unless ``verbose`` is off
+    (the CLI's ``--quiet``)."""
     if verbose:
-        print(message, flush=True)
+        print(message, file=sys.stderr if err else sys.stdout, flush=True)
 
 
 def warn(message: str) -> None:

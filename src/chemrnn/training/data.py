@@ -159,6 +159,14 @@ def _spellable(smiles: list[str], tok, vocabulary, rejects_path: Path, name: str
     return keep
 
 
+def _described(path: str) -> str:
+    """A data file for a message: its path and, where it can be counted quickly, its rows."""
+    from ..io import count_rows
+
+    rows = count_rows(path)
+    return f"{path} ({rows:,} rows)" if rows is not None else str(path)
+
+
 def split_valid(cache: TokenCache, n: int, seed: int) -> tuple[TokenCache, TokenCache]:
     """Hold out ``n`` random sequences of ``cache`` for validation, at most a tenth of it (at least one)."""
     rng = np.random.default_rng(seed)
@@ -261,17 +269,27 @@ class LMDataModule(L.LightningDataModule):
         self.stream: dict | None = None  # a streamed run's shards, vocabulary and held-out lines
         self.position: dict | None = None  # restored from a checkpoint
         self.sizes: dict = {}
+        self._prepared = False  # in this process (Lightning asks again for the final validation)
 
     @property
     def run_data(self) -> Path:
         return Path(self.hparams.run_dir) / "data"
 
     def prepare_data(self):
+        """Prepare the data, or say that an earlier sitting of the run did; once a process."""
+        if not self._prepared:
+            self._prepare()
+            self._prepared = True
+
+    def _prepare(self) -> None:
         h = self.hparams
         if h.streaming:
             return self._prepare_stream()
         if not ((self.run_data / "train.npz").exists() and (not h.valid or (self.run_data / "valid.npz").exists())):
-            self._prepare_files()  # else prepared by an earlier sitting of this run
+            self._prepare_files()
+        else:  # prepared by an earlier sitting of this run
+            say(f"using the training data prepared by an earlier sitting of this run, cached in "
+                f"{self.run_data / 'train.npz'}", self.verbose, err=True)
         if h.augment and not (self.run_data / "train_augmented.npz").exists():
             train, _ = self._split()
             augmented, dropped = augment(train, h.augment, h.max_tokens, h.seed)
@@ -289,8 +307,18 @@ class LMDataModule(L.LightningDataModule):
         return train, valid
 
     def _prepare_files(self) -> None:
+        """Prepare ``data`` (and ``valid``) into the run's token caches, saying before and after: for a large set
+        (MOSES train, 1.58 M molecules) it takes minutes before the first step."""
+        import time
+
         h = self.hparams
         self.run_data.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        slow = Path(h.data).suffix != ".npz"  # a token cache is taken as it is
+        if slow:
+            what = _described(h.data) + (f" and the validation file {_described(h.valid)}" if h.valid else "")
+            say(f"preparing {what}: canonical SMILES, de-duplication, tokens → {self.run_data / 'train.npz'} "
+                f"(kept for resuming this run)", self.verbose, err=True)
         base = None
         if h.init_from:
             from ..models.language import load_language_model
@@ -302,14 +330,18 @@ class LMDataModule(L.LightningDataModule):
             encode_file(Path(h.valid), h.tokenizer, train.vocabulary, h.max_tokens, self.run_data, "valid", "skip",
                         self.verbose).save(self.run_data / "valid.npz")
         train.save(self.run_data / "train.npz")
+        if slow:
+            say(f"prepared in {time.perf_counter() - started:,.1f} s: {len(train):,} molecules cached at "
+                f"{self.run_data / 'train.npz'}", self.verbose, err=True)
 
     def _prepare_stream(self):
         """A streamed run's preparation: the shard list, the validation set (``valid``, or the first ``val_size``
-        lines of the first shard, which the streams then skip) and the vocabulary (the prior's, or scanned from
-        :data:`VOCAB_SCAN` lines) into ``RUN/data/stream.json`` and ``RUN/data/valid.npz``."""
+        lines of the first shard, at most a tenth of the data, which the streams then skip) and the vocabulary (the
+        prior's, or scanned from :data:`VOCAB_SCAN` lines) into ``RUN/data/stream.json`` and
+        ``RUN/data/valid.npz``."""
         from ..batching import encode_all
         from ..io import atomic_write, load_smiles_list
-        from ..streaming import encoder, expand_shards, holdout_lines, scan_vocabulary
+        from ..streaming import encoder, expand_shards, holdout_lines, holdout_size, scan_vocabulary
         from ..tokens import get_tokenizer
 
         h = self.hparams
@@ -318,7 +350,8 @@ class LMDataModule(L.LightningDataModule):
         self.run_data.mkdir(parents=True, exist_ok=True)
         files = expand_shards(h.data)
         tok = get_tokenizer(h.tokenizer)
-        held, holdout = holdout_lines(files, h.val_size) if not h.valid else ([], 0)
+        size, counted = holdout_size(files, 0 if h.valid else h.val_size, MIN_TO_HOLD_OUT)
+        held, holdout = holdout_lines(files, size)
         valid = load_smiles_list(h.valid) if h.valid else held
         if h.init_from:
             from ..models.language import load_language_model
@@ -332,13 +365,13 @@ class LMDataModule(L.LightningDataModule):
             if kept:
                 encode_all(kept, tok, vocab).save(self.run_data / "valid.npz")
         info = {"files": [str(f) for f in files], "bytes": sum(f.stat().st_size for f in files),
-                "holdout_lines": holdout, "vocabulary": vocab.to_dict(), "tokenizer": h.tokenizer,
-                "vocabulary_scanned": scanned}
+                "holdout_lines": holdout, "holdout": {"file": str(files[0]), "molecules": len(held), "size": size,
+                                                      "lines_counted": counted},
+                "vocabulary": vocab.to_dict(), "tokenizer": h.tokenizer, "vocabulary_scanned": scanned}
         with atomic_write(self.run_data / "stream.json") as fh:  # written last: marks a finished preparation
             json.dump(info, fh, indent=1)
         say(f"streaming {len(files):,} shards ({info['bytes'] / 1e6:,.1f} MB); vocabulary {len(vocab)} "
-            f"(from {scanned:,} molecules)" + (f"; {len(held):,} validation molecules held out of {files[0]}"
-                                              if held else ""), self.verbose)
+            f"(from {scanned:,} molecules)", self.verbose)
 
     def _setup_stream(self):
         from ..tokens import Vocabulary
@@ -350,10 +383,27 @@ class LMDataModule(L.LightningDataModule):
         self.valid_cache = TokenCache.load(path) if path.exists() and (h.valid or h.val_size) else None
         self.sizes = {"train": None, "streamed_shards": len(self.stream["files"]),
                       "valid": len(self.valid_cache) if self.valid_cache is not None else 0,
-                      "valid_from": "file" if h.valid else "the first lines of the first shard",
+                      "valid_from": "file" if h.valid else held_out_of_stream(self.stream),
                       "val_size_requested": None if h.valid else h.val_size}
         if self.trainer is None or self.trainer.is_global_zero:
+            self._tell_stream_valid()
             note_in_config(Path(h.run_dir), "sizes", self.sizes)
+
+    def _tell_stream_valid(self) -> None:
+        """How many molecules a streamed run validates on, and where they come from (never trained on)."""
+        h, n_valid = self.hparams, self.sizes["valid"]
+        held = {} if h.valid else self.stream.get("holdout", {})
+        source = f"of {h.valid}" if h.valid else f"held out of training: {self.sizes['valid_from']}"
+        said = f"validation: {n_valid:,} molecules {source}"
+        taken = held.get("molecules", n_valid)
+        if taken > n_valid:
+            said += f" ({taken - n_valid:,} of those too long or with a token outside the vocabulary, left out)"
+        if held and taken < h.val_size:
+            why = (f"fewer than {MIN_TO_HOLD_OUT} lines of data" if not held["size"] else
+                   "that is the whole first shard" if taken < held["size"] else
+                   f"at most a tenth of the data ({held['lines_counted']:,} lines)")
+            said += f"; not the {h.val_size:,} asked: {why}"
+        say(said, self.verbose)
 
     def setup(self, stage: str | None = None):
         if self.train_cache is not None or self.stream is not None:
@@ -474,6 +524,16 @@ class LMDataModule(L.LightningDataModule):
         moves batches with ``non_blocking=True``) while the GPU works on the previous step."""
         trainer = getattr(self, "trainer", None)
         return bool(trainer is not None and trainer.strategy.root_device.type == "cuda")
+
+
+def held_out_of_stream(stream: dict) -> str:
+    """Where a streamed run's validation molecules come from, as its ``stream.json`` records it."""
+    held = stream.get("holdout")
+    if held is None:  # prepared before the record said more
+        return f"the first lines of the first shard (up to line {stream['holdout_lines']:,})"
+    if not held["molecules"]:
+        return "none"
+    return f"the first {held['molecules']:,} SMILES of {held['file']} (lines 1-{stream['holdout_lines']:,})"
 
 
 def note_in_config(run_dir: Path, key: str, value) -> None:

@@ -38,7 +38,8 @@ async function call(path, body) {
 }
 
 const depictUrl = (smiles, w = 220, h = 160) => `/api/depict.svg?w=${w}&h=${h}&smiles=${encodeURIComponent(smiles)}`;
-const pct = (x) => (100 * x).toFixed(1) + " %";
+const pct = (x) => (100 * x).toFixed(1) + " %";  // a figure to read
+const barWidth = (x) => (100 * Math.min(1, Math.max(0, x || 0))).toFixed(1) + "%";  // a CSS width: no space
 
 function busy(button, on, label) {
   if (on) { button.dataset.label = button.textContent; button.textContent = label || "working…"; }
@@ -50,7 +51,7 @@ function busy(button, on, label) {
 function showTab(name) {
   for (const b of document.querySelectorAll("#tabs button")) b.classList.toggle("active", b.dataset.tab === name);
   for (const s of document.querySelectorAll("section.tab")) s.hidden = s.id !== "tab-" + name;
-  if (name === "runs") refreshRuns();
+  if (name === "runs") { refreshRuns(); pollJobs(); }  // jobs started since (a Generate) are listed too
   history.replaceState(null, "", "#" + name);
 }
 
@@ -160,7 +161,7 @@ async function followGeneration() {
   let job;
   try { job = await call(`/api/jobs/${id}`); } catch (e) {
     box.hidden = true; $("#gen-btn").disabled = false; localStorage.removeItem("chemrnn.genJob"); return; }
-  box.querySelector(".bar > div").style.width = pct(job.progress || 0);
+  box.querySelector(".bar > div").style.width = barWidth(job.progress);
   box.querySelector(".msg").textContent = job.message;
   if (job.state === "queued" || job.state === "running") { setTimeout(followGeneration, 400); return; }
   $("#gen-btn").disabled = false;
@@ -405,7 +406,7 @@ async function pollJobs() {
   tbody.replaceChildren(...res.jobs.map((j) => {
     const active = j.state === "queued" || j.state === "running";
     const bar = el("div", { class: "bar" }, el("div"));
-    bar.firstChild.style.width = pct(j.progress || 0);
+    bar.firstChild.style.width = barWidth(j.progress);
     return el("tr", { "data-job": j.id, "data-kind": j.kind, "data-state": j.state, "data-active": active ? "" : null },
       el("td", { text: j.title }), el("td", { class: "state-" + j.state, text: j.state }),
       el("td", {}, bar, el("span", { class: "dim", text: ` ${j.seconds} s` })),
