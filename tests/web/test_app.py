@@ -76,6 +76,26 @@ def test_nothing_is_fetched_from_elsewhere():
     assert (root / "vendor" / "openchemlib.js").stat().st_size < 2_000_000
 
 
+def test_every_answer_forbids_framing_and_other_sources(client):
+    """No other site can frame the page, and it runs its own files only, on every answer: the page, its files, the
+    API, a refused request, a request too large, a Host refused."""
+    answers = [client.get("/"), client.get("/static/app.js"), client.get("/api/info"),
+               client.post("/api/predict", json={"smiles": ""}), client.get("/api/jobs/nope"),
+               client.post("/api/predict", content=b"x" * (LIMITS["body_bytes"] + 1),
+                           headers={"Content-Type": "application/json"})]
+    with TestClient(create_app(None, allowed_hosts=["127.0.0.1"]), base_url="http://evil.example") as other:
+        answers.append(other.get("/"))
+    assert [r.status_code for r in answers] == [200, 200, 200, 400, 400, 413, 400]
+    for r in answers:
+        assert r.headers["x-frame-options"] == "DENY", r.url
+        csp = dict(d.strip().split(None, 1) for d in r.headers["content-security-policy"].split(";"))
+        assert csp["frame-ancestors"] == "'none'" and csp["default-src"] == "'self'"
+        assert csp["script-src"] == "'self'"  # no inline script, no eval
+        assert r.headers["x-content-type-options"] == "nosniff"
+    page = client.get("/").text
+    assert "<script>" not in page and " style=" not in page and "onclick=" not in page
+
+
 def test_info_lists_the_models_and_limits(client):
     info = client.get("/api/info").json()
     keys = [m["key"] for m in info["models"]]

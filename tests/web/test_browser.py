@@ -95,14 +95,18 @@ def shots(tmp_path_factory):
     return d
 
 
-@pytest.fixture(scope="module")
-def browser():
+def new_browser():
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900",
               "--disable-extensions", "--no-first-run", "--disable-background-networking"):
         opts.add_argument(a)
-    d = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    return webdriver.Chrome(service=Service(DRIVER), options=opts)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    d = new_browser()
     yield d
     d.quit()
 
@@ -346,6 +350,38 @@ def test_a_tiny_finetune_runs_and_is_listed(server, browser, shots, runs):
     points = browser.find_element(By.CSS_SELECTOR, "#curve-svg polyline[data-col=train_loss]").get_attribute("points")
     assert len(points.split()) == 377
     screenshot(browser, shots, "runs")
+
+
+def test_the_page_works_under_its_content_security_policy(server):
+    """The page's policy (its own scripts only, no inline script or style attribute) breaks nothing: loading it,
+    predicting the examples with their depictions, the molecule editor and a watched SMILES raise no violation;
+    and the policy is in force (an inline script is refused). Its own browser: the refused script is logged."""
+    d = new_browser()
+    try:
+        d.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": (
+            "window.cspViolations = [];"
+            "document.addEventListener('securitypolicyviolation',"
+            " (e) => window.cspViolations.push(e.effectiveDirective + ' ' + e.blockedURI));")})
+        open_tab(d, server, "predict")
+        d.find_element(By.ID, "example-btn").click()
+        wait(d, 60, lambda d: d.find_element(By.ID, "predict-summary").text)
+        wait(d, 20, lambda d: d.execute_script(
+            "return [...document.querySelectorAll('#predict-table img')].every(i => i.complete && i.naturalWidth > 0)"))
+        d.find_element(By.ID, "editor-toggle").click()
+        wait(d, 30, lambda d: d.execute_script("return !!window.chemrnnEditor"))
+        d.execute_script("window.chemrnnEditor.set('Oc1cccc2ccccc12')")
+        d.find_element(By.CSS_SELECTOR, "#tabs button[data-tab=watch]").click()
+        d.find_element(By.ID, "watch-btn").click()
+        wait(d, 60, lambda d: d.find_element(By.ID, "watch-results").is_displayed())
+        assert d.execute_script("return window.cspViolations") == []
+        assert not [e for e in d.get_log("browser") if "Content Security Policy" in e["message"]]
+        d.execute_script("const s = document.createElement('script'); s.textContent = 'window.inlineRan = 1';"
+                         "document.head.append(s);")
+        wait(d, 5, lambda d: d.execute_script("return window.cspViolations.length"))
+        assert d.execute_script("return window.inlineRan") is None
+        assert d.execute_script("return window.cspViolations")[0].startswith("script-src")
+    finally:
+        d.quit()
 
 
 def test_the_page_made_no_script_errors(browser):
