@@ -333,6 +333,13 @@ DESCRIPTORS = {
 FINGERPRINTS = ("ecfp4", "ecfp6", "fcfp4", "atompairs", "ecfp4_counts")
 
 
+def stereo_free(smiles: str) -> str | None:
+    """GuacaMol's key for telling molecules apart: RDKit's sanitized parse (explicit hydrogens removed) written
+    without stereochemistry, or None for a string RDKit cannot read."""
+    m = Chem.MolFromSmiles(smiles)
+    return None if m is None else Chem.MolToSmiles(m, isomericSmiles=False)
+
+
 def mol(smiles: str) -> Chem.Mol | None:
     """A sanitized molecule, or None."""
     return parse(smiles)[0]

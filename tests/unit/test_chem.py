@@ -17,6 +17,13 @@ def test_stereo_and_fragments():
         chem.canonical("CCOC(=O)c1ccccc1")[0]
 
 
+def test_stereo_free_is_guacamols_key():
+    assert chem.stereo_free("C[C@H](N)C(=O)O") == chem.stereo_free("C[C@@H](N)C(=O)O") == "CC(N)C(=O)O"
+    assert chem.stereo_free("F/C=C/F") == chem.stereo_free("F/C=C\\F") == "FC=CF"
+    assert chem.stereo_free("[H]OC") == "CO"  # explicit hydrogens removed by the sanitized parse
+    assert chem.stereo_free("C1CC") is None
+
+
 def test_stereo_and_isotopes_are_separate_options():
     """--no-stereo used to strip isotopes too ([2H]C([2H])([2H])O → [H]C([H])([H])O, another string than CO)."""
     no_stereo, no_isotopes = chem.CanonOptions(keep_stereo=False), chem.CanonOptions(keep_isotopes=False)

@@ -1,5 +1,6 @@
 """Imports run one way: no module imports one above it in the layer order of docs/design-notes.md, lazy imports
-included, and the module graph has no cycle."""
+included; the module graph has no cycle, a module importing a name from its own package's ``__init__`` included;
+and RDKit is imported only in ``chemrnn.chem``."""
 import ast
 import re
 
@@ -46,9 +47,10 @@ def imports_of(path, root=SRC.parent) -> set[str]:
     return found
 
 
-def graph() -> dict[str, set[str]]:
-    """Module → the modules it imports (an imported name resolves to the longest module prefix)."""
-    raw = {module_name(p): imports_of(p) for p in SRC.rglob("*.py")}
+def graph(src=SRC) -> dict[str, set[str]]:
+    """Module → the modules it imports (an imported name resolves to the longest module prefix: a name that a
+    package's ``__init__`` defines resolves to the package)."""
+    raw = {module_name(p, src.parent): imports_of(p, src.parent) for p in src.rglob("*.py")}
 
     def resolve(dotted):
         parts = dotted.split(".")
@@ -58,6 +60,49 @@ def graph() -> dict[str, set[str]]:
         return None
 
     return {m: {r for d in deps if (r := resolve(d)) and r != m} for m, deps in raw.items()}
+
+
+def find_cycle(g: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of the graph (its modules, the first repeated at the end), or None."""
+    state: dict[str, int] = {}
+
+    def visit(m, stack):
+        state[m] = 1
+        for d in sorted(g.get(m, ())):
+            if state.get(d) == 1:
+                return stack[stack.index(d):] + [d]
+            if d not in state and (found := visit(d, stack + [d])):
+                return found
+        state[m] = 2
+        return None
+
+    for m in sorted(g):
+        if m not in state and (found := visit(m, [m])):
+            return found
+    return None
+
+
+# Modules other than chemrnn.chem allowed to import RDKit, each with its reason.
+RDKIT_ALLOWED: dict[str, str] = {}
+
+
+def rdkit_imports(path) -> list[int]:
+    """The lines of a source file that import RDKit (``import rdkit…``, ``from rdkit… import``, or
+    ``import_module("rdkit…")``), lazy imports included."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""] if not node.level else []
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
+                "import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant):
+            names = [str(node.args[0].value)]
+        else:
+            continue
+        if any(n == "rdkit" or n.startswith("rdkit.") for n in names):
+            lines.append(node.lineno)
+    return lines
 
 
 def test_every_module_has_a_layer():
@@ -79,23 +124,18 @@ def test_no_module_imports_a_higher_layer():
 
 
 def test_module_graph_has_no_cycle():
-    g = graph()
-    state: dict[str, int] = {}
+    cycle = find_cycle(graph())
+    assert cycle is None, "import cycle: " + " → ".join(cycle or [])
 
-    def visit(m, stack):
-        state[m] = 1
-        for d in g.get(m, ()):
-            if d == "chemrnn" or (m.startswith(d + ".") and d in g):  # a package's own __init__
-                continue
-            if state.get(d) == 1:
-                raise AssertionError("import cycle: " + " → ".join(stack[stack.index(d):] + [d]))
-            if d not in state:
-                visit(d, stack + [d])
-        state[m] = 2
 
-    for m in g:
-        if m not in state:
-            visit(m, [m])
+def test_rdkit_is_imported_only_in_chem():
+    bad = []
+    for path in sorted(SRC.rglob("*.py")):
+        mod = module_name(path)
+        if mod != "chemrnn.chem" and mod not in RDKIT_ALLOWED and (lines := rdkit_imports(path)):
+            bad.append(f"{mod} imports RDKit (line {', '.join(map(str, lines))}): move it into chemrnn.chem")
+    assert not bad, "\n".join(bad)
+    assert rdkit_imports(SRC / "chem.py"), "chem.py is the RDKit boundary; has the checker stopped seeing imports?"
 
 
 def test_the_check_catches_an_upward_import(tmp_path):
@@ -106,3 +146,29 @@ def test_the_check_catches_an_upward_import(tmp_path):
     deps = imports_of(f, tmp_path)
     assert deps == {"chemrnn.cli.app", "chemrnn.models.language"}
     assert layer_table()[top("chemrnn.cli.app")] > layer_table()["models"]
+
+
+def test_the_check_catches_a_cycle_through_a_package_init(tmp_path):
+    """The checker itself: a package whose ``__init__`` imports a module that imports a name back from the package
+    is a cycle, and so is a plain cycle of two modules; a module importing its sibling is not."""
+    pkg = tmp_path / "chemrnn" / "training"
+    pkg.mkdir(parents=True)
+    (tmp_path / "chemrnn" / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("def say(m):\n    print(m)\n\nfrom .lm import train  # noqa: E402\n")
+    (pkg / "lm.py").write_text("from . import say, checks\n\ndef train():\n    say('x')\n")
+    (pkg / "checks.py").write_text("")
+    assert find_cycle(graph(tmp_path / "chemrnn")) == ["chemrnn.training", "chemrnn.training.lm", "chemrnn.training"]
+    (pkg / "_log.py").write_text("def say(m):\n    print(m)\n")
+    (pkg / "__init__.py").write_text("from ._log import say\nfrom .lm import train\n")
+    (pkg / "lm.py").write_text("from . import checks\nfrom ._log import say\n")
+    assert find_cycle(graph(tmp_path / "chemrnn")) is None
+    (pkg / "checks.py").write_text("def f():\n    from .lm import train\n")
+    assert find_cycle(graph(tmp_path / "chemrnn")) == ["chemrnn.training.lm", "chemrnn.training.checks",
+                                                       "chemrnn.training.lm"]
+
+
+def test_the_check_catches_rdkit_outside_chem(tmp_path):
+    f = tmp_path / "probe.py"
+    f.write_text("import os\n\ndef f():\n    from rdkit import Chem\n    import rdkit.Chem.Draw\n"
+                 "    return importlib.import_module('rdkit.Chem')\n\nfrom . import rdkit_helpers\n")
+    assert rdkit_imports(f) == [4, 5, 6]

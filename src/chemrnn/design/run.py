@@ -576,16 +576,14 @@ def best_distinct(best: dict[str, float], n: int) -> list[str]:
     strips stereochemistry from the molecules a generator returns, keeps one of each, and pads the list with zeros,
     so stereoisomers of one molecule would take the places of other molecules. Each molecule is returned in its
     best-scoring form (ties: the smaller string). The key is GuacaMol's: RDKit's sanitized parse (explicit hydrogens
-    removed), SMILES without stereo; a string RDKit cannot read is left out, as GuacaMol leaves it out."""
-    from rdkit import Chem
-
+    removed), SMILES without stereo (:func:`chemrnn.chem.stereo_free`); a string RDKit cannot read is left out, as
+    GuacaMol leaves it out."""
     chosen: list[str] = []
     seen: set[str] = set()
     for smiles, _ in sorted(best.items(), key=lambda kv: (-kv[1], kv[0])):
-        mol = Chem.MolFromSmiles(smiles)
-        if mol is None:
+        flat = chem.stereo_free(smiles)
+        if flat is None:
             continue
-        flat = Chem.MolToSmiles(mol, isomericSmiles=False)
         if flat not in seen:
             seen.add(flat)
             chosen.append(smiles)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..io import truncate_csv
-from . import quiet_lightning
+from ._log import quiet_lightning
 
 L = quiet_lightning()
 
@@ -227,7 +227,8 @@ class PlainProgress(L.pytorch.callbacks.ProgressBar):
 
     def __init__(self, every_s: float = 60.0):
         super().__init__()
-        self.every_s, self._enabled, self._last, self._start = every_s, True, 0.0, 0.0
+        self.every_s, self._enabled, self._step = every_s, True, -1
+        self._start = self._last = time.monotonic()  # a validation outside fit (a finished run's) has a clock too
 
     def disable(self) -> None:  # Lightning turns the bar off on every process but rank 0
         self._enabled = False

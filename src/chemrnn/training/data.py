@@ -20,7 +20,7 @@ import torch
 
 from ..batching import BucketBatchSampler, TokenCache, collate
 from ..errors import InputError
-from . import quiet_lightning, say
+from ._log import quiet_lightning, say
 
 L = quiet_lightning()
 

@@ -23,7 +23,8 @@ import torch
 
 from ..errors import InputError
 from ..utils import resolve_device, seed_everything
-from . import checks, quiet_lightning, say, warn
+from . import checks
+from ._log import quiet_lightning, say, warn
 from .callbacks import BestWeights, CsvLog, RngState, Timing, progress_bar
 from .checks import distributed
 from .data import LMDataModule

@@ -20,7 +20,8 @@ from ..batching import BucketBatchSampler, by_length, collate, spelled_ids
 from ..errors import InputError
 from ..metrics import regression_metrics
 from ..models.property import POOLINGS
-from . import checks, quiet_lightning
+from . import checks
+from ._log import quiet_lightning
 from .callbacks import BestWeights, Timing, progress_bar
 
 L = quiet_lightning()
@@ -306,7 +307,7 @@ def train_property_model(cfg: PropertyTrainConfig, run_dir, progress: bool = Tru
     from ..datasets import resolve_input
     from ..labels import cv_splits, load_labelled, split_indices, target_origins
     from ..utils import seed_everything
-    from . import say
+    from ._log import say
     from .lock import run_lock
 
     run_dir = Path(run_dir)
