@@ -1,6 +1,6 @@
 """Benchmark of the data layer on MOSES train (1.58 M SMILES): prepare, then tokenize + bucket into a cache.
 
-Targets (issue 2): prepare <= 2 min wall and <= 2 GB peak RSS on 2 cores; encode <= 1 min.
+Targets: prepare <= 2 min wall and <= 2 GB peak RSS on 2 cores; encode <= 1 min.
 Usage: CHEMRNN_DATA_DIR=../shared/data python benchmarks/bench_data.py [OUT_DIR]
 """
 import json

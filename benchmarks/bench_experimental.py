@@ -1,4 +1,4 @@
-"""Measured properties (issue 14): chemrnn and chemprop on the same cross-validation folds of the MoleculeNet
+"""Measured properties: chemrnn and chemprop on the same cross-validation folds of the MoleculeNet
 regression sets in shared/data/experimental (lipo: logD7.4, esol: logS, freesolv: hydration free energy).
 
 Usage:

@@ -1,4 +1,4 @@
-"""Training speed against the bare cuDNN (or CPU) LSTM of the same shape, side by side in one run (issue 12).
+"""Training speed against the bare cuDNN (or CPU) LSTM of the same shape, side by side in one run.
 
 For each shape (3-layer LSTM, hidden H, batch B, embedding 128, the shipped MOSES test sample's real SMILES in
 length buckets):
@@ -7,7 +7,7 @@ length buckets):
   clipping, Adam (fused on CUDA), no host sync inside the timed loop; fp32 (TF32 on GPUs) and bf16 autocast;
 * **bare** — `torch.nn.LSTM` alone, forward + backward of a sum over its output, on inputs of exactly the same
   (batch, length) shapes: the rate no training loop around that kernel can beat;
-* the ratio ours / bare in useful (non-padding) tokens per second, the issue's target being ≥ 0.85 on a GPU;
+* the ratio ours / bare in useful (non-padding) tokens per second, the target being ≥ 0.85 on a GPU;
 * sampling: molecules/s for 10,000 molecules from a model of the shape (random weights: the sampler's cost follows
   lengths, so the shipped prior's lengths are used by sampling it when the shape matches, else random weights).
 

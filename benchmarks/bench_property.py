@@ -1,4 +1,4 @@
-"""Property prediction on ZINC250k (issue 4): our (bi)RNN, the course's original model, Morgan baselines,
+"""Property prediction on ZINC250k: our (bi)RNN, the course's original model, Morgan baselines,
 embeddings as features for properties the model never saw, and prediction throughput.
 
 Usage:

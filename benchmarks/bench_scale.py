@@ -1,4 +1,4 @@
-"""Scale out (issue 12): peak memory of a streamed run on 1 M vs 10 M SMILES, and 2-process DDP throughput on CPU.
+"""Scale out: peak memory of a streamed run on 1 M vs 10 M SMILES, and 2-process DDP throughput on CPU.
 
 Usage: CHEMRNN_DATA_DIR=../shared/data python benchmarks/bench_scale.py [OUT.json] [--steps N]
        [--parts stream,inmemory,ddp,cap]   (default: the first three; results are merged into OUT.json)

@@ -1,4 +1,4 @@
-"""Load check of the web page (issue 13): 20 concurrent prediction requests of 100 SMILES each, while a sampling
+"""Load check of the web page: 20 concurrent prediction requests of 100 SMILES each, while a sampling
 job (2,000 molecules) runs, against ``chemrnn serve`` on 127.0.0.1; the same 20 requests on an idle server for
 comparison; the server's start-up time. Every request goes to this machine's loopback only, and their number is
 fixed.

@@ -1,4 +1,4 @@
-"""The ChEMBL prior's one command (issue 11): its training data, then `chemrnn lm train`, resumable.
+"""The ChEMBL prior's one command: its training data, then `chemrnn lm train`, resumable.
 
 The data is the shared `chembl` training file minus every molecule of the held-out 20 % of the jnk3, gsk3 and
 pfalciparum actives (bench_recovery.py's split: random.Random(0).shuffle, 80/20), matched by canonical SMILES,

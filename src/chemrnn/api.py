@@ -128,7 +128,7 @@ def _hash64(smiles):
 def sample_shards(model, n: int, shards: int, out_dir, temperature: float = 1.0, batch_size: int = 1024,
                   max_length: int = 140, seed: int = 0, device: str = "cpu", impl: str = "fused",
                   progress=None, known: set | None = None) -> dict:
-    """Sampling at scale (issue 12): ``n`` draws in ``shards`` shards, ``OUT/shard-00000-of-0000K.smi`` …, each
+    """Sampling at scale: ``n`` draws in ``shards`` shards, ``OUT/shard-00000-of-0000K.smi`` …, each
     holding the valid canonical molecules not written before (in an earlier shard or earlier in the same one), so
     the shards together are a de-duplicated library. Shard ``i`` draws ``n // shards`` (+1 for the first
     ``n % shards``) with a seed of its own (from ``seed`` and ``i``), so a rerun of the same command skips the

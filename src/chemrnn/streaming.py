@@ -1,6 +1,6 @@
 """Training data bigger than memory: token-id batches streamed from sharded (optionally gzipped) SMILES files.
 
-Issue 12 ("data bigger than memory"): nothing of the data is held in memory but a shuffle buffer and one pool of
+Data bigger than memory: nothing of the data is held in memory but a shuffle buffer and one pool of
 batches per stream, so a run's memory does not grow with the data (``benchmarks/bench_scale.py`` measures it).
 
 - **Shards** (:func:`expand_shards`): a glob (``'shards/*.smi.gz'``), a directory (its ``.smi``/``.smi.gz``/

@@ -1,4 +1,4 @@
-"""Measured properties (issue 14): value columns by name, k-fold splits, fold-model ensembles with a spread,
+"""Measured properties: value columns by name, k-fold splits, fold-model ensembles with a spread,
 and transfer from a pre-trained language or property model. Tiny models, one or two epochs, small slices of the data."""
 import csv
 import gzip

@@ -1,4 +1,4 @@
-"""Scale out (issue 12): DDP on CPU (2 gloo processes launched by Lightning through the CLI) trains the same
+"""Scale out: DDP on CPU (2 gloo processes launched by Lightning through the CLI) trains the same
 weights as one process with the whole batch, for both model families; the per-run lock lets the launched rank
 through; streamed training from sharded, gzipped SMILES resumes at its saved position (the streams themselves:
 tests/unit/test_streaming.py); sharded sampling is unique across shards and resumable."""
