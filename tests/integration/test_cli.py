@@ -1,5 +1,7 @@
 """A smoke run of every command, and the one-line errors with exit codes for bad input."""
+import gzip
 import json
+from pathlib import Path
 
 import pytest
 
@@ -36,8 +38,15 @@ def test_datasets_list_and_path(capsys, shared_data):
 
 
 def test_dataset_name_as_input(tmp_path, capsys, shared_data):
-    code, _, _ = run(capsys, "data", "stats", "jnk3", "--json")
-    assert code == 0
+    code, stdout, err = run(capsys, "data", "stats", "jnk3", "--json")
+    assert code == 0, err
+    stats = json.loads(stdout)
+    jnk3 = shared_data / "actives" / "jnk3_train.smi.gz"
+    assert Path(stats["input"]).resolve() == jnk3.resolve()  # the name resolved to the shared file
+    with gzip.open(jnk3, "rt") as fh:
+        lines = [line.split()[0] for line in fh if line.strip()]
+    assert stats["molecules"] == len(lines) == 725 and stats["unique_strings"] == len(set(lines))
+    assert stats["tokenizer"] == "atom" and stats["token_length"]["min"] > 0
 
 
 def test_demo_main_job(tmp_path, capsys):

@@ -156,15 +156,26 @@ def test_killed_run_resumes(tmp_path):
 
 @pytest.mark.parametrize("example", sorted((Path(__file__).resolve().parents[2] / "examples").glob("design_*.toml")))
 def test_examples_are_valid_configs(example, tmp_path):
-    """Every example config parses and names a prior that is here; those without a user-trained activity model
-    build their scoring function."""
+    """Every example config parses into the values the file gives (the rest the defaults) and names a prior that is
+    here; those without a user-trained activity model build their scoring function."""
+    import tomllib
+    from dataclasses import fields
+
     from chemrnn.datasets import resolve_model
-    from chemrnn.design.run import load_toml, read_config
+    from chemrnn.design.run import DesignConfig, load_toml, read_config
     from chemrnn.scoring import ScoringFunction
 
-    data = load_toml(example)
-    cfg, scoring = read_config(data, example)
-    assert cfg.budget > 0 and resolve_model(cfg.prior, "language").exists()
+    cfg, scoring = read_config(load_toml(example), example)
+    with open(example, "rb") as fh:
+        given = tomllib.load(fh)
+    design = {k: v for k, v in given["design"].items() if not isinstance(v, dict)}
+    assert design and {k: getattr(cfg, k) for k in design} == design
+    rest = {f.name for f in fields(DesignConfig)} - set(design) - {"options", "diversity_filter"}
+    assert {k: getattr(cfg, k) for k in rest} == {k: getattr(DesignConfig(), k) for k in rest}
+    assert cfg.options == given["design"].get(cfg.optimizer, {})
+    assert cfg.diversity_filter == {**DesignConfig().diversity_filter, **given.get("diversity_filter", {})}
+    assert scoring == given["scoring"]
+    assert resolve_model(cfg.prior, "language").exists()
     if all(c["type"] != "activity" for c in scoring["component"]):
         assert ScoringFunction.from_config(scoring)(["CCO"]).shape == (1,)
 

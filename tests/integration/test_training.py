@@ -202,9 +202,18 @@ def test_metrics_are_the_final_steps_and_sizes_are_the_held_out_ones(tmp_path, s
 
 
 def test_quiet_run_prints_nothing_but_results(tmp_path, small, capsys):
-    m = train_language_model(tiny(small, max_steps=10, val_every=5, n_samples=4), tmp_path / "run", progress=False)
+    """Quiet: nothing on stdout or stderr; the results (validity of the 4 molecules sampled at each validation,
+    the validation NLL) are in the returned metrics, metrics.json and log.csv, and the model is saved."""
+    run = tmp_path / "run"
+    m = train_language_model(tiny(small, max_steps=10, val_every=5, n_samples=4), run, progress=False)
     out = capsys.readouterr()
-    assert m["validity"] >= 0 and out.out == "" and out.err == ""
+    assert out.out == "" and out.err == ""
+    assert m["validity"] in (0.0, 0.25, 0.5, 0.75, 1.0) and m["steps"] == 10 and m["val_nll"] > 0
+    rows = [r for r in log_rows(run) if r["validity"]]
+    assert [r["step"] for r in rows] == ["5", "10"] and float(rows[-1]["validity"]) == m["validity"]
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["validity"] == m["validity"] and saved["val_nll"] == pytest.approx(m["val_nll"])
+    assert (run / "model").exists()
 
 
 def test_finetune_counts_epochs_over_the_actives_trained_on(tmp_path, small, sample_smiles, capsys):
