@@ -4,8 +4,13 @@ batches (the form a scoring function in the design loop needs), plus the one-cal
 Every input string gets a row. A SMILES that RDKit cannot read gets no value and its reason; so does a molecule
 with tokens the model never saw in training (``[Se]``, ``[U]`` …): a recurrent model would read them as
 ``<unk>`` and answer with a confident, meaningless number, so chemrnn refuses to (issue: a command line that never
-misleads). Molecules longer than any the model was trained on get a value and a warning (models trained by this
-version record that length; the shipped model predates it and gives no such warning).
+misleads). Molecules longer than any the model was trained on get a value and a warning (the model file records
+that length: models trained by this version as they are saved; the shipped model's was re-derived from its training
+data, ``scripts/record_shipped_max_tokens.py``).
+
+:func:`within_physical_range` is what the command line and the web page show: a value no molecule can have (a
+negative TPSA) is clipped to the least possible one, and the row's warning says so. :meth:`PropertyPredictor.predict`
+itself gives the network's values as they are.
 """
 from __future__ import annotations
 
@@ -21,6 +26,37 @@ from .models.property import PropertyEnsemble, load_property_model
 from .utils import inference_precision, torch_device
 
 UNSEEN = "tokens the model never saw in training"  # the start of the reason given for such molecules
+UNITS = {"TPSA": "Å²"}  # the unit of a known target, where it has one (logP is the logarithm of a ratio)
+PHYSICAL_RANGE = {"TPSA": (0.0, None)}  # (least, greatest) value any molecule can have; None: no bound
+
+
+def with_unit(target: str) -> str:
+    """A target's name as a table's header shows it: ``TPSA (Å²)``, ``logP``."""
+    return f"{target} ({UNITS[target]})" if target in UNITS else target
+
+
+def within_physical_range(values: np.ndarray, targets: list[str], warnings: list[str]
+                          ) -> tuple[np.ndarray, list[str]]:
+    """``values [n, targets]`` with each value outside :data:`PHYSICAL_RANGE` clipped to the bound it crosses,
+    and the warnings with, for each such row, what was predicted and what is shown instead (joined to any warning
+    the row had with "; "). A recurrent model extrapolates freely: far from its training data (a 100-carbon chain)
+    it can predict a negative polar surface area."""
+    values = np.array(values, dtype=float, copy=True)
+    warnings = list(warnings)
+    for k, t in enumerate(targets):
+        lo, hi = PHYSICAL_RANGE.get(t, (None, None))
+        unit = f" {UNITS[t]}" if t in UNITS else ""
+        for i, v in enumerate(values[:, k]):
+            if not np.isfinite(v):
+                continue
+            bound = lo if lo is not None and v < lo else hi if hi is not None and v > hi else None
+            if bound is None:
+                continue
+            side = "below the least" if bound == lo else "above the greatest"
+            note = f"{t} predicted {v:.2f}{unit}, {side} possible ({bound:g}{unit}): shown as {bound:g}"
+            values[i, k] = bound
+            warnings[i] = f"{warnings[i]}; {note}" if warnings[i] else note
+    return values, warnings
 
 
 def outcome_counts(errors: list[str], warnings: list[str] | None = None) -> dict:

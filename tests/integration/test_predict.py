@@ -63,8 +63,32 @@ def test_predict_cli_keeps_smi_names_and_warns_past_training_length(tmp_path, ca
     assert "3 rows: 2 predicted, 0 invalid SMILES, 1 with tokens the model never saw, 1 warnings" in err
     rows = list(csv.DictReader(open(out)))
     assert [r["name"] for r in rows] == ["ethanol", "long-chain", "dms"]
-    assert rows[1]["logP"] and rows[1]["warning"] == "longer than any training molecule (90 > 68 tokens)"
+    assert rows[1]["logP"] and rows[1]["warning"].startswith("longer than any training molecule (90 > 68 tokens); "
+                                                             "TPSA predicted -")  # and clipped: see below
+    assert rows[1]["TPSA"] == "0" and rows[1]["warning"].endswith("below the least possible (0 Å²): shown as 0")
     assert rows[0]["warning"] == "" and rows[2]["error"].endswith("[Se]")
+
+
+def test_predict_cli_warns_beyond_the_shipped_models_training_range_and_clips_what_cannot_be(tmp_path, capsys):
+    """The shipped model's file records its longest training molecule (72 tokens): a 102-carbon chain is warned
+    of. A negative TPSA (the chain's, and biphenyl's just below 0) is written as 0 with a warning saying what the
+    model predicted; the network's own values stay available through PropertyPredictor."""
+    from chemrnn.predict import PropertyPredictor
+
+    src = tmp_path / "in.smi"
+    src.write_text("C" * 102 + " chain\nc1ccccc1-c1ccccc1 biphenyl\nCCO ethanol\n")
+    out = tmp_path / "p.csv"
+    assert main(["property", "predict", "shipped", str(src), "-o", str(out)]) == 0
+    _, err = _summary(capsys)
+    assert "3 rows: 3 predicted, 0 invalid SMILES, 0 with tokens the model never saw, 2 warnings" in err
+    chain, biphenyl, ethanol = list(csv.DictReader(open(out)))
+    raw = PropertyPredictor("shipped").predict(["C" * 102, "c1ccccc1-c1ccccc1"]).values
+    assert raw[0, 1] < 0 and raw[1, 1] < 0  # what the network says
+    assert chain["TPSA"] == biphenyl["TPSA"] == "0" and float(chain["logP"]) == pytest.approx(raw[0, 0], rel=1e-5)
+    assert chain["warning"] == (f"longer than any training molecule (102 > 72 tokens); TPSA predicted "
+                                f"{raw[0, 1]:.2f} Å², below the least possible (0 Å²): shown as 0")
+    assert biphenyl["warning"] == f"TPSA predicted {raw[1, 1]:.2f} Å², below the least possible (0 Å²): shown as 0"
+    assert ethanol["warning"] == "" and float(ethanol["TPSA"]) > 15
 
 
 def test_embed_parquet_has_error_and_warning_columns(tmp_path, capsys):

@@ -104,6 +104,18 @@ def test_unseen_chembl_molecules(shared_data):
     assert mae[0] < 0.25 * np.abs(truth[ok, 0] - truth[ok, 0].mean()).mean()
 
 
+def test_shipped_model_records_its_longest_training_molecule():
+    """The shipped file records the tokens of its longest training molecule (re-derived from its training split by
+    scripts/record_shipped_max_tokens.py): a longer molecule gets its value and a warning."""
+    _, _, _, meta = load_property_model("shipped")
+    assert meta["training"]["max_tokens"] == 72 and "seed 0: 199,564 training molecules" in \
+        meta["training"]["max_tokens_from"]
+    p = PropertyPredictor("shipped", precision="32").predict(["C" * 72, "C" * 73, "C" * 102])
+    assert p.warnings == ["", "longer than any training molecule (73 > 72 tokens)",
+                          "longer than any training molecule (102 > 72 tokens)"]
+    assert np.isfinite(p.values).all() and p.counts["warnings"] == 2
+
+
 @pytest.mark.parametrize("smiles", ["[U]", "[Xe]", "[Gd+3]", "C[Se]C"])
 def test_shipped_model_refuses_tokens_it_never_saw(smiles):
     p = PropertyPredictor("shipped", precision="32").predict(["CCO", smiles])

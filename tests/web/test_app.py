@@ -130,6 +130,22 @@ def test_predict_matches_the_predictor_and_rdkit(client):
     assert first.startswith("1,CCO,ethanol,")
 
 
+def test_impossible_values_are_clipped_and_warned_of(client):
+    """A 102-carbon chain is longer than any molecule the shipped model was trained on (72 tokens), and the model
+    gives it and biphenyl a negative TPSA: 0 is shown, and the warning says what was predicted."""
+    res = client.post("/api/predict", json={"smiles": "C" * 102 + " chain\nc1ccccc1-c1ccccc1\nCCO"}).json()
+    chain, biphenyl, ethanol = res["rows"]
+    assert chain["warning"].startswith("longer than any training molecule (102 > 72 tokens); TPSA predicted -")
+    for r in (chain, biphenyl):
+        assert r["model"]["TPSA"] == "0" and r["warning"].endswith("below the least possible (0 Å²): shown as 0")
+    assert float(chain["model"]["logP"]) > 30 and chain["rdkit"]["TPSA"] == "0"  # logP has no bound
+    assert ethanol["warning"] == "" and float(ethanol["model"]["TPSA"]) > 15
+    assert res["counts"]["warnings"] == 2 and res["summary"].endswith(", 2 warnings")
+    assert res["units"] == {"logP": "", "TPSA": "Å²"}
+    line = res["csv"].splitlines()[1].split(",")
+    assert line[:3] == ["1", "C" * 102, "chain"] and line[4] == "0" and "shown as 0" in line[-1]
+
+
 @pytest.mark.parametrize("body, status, message", [
     ({"smiles": ""}, 400, "no SMILES given"),
     ({"smiles": "\n  \n"}, 400, "no SMILES given"),

@@ -6,6 +6,7 @@ Screenshots go to a temporary folder, or to ``$CHEMRNN_SCREENSHOTS`` (``docs/web
 """
 import csv
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -169,7 +170,11 @@ def test_pasted_smiles_are_predicted_as_the_command_line_does(server, browser, s
         cli = {int(r["line"]): r for r in csv.DictReader(fh)}
     for line, r in cli.items():
         tr = got[line]
-        assert cell(tr, "logP-model") == r["logP"] and cell(tr, "TPSA-model") == r["TPSA"], line
+        for t in ("logP", "TPSA"):  # the page shows the command line's value to 2 decimals, as RDKit's
+            assert cell(tr, f"{t}-model") == (f"{float(r[t]):.2f}" if r[t] else ""), line
+            title = tr.find_element(By.CLASS_NAME, f"{t}-model").get_attribute("title")
+            assert title == (f"{t} {r[t]}" if r[t] else ""), line  # the full figure on hovering
+            assert re.fullmatch(r"(-?\d+\.\d\d)?", cell(tr, f"{t}-rdkit")), line
         if r["error"]:
             assert r["error"] in cell(tr, "note")
     assert "tokens the model never saw in training: [Se]" in cell(got[3], "note")
@@ -181,6 +186,26 @@ def test_pasted_smiles_are_predicted_as_the_command_line_does(server, browser, s
         "return [...document.querySelectorAll('#predict-table img')].every(i => i.complete && i.naturalWidth > 0)"))
     assert browser.find_element(By.ID, "predict-csv").get_attribute("href").startswith("blob:")
     screenshot(browser, shots, "predict", height=1150)
+
+
+def test_impossible_values_are_clipped_and_said_with_units(server, browser):
+    """A 102-carbon chain is longer than any molecule the shipped model was trained on, and the model predicts it
+    (and biphenyl) a negative TPSA: the page shows 0.00 and says both in the note; the headers give TPSA's unit."""
+    open_tab(browser, server, "predict")
+    box = browser.find_element(By.ID, "smiles-input")
+    box.clear()
+    box.send_keys("C" * 102 + " chain\nc1ccccc1-c1ccccc1 biphenyl\nCCO")
+    browser.find_element(By.ID, "predict-btn").click()
+    wait(browser, 60, lambda d: d.find_element(By.ID, "predict-summary").text)
+    headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#predict-table thead th")]
+    assert "TPSA (Å²) model" in headers and "TPSA (Å²) RDKit" in headers
+    got = rows(browser)
+    assert "longer than any training molecule (102 > 72 tokens)" in cell(got[1], "note")
+    for line in (1, 2):
+        assert cell(got[line], "TPSA-model") == "0.00" and "row-warning" in got[line].get_attribute("class")
+        assert "below the least possible (0 Å²): shown as 0" in cell(got[line], "note")
+    assert cell(got[3], "note") == "" and float(cell(got[3], "TPSA-model")) > 15
+    assert browser.find_element(By.ID, "predict-summary").text.endswith("2 warnings")
 
 
 def test_a_molecule_drawn_in_the_editor_is_predicted(server, browser, shots):
@@ -208,7 +233,7 @@ def test_a_molecule_drawn_in_the_editor_is_predicted(server, browser, shots):
     got = rows(browser)
     assert [got[k].get_attribute("data-smiles") for k in (1, 2)] == ["c1ccccc1", drawn]
     values = PropertyPredictor("shipped").predict(["c1ccccc1", drawn]).values
-    assert [cell(got[k], "logP-model") for k in (1, 2)] == [f"{v:.6g}" for v in values[:, 0]]
+    assert [cell(got[k], "logP-model") for k in (1, 2)] == [f"{v:.2f}" for v in values[:, 0]]
     screenshot(browser, shots, "editor")
 
 

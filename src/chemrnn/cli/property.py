@@ -28,12 +28,14 @@ COLUMN_HELP = "SMILES column of a CSV/TSV (name or index; default: a column name
 
 def _metrics_table(title: str, metrics: dict) -> None:
     """MAE, RMSE and R² per target (keys not starting with ``_``), printed as the command's result."""
+    from ..predict import with_unit
+
     t = Table(title=title)
     for col in ("target", "MAE", "RMSE", "R²"):
         t.add_column(col)
     for name, m in metrics.items():
         if not name.startswith("_") and isinstance(m, dict) and "MAE" in m:
-            t.add_row(escape(name), f"{m['MAE']:.4f}", f"{m['RMSE']:.4f}", f"{m['R2']:.4f}")
+            t.add_row(escape(with_unit(name)), f"{m['MAE']:.4f}", f"{m['RMSE']:.4f}", f"{m['R2']:.4f}")
     console.print(t)
 
 
@@ -183,7 +185,9 @@ def property_predict(
     output: Path = typer.Option(..., "-o", "--output",
                                 help="CSV: one row per input row, in order: line, smiles, the input's other columns, "
                                      "one column per target (for an ensemble model, then TARGET_std: the standard "
-                                     "deviation over its members), error, warning."),
+                                     "deviation over its members), error, warning. Values in the targets' "
+                                     "units (TPSA in Å²); one outside what any molecule can have (a negative "
+                                     "TPSA) is clipped to the bound, and its warning says so."),
     column: Optional[str] = typer.Option(None, "--column", "-c", help=COLUMN_HELP),
     augment: Optional[int] = typer.Option(None, "--augment", min=0,
                                           help="0: the canonical SMILES only; N: also average over N randomized "
@@ -201,7 +205,7 @@ def property_predict(
     import csv
 
     from ..io import atomic_write
-    from ..predict import PropertyPredictor, outcome_counts, outcome_summary
+    from ..predict import PropertyPredictor, outcome_counts, outcome_summary, within_physical_range
 
     predictor = PropertyPredictor(model, precision, batch_size=batch_size, device=device)
     rows = input_rows(input, column)
@@ -209,15 +213,16 @@ def property_predict(
     spreads = [f"{t}_std" for t in targets] if predictor.members > 1 else []  # an ensemble's uncertainty
     names, extra = _input_fields(input, column, rows, {"line", "smiles", *targets, *spreads, "error", "warning"})
     res = predictor.predict([r.smiles for r in rows], augment, seed)
+    values, warnings = within_physical_range(res.values, targets, res.warnings)
     errors = [r.error or why for r, why in zip(rows, res.errors)]  # a line the reader rejected says why
     spread = res.spread if res.spread is not None else np.empty((len(rows), 0))
     with atomic_write(output) as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(["line", "smiles", *names, *targets, *spreads, "error", "warning"])
-        for r, more, p, sd, why, warn in zip(rows, extra, res.values, spread, errors, res.warnings):
+        for r, more, p, sd, why, warn in zip(rows, extra, values, spread, errors, warnings):
             w.writerow([r.line, r.smiles, *more, *("" if np.isnan(v) else f"{v:.6g}" for v in (*p, *sd)), why,
                         warn])
-    _say(f"{outcome_summary(outcome_counts(errors, res.warnings))} → {output}")
+    _say(f"{outcome_summary(outcome_counts(errors, warnings))} → {output}")
 
 
 @property_app.command("evaluate")

@@ -357,11 +357,12 @@ class Service:
 
     def _predict(self, rows, usable, predictor) -> dict:
         from .. import chem
-        from ..predict import outcome_counts, outcome_summary
+        from ..predict import UNITS, outcome_counts, outcome_summary, within_physical_range
 
         res = predictor.predict([r["smiles"] for r in usable])
         targets = predictor.targets
-        for r, values, why, warn in zip(usable, res.values, res.errors, res.warnings):
+        shown, warnings = within_physical_range(res.values, targets, res.warnings)  # no negative TPSA
+        for r, values, why, warn in zip(usable, shown, res.errors, warnings):
             r["error"], r["warning"] = why, warn
             r["canonical"] = chem.canonical_or_none(r["smiles"]) or ""
             r["model"] = {t: fmt(v) for t, v in zip(targets, values)}
@@ -382,6 +383,7 @@ class Service:
             w.writerow([r["line"], r["smiles"], r["name"], *(r["model"][t] for t in targets),
                         *(r["rdkit"][t] for t in targets), r["error"], r["warning"]])
         return {"rows": rows, "targets": targets, "counts": counts, "summary": outcome_summary(counts),
+                "units": {t: UNITS.get(t, "") for t in targets},
                 "csv": buf.getvalue(), "model": "shipped (ZINC250k logP/TPSA)"}
 
     # ----------------------------------------------------------------------------------- generate

@@ -40,6 +40,8 @@ async function call(path, body) {
 
 const depictUrl = (smiles, w = 220, h = 160) => `/api/depict.svg?w=${w}&h=${h}&smiles=${encodeURIComponent(smiles)}`;
 const pct = (x) => (100 * x).toFixed(1) + " %";  // a figure to read
+// a predicted or RDKit value as the table shows it: both to 2 decimals (the full figure in the cell's title and CSV)
+const shown = (v) => (v === "" || v === undefined || v === null ? "" : Number(v).toFixed(2));
 const barWidth = (x) => (100 * Math.min(1, Math.max(0, x || 0))).toFixed(1) + "%";  // a CSS width: no space
 
 function busy(button, on, label) {
@@ -86,10 +88,8 @@ function renderPredictions(res) {
       el("td", { class: "num", text: r.line }), el("td", {}, pic),
       el("td", { class: "smiles", text: r.smiles, title: r.canonical ? "canonical: " + r.canonical : "" }),
       el("td", { text: r.name }),
-      el("td", { class: "num logP-model", text: r.model.logP ?? "" }),
-      el("td", { class: "num logP-rdkit", text: r.rdkit.logP ?? "" }),
-      el("td", { class: "num TPSA-model", text: r.model.TPSA ?? "" }),
-      el("td", { class: "num TPSA-rdkit", text: r.rdkit.TPSA ?? "" }),
+      ...["logP", "TPSA"].flatMap((t) => ["model", "rdkit"].map((by) => el("td", {
+        class: `num ${t}-${by}`, text: shown(r[by][t]), title: r[by][t] ? `${t} ${r[by][t]}` : null }))),
       el("td", { class: "note", text: note })));
   }
   $("#predict-table").hidden = false;
@@ -218,7 +218,8 @@ function drawHistogram() {
   const text = (x, y, s, anchor = "middle") => { const t = svgEl("text", { x, y, "font-size": 11, "text-anchor": anchor });
     t.textContent = s; svg.append(t); };
   text(L, H - B + 14, h.edges[0]); text(W - 10, H - B + 14, h.edges[h.edges.length - 1], "end");
-  text((L + W) / 2, H - 3, `${prop} (RDKit) of ${h.n} unique valid molecules, mean ${h.mean}`);
+  text((L + W) / 2, H - 3, `${prop}${prop === "TPSA" ? " (Å², RDKit)" : " (RDKit)"} of ${h.n} unique valid molecules, ` +
+                           `mean ${h.mean}`);
   text(L - 4, 14, max, "end"); text(L - 4, H - B, 0, "end");
   svg.append(svgEl("line", { x1: L, y1: H - B, x2: W - 10, y2: H - B, stroke: "#667085" }));
   box.append(svg);
