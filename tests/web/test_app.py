@@ -553,11 +553,17 @@ def test_a_run_whose_trainer_holds_its_lock_is_running(tmp_path):
 
 
 def test_a_job_left_running_by_an_earlier_server_is_settled_from_its_log(tmp_path):
+    """A record of an older server (a pid, no start time): the process is believed to be the job's while it is a
+    chemrnn command."""
     import subprocess
+    from pathlib import Path
 
     from chemrnn.web.jobs import JobQueue
 
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "chemrnn lm finetune"])
+    t0 = time.time()
+    while b"chemrnn" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes() and time.time() - t0 < 10:
+        time.sleep(0.01)  # until the child has exec'd
     (tmp_path / "j1.json").write_text(json.dumps({
         "id": "j1", "kind": "finetune", "params": {}, "title": "t", "state": "running", "pid": proc.pid,
         "created": time.time(), "started": time.time()}))
@@ -662,3 +668,183 @@ def test_the_serve_command_starts_answers_and_stops_cleanly(tmp_path):
 
     assert proc.returncode in (0, -signal.SIGTERM), out  # uvicorn ends by the signal it got, after shutting down
     assert "Traceback" not in out and f"http://127.0.0.1:{port}/" in out
+
+
+# ------------------------------------------------------------------------------------------- a server that crashed
+def _earlier_servers_job(tmp_path, job_id: str, seconds: int = 60, start: str | None = "recorded"):
+    """A process as a fine-tune job of a server that was then killed leaves it (its own session, a record on disk
+    naming its pid and start time), and that record; ``start`` "recorded", or the start time to write."""
+    import subprocess
+
+    from chemrnn.web.jobs import process_start
+
+    proc = subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({seconds})"], start_new_session=True)
+    (tmp_path / f"{job_id}.json").write_text(json.dumps({
+        "id": job_id, "kind": "finetune", "params": {"name": "ft"}, "title": "t", "state": "running",
+        "pid": proc.pid, "proc_start": process_start(proc.pid) if start == "recorded" else start,
+        "created": time.time(), "started": time.time()}))
+    return proc
+
+
+def test_a_job_of_an_earlier_server_is_stopped_on_cancel(tmp_path):
+    """The server that started a fine-tune was killed; the next one finds the process still running, and Cancel
+    stops it (its process group) and answers once it has: the job is cancelled, on disk too."""
+    from chemrnn.web.jobs import JobQueue
+
+    proc = _earlier_servers_job(tmp_path, "j2")
+    try:
+        jobs = JobQueue(tmp_path, {"finetune": lambda job, q: None})
+        job = jobs.get("j2")
+        assert job.state == "running" and "earlier server" in job.message and "Cancel stops it" in job.message
+        t0 = time.time()
+        assert jobs.cancel("j2").state == "cancelled"
+        assert time.time() - t0 < 10  # SIGTERM ends it; no wait for the SIGKILL
+        assert proc.wait(5) is not None
+        assert "stopped" in job.message and job.ended
+        assert json.loads((tmp_path / "j2.json").read_text())["state"] == "cancelled"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_pid_given_to_another_process_is_not_taken_for_the_job(tmp_path):
+    """A recorded pid that now belongs to another process (another start time) is not the job's: the job was
+    interrupted, and Cancel signals nothing."""
+    from chemrnn.web.jobs import JobQueue
+
+    proc = _earlier_servers_job(tmp_path, "j3", start="12345")
+    try:
+        jobs = JobQueue(tmp_path, {"finetune": lambda job, q: None})
+        assert jobs.get("j3").state == "interrupted"
+        jobs.cancel("j3")
+        time.sleep(0.3)
+        assert proc.poll() is None  # not signalled
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_runs_take_their_state_from_the_job_that_wrote_them(tmp_path):
+    """A run the page's fine-tune wrote has the state of that job in Runs (not a guess from its files' times); a
+    cancelled run's name can be given to a new fine-tune, which replaces its folder; a run of no job is finished
+    with its metrics.json, else incomplete (a fresh log is not "running" without a trainer holding the lock)."""
+    import zipfile
+
+    with zipfile.ZipFile(ROOT / "tests" / "data" / "lm_schema1.chemrnn") as z:
+        z.extractall(tmp_path / "gru_small" / "model")
+    for name in ("ft", "other"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "log.csv").write_text("step,epoch,train_loss\n1,0,3.0\n")
+    (tmp_path / "ft" / "leftover").write_text("")
+    state = tmp_path / ".chemrnn-web" / "jobs"
+    state.mkdir(parents=True)
+    (state / "old.json").write_text(json.dumps({
+        "id": "old", "kind": "finetune", "params": {"name": "ft"}, "title": "t", "state": "cancelled",
+        "created": time.time() - 60, "started": time.time() - 60, "ended": time.time() - 30}))
+    with TestClient(create_app(tmp_path)) as c:
+        runs = {r["name"]: r for r in c.get("/api/runs").json()["runs"]}
+        assert runs["ft"]["status"] == "cancelled"
+        assert runs["other"]["status"] == "incomplete"
+        r = c.post("/api/finetune", json={"name": "other", "prior": "run:gru_small", "actives": "CCO"})
+        assert r.status_code == 400 and "exists already" in r.json()["error"]
+        r = c.post("/api/finetune", json={"name": "ft", "prior": "run:gru_small", "actives": "CCO\nCCN",
+                                          "epochs": 1})
+        assert r.status_code == 200, r.text
+        job = r.json()
+        assert "replacing its cancelled run" in job["title"] and not (tmp_path / "ft" / "leftover").exists()
+        r = c.post("/api/finetune", json={"name": "ft", "prior": "run:gru_small", "actives": "CCO"})
+        assert r.status_code == 400 and "is being trained" in r.json()["error"]
+        c.post(f"/api/jobs/{job['id']}/cancel", json={})
+        assert wait_job(c, job["id"], 60)["state"] == "cancelled"
+        assert {r["name"]: r for r in c.get("/api/runs").json()["runs"]}.get("ft", {"status": "cancelled"})[
+            "status"] == "cancelled"
+
+
+def _serve(runs, port: int, log):
+    """``chemrnn serve`` on ``port``, once it answers."""
+    import os
+    import subprocess
+    import urllib.request
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH"))
+                                                       if p)}
+    proc = subprocess.Popen([sys.executable, "-m", "chemrnn", "serve", "--port", str(port), "--runs", str(runs)],
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    t0 = time.time()
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/info", timeout=2).read()
+            return proc
+        except OSError:
+            assert proc.poll() is None and time.time() - t0 < 60, "the server did not start"
+            time.sleep(0.1)
+
+
+def test_jobs_of_a_killed_server_are_reported_truthfully_and_ended_after_its_restart(tmp_path):
+    """The fault: ``kill -KILL`` of the server while a fine-tune and a sampling job run, then the server again on the
+    same runs folder. The sampling job (a thread of the dead server) is interrupted; the fine-tune's process still
+    runs, is listed so (in Jobs and Runs), and Cancel stops it and says cancelled; the run's name is free again."""
+    import signal
+    import socket
+    import urllib.request
+    import zipfile
+
+    from chemrnn.web.jobs import process_start
+
+    with zipfile.ZipFile(ROOT / "tests" / "data" / "lm_schema1.chemrnn") as z:  # a tiny prior: seconds
+        z.extractall(tmp_path / "runs" / "gru_small" / "model")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+
+    def call(path, body=None):
+        req = urllib.request.Request(base + path, None if body is None else json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"})
+        return json.loads(urllib.request.urlopen(req, timeout=60).read())
+
+    actives = "\n".join("C" * k + "O" for k in range(1, 60))  # 50 epochs of 59 steps: minutes, unless stopped
+    log = open(tmp_path / "serve.log", "wb")
+    server = _serve(tmp_path / "runs", port, log)
+    pids = []
+    try:
+        ft = call("/api/finetune", {"name": "ft", "prior": "run:gru_small", "actives": actives, "epochs": 50,
+                                    "batch_size": 1})
+        sampling = call("/api/generate", {"model": "shipped", "n": 2000, "seed": 1})
+        record = tmp_path / "runs" / ".chemrnn-web" / "jobs" / f"{ft['id']}.json"
+        t0 = time.time()
+        while time.time() - t0 < 60:
+            saved = json.loads(record.read_text()) if record.exists() else {}
+            s = call(f"/api/jobs/{sampling['id']}")
+            if saved.get("proc_start") and s["state"] == "running" and s["message"].startswith("sampl"):
+                break
+            assert s["state"] in ("queued", "running"), s
+            time.sleep(0.1)
+        pid = saved["pid"]
+        pids.append(pid)
+        server.send_signal(signal.SIGKILL)
+        server.wait(10)
+        assert process_start(pid) == saved["proc_start"]  # the training outlives its server
+        server = _serve(tmp_path / "runs", port, log)
+        s = call(f"/api/jobs/{sampling['id']}")
+        assert s["state"] == "interrupted" and "server stopped" in s["message"]
+        job = call(f"/api/jobs/{ft['id']}")
+        assert job["state"] == "running" and "earlier server" in job["message"]
+        assert {r["name"]: r["status"] for r in call("/api/runs")["runs"]}["ft"] == "running"
+        t0 = time.time()
+        job = call(f"/api/jobs/{ft['id']}/cancel", {})
+        assert job["state"] == "cancelled" and time.time() - t0 < 20, job
+        assert process_start(pid) is None  # the training process is gone
+        assert call(f"/api/jobs/{ft['id']}")["state"] == "cancelled"
+        assert {r["name"]: r["status"] for r in call("/api/runs")["runs"]}["ft"] == "cancelled"
+        again = call("/api/finetune", {"name": "ft", "prior": "run:gru_small", "actives": "CCO", "epochs": 1})
+        call(f"/api/jobs/{again['id']}/cancel", {})
+    finally:
+        server.terminate()
+        server.wait(30)
+        log.close()
+        for pid in pids:
+            if process_start(pid) is not None:
+                import os
+
+                os.killpg(pid, signal.SIGKILL)

@@ -414,3 +414,96 @@ def test_the_page_made_no_script_errors(browser):
     entries = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     handled = ("status of 400", "status of 413")  # bad input answered with a message, as tested
     assert not [e for e in entries if not any(h in e["message"] for h in handled)], entries
+
+
+# ------------------------------------------------------------------------------------------- a server that crashed
+def test_jobs_lost_to_a_killed_server_are_said_and_ended_from_the_page(browser, runs, tmp_path):
+    """``kill -KILL`` of the server while the page samples and a fine-tune trains, then the server again on the same
+    port: the page says the sampling job was lost (while the server is unreachable, and after it is back) and runs
+    it again with one button; the fine-tune, still training in its process, is listed so and Cancel on the page
+    stops that process; Runs then says cancelled, as Jobs does. (Last in the file: the refused connections are
+    logged by the browser.)"""
+    import json
+    import signal
+    import urllib.request
+    import zipfile
+
+    from chemrnn.web.jobs import process_start
+
+    folder = tmp_path / "runs"
+    with zipfile.ZipFile(ROOT / "tests" / "data" / "lm_schema1.chemrnn") as z:  # a tiny prior: seconds
+        z.extractall(folder / "gru_small" / "model")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    path = [str(ROOT / "src")] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path), "CHEMRNN_CACHE_DIR": str(runs.parent / "cache")}
+    log = open(tmp_path / "serve.log", "wb")
+
+    def serve():
+        proc = subprocess.Popen([sys.executable, "-m", "chemrnn", "serve", "--port", str(port), "--runs", str(folder)],
+                                stdout=log, stderr=subprocess.STDOUT, env=env)
+        t0 = time.time()
+        while True:
+            try:
+                urllib.request.urlopen(url + "api/info", timeout=2).read()
+                return proc
+            except OSError:
+                assert proc.poll() is None and time.time() - t0 < 60, (tmp_path / "serve.log").read_text()
+                time.sleep(0.1)
+
+    def post(route, body):
+        req = urllib.request.Request(url + route, json.dumps(body).encode(), {"Content-Type": "application/json"})
+        return json.loads(urllib.request.urlopen(req, timeout=60).read())
+
+    server = serve()
+    pid = None
+    try:
+        open_tab(browser, url, "generate")
+        n = browser.find_element(By.ID, "gen-n")
+        n.clear()
+        n.send_keys("2000")
+        browser.find_element(By.ID, "gen-btn").click()
+        ft = post("api/finetune", {"name": "ft", "prior": "run:gru_small", "epochs": 50, "batch_size": 1,
+                                   "actives": "\n".join("C" * k + "O" for k in range(1, 60))})
+        record = folder / ".chemrnn-web" / "jobs" / f"{ft['id']}.json"
+        wait(browser, 60, lambda d: d.find_element(By.CSS_SELECTOR, "#gen-progress .msg").text.startswith("sampl")
+             and record.exists() and json.loads(record.read_text()).get("proc_start"))
+        first = browser.execute_script("return localStorage.getItem('chemrnn.genJob')")
+        pid = json.loads(record.read_text())["pid"]
+        server.send_signal(signal.SIGKILL)
+        server.wait(10)
+        lost = browser.find_element(By.ID, "gen-lost")
+        wait(browser, 20, lambda d: lost.is_displayed() and "cannot be reached" in lost.text)
+        assert browser.find_element(By.ID, "gen-again").is_displayed()
+        assert browser.find_element(By.ID, "gen-btn").is_enabled()
+        assert not browser.find_element(By.ID, "gen-progress").is_displayed()
+        server = serve()
+        wait(browser, 20, lambda d: "sampling lost: the server stopped before the job ended" in lost.text)
+        browser.find_element(By.ID, "gen-again").click()
+        wait(browser, 20, lambda d: not lost.is_displayed() and d.find_element(By.ID, "gen-progress").is_displayed())
+        again = browser.execute_script("return localStorage.getItem('chemrnn.genJob')")
+        assert again and again != first
+        assert browser.execute_script("return JSON.parse(localStorage.getItem('chemrnn.genParams')).n") == 2000
+        # the fine-tune: still training, listed so, ended from the page
+        browser.find_element(By.CSS_SELECTOR, "#tabs button[data-tab=runs]").click()
+        row = f"#jobs-table tr[data-job='{ft['id']}']"
+        wait(browser, 20, lambda d: d.find_elements(By.CSS_SELECTOR, f"{row}[data-state=running]"))
+        assert "earlier server" in browser.find_element(By.CSS_SELECTOR, row).text
+        assert process_start(pid) is not None
+        browser.find_element(By.CSS_SELECTOR, f"{row} button").click()
+        wait(browser, 30, lambda d: d.find_elements(By.CSS_SELECTOR, f"{row}[data-state=cancelled]"))
+        assert process_start(pid) is None
+        browser.find_element(By.ID, "runs-refresh").click()
+        wait(browser, 20, lambda d: "cancelled" in d.find_element(By.CSS_SELECTOR, "#runs-table tr[data-run=ft]").text)
+        sampling = f"#jobs-table tr[data-job='{again}']"  # the sampling run again: ended from the page too
+        browser.execute_script(f"const b = document.querySelector(\"{sampling} button\"); if (b) b.click();")
+        wait(browser, 60, lambda d: d.find_elements(By.CSS_SELECTOR, f"{sampling}[data-state=cancelled], "
+                                                                     f"{sampling}[data-state=finished]"))
+    finally:
+        server.terminate()
+        server.wait(30)
+        log.close()
+        if pid is not None and process_start(pid) is not None:
+            os.killpg(pid, signal.SIGKILL)
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE" and "Uncaught" in e["message"]]
+    assert not errors, errors

@@ -216,9 +216,7 @@ def create_app(runs: str | Path | None = None, allowed_hosts: list[str] | None =
 
     @api
     async def runs_list(request):
-        from .service import list_runs
-
-        runs = await run_in_threadpool(list_runs, service.runs)
+        runs = await run_in_threadpool(service.run_list)
         return JSONResponse({"root": str(service.runs or ""), "runs": runs})
 
     @api

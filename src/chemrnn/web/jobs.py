@@ -2,10 +2,14 @@
 for fine-tunes, on disk (``RUNS/.chemrnn-web/jobs/ID.json``), so that a reloaded page (or a restarted server)
 finds its jobs again.
 
-* ``sample`` jobs run in a thread of the server (the model is already loaded there);
+* ``sample`` jobs run in a thread of the server (the model is already loaded there); their record is on disk while
+  they are queued or running (without a result), so that a server that was killed and started again says they
+  were interrupted instead of not knowing them;
 * ``finetune`` jobs run the command line (``python -m chemrnn lm finetune …``) in a subprocess whose output goes
   to ``ID.log``; the progress is read from Lightning's bar in that log; a non-zero exit is a failed job whose
-  message is the command's one error line.
+  message is the command's one error line. The record names the process (its pid and its start time), so that
+  a later server, after a crash of this one, can tell whether that process still runs and stop it on Cancel
+  (never another process that was given the same pid).
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ import uuid
 from pathlib import Path
 
 STATES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
+ORPHAN_GRACE_S = 10  # seconds an earlier server's job process is given to end on SIGTERM before SIGKILL
 _BAR = re.compile(r"Epoch (\d+):\s+(\d+)%\|[^|]*\|\s*(\d+)/(\d+)")
 
 
@@ -39,6 +44,7 @@ class Job:
         self.result: dict | None = None
         self.error: str | None = None
         self.pid: int | None = None
+        self.proc_start: str | None = None  # the start time of the process (``pid``), which tells it from another
         self.cancel_requested = False
         self.orphan = False  # running in a process that an earlier server started
 
@@ -52,24 +58,56 @@ class Job:
         return d
 
     def to_disk(self) -> dict:
-        return {**self.public(), "started": self.started, "ended": self.ended, "pid": self.pid}
+        return {**self.public(with_result=self.kind == "finetune"), "started": self.started, "ended": self.ended,
+                "pid": self.pid, "proc_start": self.proc_start}
 
     @classmethod
     def from_disk(cls, d: dict) -> "Job":
         job = cls(d["kind"], d["params"], d["title"], d["id"])
-        for k in ("state", "progress", "message", "error", "created", "started", "ended", "result", "pid"):
+        for k in ("state", "progress", "message", "error", "created", "started", "ended", "result", "pid",
+                  "proc_start"):
             setattr(job, k, d.get(k))
         return job
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
+def process_start(pid: int | None) -> str | None:
+    """When process ``pid`` started (the kernel's clock ticks since boot, from ``/proc``; ``ps``'s start time where
+    there is no ``/proc``), or None when there is no such process or it has ended (a zombie). Two processes given
+    the same pid one after the other have different start times."""
+    if not isinstance(pid, int) or pid <= 0:
+        return None
     try:
-        os.kill(pid, 0)
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        if Path("/proc/self/stat").exists():
+            return None
+        try:  # no /proc (macOS)
+            out = subprocess.run(["ps", "-o", "stat=,lstart=", "-p", str(pid)], capture_output=True, text=True,
+                                 timeout=5).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.split(None, 1)[1] if out and not out.startswith("Z") and " " in out else None
     except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()  # after the command's name, which may hold spaces and ')'
+    if len(fields) < 20 or fields[0] in ("Z", "X"):
+        return None
+    return fields[19]
+
+
+def same_process(pid: int | None, start: str | None) -> bool:
+    """Whether ``pid`` is still the process a job recorded: alive, not a zombie, started when it was recorded to
+    have started. A record without the start time (written by an older server) is believed when the process is a
+    chemrnn command."""
+    now = process_start(pid)
+    if now is None:
         return False
-    return True
+    if start is not None:
+        return now == start
+    try:
+        return b"chemrnn" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
 
 
 class JobQueue:
@@ -95,11 +133,17 @@ class JobQueue:
         return self.state_dir / f"{job.id}{suffix}" if self.state_dir else None
 
     def save(self, job: Job) -> None:
-        if self.state_dir is None or job.kind != "finetune":
+        """A fine-tune's record, always; another job's only while it is queued or running (its result stays in
+        memory: a later server finds it interrupted, then forgets it)."""
+        if self.state_dir is None:
+            return
+        p = self._path(job)
+        if job.kind != "finetune" and job.state not in ("queued", "running"):
+            with self._disk:
+                p.unlink(missing_ok=True)
             return
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        p = self._path(job)
-        tmp = p.with_suffix(".tmp")
+        tmp = p.with_name(p.name + ".tmp")
         with self._disk:
             tmp.write_text(json.dumps(job.to_disk()))
             os.replace(tmp, p)
@@ -114,8 +158,9 @@ class JobQueue:
             except (OSError, ValueError, KeyError):
                 continue
             if job.state in ("queued", "running"):
-                if job.state == "running" and _alive(job.pid):
-                    job.message = "still running in a process of an earlier server (its progress is not followed)"
+                if job.state == "running" and job.kind == "finetune" and same_process(job.pid, job.proc_start):
+                    job.message = ("still running in a process of an earlier server (its progress is not followed; "
+                                   "Cancel stops it)")
                     job.orphan = True
                 else:
                     job.state, job.message = "interrupted", "the server stopped before the job ended"
@@ -152,7 +197,7 @@ class JobQueue:
     def _settle_orphan(self, job: Job) -> None:
         """A job an earlier server started, whose process has now ended: its log says how. Request threads may
         ask at once: one settles it, through :meth:`_end` (disk first, then the job others read)."""
-        if not getattr(job, "orphan", False) or _alive(job.pid):
+        if not getattr(job, "orphan", False) or same_process(job.pid, job.proc_start):
             return
         with self._ending:
             if not job.orphan:
@@ -161,7 +206,10 @@ class JobQueue:
         log = self._path(job, ".log")
         error = _error_line(log) if log is not None else ""
         tail = _tail(log) if log is not None else ""
-        if "error:" in tail:
+        if job.cancel_requested:
+            end = {"state": "cancelled", "error": None,
+                   "message": "cancelled: its process (started by an earlier server) was stopped"}
+        elif "error:" in tail:
             end = {"state": "failed", "error": error, "message": "failed"}
         elif job.kind == "finetune" and "fine-tuned model:" in tail:
             end = {"state": "finished", "progress": 1.0, "message": "finished (followed by an earlier server)"}
@@ -171,6 +219,8 @@ class JobQueue:
 
     def cancel(self, job_id: str) -> Job | None:
         job = self.jobs.get(job_id)
+        if job is not None and getattr(job, "orphan", False):
+            return self._cancel_orphan(job)
         with self._ending:  # not between a job's final save and its final state (which it would overwrite)
             if job is None or job.state not in ("queued", "running"):
                 return job
@@ -181,6 +231,30 @@ class JobQueue:
             if proc is not None:
                 _stop(proc)
             self.save(job)
+        return job
+
+    def _cancel_orphan(self, job: Job, grace: float = ORPHAN_GRACE_S) -> Job:
+        """Stop the process of a job that an earlier server started (its process group: SIGTERM, then SIGKILL after
+        ``grace`` seconds), once it is known to be that process; the job is then recorded as cancelled. Returns when
+        the process has ended (or could not be stopped, which the job's message then says)."""
+        with self._ending:
+            if not job.orphan:
+                return job
+            job.cancel_requested = True
+        if same_process(job.pid, job.proc_start):
+            job.message = "cancelling: stopping its process (started by an earlier server)"
+            _signal_group(job.pid, signal.SIGTERM)
+            t0 = time.time()
+            while same_process(job.pid, job.proc_start) and time.time() - t0 < grace:
+                time.sleep(0.1)
+            if same_process(job.pid, job.proc_start):
+                _signal_group(job.pid, signal.SIGKILL)
+                t0 = time.time()
+                while same_process(job.pid, job.proc_start) and time.time() - t0 < 5:
+                    time.sleep(0.1)
+        self._settle_orphan(job)
+        if job.orphan:
+            job.message = f"its process (pid {job.pid}, started by an earlier server) could not be stopped"
         return job
 
     def shutdown(self) -> None:
@@ -232,6 +306,17 @@ class JobQueue:
                 setattr(job, key, value)
 
 
+def _signal_group(pid: int, sig: int) -> None:
+    """``sig`` to the process group that ``pid`` leads (a job's process starts its own), else to ``pid`` alone."""
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except OSError:
+        pass
+
+
 def _stop(proc: subprocess.Popen) -> None:
     """SIGTERM to a job's process group (the command and any worker it started)."""
     if proc.poll() is None:
@@ -254,7 +339,7 @@ def run_subprocess(job: Job, jobs: JobQueue, argv: list[str], log: Path, total_e
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env={**os.environ, **(env or {})}, start_new_session=True)
     jobs.procs[job.id] = proc
-    job.pid = proc.pid
+    job.pid, job.proc_start = proc.pid, process_start(proc.pid)
     job.message = "preparing the actives"
     jobs.save(job)
     try:

@@ -11,7 +11,6 @@ import math
 import re
 import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -129,8 +128,10 @@ def histogram(values, bins: int = 20) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- runs
-def list_runs(root: Path, depth: int = 3) -> list[dict]:
-    """Run directories under ``root`` (a ``config.json`` or ``log.csv``), newest first, with what they are."""
+def list_runs(root: Path, depth: int = 3, jobs: dict | None = None) -> list[dict]:
+    """Run directories under ``root`` (a ``config.json``, ``log.csv`` or model, or the folder of a page's job),
+    newest first, with what they are;
+    ``jobs`` maps a run's name to the state of the last page job that wrote it (see :func:`run_info`)."""
     found: list[dict] = []
     if root is None or not root.is_dir():
         return found
@@ -140,8 +141,9 @@ def list_runs(root: Path, depth: int = 3) -> list[dict]:
             entries = sorted(d.iterdir())
         except OSError:
             return
-        if d != root and any((d / f).is_file() for f in ("config.json", "log.csv", "model/model.json")):
-            found.append(run_info(root, d))
+        if d != root and (any((d / f).is_file() for f in ("config.json", "log.csv", "model/model.json"))
+                          or d.relative_to(root).as_posix() in (jobs or {})):  # a page job's, before its first file
+            found.append(run_info(root, d, jobs))
         if level >= depth:
             return
         for e in entries:
@@ -160,7 +162,10 @@ def _read_json(p: Path) -> dict:
         return {}
 
 
-def run_info(root: Path, d: Path) -> dict:
+def run_info(root: Path, d: Path, jobs: dict | None = None) -> dict:
+    """What a run is, and its status: ``running`` while a trainer holds its ``.lock``; else the state of the page's
+    job that wrote it, where there is one (``queued``, ``running``, ``cancelled``, ``interrupted``, ``failed``;
+    a finished job's run is ``finished``); else ``finished`` with a ``metrics.json``, ``incomplete`` without."""
     cfg = _read_json(d / "config.json")
     cmd = cfg.get("command") or []
     words = [w for w in cmd if isinstance(w, str) and not w.startswith("-")][1:3] if isinstance(cmd, list) else []
@@ -170,12 +175,13 @@ def run_info(root: Path, d: Path) -> dict:
     log = d / "log.csv"
     modified = max((p.stat().st_mtime for p in (d / "config.json", log, d / "metrics.json") if p.exists()),
                    default=d.stat().st_mtime)
+    job_state = (jobs or {}).get(d.relative_to(root).as_posix())
     if _training_now(d):
         status = "running"
+    elif job_state in ("queued", "running", "cancelled", "interrupted", "failed"):
+        status = job_state
     elif (d / "metrics.json").exists():
         status = "finished"
-    elif time.time() - modified < 120:
-        status = "running"
     else:
         status = "incomplete"
     last = {}
@@ -280,6 +286,7 @@ class Service:
         # predictions share the two cores in turn: with all of them at once each request would take as long as the
         # whole burst (the GIL and the cores are shared), in turn the first answers come back early
         self._compute = threading.BoundedSemaphore(COMPUTE_SLOTS)
+        self._naming = threading.Lock()  # a fine-tune's run name: checked and taken at once
         state = self.runs / ".chemrnn-web" / "jobs" if self.runs is not None else None
         self.jobs = JobQueue(state, {"sample": self._run_sample, "finetune": self._run_finetune})
 
@@ -292,10 +299,22 @@ class Service:
                 self._predictor = PropertyPredictor("shipped")  # float32, as `property predict`
             return self._predictor
 
+    def run_jobs(self) -> dict:
+        """The last fine-tune job of each run name (the page's record of what wrote that run)."""
+        last: dict = {}
+        for job in sorted(self.jobs.list(), key=lambda j: j.created):
+            if job.kind == "finetune" and isinstance(job.params.get("name"), str):
+                last[job.params["name"]] = job
+        return last
+
+    def run_list(self) -> list[dict]:
+        """The runs under ``--runs``, each run the page wrote with the state of its job (as the Jobs list says)."""
+        return list_runs(self.runs, jobs={name: job.state for name, job in self.run_jobs().items()})
+
     def language_models(self) -> list[dict]:
         """The language models the page offers: the shipped ones, then every run's model under ``--runs``."""
         out = [{"key": k, "label": f"{k} ({what})"} for k, what in SHIPPED_LMS.items()]
-        for r in list_runs(self.runs) if self.runs else []:
+        for r in self.run_list() if self.runs else []:
             if r["model"] == "language":
                 out.append({"key": f"run:{r['name']}", "label": f"{r['name']} ({r['kind']})"})
         return out
@@ -522,9 +541,7 @@ class Service:
             raise WebError("name the run with letters, digits, '_', '-' or '.' (at most 64, not starting with "
                            "'.' or '-')")
         out = self.runs / name
-        if out.exists() or any(j.params.get("name") == name and j.state in ("queued", "running")
-                               for j in self.jobs.list()):
-            raise WebError(f"a run named {name!r} exists already: choose another name")
+        self._replaceable(name)  # refused now when the name is taken; the folder is replaced once all is checked
         prior_key = text_field(params, "prior", "chembl", "the prior")
         prior = self.model_path(prior_key)
         epochs = number(params, "epochs", int, 5, 1, LIMITS["epochs"], "the epochs")
@@ -549,10 +566,35 @@ class Service:
             actives, what = good, f"{len(good):,} pasted actives"
         params = {"name": name, "prior": prior_key, "epochs": epochs, "batch_size": batch, "lr": lr, "seed": seed,
                   "actives": what}
-        job = self.jobs.submit("finetune", params, f"fine-tune {prior_key} on {what} → {name}")
+        with self._naming:  # two forms naming the same run at once: one of them is refused
+            replaced = self._replaceable(name)
+            if replaced is not None:
+                import shutil
+
+                shutil.rmtree(out)
+                params["replaces"] = f"the {replaced.state} run of job {replaced.id}"
+            job = self.jobs.submit("finetune", params, f"fine-tune {prior_key} on {what} → {name}"
+                                   + (f" (replacing its {replaced.state} run)" if replaced is not None else ""))
         job.actives = actives
         job.prior_path = str(prior)
         return job
+
+    def _replaceable(self, name: str):
+        """The ended job whose run folder ``name`` a new fine-tune of that name replaces (one the page started that
+        was cancelled, interrupted or failed, with no trainer in it now), None when the name is free; a name taken
+        otherwise (a job of that name queued or running, a finished run, a folder the page did not write) is
+        refused."""
+        out = self.runs / name
+        last = self.run_jobs().get(name)
+        if last is not None and last.state in ("queued", "running"):
+            raise WebError(f"a run named {name!r} is being trained (job {last.id}, {last.state}): choose another "
+                           "name, or cancel that job first")
+        if not out.exists() and not out.is_symlink():
+            return None
+        if last is not None and last.state in ("cancelled", "interrupted", "failed") and out.is_dir() and \
+                not out.is_symlink() and not (out / "metrics.json").exists() and not _training_now(out):
+            return last
+        raise WebError(f"a run named {name!r} exists already: choose another name")
 
     def _run_finetune(self, job, jobs) -> None:
         from .jobs import JobFailed, run_subprocess

@@ -1,6 +1,6 @@
 // chemrnn's local web page: plain ES module, no framework, everything served by `chemrnn serve`.
 const $ = (sel) => document.querySelector(sel);
-const state = { info: null, predict: null, genJob: null, polling: null, curve: null, watch: null };
+const state = { info: null, predict: null, genJob: null, polling: null, curve: null, watch: null, cancelling: new Set() };
 
 // ------------------------------------------------------------------------------------------ helpers
 function el(tag, attrs = {}, ...children) {
@@ -31,10 +31,11 @@ async function call(path, body) {
   const opts = body === undefined ? {} : {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
   let r;
-  try { r = await fetch(path, opts); } catch (e) { throw new Error("the server cannot be reached: is chemrnn serve running?"); }
+  try { r = await fetch(path, opts); } catch (e) {
+    throw Object.assign(new Error("the server cannot be reached: is chemrnn serve running?"), { unreachable: true }); }
   let data = null;
   try { data = await r.json(); } catch (e) { data = null; }
-  if (!r.ok) throw new Error((data && data.error) || `the server answered ${r.status}`);
+  if (!r.ok) throw Object.assign(new Error((data && data.error) || `the server answered ${r.status}`), { status: r.status });
   return data;
 }
 
@@ -139,16 +140,19 @@ function fillModels() {
   }
 }
 
-async function generate() {
+async function generate(again) {
   showMessage("");
   const btn = $("#gen-btn");
   btn.disabled = true;
   try {
-    const job = await call("/api/generate", { model: $("#gen-model").value, n: Number($("#gen-n").value),
-                                              temperature: Number($("#gen-temp").value),
-                                              seed: Number($("#gen-seed").value) });
+    const params = again && !(again instanceof Event) ? again
+      : { model: $("#gen-model").value, n: Number($("#gen-n").value), temperature: Number($("#gen-temp").value),
+          seed: Number($("#gen-seed").value) };
+    const job = await call("/api/generate", params);
+    genLost(null);
     state.genJob = job.id;
     localStorage.setItem("chemrnn.genJob", job.id);
+    localStorage.setItem("chemrnn.genParams", JSON.stringify(params));  // to run it again if it is lost
     $("#gen-results").hidden = true;
     followGeneration();
   } catch (e) { showMessage(e.message); btn.disabled = false; }
@@ -161,7 +165,19 @@ async function followGeneration() {
   box.hidden = false;
   let job;
   try { job = await call(`/api/jobs/${id}`); } catch (e) {
-    box.hidden = true; $("#gen-btn").disabled = false; localStorage.removeItem("chemrnn.genJob"); return; }
+    if (id !== state.genJob) return;
+    if (e.unreachable) {  // stopped or restarting: followed again when it answers
+      genLost("sampling: the server cannot be reached (stopped or restarting?); the job is lost unless the server " +
+              "comes back with it", true);
+      setTimeout(followGeneration, 2000);
+      return;
+    }
+    genLost(`sampling lost: the server no longer knows the job (it was restarted): ${e.message}`);
+    return;
+  }
+  if (id !== state.genJob) return;
+  genLost(null);
+  if (job.state === "interrupted") { genLost(`sampling lost: ${job.message} (the server was stopped or restarted)`); return; }
   box.querySelector(".bar > div").style.width = barWidth(job.progress);
   box.querySelector(".msg").textContent = job.message;
   if (job.state === "queued" || job.state === "running") { setTimeout(followGeneration, 400); return; }
@@ -169,6 +185,26 @@ async function followGeneration() {
   box.hidden = true;
   if (job.state !== "finished") { showMessage(`sampling ${job.state}: ${job.error || job.message}`); return; }
   renderGeneration(job);
+}
+
+// a sampling job the server lost (stopped, restarted, unreachable): said so, with a button to run it again
+function genLost(text, following = false) {
+  const box = $("#gen-lost");
+  if (!text) { box.hidden = true; return; }
+  $("#gen-progress").hidden = true;
+  $("#gen-btn").disabled = false;
+  box.querySelector(".msg").textContent = text;
+  box.hidden = false;
+  if (!following) { state.genJob = null; localStorage.removeItem("chemrnn.genJob"); }
+}
+
+function generateAgain() {
+  let params = null;
+  try { params = JSON.parse(localStorage.getItem("chemrnn.genParams")); } catch (e) { params = null; }
+  if (!params) { genLost(null); generate(); return; }
+  const fields = { "#gen-model": params.model, "#gen-n": params.n, "#gen-temp": params.temperature, "#gen-seed": params.seed };
+  for (const [sel, v] of Object.entries(fields)) if (v !== undefined && v !== null) $(sel).value = v;
+  generate(params);
 }
 
 function renderGeneration(job) {
@@ -413,8 +449,12 @@ async function pollJobs() {
       el("td", { text: j.title }), el("td", { class: "state-" + j.state, text: j.state }),
       el("td", {}, bar, el("span", { class: "dim", text: ` ${j.seconds} s` })),
       el("td", { class: j.error ? "state-failed" : "", text: j.error ? `${j.message}: ${j.error}` : j.message }),
-      el("td", {}, active ? el("button", { text: "Cancel", onclick: async () => {
-        try { await call(`/api/jobs/${j.id}/cancel`, {}); pollJobs(); } catch (e) { showMessage(e.message); } } }) : null));
+      el("td", {}, active ? el("button", { text: state.cancelling.has(j.id) ? "cancelling…" : "Cancel",
+                                           disabled: state.cancelling.has(j.id), onclick: async (ev) => {
+        // a job of an earlier server is answered once its process has ended: seconds
+        state.cancelling.add(j.id); busy(ev.target, true, "cancelling…");
+        try { await call(`/api/jobs/${j.id}/cancel`, {}); } catch (e) { showMessage(e.message); }
+        state.cancelling.delete(j.id); pollJobs(); } }) : null));
   }));
   if (!res.jobs.length) tbody.append(el("tr", {}, el("td", { colspan: 5, class: "dim", text: "no jobs" })));
   const finishedNow = res.jobs.some((j) => wasActive.has(j.id) && j.kind === "finetune" && !(j.state === "queued" || j.state === "running"));
@@ -432,6 +472,8 @@ async function start() {
   $("#example-btn").addEventListener("click", () => { $("#smiles-input").value = EXAMPLES.join("\n"); predict(); });
   $("#smiles-input").addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) predict(); });
   $("#gen-btn").addEventListener("click", generate);
+  $("#gen-again").addEventListener("click", generateAgain);
+  $("#gen-lost-dismiss").addEventListener("click", () => genLost(null));
   $("#gen-hist-prop").addEventListener("change", drawHistogram);
   $("#gen-predict").addEventListener("click", () => {
     const limit = state.info ? state.info.limits.smiles : 1000;
