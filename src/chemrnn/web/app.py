@@ -1,9 +1,10 @@
 """The HTTP face of :mod:`chemrnn.web.service`: a Starlette app, JSON in and out, a static page.
 
-Bad input is a JSON ``{"error": message}`` with status 400 (413 for a request over the size limit); an unexpected
-failure is a one-line message with status 500 (the traceback goes to the server's log, never to the page). POSTs
-must be JSON (``Content-Type: application/json``), which a page of another site cannot send without the browser
-asking first, and the Host must be this machine's name unless the page is served on another address.
+Bad input is a JSON ``{"error": message}`` with status 400 (413 for a request over the size limit; 429, with
+``Retry-After``, for a generation when the sampling queue is full); an unexpected failure is a one-line message
+with status 500 (the traceback goes to the server's log, never to the page). POSTs must be JSON
+(``Content-Type: application/json``), which a page of another site cannot send without the browser asking first,
+and the Host must be this machine's name unless the page is served on another address.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from .jobs import QueueFull
 from .service import LIMITS, Service, WebError
 
 STATIC = Path(__file__).parent / "static"
@@ -102,6 +104,9 @@ def api(handler):
             return await handler(request)
         except _TooBig:
             raise
+        except QueueFull as exc:
+            return JSONResponse({"error": str(exc), "retry_after": exc.retry_after}, status_code=429,
+                                headers={"Retry-After": str(exc.retry_after)})
         except WebError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         except ChemrnnError as exc:

@@ -14,7 +14,9 @@ finds its jobs again.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
+import math
 import os
 import queue
 import re
@@ -29,6 +31,7 @@ from pathlib import Path
 STATES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
 ORPHAN_GRACE_S = 10  # seconds an earlier server's job process is given to end on SIGTERM before SIGKILL
 _BAR = re.compile(r"Epoch (\d+):\s+(\d+)%\|[^|]*\|\s*(\d+)/(\d+)")
+_ORDER = itertools.count()  # jobs in the order they were submitted
 
 
 class Job:
@@ -47,12 +50,17 @@ class Job:
         self.proc_start: str | None = None  # the start time of the process (``pid``), which tells it from another
         self.cancel_requested = False
         self.orphan = False  # running in a process that an earlier server started
+        self.order = next(_ORDER)
+        self.position: int | None = None  # while queued: 1 runs next (see JobQueue.submit)
 
     def public(self, with_result: bool = True) -> dict:
         now = self.ended or time.time()
         d = {"id": self.id, "kind": self.kind, "title": self.title, "state": self.state, "progress": self.progress,
              "message": self.message, "error": self.error, "created": self.created, "params": self.params,
              "seconds": round(now - self.started, 1) if self.started else 0.0}
+        d["queue_position"] = self.position if self.state == "queued" else None
+        if d["queue_position"]:
+            d["message"] = f"queued: {ordinal(self.position)}"
         if with_result:
             d["result"] = self.result
         return d
@@ -113,8 +121,9 @@ def same_process(pid: int | None, start: str | None) -> bool:
 class JobQueue:
     """Jobs by id; a worker thread per kind runs them one at a time, in order."""
 
-    def __init__(self, state_dir: Path | None, runners: dict, keep: int = 50):
+    def __init__(self, state_dir: Path | None, runners: dict, keep: int = 50, depth: dict | None = None):
         self.state_dir = state_dir
+        self.depth = depth or {}  # kind -> the most jobs that may wait (beyond the one running); more: QueueFull
         self.runners = runners  # kind -> callable(job, queue) that sets job.result or raises
         self.keep = keep
         self.jobs: dict[str, Job] = {}
@@ -170,10 +179,19 @@ class JobQueue:
 
     # ---------------------------------------------------------------------------------------- use
     def submit(self, kind: str, params: dict, title: str) -> Job:
+        """A job in its kind's queue, with its place in it; :class:`QueueFull` when as many wait as the kind's
+        ``depth`` allows."""
         job = Job(kind, params, title)
         with self.lock:
+            waiting = self._renumber(kind)
+            limit = self.depth.get(kind)
+            if limit is not None and waiting >= limit:
+                wait = self._retry_after(kind)
+                raise QueueFull(f"too many {kind} jobs waiting ({waiting:,}, the most the queue holds, besides the "
+                                f"one running): try again in about {wait} s", wait)
             self.jobs[job.id] = job
             self._trim()
+            self._renumber(kind)
         self.save(job)
         self.queues[kind].put(job.id)
         return job
@@ -183,13 +201,36 @@ class JobQueue:
         for j in sorted(done, key=lambda j: j.created)[: max(0, len(self.jobs) - self.keep)]:
             del self.jobs[j.id]
 
+    def _renumber(self, kind: str) -> int:
+        """Each queued job of ``kind`` its place (1: it runs next), in the order they were submitted; how many
+        wait."""
+        waiting = sorted((j for j in list(self.jobs.values()) if j.kind == kind and j.state == "queued"),
+                         key=lambda j: j.order)
+        for k, j in enumerate(waiting, 1):
+            j.position = k
+        return len(waiting)
+
+    def _retry_after(self, kind: str) -> int:
+        """Seconds until a place in ``kind``'s queue is likely free: the time the last jobs of that kind took
+        (the median of up to five), 10 s before any has run."""
+        done = sorted((j for j in list(self.jobs.values()) if j.kind == kind and j.state == "finished"
+                       and j.started and j.ended), key=lambda j: j.ended)[-5:]
+        took = sorted(j.ended - j.started for j in done)
+        return max(1, min(600, math.ceil(took[len(took) // 2]))) if took else 10
+
     def get(self, job_id: str) -> Job | None:
         job = self.jobs.get(job_id)
         if job is not None:
             self._settle_orphan(job)
+            if job.state == "queued":
+                with self.lock:
+                    self._renumber(job.kind)
         return job
 
     def list(self) -> list[Job]:
+        with self.lock:
+            for kind in self.queues:
+                self._renumber(kind)
         for job in list(self.jobs.values()):
             self._settle_orphan(job)
         return sorted(self.jobs.values(), key=lambda j: j.created, reverse=True)
@@ -328,6 +369,21 @@ def _stop(proc: subprocess.Popen) -> None:
 
 class JobFailed(Exception):
     """A job that ended without its result; the message is shown to the user."""
+
+
+class QueueFull(Exception):
+    """A job refused because its queue is full: the message says so, ``retry_after`` (seconds) says when to try
+    again (HTTP 429 with ``Retry-After``)."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, …, 11th, 12th, 13th, …, 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def run_subprocess(job: Job, jobs: JobQueue, argv: list[str], log: Path, total_epochs: int | None = None,

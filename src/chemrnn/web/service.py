@@ -15,11 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .fair import FairShare, chunks
+
 LIMITS = {
     "body_bytes": 1_000_000,  # one request
     "smiles": 1_000,  # molecules per prediction request
     "smiles_chars": 500,  # characters of one SMILES
     "samples": 2_000,  # molecules per generation
+    "queued_samples": 8,  # generations waiting behind the one running; one more is refused (429, Retry-After)
     "temperature": (0.05, 5.0),
     "watch_tokens": 150,  # tokens of the SMILES to watch
     "actives": 5_000,  # pasted actives of a fine-tune
@@ -283,12 +286,14 @@ class Service:
         self._predictor = None
         self._lms: dict[str, tuple] = {}
         self._known: tuple | None = None  # (the training data's files and their times, canonical SMILES)
-        # predictions share the two cores in turn: with all of them at once each request would take as long as the
-        # whole burst (the GIL and the cores are shared), in turn the first answers come back early
-        self._compute = threading.BoundedSemaphore(COMPUTE_SLOTS)
+        # predictions share the two cores in turn, chunk by chunk (fair.py): with all of them at once each request
+        # would take as long as the whole burst (the GIL and the cores are shared); whole request by whole request, a
+        # one-molecule prediction would wait for two of 1,000 to end
+        self._compute = FairShare(COMPUTE_SLOTS, express=1)
         self._naming = threading.Lock()  # a fine-tune's run name: checked and taken at once
         state = self.runs / ".chemrnn-web" / "jobs" if self.runs is not None else None
-        self.jobs = JobQueue(state, {"sample": self._run_sample, "finetune": self._run_finetune})
+        self.jobs = JobQueue(state, {"sample": self._run_sample, "finetune": self._run_finetune},
+                             depth={"sample": LIMITS["queued_samples"]})
 
     # ----------------------------------------------------------------------------------- models
     def predictor(self):
@@ -371,12 +376,17 @@ class Service:
         rows = parse_smiles_text(text)
         predictor = self.predictor()
         usable = [r for r in rows if not r["error"]]
-        with self._compute:
-            return self._predict(rows, usable, predictor)
+        parts = chunks(usable)
+        with self._compute.request(small=len(parts) <= 1) as turn:
+            for part in parts:
+                with turn(sum(len(r["smiles"]) for r in part)):
+                    self._predict_rows(part, predictor)
+        return self._predict(rows, predictor)
 
-    def _predict(self, rows, usable, predictor) -> dict:
+    def _predict_rows(self, usable, predictor) -> None:
+        """The values, reasons and RDKit's figures of ``usable`` rows, written into them."""
         from .. import chem
-        from ..predict import UNITS, outcome_counts, outcome_summary, within_physical_range
+        from ..predict import within_physical_range
 
         res = predictor.predict([r["smiles"] for r in usable])
         targets = predictor.targets
@@ -388,6 +398,11 @@ class Service:
             rd = chem.descriptors(r["smiles"]) if r["canonical"] else None
             r["rdkit"] = {t: fmt((rd or {}).get(t, float("nan"))) for t in targets}
             r["unseen_tokens"] = why.startswith("tokens the model never saw")
+
+    def _predict(self, rows, predictor) -> dict:
+        from ..predict import UNITS, outcome_counts, outcome_summary
+
+        targets = predictor.targets
         for r in rows:
             r.setdefault("warning", "")
             r.setdefault("canonical", "")
