@@ -49,6 +49,7 @@ def test_dataset_name_as_input(tmp_path, capsys, shared_data):
     assert stats["tokenizer"] == "atom" and stats["token_length"]["min"] > 0
 
 
+@pytest.mark.slow
 def test_demo_main_job(tmp_path, capsys):
     model = ROOT / "tests" / "data" / "lm_schema1.chemrnn"
     code, stdout, err = run(capsys, "demo", "-o", str(tmp_path / "run"), "--model", str(model), "-n", "200",
@@ -127,6 +128,7 @@ def test_usage_error_exit_code(capsys):
     assert code == 2 and "does-not-exist.smi: no such file" in err
 
 
+@pytest.mark.slow
 def test_lm_commands_smoke(tmp_path, capsys, shared_data):
     run_dir = tmp_path / "lm"
     code, _, err = run(capsys, "-q", "lm", "train", "--preset", "tiny", "--max-steps", "20", "--val-every", "10",

@@ -131,6 +131,7 @@ def test_derive_offline_without_a_source_names_it_and_its_url(tmp_path, capsys):
     assert code == 2 and "shipped" in err
 
 
+@pytest.mark.slow
 def test_every_derived_registry_file_is_reproduced_byte_for_byte_from_its_lines(shared_data):
     """The writer (Python's gzip at level 9, the name and time stamp of the recipe in the header, line-by-line
     through a text wrapper) gives each shared file's exact bytes from its lines: with the recipe's lines the

@@ -46,6 +46,7 @@ def log(run: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["reinvent", "hillclimb", "segler"])
 def test_each_optimizer_raises_the_mean_score(tmp_path, optimizer):
     summary = run_design(config(tmp_path, optimizer, 384), tmp_path / "run")
@@ -57,6 +58,7 @@ def test_each_optimizer_raises_the_mean_score(tmp_path, optimizer):
         assert (tmp_path / "run" / f).exists(), f
 
 
+@pytest.mark.slow
 def test_diversity_filter_caps_a_scaffold(tmp_path):
     """Rewarding one-ring molecules makes benzene the common scaffold: its bucket fills and the rest score 0."""
     cfg = config(tmp_path, "reinvent", 240, 'kind = "scaffold"\nbucket_size = 3\nmin_score = 0.5')
@@ -109,6 +111,7 @@ def test_a_bad_scoring_component_names_the_config_file(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_resumed_run_equals_uninterrupted(tmp_path):
     straight = tmp_path / "straight"
     run_design(config(tmp_path, "reinvent", 240), straight)
@@ -118,6 +121,7 @@ def test_resumed_run_equals_uninterrupted(tmp_path):
     assert (resumed / "scored.csv").read_text() == (straight / "scored.csv").read_text()
 
 
+@pytest.mark.slow
 def test_a_rerun_with_other_settings_is_refused_naming_them_and_restart_starts_over(tmp_path):
     cfg, run = config(tmp_path, "reinvent", 48), tmp_path / "run"
     run_design(cfg, run)
@@ -129,6 +133,7 @@ def test_a_rerun_with_other_settings_is_refused_naming_them_and_restart_starts_o
     assert json.loads((run / "config.json").read_text())["config"]["design"]["options"]["sigma"] == 60
 
 
+@pytest.mark.slow
 def test_killed_run_resumes(tmp_path):
     cfg = config(tmp_path, "hillclimb", 48 * 40)
     run = tmp_path / "run"
@@ -180,6 +185,7 @@ def test_examples_are_valid_configs(example, tmp_path):
         assert ScoringFunction.from_config(scoring)(["CCO"]).shape == (1,)
 
 
+@pytest.mark.slow
 def test_cli_activity_train_predict_and_design_run(tmp_path, capsys, shared_data):
     """The commands of the design group end to end: an activity model from JNK3 actives, its predictions as CSV on
     stdout (nothing else there, nothing on stderr with -q), and a design run whose scoring uses it."""
@@ -247,6 +253,7 @@ def test_goal_directed_generator_counts_the_starting_population_in_the_budget(sa
     assert best == sorted(best, reverse=True)
 
 
+@pytest.mark.slow
 def test_goal_directed_generator_stops_at_the_maximum_and_keeps_snapshots(sample_smiles):
     """A task whose best molecules already reach the maximum spends no more budget (celecoxib rediscovery: the
     population holds celecoxib); one that does not runs its budget, and its snapshots give the scores a run of that
@@ -316,6 +323,7 @@ def test_best_molecules_count_stereoisomers_once_as_guacamol_does():
     assert best_distinct(best, 10) == ["C[C@H](N)C(=O)O", "CCO", "CCN", "F/C=C\\F", "CO"]
 
 
+@pytest.mark.slow
 def test_design_updates_are_seeded_whatever_the_global_torch_state():
     """The ChEMBL prior has dropout: a run's fine-tuning draws its masks from a per-step seed, so two runs with the
     same seed agree even when the process's global torch RNG differs (as between two processes)."""
@@ -394,6 +402,7 @@ def test_a_state_saved_before_raw_ranking_resumes_with_raw_scores(tmp_path):
     assert "CCO" not in run.optimizer.pool and all(v > 0 for v in run.optimizer.pool.values())
 
 
+@pytest.mark.slow
 def test_invalid_starting_population_lines_go_to_a_rejects_file_with_their_line(tmp_path):
     pop = tmp_path / "pop.smi"
     pop.write_text("c1ccccc1O\nC1CC\nc1ccc2ccccc2c1\n\nnot_a_smiles\nCCO\n")
@@ -483,6 +492,7 @@ def test_activity_train_counts_and_rejects_what_it_drops(tmp_path, capsys, share
     assert "few.smi: need at least 10 valid actives" in err and "3 rows: 1 actives, 0 duplicates, 2 rejected" in err
 
 
+@pytest.mark.slow
 def test_design_reports_show_figures_to_four_decimals(tmp_path):
     """log.csv, metrics.json and report.html give 0.3333, not 0.3333333333333333 (scored.csv keeps 6 significant
     digits per molecule)."""

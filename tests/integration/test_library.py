@@ -34,6 +34,7 @@ def score_of(model, vocab, tok, strings, as_written=True):
     return [x.logp for x in score_rows(model, vocab, tok, rows, as_written=as_written)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["beam", "swor", "sample"])
 def test_a_library_holds_exactly_n_distinct_valid_canonical_unknown_molecules_most_likely_first(
         tmp_path, capsys, prior, method):
@@ -59,6 +60,7 @@ def test_a_library_holds_exactly_n_distinct_valid_canonical_unknown_molecules_mo
     assert not (tmp_path / "lib.csv.partial").exists()
 
 
+@pytest.mark.slow
 def test_beam_search_finds_more_likely_molecules_than_sampling(prior):
     """Rank by rank, the beam library's molecules are more likely than the most likely distinct molecules of 600
     random samples (its 1st beats their 1st, its 100th their 100th)."""
@@ -72,6 +74,7 @@ def test_beam_search_finds_more_likely_molecules_than_sampling(prior):
     assert len(lp) == 100 and (phi >= lp - 1e-6).all() and phi.mean() > lp.mean() + 0.5
 
 
+@pytest.mark.slow
 def test_sampling_without_replacement_never_repeats_and_its_log_probabilities_are_lm_scores(prior):
     model, vocab, tok, _ = prior
     found = tree_search(model, vocab, tok, 200, Acceptor(set()), gumbel=True, seed=11)

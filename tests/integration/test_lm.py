@@ -30,6 +30,7 @@ def vocab(sample_smiles):
     return Vocabulary.build(AtomTokenizer().tokenize(s) for s in sample_smiles)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_overfit_one_batch(vocab, sample_smiles, cell):
     torch.manual_seed(0)
@@ -120,6 +121,7 @@ def test_train_loss_falls_and_model_saved(tmp_path):
         assert (run / f).exists(), f
 
 
+@pytest.mark.slow
 def test_resume_after_kill_9(tmp_path, sample_smiles, monkeypatch):
     """``kill -9`` mid-run, then the same command again: the run continues from the checkpoint (not from step 0)
     and ends with the weights and loss of an uninterrupted run of the same command."""
@@ -259,6 +261,7 @@ def test_recovery_curve_and_novel_only_sampling(tmp_path, capsys):
     assert sum(p["new_per_10k"] for p in rec["curve"]) * 100 / 10_000 == pytest.approx(rec["recovered"])
 
 
+@pytest.mark.slow
 def test_temperature_sweep_in_lm_evaluate(tmp_path, capsys):
     """lm evaluate --model … --temperatures: one row per temperature, each the metrics of its own samples, and a
     colder softmax writes more valid molecules than a hot one."""

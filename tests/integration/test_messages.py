@@ -37,6 +37,7 @@ def test_lm_train_prints_its_result_with_quiet(tmp_path, small, capsys):
     assert json.loads(stdout)["train_size"] == 180 and "model:" not in err  # the result; messages stay quiet
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_lm_train_says_what_was_kept_and_exits_130(tmp_path, small):
     """SIGINT after the first checkpoint: exit 130 (not Lightning's 1), one line naming the checkpoint and how to
     resume, no traceback; rerunning the command resumes from it."""
@@ -136,6 +137,7 @@ def test_a_streamed_run_says_how_many_molecules_it_holds_out_and_records_them(tm
     assert json.loads((run_dir / "metrics.json").read_text())["val_size"] == 20
 
 
+@pytest.mark.slow
 def test_the_demo_says_before_it_computes_the_reference_statistics_and_caches_them(tmp_path, capsys):
     """On an empty cache the reference's statistics (with FCD a minute or more) are announced before they are
     computed, saying that they are cached for later runs, and their time and cache are said after; a second run

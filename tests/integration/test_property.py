@@ -22,6 +22,7 @@ def trained(tmp_path_factory):
     return run, metrics
 
 
+@pytest.mark.slow
 def test_training_learns_both_targets(trained):
     run, metrics = trained
     with open(run / "log" / "metrics.csv") as fh:
@@ -32,6 +33,7 @@ def test_training_learns_both_targets(trained):
     assert metrics["_run"]["train"] == 8000 and metrics["_run"]["test"] == 1000
 
 
+@pytest.mark.slow
 def test_predict_keeps_order_and_reports_invalid(trained, tmp_path, capsys):
     run, _ = trained
     src = tmp_path / "in.smi"
@@ -46,6 +48,7 @@ def test_predict_keeps_order_and_reports_invalid(trained, tmp_path, capsys):
     assert targets == ["logP", "TPSA"] and np.allclose(pred[0], pred[1], atol=1e-4)  # same molecule, same answer
 
 
+@pytest.mark.slow
 def test_evaluate_and_embed(trained, tmp_path, capsys):
     run, _ = trained
     assert main(["property", "evaluate", str(run / "model"), "sample", "-o", str(tmp_path / "ev")]) == 0
@@ -93,6 +96,7 @@ def test_pooling_ignores_padding(pooling):
     assert reverse_padded(x, lengths)[1, :2, 0].tolist() == [1.0, 0.0]
 
 
+@pytest.mark.slow
 def test_embed_reports_rejected_lines(trained, tmp_path, capsys):
     run, _ = trained
     src = tmp_path / "in.smi"

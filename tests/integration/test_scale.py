@@ -53,6 +53,7 @@ def test_ranks_together_train_on_the_one_process_batches(world, n, batch_size):
     assert sorted(i for s in shares for b in s for i in b) == list(range(n))
 
 
+@pytest.mark.slow
 def test_two_ddp_processes_with_half_the_batch_match_one_with_the_whole(tmp_path, small):
     """``lm train --devices 2 --batch-size 8`` (Lightning launches the second process through the CLI, gloo on
     CPU) ends with the weights and losses of one process with ``--batch-size 16``: the global batch is split
@@ -80,6 +81,7 @@ def test_two_ddp_processes_with_half_the_batch_match_one_with_the_whole(tmp_path
     assert (res.stdout + res.stderr).count("\"train_loss\"") == 1  # rank 0 alone reports
 
 
+@pytest.mark.slow
 def test_property_ddp_matches_one_process_with_the_whole_batch(tmp_path):
     """``property train --devices 2 --batch-size 32`` ends with the weights and test metrics of one process with
     ``--batch-size 64`` (global-batch mean squared error; validation loss reduced over the ranks)."""

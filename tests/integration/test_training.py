@@ -157,6 +157,7 @@ def test_resumable_buckets_deal_every_index_once(world, n, batch_size):
 
 
 # ------------------------------------------------------------------------------------------- schedule
+@pytest.mark.slow
 def test_time_capped_run_anneals_over_its_sittings(tmp_path, small):
     """With --max-minutes the cosine schedule runs on the time spent too: the LR ends at its minimum although
     max_steps is far away; a resumed run counts the time of the earlier sitting."""
@@ -334,6 +335,7 @@ HOLD = ("import sys, time\nfrom chemrnn.training.lock import run_lock\nwith run_
         "    print('locked', flush=True)\n    time.sleep(120)\n")
 
 
+@pytest.mark.slow
 def test_second_run_into_a_locked_directory_is_refused(tmp_path, small, capsys):
     run = tmp_path / "run"
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(run)], stdout=subprocess.PIPE)

@@ -86,6 +86,7 @@ def test_shipped_model_is_small_and_loads():
     assert np.abs(fast - pred).mean(0)[0] < 0.01
 
 
+@pytest.mark.slow
 def test_unseen_chembl_molecules(shared_data):
     """300 random ChEMBL molecules outside ZINC250k (larger and more varied than ZINC's drug-like set), scored
     against RDKit's Crippen logP and TPSA (measured MAE: see UNSEEN_MAE_BOUND)."""
