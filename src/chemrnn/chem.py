@@ -454,3 +454,92 @@ def generic_scaffold(smiles: str) -> str | None:
         return None
     core = MurckoScaffold.GetScaffoldForMol(m)
     return Chem.MolToSmiles(MurckoScaffold.MakeScaffoldGeneric(core))
+
+
+# ------------------------------------------------------------------------------------ quality filters
+# RDKit's FilterCatalog alert sets by the names a config uses (Baell & Holloway 2010 PAINS; Brenk 2008; NIH;
+# the ChEMBL structural-alert sets: Glaxo, Dundee, BMS, Inpharmatica, LINT, MLSMR, SureChEMBL)
+ALERT_SETS = ("PAINS_A", "PAINS_B", "PAINS_C", "BRENK", "NIH", "CHEMBL_Glaxo", "CHEMBL_Dundee", "CHEMBL_BMS",
+              "CHEMBL_Inpharmatica", "CHEMBL_LINT", "CHEMBL_MLSMR", "CHEMBL_SureChEMBL")
+_CATALOGS: dict = {}
+
+
+def alert_catalog(names: Sequence[str]):
+    """One RDKit FilterCatalog holding the named alert sets (built once per set of names)."""
+    from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogParams
+
+    key = tuple(sorted(names))
+    if key not in _CATALOGS:
+        params = FilterCatalogParams()
+        for name in key:
+            params.AddCatalog(getattr(FilterCatalogParams.FilterCatalogs, name))
+        _CATALOGS[key] = FilterCatalog(params)
+    return _CATALOGS[key]
+
+
+def structural_alert(m: Chem.Mol, catalog) -> str | None:
+    """The first alert of ``catalog`` that ``m`` matches, as ``"SET: description"``; None when it matches none."""
+    entry = catalog.GetFirstMatch(m)
+    if entry is None:
+        return None
+    props = set(entry.GetPropList())
+    return f"{entry.GetProp('FilterSet') if 'FilterSet' in props else 'alert'}: {entry.GetDescription()}"
+
+
+# elements a drug-like molecule is made of; anything else is "unusual element"
+ORGANIC_ELEMENTS = frozenset({"H", "B", "C", "N", "O", "F", "Si", "P", "S", "Cl", "Se", "Br", "I"})
+# charged atoms a neutral drug-like molecule may carry (quaternary N, N-oxides, nitro groups, aromatic N+ / O-)
+USUAL_CHARGES = frozenset({("N", 1), ("O", -1), ("n", 1), ("S", -1), ("P", 1)})
+
+
+def atom_problems(m: Chem.Mol) -> str | None:
+    """Why a molecule is not a plain closed-shell organic molecule, or None: a radical, an isotope label, an
+    element outside :data:`ORGANIC_ELEMENTS`, a charge outside :data:`USUAL_CHARGES`, or a net charge."""
+    for a in m.GetAtoms():
+        sym = a.GetSymbol()
+        if a.GetNumRadicalElectrons():
+            return f"radical ({sym}, atom {a.GetIdx() + 1})"
+        if a.GetIsotope():
+            return f"isotope label ({a.GetIsotope()}{sym})"
+        if sym not in ORGANIC_ELEMENTS:
+            return f"unusual element ({sym})"
+        charge = a.GetFormalCharge()
+        if charge and ((sym.lower() if a.GetIsAromatic() else sym), charge) not in USUAL_CHARGES:
+            return f"unusual charge ({sym}{charge:+d})"
+    net = Chem.GetFormalCharge(m)
+    if net:
+        return f"net charge {net:+d}"
+    return None
+
+
+def ring_systems(m: Chem.Mol) -> list[str]:
+    """The molecule's ring systems (rings that share an atom, fused or spiro, joined) as canonical SMILES of their
+    atoms alone, ring bonds and exocyclic double bonds kept, atoms written without their hydrogens' count (so a
+    ring system is named the same wherever it is substituted)."""
+    info = m.GetRingInfo()
+    systems: list[set[int]] = []
+    for ring in info.AtomRings():
+        ring = set(ring)
+        joined = [s for s in systems if s & ring]
+        for s in joined:
+            ring |= s
+            systems.remove(s)
+        systems.append(ring)
+    out = []
+    for atoms in systems:
+        keep = set(atoms)
+        for i in atoms:  # exocyclic double bonds (C=O, C=S, S(=O)=O) belong to the ring system
+            for b in m.GetAtomWithIdx(i).GetBonds():
+                j = b.GetOtherAtomIdx(i)
+                if j not in atoms and b.GetBondType() == Chem.BondType.DOUBLE:
+                    keep.add(j)
+        frag = Chem.RWMol(m)
+        for a in frag.GetAtoms():
+            a.SetNoImplicit(False)
+            a.SetNumExplicitHs(0)
+            a.SetIsotope(0)
+            a.SetAtomMapNum(0)
+        smi = Chem.MolFragmentToSmiles(frag, atomsToUse=sorted(keep), canonical=True, isomericSmiles=False,
+                                       kekuleSmiles=False)
+        out.append(smi)
+    return sorted(set(out))

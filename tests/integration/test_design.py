@@ -94,6 +94,12 @@ def test_diversity_filter_caps_a_scaffold(tmp_path):
     # a prior or starting population that cannot be read: nothing written either
     ('[design]\nprior = "nosuchprior"\n', "nosuchprior"),
     ('[design]\nstarting_population = "no/such/population.smi"\n', "population.smi"),
+    # the quality filter's table: unknown keys and bad values named
+    ('[design]\n[quality]\npreset = "lenient"\n', r"\[quality\] preset must be one of default \| strict \| none"),
+    ('[design]\n[quality]\nalerts = ["PAINS_D"]\n', "alerts must be a list of"),
+    ('[design]\n[quality]\nwindows = { MW = [600, 150] }\n', r"MW must be \[low, high\] with low <= high"),
+    ('[design]\n[quality]\npenalty = 2\n', r"penalty must be a number in \[0, 1\]"),
+    ('[design]\n[quality]\npreset = "default"\nalert = ["PAINS_A"]\n', r"unknown key\(s\) alert"),
 ])
 def test_bad_config_fails_before_any_work(tmp_path, bad, message):
     path = tmp_path / "bad.toml"
@@ -298,7 +304,8 @@ def test_best_molecules_are_ranked_by_the_raw_score_not_the_filtered_one():
 
     gen = GoalDirectedGenerator("hillclimb", "shipped", budget=64, batch_size=32, device="cpu",
                                 options={"top_k": 16, "lr": 1e-3},
-                                diversity_filter={"kind": "scaffold", "bucket_size": 1, "min_score": 0.0})
+                                diversity_filter={"kind": "scaffold", "bucket_size": 1, "min_score": 0.0},
+                                quality="none")  # the objective alone: no molecule zeroed by the quality filter
     scoring = Similarity()
     out = gen.generate_optimized_molecules(scoring, 20)
     best = gen.last_run.best
@@ -508,3 +515,29 @@ def test_design_reports_show_figures_to_four_decimals(tmp_path):
     assert any(0 < float(r["mean"]) < 1 for r in rows)  # a mean of 0/1 scores: the case that printed 16 decimals
     report = (tmp_path / "run" / "report.html").read_text()
     assert not long.findall(report.split("<img")[0]), long.findall(report.split("<img")[0])
+
+
+def test_the_quality_filter_zeroes_what_it_rejects_and_says_why(tmp_path):
+    """The default preset is on unless the config says otherwise and is recorded in the run's config; every scored
+    molecule carries the filter's reason (empty when it passes) and a rejected one scores 0; the top list flags
+    each molecule; ``preset = "none"`` scores the objective alone."""
+    runs = {}
+    for preset in ("default", "none"):
+        extra = "" if preset == "default" else '[quality]\npreset = "none"\n'
+        cfg = tmp_path / f"{preset}.toml"
+        cfg.write_text(config(tmp_path, "reinvent", 96).read_text() + extra)
+        run_design(cfg, tmp_path / preset)
+        with open(tmp_path / preset / "scored.csv", newline="") as fh:
+            runs[preset] = list(csv.DictReader(fh))
+        recorded = json.loads((tmp_path / preset / "config.json").read_text())["config"]["design"]["quality"]
+        assert recorded == {"preset": preset}
+    flagged = [r for r in runs["default"] if r["quality"]]
+    assert flagged and all(float(r["raw_score"]) == 0.0 for r in flagged)
+    assert all(r["quality"] == "" for r in runs["none"])
+    # the same samples (same seed and prior, first step): the filter only changes the scores of what it rejects
+    first = [(r["canonical"], r["raw_score"]) for r in runs["none"] if r["step"] == "0"]
+    for (c, raw), r in zip(first, [r for r in runs["default"] if r["step"] == "0"]):
+        assert r["canonical"] == c and (r["raw_score"] == raw or (r["quality"] and float(r["raw_score"]) == 0))
+    with open(tmp_path / "none" / "top.csv", newline="") as fh:
+        top = list(csv.DictReader(fh))
+    assert all(row["quality"] for row in top)  # "ok" or the default preset's reason, even with the filter off

@@ -354,9 +354,11 @@ def lm_finetune(
                                  "validation NLL; the best epoch's weights are the model."),
     keep_best: bool = typer.Option(True, "--keep-best/--keep-last", help="Save the best validation epoch's "
                                    "weights (default) or the last epoch's."),
-    unknown: Literal["skip", "error"] = typer.Option(
+    unknown: Literal["skip", "error", "extend"] = typer.Option(
         "skip", "--unknown", help="Actives with tokens outside the prior's vocabulary: skip them (listed in the "
-        "rejects file) or stop (error)."),
+        "rejects file), stop (error), or extend the vocabulary with those tokens (each new token starts as "
+        "unlikely as the prior's rarest; worth it when many molecules have them, as when a prior continues on "
+        "another chemical space)."),
     augment: int = typer.Option(0, "--augment", min=0,
                                 help="Also train on this many randomized SMILES of each active (an epoch then "
                                 "passes over all of them; a small molecule may repeat a spelling); 0: the "

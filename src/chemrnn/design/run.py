@@ -26,6 +26,7 @@ from ..errors import InputError
 from .agent import Agent
 from .diversity import DiversityFilter
 from .optimizers import OPTIMIZERS
+from ..scoring.quality import QualityFilter
 
 
 UPDATE_SEED_OFFSET = 1 << 40  # the update's dropout seeds, apart from the sampling seeds of the same step
@@ -44,6 +45,7 @@ class DesignConfig:
     starting_population: str | None = None
     options: dict = field(default_factory=dict)  # [design.<optimizer>]
     diversity_filter: dict = field(default_factory=lambda: {"kind": "scaffold", "bucket_size": 25, "min_score": 0.4})
+    quality: dict = field(default_factory=lambda: {"preset": "default"})  # [quality]: chemrnn.scoring.quality
 
     def validate(self) -> "DesignConfig":
         if self.optimizer not in OPTIMIZERS:
@@ -57,19 +59,21 @@ class DesignConfig:
             raise InputError(f"[design] device must be auto, cpu, gpu, cuda or cuda:N, not {self.device!r}")
         OPTIMIZERS[self.optimizer].check_options(self.options)
         DiversityFilter(**self.diversity_filter)  # refuses unknown kinds
+        QualityFilter.from_config(self.quality)  # refuses unknown keys and bad values
         return self
 
 
 def read_config(data: dict, source=None) -> tuple[DesignConfig, dict]:
     """``(DesignConfig, scoring table)`` from a parsed TOML run config; unknown tables or keys are refused."""
     where = f"{source}: " if source else ""
-    bad = set(data) - {"design", "diversity_filter", "scoring"}
+    bad = set(data) - {"design", "diversity_filter", "scoring", "quality"}
     if bad:
-        raise InputError(f"{where}unknown table(s) {', '.join(sorted(bad))}; valid: design, diversity_filter, scoring")
+        raise InputError(f"{where}unknown table(s) {', '.join(sorted(bad))}; valid: design, diversity_filter, "
+                         f"quality, scoring")
     if "scoring" not in data:
         raise InputError(f"{where}a design config needs a [scoring] table")
     design = dict(data.get("design", {}))
-    known = {f.name for f in fields(DesignConfig)} - {"options", "diversity_filter"}
+    known = {f.name for f in fields(DesignConfig)} - {"options", "diversity_filter", "quality"}
     opt_tables = {k: design.pop(k) for k in list(design) if k in OPTIMIZERS and isinstance(design[k], dict)}
     bad = set(design) - known
     if bad:
@@ -88,6 +92,10 @@ def read_config(data: dict, source=None) -> tuple[DesignConfig, dict]:
         raise InputError(f"{where}[diversity_filter]: unknown key(s) {', '.join(sorted(bad))}; "
                          f"valid: kind, bucket_size, min_score")
     cfg.diversity_filter = {**DesignConfig().diversity_filter, **df}
+    if "quality" in data:
+        if not isinstance(data["quality"], dict):
+            raise InputError(f"{where}[quality] must be a table, e.g. preset = \"default\"")
+        cfg.quality = dict(data["quality"])
     try:
         cfg.validate()
     except InputError as exc:
@@ -134,6 +142,8 @@ class DesignRun:
             prior = Agent(pm, vocab, get_tokenizer(tok), device, cfg.max_length)
         self.optimizer = OPTIMIZERS[cfg.optimizer](self.agent, prior, **cfg.options)
         self.filter = DiversityFilter(**cfg.diversity_filter)
+        self.quality = QualityFilter.from_config(cfg.quality)
+        self._quality_seen: dict[str, str | None] = {}  # canonical SMILES → the quality filter's reason
         self.step, self.scored = 0, 0
         # every distinct valid molecule's raw score: the objective itself (the diversity filter shapes what the
         # optimizer learns from, not which molecules are best)
@@ -142,19 +152,35 @@ class DesignRun:
 
     # ------------------------------------------------------------------------------- scoring
     def _score(self, smiles: list[str]):
-        """(total, component desirabilities [n, k], canonical) for a list of strings; invalid ones score 0."""
+        """(total, component desirabilities [n, k], canonical, quality reasons) for a list of strings; invalid
+        ones score 0, a molecule the quality filter rejects scores its penalty (the reason kept)."""
         from ..scoring import ScoringFunction
 
         if isinstance(self.scoring, ScoringFunction):
             sc = self.scoring.score(smiles)
             comps = np.stack([sc.components[n] for n in self.columns], 1) if self.columns else None
-            return sc.total, comps if comps is not None else np.zeros((len(smiles), 0)), sc.canonical
-        canon = [chem.canonical_or_none(s) if s else None for s in smiles]
-        ok = [i for i, c in enumerate(canon) if c is not None]
-        total = np.zeros(len(smiles))
-        if ok:
-            total[ok] = np.nan_to_num(np.asarray(self.scoring([smiles[i] for i in ok]), dtype=float), nan=0.0)
-        return np.clip(total, 0.0, None), np.zeros((len(smiles), 0)), canon
+            total, comps, canon = sc.total, comps if comps is not None else np.zeros((len(smiles), 0)), sc.canonical
+        else:
+            canon = [chem.canonical_or_none(s) if s else None for s in smiles]
+            ok = [i for i, c in enumerate(canon) if c is not None]
+            total = np.zeros(len(smiles))
+            if ok:
+                total[ok] = np.nan_to_num(np.asarray(self.scoring([smiles[i] for i in ok]), dtype=float), nan=0.0)
+            total, comps = np.clip(total, 0.0, None), np.zeros((len(smiles), 0))
+        reasons = self.quality_reasons(canon)
+        failed = [i for i, r in enumerate(reasons) if r]
+        if failed:
+            total = np.array(total, dtype=float)
+            total[failed] = np.minimum(total[failed], self.quality.penalty)
+        return total, comps, canon, reasons
+
+    def quality_reasons(self, canonical: list[str | None]) -> list[str | None]:
+        """The quality filter's reason for each canonical SMILES (None: passes, or no filter), cached per run."""
+        if not self.quality.active:
+            return [None] * len(canonical)
+        todo = sorted({c for c in canonical if c and c not in self._quality_seen})
+        self._quality_seen.update(zip(todo, self.quality.reasons(todo)))
+        return [self._quality_seen[c] if c else None for c in canonical]
 
     def _record_best(self, canonical, scores) -> None:
         """Each valid molecule's best raw score so far."""
@@ -169,7 +195,7 @@ class DesignRun:
         gives them, reason, SMILES)."""
         if not smiles:
             return
-        total, _, canon = self._score(smiles)
+        total, _, canon, _ = self._score(smiles)
         self.scored += len(smiles)
         keep = [i for i, c in enumerate(canon) if c is not None]
         self._record_best([canon[i] for i in keep], total[keep])
@@ -193,7 +219,7 @@ class DesignRun:
         t0 = time.perf_counter()
         batch = self.agent.sample(n, seed=cfg.seed * 1_000_003 + k, temperature=cfg.temperature)
         t1 = time.perf_counter()
-        raw, comps, canon = self._score(batch.smiles)
+        raw, comps, canon, reasons = self._score(batch.smiles)
         filtered = self.filter.apply(canon, raw)
         t2 = time.perf_counter()
         with torch.random.fork_rng(devices=self._rng_devices):
@@ -204,7 +230,7 @@ class DesignRun:
         self.step, self.scored = k + 1, self.scored + n
         self._record_best(canon, raw)
         rows = [{"step": k, "smiles": s, "canonical": c or "", "score": f"{f:.6g}", "raw_score": f"{r:.6g}",
-                 **{name: f"{comps[i, j]:.6g}" for j, name in enumerate(self.columns)}}
+                 **{name: f"{comps[i, j]:.6g}" for j, name in enumerate(self.columns)}, "quality": reasons[i] or ""}
                 for i, (s, c, f, r) in enumerate(zip(batch.smiles, canon, filtered, raw))]
         top = sorted(self.best.values(), reverse=True)
         valid = [c for c in canon if c is not None]
@@ -386,7 +412,7 @@ def _run_locked(run: DesignRun, cfg: DesignConfig, scoring_cfg: dict, config_pat
         run.seed_population(*population)
     truncate_csv(run_dir / "scored.csv", run.step - 1)  # rows of steps after the saved state go
     truncate_csv(run_dir / "log.csv", run.step - 1)
-    header = ["step", "smiles", "canonical", "score", "raw_score", *run.columns]
+    header = ["step", "smiles", "canonical", "score", "raw_score", *run.columns, "quality"]
     t0 = time.perf_counter()
     while run.scored < cfg.budget:
         out = run.run_step()
@@ -410,9 +436,10 @@ def finish(run: DesignRun, run_dir: Path, seconds: float) -> dict:
     top = sorted(run.best.items(), key=lambda kv: (-kv[1], kv[0]))[:100]
     with atomic_write(run_dir / "top.csv") as fh:
         w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["rank", "smiles", "score"])
-        for r, (s, v) in enumerate(top, 1):
-            w.writerow([r, s, f"{v:.6g}"])
+        w.writerow(["rank", "smiles", "score", "quality"])
+        flags = top_quality_flags(run, [s for s, _ in top])
+        for r, ((s, v), flag) in enumerate(zip(top, flags), 1):
+            w.writerow([r, s, f"{v:.6g}", flag])
     png = chem.grid_png([s for s, _ in top[:24]], legends=[f"{v:.3f}" for _, v in top[:24]])
     if png:
         with atomic_write(run_dir / "top.png", "wb") as fh:
@@ -428,6 +455,14 @@ def finish(run: DesignRun, run_dir: Path, seconds: float) -> dict:
     _plot_curve(run_dir)
     _write_report(run_dir, summary, top)
     return summary
+
+
+def top_quality_flags(run: DesignRun, smiles: list[str]) -> list[str]:
+    """``ok`` or the reason, for each top molecule: by the run's quality filter, or, where the run has none, by the
+    default preset (a flag for the reader; it did not change the scores)."""
+    checker = run.quality if run.quality.active else QualityFilter.from_config({"preset": "default"})
+    reasons = run.quality_reasons(smiles) if run.quality.active else checker.reasons(smiles)
+    return [r or "ok" for r in reasons]
 
 
 def _write_report(run_dir: Path, summary: dict, top: list) -> None:
@@ -497,15 +532,18 @@ class GoalDirectedGenerator:
     spends no more budget, and the scores it returns are those the full budget would give (the best found can only
     improve). ``snapshots``: numbers of sampled molecules (after the population; multiples of ``batch_size``) at
     which the scores of the molecules the call would have returned are kept in ``last_snapshots`` — one run gives
-    the score at several budgets; marks after an early stop get the final scores."""
+    the score at several budgets; marks after an early stop get the final scores. ``quality``: the quality
+    filter, a preset name (``default``, ``strict``, ``none``) or a ``[quality]`` table as a dict
+    (:mod:`chemrnn.scoring.quality`): a molecule it rejects scores 0 and is never returned."""
 
     def __init__(self, optimizer: str = "reinvent", prior: str = "shipped", budget: int = 5000, batch_size: int = 128,
                  seed: int = 0, options: dict | None = None, diversity_filter: dict | None = None,
                  device: str = "auto", progress=None, population: str | None = None, population_size: int = 0,
                  budget_after_population: bool = False, stop_at: float | None = None,
-                 snapshots: tuple[int, ...] = ()):
+                 snapshots: tuple[int, ...] = (), quality: str | dict = "default"):
         self.cfg = DesignConfig(optimizer=optimizer, prior=prior, budget=budget, batch_size=batch_size, seed=seed,
                                 device=device, options=dict(options or {}),
+                                quality={"preset": quality} if isinstance(quality, str) else dict(quality),
                                 diversity_filter={**DesignConfig().diversity_filter, **(diversity_filter or {})})
         self.cfg.validate()
         self.progress = progress

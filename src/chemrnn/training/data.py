@@ -116,7 +116,7 @@ def encode_file(path: Path, tokenizer: str, vocabulary, max_tokens: int, run_dat
                 unknown: str = "error", verbose: bool = True) -> TokenCache:
     """Prepare (canonicalize, de-duplicate, account) a SMILES file into ``run_data/<name>.smi`` and encode it; a
     ``.npz`` token cache is taken as it is. ``unknown="skip"`` drops (and reports) the molecules that
-    ``vocabulary`` cannot spell."""
+    ``vocabulary`` cannot spell; ``unknown="extend"`` appends their tokens to it (:meth:`Vocabulary.extended`)."""
     from ..batching import encode_all
     from ..io import load_smiles_list
     from ..prepare import PrepareOptions, prepare
@@ -133,6 +133,11 @@ def encode_file(path: Path, tokenizer: str, vocabulary, max_tokens: int, run_dat
         f"{summary.rejected:,} rejected → {summary.rejects})", verbose)
     smiles = load_smiles_list(out)
     tok = get_tokenizer(tokenizer)
+    if unknown == "extend" and vocabulary is not None:
+        vocabulary, added = vocabulary.extended(tok.tokenize(s) for s in smiles)
+        if added:
+            say(f"{name}: {len(added)} tokens added to the prior's vocabulary: {' '.join(added)}", verbose)
+        unknown = "error"
     if unknown == "skip" and vocabulary is not None:
         smiles = _spellable(smiles, tok, vocabulary, run_data / f"{name}.vocabulary_rejects.csv", name, verbose)
         if not smiles:
