@@ -136,7 +136,12 @@ def open_tab(browser, server, tab: str):
 
 
 def wait(browser, seconds, condition):
-    return WebDriverWait(browser, seconds, poll_frequency=0.2).until(condition)
+    """Poll ``condition`` until it holds; an element re-rendered between finding it and reading it (the page redraws
+    its tables as jobs move) is looked up again at the next poll, not taken as a failure."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
+    return WebDriverWait(browser, seconds, poll_frequency=0.2,
+                         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(condition)
 
 
 def rows(browser):
