@@ -24,6 +24,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from bench_web import _cpu_model
 from common import machine, save
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -179,14 +180,6 @@ def main():
         proc.wait(30)
     save(result, out)
     print(json.dumps(result, indent=1))
-
-
-def _cpu_model() -> str:
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        return next((ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("Model name")), "")
-    except OSError:
-        return ""
 
 
 if __name__ == "__main__":

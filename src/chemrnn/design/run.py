@@ -460,8 +460,10 @@ def finish(run: DesignRun, run_dir: Path, seconds: float) -> dict:
 def top_quality_flags(run: DesignRun, smiles: list[str]) -> list[str]:
     """``ok`` or the reason, for each top molecule: by the run's quality filter, or, where the run has none, by the
     default preset (a flag for the reader; it did not change the scores)."""
-    checker = run.quality if run.quality.active else QualityFilter.from_config({"preset": "default"})
-    reasons = run.quality_reasons(smiles) if run.quality.active else checker.reasons(smiles)
+    if run.quality.active:
+        reasons = run.quality_reasons(smiles)  # cached while the run scored them
+    else:
+        reasons = QualityFilter.from_config({"preset": "default"}).reasons(smiles)
     return [r or "ok" for r in reasons]
 
 
