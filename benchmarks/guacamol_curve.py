@@ -22,7 +22,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_guacamol import ParallelScore, global_score, option_value  # noqa: E402  (also installs the scipy shim)
 
-from chemrnn.design.run import DesignConfig, DesignRun, best_distinct  # noqa: E402
+from chemrnn.design import DesignConfig, DesignRun  # noqa: E402
+from chemrnn.design.guacamol import best_distinct  # noqa: E402
 
 
 def guacamol_score(best: dict[str, float], spec) -> float:

@@ -111,6 +111,29 @@ def sample_smiles(model=None, n: int = 1000, temperature: float = 1.0, batch_siz
     return res
 
 
+def quality_flags(smiles: list[str], preset: str = "default") -> list[str]:
+    """What a medicinal chemist's first look would say of each SMILES under a quality preset
+    (:mod:`chemrnn.scoring.quality`): ``pass``, the first failed check's reason, or ``invalid SMILES``."""
+    from .scoring.quality import QualityFilter
+
+    quality = QualityFilter.from_config({"preset": preset})
+    canon = [chem.canonical_or_none(s) if s else None for s in smiles]
+    reasons = quality.reasons(canon)
+    return ["invalid SMILES" if c is None else (r or "pass") for c, r in zip(canon, reasons)]
+
+
+def write_flagged(path, smiles: list[str], flags: list[str]) -> None:
+    """``smiles,quality`` rows, as CSV, atomically (``.gz`` compresses)."""
+    import csv
+
+    from .io import atomic_write
+
+    with atomic_write(path) as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["smiles", "quality"])
+        w.writerows(zip(smiles, flags))
+
+
 def shard_name(i: int, shards: int) -> str:
     return f"shard-{i:05d}-of-{shards:05d}.smi"
 

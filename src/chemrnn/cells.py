@@ -18,8 +18,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-CELLS = ("rnn", "lstm", "gru")
-IMPLS = ("lecture", "fused")
+from .options import CELLS, GRU_FORMS, IMPLS  # noqa: F401  (the vocabularies, written once)
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
@@ -108,7 +107,6 @@ class GRUCell(nn.Module):
         return (1 - z_t) * h_prev + z_t * h_tilde  # h_t = (1 − z_t)*h_{t-1} + z_t*h̃_t
 
 
-GRU_FORMS = ("lecture", "pytorch")  # where the GRU's reset gate sits: before / after the recurrent product
 
 
 def gru_reset_after(gru_form: str) -> bool:

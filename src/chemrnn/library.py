@@ -31,9 +31,9 @@ import torch
 
 from . import chem
 from .errors import InputError
+from .options import LIBRARY_METHODS as METHODS
 from .sample import index_state, likelihood, sample
 
-METHODS = ("beam", "swor", "sample")
 NEG_INF = float("-inf")
 
 

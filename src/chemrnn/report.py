@@ -278,3 +278,29 @@ def _grid_section(molecules: list[str], marks: dict, n: int = 24) -> str:
         out.append(f"<p>Invalid samples among the first {seen:,} samples (not drawn; the first 12 at most):</p>"
                    f"<table><tr><th>#</th><th>string</th><th></th></tr>{r}</table>")
     return "".join(out)
+
+
+def design_report(run_dir: Path, summary: dict, top: list) -> None:
+    """A design run's ``report.html``: the summary, the learning curve, the best molecules (grid and table);
+    self-contained (the run folder's PNGs inlined)."""
+    from .io import atomic_write
+
+    def img(name):
+        f = run_dir / name
+        return (f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(f.read_bytes()).decode()}">'
+                if f.exists() else "")
+
+    rows = "".join(f"<tr><td>{r}</td><td><code>{html.escape(smi)}</code></td><td>{v:.4f}</td></tr>"
+                   for r, (smi, v) in enumerate(top[:100], 1))
+    facts = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+                    for k, v in summary.items() if k != "best")
+    page = (f"<!doctype html><meta charset='utf-8'><title>chemrnn design run</title>"
+            f"<style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}td,th{{padding:2px 8px;"
+            f"text-align:left}}</style><h1>Design run: {html.escape(str(summary['optimizer']))}</h1>"
+            f"<p>Scores are in [0, 1], higher is better; every scored molecule is in <a href='scored.csv'>"
+            f"scored.csv</a>, the learning curve in <a href='log.csv'>log.csv</a>, the final agent in "
+            f"<code>model/</code>.</p><table>{facts}</table><h2>Learning curve</h2>{img('learning_curve.png')}"
+            f"<h2>Best molecules</h2>{img('top.png')}<table><tr><th>rank</th><th>SMILES</th><th>score</th></tr>"
+            f"{rows}</table>")
+    with atomic_write(run_dir / "report.html") as fh:
+        fh.write(page)

@@ -309,3 +309,40 @@ def test_outputs_are_checked_before_any_work(tmp_path, capsys, argv):
     target = next(a for a in args if "/ro/" in a or "/sys/" in a or "afile/" in a)
     assert code == 2 and f"error: {target}: " in err and ".tmp" not in err, err
     assert len(err.strip().splitlines()) == 1 and not stdout
+
+
+def test_lm_sample_flags_each_molecule_with_its_quality(tmp_path, capsys):
+    """``lm sample --quality`` writes every sampled string with what the quality preset says of it: the reason for
+    a rejected molecule, pass for the rest, and invalid SMILES where there is no molecule; the summary counts them."""
+    import csv
+
+    from chemrnn.scoring.quality import QualityFilter
+    from chemrnn import chem
+
+    out = tmp_path / "s.csv"
+    code, _, err = run(capsys, "lm", "sample", "shipped", "-n", "300", "--quality", "strict", "-o", str(out),
+                       "--device", "cpu")
+    assert code == 0, err
+    with open(out, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 300 and set(rows[0]) == {"smiles", "quality"}
+    strict = QualityFilter.from_config({"preset": "strict"})
+    for r in rows:
+        c = chem.canonical_or_none(r["smiles"])
+        expected = "invalid SMILES" if c is None else (strict.reasons([c])[0] or "pass")
+        assert r["quality"] == expected
+    flags = [r["quality"] for r in rows]
+    valid = [f for f in flags if f != "invalid SMILES"]
+    assert f"quality (strict): {valid.count('pass'):,} of {len(valid):,} valid molecules pass" in err
+    assert 0 < valid.count("pass") < len(valid)  # strict rejects some of the MOSES prior's molecules
+    code, _, err = run(capsys, "lm", "sample", "shipped", "-n", "5", "--quality", "default", "-o",
+                       str(tmp_path / "s.smi"))
+    assert code == 2 and "give -o FILE.csv" in err and not (tmp_path / "s.smi").exists()
+
+
+def test_quality_flags_name_the_first_failed_check():
+    from chemrnn.api import quality_flags
+
+    assert quality_flags(["O=C1NC(=S)SC1=Cc1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "C1CC"]) == [
+        "PAINS_A: ene_rhod_A(235)", "pass", "invalid SMILES"]
+    assert quality_flags(["O=C1NC(=S)SC1=Cc1ccccc1"], "none") == ["pass"]

@@ -76,18 +76,28 @@ def test_diversity_filter_caps_a_scaffold(tmp_path):
     ('[design]\noptimizer = "reinvnet"\n', "optimizer must be one of"),
     ('[design]\nbudjet = 10\n', "unknown key"),
     ('[design]\noptimizer = "reinvent"\n[design.reinvent]\nsigmaa = 3\n', "unknown key"),
-    ('[design]\n[diversity_filter]\nkind = "murcko"\n', "diversity filter kind"),
+    ('[design]\n[diversity_filter]\nkind = "murcko"\n', r"\[diversity_filter\] kind must be one of"),
     ('[design]\n[scorring]\n', "unknown table"),
-    ('[design]\nbudget = -5\n', "positive integer"),
+    ('[design]\nbudget = -5\n', "budget must be an integer >= 1"),
+    # wrong types: a bool is not a count, a word is not a number or a seed, one GPU of many is CUDA_VISIBLE_DEVICES'
+    ('[design]\nbudget = true\n', r"\[design\] budget must be an integer >= 1, not True"),
+    ('[design]\nbatch_size = true\n', r"\[design\] batch_size must be an integer >= 1, not True"),
+    ('[design]\nseed = "x"\n', r"\[design\] seed must be an integer >= 0, not 'x'"),
+    ('[design]\ntemperature = "hot"\n', r"\[design\] temperature must be a number > 0, not 'hot'"),
+    ('[design]\nmax_length = 1.5\n', r"max_length must be an integer >= 1"),
+    ('[design]\ndevice = "cuda:1"\n', r"device must be one of auto \| cpu \| gpu \| cuda, not 'cuda:1'"),
+    ('[design]\nstarting_population = 3\n', r"starting_population must be"),
+    ('[design]\n[diversity_filter]\nbucket_size = true\n', r"bucket_size must be an integer >= 1, not True"),
+    ('[design]\nbudget = 0\nseed = -1\n', r"budget must be .*; \[design\] seed must be"),  # every problem at once
     # values out of range, refused before the run folder is made (they used to fail mid-run or run silently)
     ('[design]\noptimizer = "reinvent"\n[design.reinvent]\nlr = -1\n', r"lr must be a number > 0, not -1"),
     ('[design]\noptimizer = "reinvent"\n[design.reinvent]\nsigma = -120\n', "sigma must be a number > 0"),
-    ('[design]\noptimizer = "hillclimb"\n[design.hillclimb]\ntop_k = 2.5\n', "top_k must be a positive integer"),
+    ('[design]\noptimizer = "hillclimb"\n[design.hillclimb]\ntop_k = 2.5\n', "top_k must be an integer >= 1"),
     ('[design]\noptimizer = "hillclimb"\n[design.hillclimb]\nfill = "yes"\n', "fill must be true or false"),
     ('[design]\noptimizer = "segler"\n[design.segler]\nthreshold = "high"\n', "threshold must be a number"),
     ('[design]\noptimizer = "segler"\n[design.segler]\nthreshold = 1' + "0" * 400 + "\n", "threshold must be a "),
     ('[design]\n[diversity_filter]\nmin_score = 4\n', r"min_score must be a number in \[0, 1\]"),
-    ('[design]\n[diversity_filter]\nbucket_size = "lots"\n', "bucket_size must be a positive integer"),
+    ('[design]\n[diversity_filter]\nbucket_size = "lots"\n', "bucket_size must be an integer >= 1"),
     # a misspelt optimizer is named as unknown, even with its options table still there
     ('[design]\noptimizer = "reinforce"\n[design.reinvent]\nsigma = 120\n', "optimizer must be one of"),
     ('[design]\n[design.reinvnt]\nsigma = 120\n', r"valid: .*\[design.reinvent\]"),
@@ -173,7 +183,7 @@ def test_examples_are_valid_configs(example, tmp_path):
     from dataclasses import fields
 
     from chemrnn.datasets import resolve_model
-    from chemrnn.design.run import DesignConfig, load_toml, read_config
+    from chemrnn.design.config import DesignConfig, load_toml, read_config
     from chemrnn.scoring import ScoringFunction
 
     cfg, scoring = read_config(load_toml(example), example)
@@ -322,7 +332,7 @@ def test_best_molecules_are_ranked_by_the_raw_score_not_the_filtered_one():
 def test_best_molecules_count_stereoisomers_once_as_guacamol_does():
     """GuacaMol strips stereo from the returned molecules and pads the duplicates with zeros: two stereoisomers among
     the best would cost a place. The best form of each molecule is kept."""
-    from chemrnn.design.run import best_distinct
+    from chemrnn.design.guacamol import best_distinct
 
     best = {"C[C@H](N)C(=O)O": 0.9, "C[C@@H](N)C(=O)O": 0.85, "CC(N)C(=O)O": 0.8, "CCO": 0.5, "CCN": 0.4,
             "F/C=C/F": 0.3, "F/C=C\\F": 0.35, "[H]OC": 0.2, "CO": 0.25, "C1CC": 0.99}
@@ -382,7 +392,8 @@ def test_hill_climber_pool_leaves_out_zero_scores_and_fills_up_with_its_hits():
 def test_a_state_saved_before_raw_ranking_resumes_with_raw_scores(tmp_path):
     """Older versions saved the filtered score as each molecule's best and kept zeros in the hill-climber's pool:
     resuming such a state rebuilds the best from scored.csv's raw scores and drops the zeros from the pool."""
-    from chemrnn.design.run import DesignRun, load_toml, read_config
+    from chemrnn.design.config import load_toml, read_config
+    from chemrnn.design.run import DesignRun
     from chemrnn.scoring import ScoringFunction
 
     cfg_path = config(tmp_path, "hillclimb", 96, 'kind = "scaffold"\nbucket_size = 1\nmin_score = 0.5')

@@ -255,7 +255,7 @@ def test_init_from_a_property_model_copies_every_layer_but_the_output(lipo_slice
 def test_bad_transfer_settings_are_refused(lipo_slice, tmp_path):
     with pytest.raises(InputError, match="freeze_encoder needs init_from"):
         PropertyTrainConfig(freeze_encoder=True)
-    with pytest.raises(InputError, match="folds must be a number >= 1"):
+    with pytest.raises(InputError, match="folds must be an integer >= 1"):
         PropertyTrainConfig(folds=0)
     cfg = PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",), folds=2, **TINY)
     train_property_model(cfg, tmp_path / "cv", progress=False)  # an ensemble of 2 fold models

@@ -83,7 +83,7 @@ def test_a_run_folder_given_as_a_model_suggests_its_model(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, said, unsaid", [
     (["property", "train", "--hidden", "0", "--epochs", "0", "--layers", "0"],
-     ["--hidden must be a number >= 1, not 0", "--epochs must be a number >= 1", "--layers must be"],
+     ["--hidden must be an integer >= 1, not 0", "--epochs must be an integer >= 1", "--layers must be"],
      ["hidden_size", "max_epochs", "num_layers"]),
     (["lm", "train", "--preset", "tiny", "--max-minutes", "0"], ["--max-minutes must be a number > 0"],
      ["max_minutes"]),

@@ -234,7 +234,7 @@ def test_distributed_settings_are_checked_and_resolved():
     from chemrnn.training import PropertyTrainConfig
     from chemrnn.training.checks import distributed
 
-    with pytest.raises(InputError, match=r"strategy must be one of auto \| ddp.*devices must be a number >= 1"):
+    with pytest.raises(InputError, match=r"devices must be an integer >= 1.*strategy must be one of auto \| ddp"):
         LMTrainConfig.from_preset("tiny", strategy="fsdp", devices=0)
     with pytest.raises(InputError, match="num_nodes"):
         PropertyTrainConfig(num_nodes=0)

@@ -15,16 +15,9 @@ from rich.markup import escape
 # One list per shared option, so that every command offers the same values and a bad one (on the command line or
 # in a --config file) is refused at parse time, exit 2, with the valid ones listed. Use the Literal aliases as the
 # option's annotation: ``cell: Cell = typer.Option("gru", "--cell", help=...)``.
-CELLS = ("rnn", "lstm", "gru")
-IMPLS = ("fused", "lecture")
-POOLINGS = ("sum", "last", "mean", "attention")
-SPLITS = ("random", "scaffold")
-RECIPES = ("auto", "standard", "small")  # property training: as chemrnn.training.property.RECIPES plus auto
-TOKENIZERS = ("atom", "char", "selfies")
-DEVICES = ("auto", "cpu", "gpu", "cuda")
-PRECISIONS = ("auto", "32", "bf16")
-UNKNOWN_TOKENS = ("error", "unk")
-STRATEGIES = ("auto", "ddp")  # as chemrnn.training.checks.STRATEGIES (the CLI does not import training up front)
+from ..options import (CELLS, CLI_PRECISIONS as PRECISIONS, DEVICES, FINETUNE_UNKNOWN, GRU_FORMS, IMPLS,
+                       LIBRARY_METHODS, LM_PRESETS, LR_SCHEDULES, POOLINGS, RECIPE_CHOICES as RECIPES, SPLITS,
+                       QUALITY_PRESETS, STRATEGIES, TOKENIZERS, UNKNOWN_TOKENS)
 
 Cell = Literal[CELLS]  # Literal[("a", "b")] is Literal["a", "b"]
 Impl = Literal[IMPLS]
@@ -36,6 +29,12 @@ Device = Literal[DEVICES]
 Precision = Literal[PRECISIONS]
 UnknownTokens = Literal[UNKNOWN_TOKENS]
 Strategy = Literal[STRATEGIES]
+GruForm = Literal[GRU_FORMS]
+LMPreset = Literal[LM_PRESETS]
+LRSchedule = Literal[LR_SCHEDULES]
+FinetuneUnknown = Literal[FINETUNE_UNKNOWN]
+LibraryMethod = Literal[LIBRARY_METHODS]
+QualityPreset = Literal[QUALITY_PRESETS]
 
 DEVICE_HELP = "auto (a GPU where there is one) | cpu | gpu (cuda is the same)."
 PRECISION_HELP = "auto (bf16 where the CPU/GPU has native bf16, else float32) | 32 | bf16."

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ._common import Cell, Impl, console, err_console, say as _say
+from ._common import Cell, GruForm, Impl, console, err_console, say as _say
 
 lecture_app = typer.Typer(help="The lecture's demonstrations: hello LM, cells, BPTT, long-range dependencies.",
                           no_args_is_help=True)
 
-GruForm = Literal["lecture", "pytorch"]
 _FORM_HELP = ("GRU only: where the reset gate sits. lecture: before the recurrent product, "
               "h̃_t = tanh(W_h\\[r_t*h_(t-1), x_t] + b_h), the lecture's cells only (no fused kernel, slower); "
               "pytorch: after it, h̃_t = tanh(W_hx x_t + b_h + r_t*(W_hh h_(t-1) + b_hh)), PyTorch's and cuDNN's GRU.")

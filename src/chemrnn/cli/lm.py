@@ -4,16 +4,17 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ._common import (DEVICE_HELP, PRECISION_HELP, Cell, Device, Impl, Precision, Strategy, TokenizerName,
+from ._common import (DEVICE_HELP, PRECISION_HELP, Cell, Device, FinetuneUnknown, Impl, LibraryMethod, LMPreset,
+                      Precision, QualityPreset, Strategy, TokenizerName,
                       as_options, console, err_console, say as _say, state as _state)  # noqa: F401
 
-Preset = Literal["segler2018", "cpu", "tiny"]
+Preset = LMPreset
 PRESET_DEFAULT = "Default: the preset's"
 
 lm_app = typer.Typer(help="Chemical language models: train, sample, fine-tune, evaluate.", no_args_is_help=True)
@@ -174,6 +175,11 @@ def lm_sample(
                                                                  help="auto (a GPU where there is one) | cpu | gpu."),
     impl: Impl = typer.Option("fused", "--impl",
                                                      help="fused (PyTorch kernels) | lecture (the lecture's cells)."),
+    quality: Optional[QualityPreset] = typer.Option(
+        None, "--quality", help="Flag each molecule as a medicinal chemist's first look would: a CSV of smiles and "
+        "quality (pass, or the first failed check: structural alert, radical, odd element or charge, ring system "
+        "never seen in ChEMBL, property window; see docs/design.md) to -o (.csv) or stdout. default: PAINS A/B/C, "
+        "atoms, ChEMBL ring systems; strict: more alert sets and drug-like windows; none: flags nothing."),
     shards: Optional[int] = typer.Option(None, "--shards", min=1,
                                          help="Sample at scale: -n draws in this many shards written into the "
                                               "folder -o (valid, canonical, unique across shards, manifest.json; "
@@ -192,6 +198,9 @@ def lm_sample(
         raise InputError(f"--temperature must be > 0, not {temperature}")
     if exclude and not novel_only:
         raise InputError("--exclude names the known molecules for --novel-only; add --novel-only")
+    if quality and (shards is not None or (output and not str(output).lower().removesuffix(".gz").endswith(".csv"))):
+        raise InputError("--quality writes a CSV (smiles, quality): give -o FILE.csv (or no -o for stdout), "
+                         "without --shards")
     known = None
     if novel_only:  # read (and check) the known molecules before sampling
         from ..api import canonical_set, training_sources
@@ -221,7 +230,22 @@ def lm_sample(
                             seed=seed, device=torch_device(device), valid_only=valid_only, unique_only=unique_only,
                             progress=lambda k: bar.update(task, completed=k), impl=impl, novel_only=novel_only,
                             exclude=known)
-    if output:
+    flags = None
+    if quality:
+        from ..api import quality_flags, write_flagged
+
+        flags = quality_flags(res["written"], quality)
+        if output:
+            write_flagged(output, res["written"], flags)
+        else:
+            import csv
+            import sys
+
+            w = csv.writer(sys.stdout, lineterminator="\n")
+            w.writerow(["smiles", "quality"])
+            w.writerows(zip(res["written"], flags))
+            sys.stdout.flush()
+    elif output:
         from ..io import write_smiles
 
         write_smiles(output, res["written"])
@@ -235,6 +259,19 @@ def lm_sample(
           f"unfinished {res['unfinished']:,}" + (f", novel {res['novel']:,} (of {len(known):,} known)"
                                                   if novel_only else "")
           + f"; written {len(res['written']):,}" + (f" → {escape(str(output))}" if output else ""))
+    if flags is not None:
+        valid = [f for f in flags if f != "invalid SMILES"]
+        _say(f"quality ({quality}): {valid.count('pass'):,} of {len(valid):,} valid molecules pass"
+             + ("; most common reasons: " + "; ".join(f"{escape(r)} ({k:,})" for r, k in
+                                                       _most_common(f for f in valid if f != "pass"))
+                if len(valid) > valid.count("pass") else ""))
+
+
+def _most_common(reasons, k: int = 3) -> list[tuple[str, int]]:
+    """The ``k`` most common reasons, each cut to its kind (``ring system never seen in ChEMBL``, not the ring)."""
+    from collections import Counter
+
+    return Counter(r.split(" (")[0] for r in reasons).most_common(k)
 
 
 @lm_app.command("evaluate")
@@ -354,7 +391,7 @@ def lm_finetune(
                                  "validation NLL; the best epoch's weights are the model."),
     keep_best: bool = typer.Option(True, "--keep-best/--keep-last", help="Save the best validation epoch's "
                                    "weights (default) or the last epoch's."),
-    unknown: Literal["skip", "error", "extend"] = typer.Option(
+    unknown: FinetuneUnknown = typer.Option(
         "skip", "--unknown", help="Actives with tokens outside the prior's vocabulary: skip them (listed in the "
         "rejects file), stop (error), or extend the vocabulary with those tokens (each new token starts as "
         "unlikely as the prior's rarest; worth it when many molecules have them, as when a prior continues on "
@@ -444,7 +481,7 @@ def lm_library(
     output: Path = typer.Option(..., "-o", "--output", help="The library: .smi (SMILES and log-likelihood, "
                                 "tab-separated) or .csv (smiles, logp, logp_per_token, tokens, rank); .gz "
                                 "compresses. The summary goes beside it (OUTPUT.summary.json)."),
-    method: Literal["beam", "swor", "sample"] = typer.Option(
+    method: LibraryMethod = typer.Option(
         "beam", "--method", help="beam: the most likely molecules (beam search); swor: sampling without "
         "replacement (stochastic beam search, Gumbel-top-k); sample: random sampling, each molecule once."),
     temperature: float = typer.Option(1.0, "--temperature", "-t", help="swor and sample: softmax temperature "

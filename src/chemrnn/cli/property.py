@@ -7,7 +7,7 @@ trusted (a molecule longer than any in the model's training set). The summary on
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Optional
 
 import numpy as np
 import typer
@@ -15,7 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ._common import (DEVICE_HELP, INFERENCE_PRECISION_HELP, PRECISION_HELP, Cell, Device,  # noqa: F401
-                      Impl, Pooling, Precision, Recipe, Split, Strategy, as_options, console, err_console, input_rows,
+                      Impl, LRSchedule, Pooling, Precision, Recipe, Split, Strategy, as_options, console, err_console,
+                      input_rows,
                       say as _say, state as _state)
 
 property_app = typer.Typer(help="Property prediction from SMILES (logP, TPSA, any numeric column).",
@@ -71,7 +72,7 @@ def property_train(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1,
                                              help="Molecules per training batch (default: the recipe's)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Adam learning rate (default: the recipe's)."),
-    lr_schedule: Literal["cosine", "plateau"] = typer.Option(
+    lr_schedule: LRSchedule = typer.Option(
         "cosine", "--lr-schedule", help="cosine (decays over --epochs or --max-minutes) | plateau."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Most epochs (default: the recipe's)."),
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes",

@@ -3,7 +3,9 @@ sample/score/fine-tune cycle, GuacaMol's hill-climber, REINVENT-style reinforcem
 filter — with every scored molecule recorded and runs resumable."""
 from .diversity import DiversityFilter
 from .optimizers import OPTIMIZERS
-from .run import DesignConfig, DesignRun, GoalDirectedGenerator, read_config, run_design
+from .config import DesignConfig, read_config
+from .guacamol import GoalDirectedGenerator
+from .run import DesignRun, run_design
 
 __all__ = ["OPTIMIZERS", "DesignConfig", "DesignRun", "DiversityFilter", "GoalDirectedGenerator", "read_config",
            "run_design"]

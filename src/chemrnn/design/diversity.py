@@ -9,10 +9,9 @@ from collections import Counter
 import numpy as np
 
 from .. import chem
+from .. import validate as v
 from ..errors import InputError
-from ..training.checks import is_integer, is_number
-
-KINDS = ("scaffold", "generic", "identical", "none")
+from ..options import DIVERSITY_KINDS as KINDS
 
 
 class DiversityFilter:
@@ -22,14 +21,14 @@ class DiversityFilter:
     itself), ``none`` (no filter). Only molecules scoring at least ``min_score`` enter a bucket.
     """
 
+    RULES = {"kind": v.choice(KINDS), "bucket_size": v.integer(1),
+             "min_score": v.number(0, 1)}  # scores lie in [0, 1]
+
     def __init__(self, kind: str = "scaffold", bucket_size: int = 25, min_score: float = 0.4):
-        if kind not in KINDS:
-            raise InputError(f"diversity filter kind must be one of {', '.join(KINDS)}, not {kind!r}")
-        if not is_integer(bucket_size) or bucket_size < 1:
-            raise InputError(f"diversity filter bucket_size must be a positive integer, not {bucket_size!r}")
-        if not is_number(min_score) or not 0 <= min_score <= 1:
-            raise InputError(f"diversity filter min_score must be a number in [0, 1] (scores lie in [0, 1]), "
-                             f"not {min_score!r}")
+        found = v.table_problems({"kind": kind, "bucket_size": bucket_size, "min_score": min_score}, self.RULES,
+                                 "diversity filter ")
+        if found:
+            raise InputError("; ".join(found))
         self.kind, self.bucket_size, self.min_score = kind, bucket_size, min_score
         self.buckets: Counter = Counter()
 

@@ -18,38 +18,38 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .. import validate as v
 from ..errors import InputError
-from ..training.checks import is_integer, is_number
 
-
-# what each option's value must be: (test, the rule in words); an option not named here is any number
+# what each option's value must be; an option not named here is any finite number
 RULES = {
-    "lr": (lambda v: is_number(v) and v > 0, "a number > 0"),
-    "sigma": (lambda v: is_number(v) and v > 0, "a number > 0"),
-    "top_k": (lambda v: is_integer(v) and v >= 1, "a positive integer"),
-    "epochs": (lambda v: is_integer(v) and v >= 1, "a positive integer"),
-    "batch_size": (lambda v: is_integer(v) and v >= 1, "a positive integer"),
-    "replay_size": (lambda v: is_integer(v) and v >= 0, "an integer >= 0"),
-    "replay_batch": (lambda v: is_integer(v) and v >= 0, "an integer >= 0"),
-    "fill": (lambda v: isinstance(v, (bool, np.bool_)), "true or false"),
+    "lr": v.positive(),
+    "sigma": v.positive(),
+    "top_k": v.integer(1),
+    "epochs": v.integer(1),
+    "batch_size": v.integer(1),
+    "replay_size": v.integer(0),
+    "replay_batch": v.integer(0),
+    "fill": v.flag(),
 }
 
 
 class Optimizer:
     name = ""
     defaults: dict = {}
+    needs_prior = False  # whether it is given a frozen copy of the prior (an Agent) beside the agent
+
+    @classmethod
+    def rules(cls) -> dict[str, v.Rule]:
+        """The rule of each of this optimizer's options (``[design.<optimizer>]``)."""
+        return {key: RULES.get(key, v.number()) for key in cls.defaults}
 
     @classmethod
     def check_options(cls, options: dict) -> None:
         """Refuse unknown keys and values out of range (``[design.<optimizer>]``), before any work."""
-        bad = set(options) - set(cls.defaults)
-        if bad:
-            raise InputError(f"[design.{cls.name}]: unknown key(s) {', '.join(sorted(bad))}; "
-                             f"valid: {', '.join(cls.defaults)}")
-        for key, value in options.items():
-            test, rule = RULES.get(key, (is_number, "a number"))
-            if not test(value):
-                raise InputError(f"[design.{cls.name}] {key} must be {rule}, not {value!r}")
+        found = v.table_problems(options, cls.rules(), f"[design.{cls.name}] ")
+        if found:
+            raise InputError("; ".join(found))
 
     def __init__(self, agent, prior=None, **options):
         self.check_options(options)
@@ -139,6 +139,7 @@ class HillClimb(Optimizer):
 
 class Reinvent(Optimizer):
     name = "reinvent"
+    needs_prior = True
     defaults = {"lr": 1e-4, "sigma": 60.0, "replay_size": 100, "replay_batch": 10, "replay_min_score": 0.0}
 
     def __init__(self, agent, prior=None, **options):

@@ -10,12 +10,13 @@ step: rerunning the same command resumes from it), and at the end ``top.csv``, `
 """
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -23,96 +24,15 @@ import torch
 
 from .. import chem
 from ..errors import InputError
+from ..scoring.quality import QualityFilter
 from .agent import Agent
+from .config import DesignConfig, load_toml, read_config
 from .diversity import DiversityFilter
 from .optimizers import OPTIMIZERS
-from ..scoring.quality import QualityFilter
+from .outputs import shown, finish
 
 
 UPDATE_SEED_OFFSET = 1 << 40  # the update's dropout seeds, apart from the sampling seeds of the same step
-
-
-@dataclass
-class DesignConfig:
-    optimizer: str = "reinvent"
-    prior: str = "shipped"
-    budget: int = 5000  # sampled molecules handed to the scoring function (invalid and repeated ones included)
-    batch_size: int = 128
-    temperature: float = 1.0
-    seed: int = 0
-    device: str = "auto"  # auto: a GPU where there is one | cpu | gpu | cuda | cuda:N
-    max_length: int = 140
-    starting_population: str | None = None
-    options: dict = field(default_factory=dict)  # [design.<optimizer>]
-    diversity_filter: dict = field(default_factory=lambda: {"kind": "scaffold", "bucket_size": 25, "min_score": 0.4})
-    quality: dict = field(default_factory=lambda: {"preset": "default"})  # [quality]: chemrnn.scoring.quality
-
-    def validate(self) -> "DesignConfig":
-        if self.optimizer not in OPTIMIZERS:
-            raise InputError(f"[design] optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}")
-        for name in ("budget", "batch_size", "max_length"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise InputError(f"[design] {name} must be a positive integer, not {getattr(self, name)!r}")
-        if not self.temperature > 0:
-            raise InputError(f"[design] temperature must be > 0, not {self.temperature!r}")
-        if self.device not in ("auto", "cpu", "gpu", "cuda") and not str(self.device).startswith("cuda:"):
-            raise InputError(f"[design] device must be auto, cpu, gpu, cuda or cuda:N, not {self.device!r}")
-        OPTIMIZERS[self.optimizer].check_options(self.options)
-        DiversityFilter(**self.diversity_filter)  # refuses unknown kinds
-        QualityFilter.from_config(self.quality)  # refuses unknown keys and bad values
-        return self
-
-
-def read_config(data: dict, source=None) -> tuple[DesignConfig, dict]:
-    """``(DesignConfig, scoring table)`` from a parsed TOML run config; unknown tables or keys are refused."""
-    where = f"{source}: " if source else ""
-    bad = set(data) - {"design", "diversity_filter", "scoring", "quality"}
-    if bad:
-        raise InputError(f"{where}unknown table(s) {', '.join(sorted(bad))}; valid: design, diversity_filter, "
-                         f"quality, scoring")
-    if "scoring" not in data:
-        raise InputError(f"{where}a design config needs a [scoring] table")
-    design = dict(data.get("design", {}))
-    known = {f.name for f in fields(DesignConfig)} - {"options", "diversity_filter", "quality"}
-    opt_tables = {k: design.pop(k) for k in list(design) if k in OPTIMIZERS and isinstance(design[k], dict)}
-    bad = set(design) - known
-    if bad:
-        raise InputError(f"{where}[design]: unknown key(s) {', '.join(sorted(bad))}; valid: {', '.join(sorted(known))} "
-                         f"and the tables {', '.join(f'[design.{o}]' for o in OPTIMIZERS)}")
-    cfg = DesignConfig(**design)
-    if cfg.optimizer not in OPTIMIZERS:  # before the sub-tables, whose message would name it as if it were known
-        raise InputError(f"{where}[design] optimizer must be one of {', '.join(OPTIMIZERS)}, not {cfg.optimizer!r}")
-    cfg.options = opt_tables.get(cfg.optimizer, {})
-    other = set(opt_tables) - {cfg.optimizer}
-    if other:
-        raise InputError(f"{where}[design.{other.pop()}] given, but the optimizer is {cfg.optimizer}")
-    df = dict(data.get("diversity_filter", {}))
-    bad = set(df) - {"kind", "bucket_size", "min_score"}
-    if bad:
-        raise InputError(f"{where}[diversity_filter]: unknown key(s) {', '.join(sorted(bad))}; "
-                         f"valid: kind, bucket_size, min_score")
-    cfg.diversity_filter = {**DesignConfig().diversity_filter, **df}
-    if "quality" in data:
-        if not isinstance(data["quality"], dict):
-            raise InputError(f"{where}[quality] must be a table, e.g. preset = \"default\"")
-        cfg.quality = dict(data["quality"])
-    try:
-        cfg.validate()
-    except InputError as exc:
-        raise InputError(f"{where}{exc}") from None
-    return cfg, data["scoring"]
-
-
-def load_toml(path) -> dict:
-    import tomllib
-
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise InputError("no such config file", path) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"not valid TOML ({exc})", path) from None
 
 
 # ------------------------------------------------------------------------------------------ the loop
@@ -136,11 +56,11 @@ class DesignRun:
         dev = torch.device(device)
         self._rng_devices = [dev.index if dev.index is not None else torch.cuda.current_device()] \
             if dev.type == "cuda" else []
+        optimizer = OPTIMIZERS[cfg.optimizer]
         prior = None
-        if cfg.optimizer == "reinvent":
-            pm, _, _, _ = load_language_model(cfg.prior, device=device)
-            prior = Agent(pm, vocab, get_tokenizer(tok), device, cfg.max_length)
-        self.optimizer = OPTIMIZERS[cfg.optimizer](self.agent, prior, **cfg.options)
+        if optimizer.needs_prior:  # a frozen copy of the prior the agent starts from (REINVENT's anchor)
+            prior = Agent(copy.deepcopy(model), vocab, get_tokenizer(tok), device, cfg.max_length)
+        self.optimizer = optimizer(self.agent, prior, **cfg.options)
         self.filter = DiversityFilter(**cfg.diversity_filter)
         self.quality = QualityFilter.from_config(cfg.quality)
         self._quality_seen: dict[str, str | None] = {}  # canonical SMILES → the quality filter's reason
@@ -234,10 +154,10 @@ class DesignRun:
                 for i, (s, c, f, r) in enumerate(zip(batch.smiles, canon, filtered, raw))]
         top = sorted(self.best.values(), reverse=True)
         valid = [c for c in canon if c is not None]
-        log = {"step": k, "scored": self.scored, "mean": _shown(np.mean(filtered)),
-               "top1": _shown(top[0]) if top else 0.0, "top10": _shown(np.mean(top[:10])) if top else 0.0,
-               "top100": _shown(np.mean(top[:100])) if top else 0.0, "valid": _shown(len(valid) / n),
-               "unique": _shown(len(set(valid)) / n), "loss": _shown(info.get("loss")),
+        log = {"step": k, "scored": self.scored, "mean": shown(np.mean(filtered)),
+               "top1": shown(top[0]) if top else 0.0, "top10": shown(np.mean(top[:10])) if top else 0.0,
+               "top100": shown(np.mean(top[:100])) if top else 0.0, "valid": shown(len(valid) / n),
+               "unique": shown(len(set(valid)) / n), "loss": shown(info.get("loss")),
                "sample_s": round(t1 - t0, 3), "score_s": round(t2 - t1, 3), "update_s": round(t3 - t2, 3)}
         return {"rows": rows, "log": log}
 
@@ -303,12 +223,6 @@ class DesignRun:
         self.filter.restore(state["filter"])
         self.optimizer.restore(state["optimizer"])
         return True
-
-
-def _shown(value, places: int = 4):
-    """A figure as the reports show it (log.csv, metrics.json, report.html): rounded to ``places`` decimals, not
-    float noise such as 0.8166666666666667 (every scored molecule keeps 6 significant digits in scored.csv)."""
-    return None if value is None else round(float(value), places)
 
 
 def _append(path: Path, rows: list[dict], header: list[str]) -> None:
@@ -426,207 +340,3 @@ def _run_locked(run: DesignRun, cfg: DesignConfig, scoring_cfg: dict, config_pat
     summary.update({"versions": versions(), "hardware": hardware()})
     write_json(run_dir / "metrics.json", summary)
     return summary
-
-
-def finish(run: DesignRun, run_dir: Path, seconds: float) -> dict:
-    """Top molecules (CSV + grid), the final agent as a model file, the learning curve plot and the report."""
-    from ..io import atomic_write
-    from ..models.language import save_language_model
-
-    top = sorted(run.best.items(), key=lambda kv: (-kv[1], kv[0]))[:100]
-    with atomic_write(run_dir / "top.csv") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["rank", "smiles", "score", "quality"])
-        flags = top_quality_flags(run, [s for s, _ in top])
-        for r, ((s, v), flag) in enumerate(zip(top, flags), 1):
-            w.writerow([r, s, f"{v:.6g}", flag])
-    png = chem.grid_png([s for s, _ in top[:24]], legends=[f"{v:.3f}" for _, v in top[:24]])
-    if png:
-        with atomic_write(run_dir / "top.png", "wb") as fh:
-            fh.write(png)
-    save_language_model(run_dir / "model", run.agent.model, run.agent.vocabulary, run.prior_meta["tokenizer"],
-                        {"design": asdict(run.cfg), "steps": run.step, "scored": run.scored})
-    vals = [v for _, v in top]
-    summary = {"optimizer": run.cfg.optimizer, "prior": run.cfg.prior, "steps": run.step, "scored": run.scored,
-               "distinct_valid": len(run.best), "top1": _shown(vals[0]) if vals else 0.0,
-               "top10": _shown(np.mean(vals[:10])) if vals else 0.0,
-               "top100": _shown(np.mean(vals[:100])) if vals else 0.0, "seconds_this_session": round(seconds, 1),
-               "best": [[s, _shown(v)] for s, v in top[:10]]}
-    _plot_curve(run_dir)
-    _write_report(run_dir, summary, top)
-    return summary
-
-
-def top_quality_flags(run: DesignRun, smiles: list[str]) -> list[str]:
-    """``ok`` or the reason, for each top molecule: by the run's quality filter, or, where the run has none, by the
-    default preset (a flag for the reader; it did not change the scores)."""
-    if run.quality.active:
-        reasons = run.quality_reasons(smiles)  # cached while the run scored them
-    else:
-        reasons = QualityFilter.from_config({"preset": "default"}).reasons(smiles)
-    return [r or "ok" for r in reasons]
-
-
-def _write_report(run_dir: Path, summary: dict, top: list) -> None:
-    """``report.html``: the summary, the learning curve, the best molecules (grid and table); self-contained."""
-    import base64
-    import html
-
-    from ..io import atomic_write
-
-    def img(name):
-        f = run_dir / name
-        return (f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(f.read_bytes()).decode()}">'
-                if f.exists() else "")
-
-    rows = "".join(f"<tr><td>{r}</td><td><code>{html.escape(smi)}</code></td><td>{v:.4f}</td></tr>"
-                   for r, (smi, v) in enumerate(top[:100], 1))
-    facts = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-                    for k, v in summary.items() if k != "best")
-    page = (f"<!doctype html><meta charset='utf-8'><title>chemrnn design run</title>"
-            f"<style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}td,th{{padding:2px 8px;"
-            f"text-align:left}}</style><h1>Design run: {html.escape(str(summary['optimizer']))}</h1>"
-            f"<p>Scores are in [0, 1], higher is better; every scored molecule is in <a href='scored.csv'>"
-            f"scored.csv</a>, the learning curve in <a href='log.csv'>log.csv</a>, the final agent in "
-            f"<code>model/</code>.</p><table>{facts}</table><h2>Learning curve</h2>{img('learning_curve.png')}"
-            f"<h2>Best molecules</h2>{img('top.png')}<table><tr><th>rank</th><th>SMILES</th><th>score</th></tr>"
-            f"{rows}</table>")
-    with atomic_write(run_dir / "report.html") as fh:
-        fh.write(page)
-
-
-def _plot_curve(run_dir: Path) -> None:
-    from ..utils import pyplot, save_fig
-
-    path = run_dir / "log.csv"
-    if not path.exists():
-        return
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows:
-        return
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.8))
-    x = [int(r["scored"]) for r in rows]
-    for key in ("mean", "top1", "top10", "top100"):
-        ax.plot(x, [float(r[key]) for r in rows], label=key)
-    ax.set_xlabel("molecules scored")
-    ax.set_ylabel("score")
-    ax.set_ylim(0, 1.02)
-    ax.legend()
-    ax.set_title("design run: score vs molecules scored")
-    fig.tight_layout()
-    save_fig(fig, run_dir / "learning_curve.png")
-
-
-# ------------------------------------------------------------------------------------ GuacaMol interface
-class GoalDirectedGenerator:
-    """``generate_optimized_molecules(scoring_function, number_molecules, starting_population=None)``: the interface
-    of GuacaMol's ``GoalDirectedGenerator`` (duck-typed; guacamol is not needed), so that GuacaMol's own benchmark can
-    drive chemrnn. ``scoring_function`` is a chemrnn :class:`~chemrnn.scoring.ScoringFunction`, any callable taking a
-    list of SMILES, or an object with GuacaMol's ``score_list``. Each call runs a fresh in-memory design run of
-    ``budget`` scored molecules from the prior (with ``budget_after_population``: ``budget`` sampled molecules after
-    the starting population, whatever its size) and returns the best distinct molecules found (stereoisomers count as
-    one molecule, as GuacaMol counts them: :func:`best_distinct`).
-
-    ``stop_at``: end a call early once the best ``number_molecules`` distinct molecules all score at least this.
-    Give the objective's maximum (GuacaMol's scores lie in [0, 1]: ``stop_at=1.0``): then a task at its maximum
-    spends no more budget, and the scores it returns are those the full budget would give (the best found can only
-    improve). ``snapshots``: numbers of sampled molecules (after the population; multiples of ``batch_size``) at
-    which the scores of the molecules the call would have returned are kept in ``last_snapshots`` — one run gives
-    the score at several budgets; marks after an early stop get the final scores. ``quality``: the quality
-    filter, a preset name (``default``, ``strict``, ``none``) or a ``[quality]`` table as a dict
-    (:mod:`chemrnn.scoring.quality`): a molecule it rejects scores 0 and is never returned."""
-
-    def __init__(self, optimizer: str = "reinvent", prior: str = "shipped", budget: int = 5000, batch_size: int = 128,
-                 seed: int = 0, options: dict | None = None, diversity_filter: dict | None = None,
-                 device: str = "auto", progress=None, population: str | None = None, population_size: int = 0,
-                 budget_after_population: bool = False, stop_at: float | None = None,
-                 snapshots: tuple[int, ...] = (), quality: str | dict = "default"):
-        self.cfg = DesignConfig(optimizer=optimizer, prior=prior, budget=budget, batch_size=batch_size, seed=seed,
-                                device=device, options=dict(options or {}),
-                                quality={"preset": quality} if isinstance(quality, str) else dict(quality),
-                                diversity_filter={**DesignConfig().diversity_filter, **(diversity_filter or {})})
-        self.cfg.validate()
-        self.progress = progress
-        self.population, self.population_size = population, population_size
-        self.budget_after_population = budget_after_population
-        self.last_run: DesignRun | None = None
-        self.last_population = 0  # the size of the last call's starting population
-        self.stop_at, self.snapshots = stop_at, tuple(sorted(snapshots))
-        bad = [m for m in self.snapshots if m <= 0 or m % batch_size or m > budget]
-        if bad:
-            raise InputError(f"snapshots must be positive multiples of the batch size ({batch_size}) within the "
-                             f"budget ({budget}), not {bad}")
-        self.last_snapshots: dict[int, list[float]] = {}  # sampled molecules → the best distinct molecules' scores
-
-    def starting_molecules(self, given: list[str] | None) -> list[str]:
-        """The benchmark's starting population if it gives one, else a seeded random draw of ``population_size``
-        molecules from the dataset or file ``population`` (e.g. ``chembl``, as GuacaMol's hill-climber starts from
-        its training set); the draw is scored and counted in the budget."""
-        if given:
-            return list(given)
-        if not self.population or not self.population_size:
-            return []
-        import random
-
-        from ..datasets import resolve_input, smiles_column
-        from ..io import load_smiles_list
-
-        pool = load_smiles_list(resolve_input(self.population), smiles_column(self.population))
-        return random.Random(self.cfg.seed).sample(pool, min(self.population_size, len(pool)))
-
-    def generate_optimized_molecules(self, scoring_function, number_molecules: int,
-                                     starting_population: list[str] | None = None) -> list[str]:
-        score = scoring_function
-        if hasattr(scoring_function, "score_list"):
-            score = scoring_function.score_list  # noqa: E731  (GuacaMol scores invalid molecules -1: clipped to 0)
-        start = self.starting_molecules(starting_population)
-        self.last_population = len(start)
-        cfg = self.cfg
-        if self.budget_after_population:
-            cfg = replace(cfg, budget=cfg.budget + len(start))
-        run = DesignRun(cfg, score, None, self.progress)
-        run.seed_population(start)
-        self.last_snapshots = {}
-        while run.scored < cfg.budget and not self._at_target(run.best, number_molecules):
-            run.run_step()
-            if run.scored - len(start) in self.snapshots:
-                self._snapshot(run, number_molecules, run.scored - len(start))
-        self.last_run = run
-        chosen = best_distinct(run.best, number_molecules)
-        for mark in self.snapshots:  # stopped at the maximum: a larger budget would give the same scores
-            if mark not in self.last_snapshots and mark <= cfg.budget - len(start):
-                self.last_snapshots[mark] = [run.best[s] for s in chosen]
-        return chosen
-
-    def _snapshot(self, run: DesignRun, n: int, mark: int) -> None:
-        self.last_snapshots[mark] = [run.best[s] for s in best_distinct(run.best, n)]
-
-    def _at_target(self, best: dict[str, float], n: int) -> bool:
-        """Whether the best ``n`` distinct molecules all reach ``stop_at`` (a cheap count first)."""
-        if self.stop_at is None or sum(v >= self.stop_at for v in best.values()) < n:
-            return False
-        chosen = best_distinct(best, n)
-        return len(chosen) == n and all(best[s] >= self.stop_at for s in chosen)
-
-
-def best_distinct(best: dict[str, float], n: int) -> list[str]:
-    """The ``n`` best molecules of ``best`` (canonical SMILES → score), distinct as GuacaMol counts them: GuacaMol
-    strips stereochemistry from the molecules a generator returns, keeps one of each, and pads the list with zeros,
-    so stereoisomers of one molecule would take the places of other molecules. Each molecule is returned in its
-    best-scoring form (ties: the smaller string). The key is GuacaMol's: RDKit's sanitized parse (explicit hydrogens
-    removed), SMILES without stereo (:func:`chemrnn.chem.stereo_free`); a string RDKit cannot read is left out, as
-    GuacaMol leaves it out."""
-    chosen: list[str] = []
-    seen: set[str] = set()
-    for smiles, _ in sorted(best.items(), key=lambda kv: (-kv[1], kv[0])):
-        flat = chem.stereo_free(smiles)
-        if flat is None:
-            continue
-        if flat not in seen:
-            seen.add(flat)
-            chosen.append(smiles)
-            if len(chosen) == n:
-                break
-    return chosen

@@ -24,8 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..cells import Recurrent
-
-POOLINGS = ("last", "mean", "attention", "sum")
+from ..options import POOLINGS
 
 
 @dataclass

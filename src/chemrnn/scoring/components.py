@@ -15,6 +15,7 @@ import inspect
 import numpy as np
 
 from .. import chem
+from .. import validate as v
 from ..errors import InputError
 
 
@@ -216,8 +217,8 @@ def make_component(spec: dict) -> tuple[str, float, Component, object]:
         raise InputError(f"component {kind}: unknown key(s) {', '.join(sorted(bad))}; "
                          f"valid: {', '.join([*COMMON_KEYS, *params])}")
     weight = spec.get("weight", 1.0)
-    if not isinstance(weight, (int, float)) or weight < 0:
-        raise InputError(f"component {kind}: weight must be a number >= 0, not {weight!r}")
+    if found := v.number(0).problem("weight", weight):
+        raise InputError(f"component {kind}: {found[0]}")
     args = {k: spec[k] for k in params if k in spec}
     try:
         comp = COMPONENTS[kind](**args)

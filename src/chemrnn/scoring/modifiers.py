@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import validate as v
 from ..errors import InputError
 
 
@@ -110,6 +111,11 @@ def make_modifier(spec: dict | str | None):
     if bad:
         raise InputError(f"modifier {kind}: unknown parameter(s) {', '.join(sorted(bad))}; "
                          f"valid: {', '.join(params) or 'none'}")
+    # every parameter is a number but ``above`` (true or false)
+    rules = {p: v.flag() if isinstance(q.default, bool) else v.number() for p, q in params.items()}
+    found = v.table_problems(spec, rules, f"modifier {kind}: ")
+    if found:
+        raise InputError("; ".join(found))
     missing = [p for p, v in params.items() if v.default is inspect.Parameter.empty and p not in spec]
     if missing:
         raise InputError(f"modifier {kind}: missing parameter(s) {', '.join(missing)}")

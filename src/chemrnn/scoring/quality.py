@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from .. import chem
+from .. import validate as v
 from ..errors import InputError
 
 PRESETS = {
@@ -39,7 +40,6 @@ PRESETS = {
                            "rotatable_bonds": [0, 10]}},
     "none": {"alerts": [], "atoms": False, "ring_systems": None, "windows": {}},
 }
-KEYS = ("preset", "alerts", "atoms", "ring_systems", "windows", "penalty")
 _RING_TABLES: dict[str, frozenset] = {}
 
 
@@ -67,45 +67,43 @@ class QualityFilter:
     penalty: float = 0.0
 
     @classmethod
+    def rules(cls) -> dict[str, v.Rule]:
+        """What each key of a ``[quality]`` table must be (each window is checked by :meth:`config_problems`)."""
+        return {"preset": v.choice(PRESETS), "alerts": v.list_of(v.choice(chem.ALERT_SETS)), "atoms": v.flag(),
+                "ring_systems": v.any_of(v.choice(("chembl",)), v.Rule(lambda x: x is False, "false")),
+                "windows": v.Rule(lambda t: isinstance(t, dict), "a table such as { MW = [150, 600] }"),
+                "penalty": v.number(0, 1)}
+
+    @classmethod
+    def config_problems(cls, table) -> list[str]:
+        """Every unknown key and bad value of a ``[quality]`` table (see :func:`chemrnn.validate.table_problems`),
+        each property window included."""
+        if not isinstance(table, dict):
+            return [f"[quality] must be a table, e.g. preset = \"default\", not {table!r}"]
+        found = v.table_problems(table, cls.rules(), "[quality] ")
+        window = v.Rule(lambda w: isinstance(w, list) and len(w) == 2 and all(v.is_number(x) for x in w)
+                        and w[0] <= w[1], "[low, high] with low <= high")
+        for name, value in (table.get("windows") if isinstance(table.get("windows"), dict) else {}).items():
+            if name not in chem.DESCRIPTORS:
+                found.append(f"[quality] windows: unknown property {name!r}; choose among "
+                             f"{', '.join(chem.DESCRIPTORS)}")
+            else:
+                found += [f"[quality] windows: {p}" for p in window.problem(name, value)]
+        return found
+
+    @classmethod
     def from_config(cls, table: dict | None) -> "QualityFilter":
         """From a ``[quality]`` table: a preset (default ``default``), its keys replaced by any given; every
         unknown key or bad value refused (:class:`InputError`) with the valid ones."""
         table = dict(table or {})
-        bad = set(table) - set(KEYS)
-        if bad:
-            raise InputError(f"[quality]: unknown key(s) {', '.join(sorted(bad))}; valid: {', '.join(KEYS)}")
+        found = cls.config_problems(table)
+        if found:
+            raise InputError("; ".join(found))
         preset = table.pop("preset", "default")
-        if preset not in PRESETS:
-            raise InputError(f"[quality] preset must be one of {' | '.join(PRESETS)}, not {preset!r}")
         values = {**PRESETS[preset], **table}
         if values["ring_systems"] is False:
             values["ring_systems"] = None
-        made = cls(preset=preset, **values)
-        made.check()
-        return made
-
-    def check(self) -> None:
-        problems = []
-        if not isinstance(self.alerts, list) or any(a not in chem.ALERT_SETS for a in self.alerts):
-            problems.append(f"alerts must be a list of {', '.join(chem.ALERT_SETS)}, not {self.alerts!r}")
-        if not isinstance(self.atoms, bool):
-            problems.append(f"atoms must be true or false, not {self.atoms!r}")
-        if self.ring_systems not in (None, "chembl"):
-            problems.append(f"ring_systems must be \"chembl\" or false, not {self.ring_systems!r}")
-        if not isinstance(self.windows, dict):
-            problems.append(f"windows must be a table such as {{ MW = [150, 600] }}, not {self.windows!r}")
-        else:
-            for name, window in self.windows.items():
-                if name not in chem.DESCRIPTORS:
-                    problems.append(f"windows: unknown property {name!r}; choose among {', '.join(chem.DESCRIPTORS)}")
-                elif (not isinstance(window, list) or len(window) != 2
-                      or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in window)
-                      or window[0] > window[1]):
-                    problems.append(f"windows: {name} must be [low, high] with low <= high, not {window!r}")
-        if isinstance(self.penalty, bool) or not isinstance(self.penalty, (int, float)) or not 0 <= self.penalty <= 1:
-            problems.append(f"penalty must be a number in [0, 1], not {self.penalty!r}")
-        if problems:
-            raise InputError("[quality]: " + "; ".join(problems))
+        return cls(preset=preset, **values)
 
     @property
     def active(self) -> bool:

@@ -12,7 +12,6 @@ missing input is refused before anything is written.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import time
@@ -22,11 +21,13 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError
-from ..utils import resolve_device, seed_everything
+from ..options import CELLS, DEVICES, FINETUNE_UNKNOWN, IMPLS, PRECISIONS, STRATEGIES, TOKENIZERS
+from ..utils import seed_everything
+from ..validate import choice, flag, integer, number, optional, positive, problems, refuse, setting, text
 from . import checks
 from ._log import quiet_lightning, say, warn
 from .callbacks import BestWeights, CsvLog, RngState, Timing, progress_bar
-from .checks import distributed
+from .schedule import make_lightning_trainer, warmup_cosine
 from .data import LMDataModule
 from .lock import is_launched_rank, run_lock
 
@@ -56,43 +57,49 @@ class LMTrainConfig:
     for ``val_every`` and ``checkpoint_every`` once an epoch. ``max_minutes`` caps the time over all sittings;
     the cosine schedule then runs on whichever of steps and time is further along."""
 
-    data: str = "sample"
-    valid: str | None = None
-    val_size: int = 5000
-    tokenizer: str = "atom"
-    preset: str = "cpu"
-    cell: str = "lstm"
-    impl: str = "fused"
-    embedding_dim: int = 64
-    hidden_size: int = 384
-    num_layers: int = 2
-    dropout: float = 0.1
-    batch_size: int = 128
-    lr: float = 2e-3
-    min_lr_ratio: float = 0.05
-    warmup_steps: int | None = 200
-    max_steps: int | None = 10_000
-    epochs: int | None = None
-    max_minutes: float | None = None
-    clip: float = 1.0
-    val_every: int | None = 1000
-    checkpoint_every: int | None = 250
-    n_samples: int = 128
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "32-true"
-    max_tokens: int = 120
-    init_from: str | None = None  # fine-tuning: start from this model's weights and vocabulary
-    unknown: str = "error"  # tokens outside the prior's vocabulary: error | skip | extend (appended to it)
-    devices: int | None = None  # processes per node (DDP); None: 1 on CPU, every GPU on a GPU machine
-    num_nodes: int = 1
-    strategy: str = "auto"  # auto (ddp when there is more than one process) | ddp
-    streaming: bool | None = None  # stream shards, not prepare the data in memory; None: for a glob or directory
-    workers: int = 1  # streamed runs: DataLoader worker processes per rank (each reads its own stream)
-    shuffle_buffer: int = 10_000  # streamed runs: molecules in each stream's rolling shuffle buffer
-    augment: int = 0  # also train on this many randomized SMILES of each training molecule (an epoch covers all)
-    keep_best: bool = False  # save the weights of the best validation NLL, not the last step's
-    patience: int | None = None  # stop after this many validations without a better NLL (None: never early)
+    data: str = setting(text(words="a file or dataset name"), "sample")
+    valid: str | None = setting(optional(text()), None)
+    val_size: int = setting(integer(0), 5000)
+    tokenizer: str = setting(choice(TOKENIZERS), "atom")
+    preset: str = "cpu"  # the preset the values came from (a record: the values themselves are checked)
+    cell: str = setting(choice(CELLS), "lstm")
+    impl: str = setting(choice(IMPLS), "fused")
+    embedding_dim: int = setting(integer(1), 64)
+    hidden_size: int = setting(integer(1), 384)
+    num_layers: int = setting(integer(1), 2)
+    dropout: float = setting(number(0, 1, high_open=True), 0.1)
+    batch_size: int = setting(integer(1), 128)
+    lr: float = setting(positive(), 2e-3)
+    min_lr_ratio: float = setting(number(0, 1), 0.05)
+    warmup_steps: int | None = setting(optional(integer(0)), 200)
+    max_steps: int | None = setting(optional(integer(1)), 10_000)
+    epochs: int | None = setting(optional(integer(1)), None)
+    max_minutes: float | None = setting(optional(positive()), None)
+    clip: float = setting(positive(), 1.0)
+    val_every: int | None = setting(optional(integer(1)), 1000)
+    checkpoint_every: int | None = setting(optional(integer(1)), 250)
+    n_samples: int = setting(integer(0), 128)
+    seed: int = setting(integer(0), 0)
+    device: str = setting(choice(DEVICES), "auto")
+    precision: str = setting(choice(PRECISIONS), "32-true")
+    max_tokens: int = setting(integer(1), 120)
+    # fine-tuning: start from this model's weights and vocabulary
+    init_from: str | None = setting(optional(text(words="a model file or shipped name")), None)
+    # tokens outside the prior's vocabulary: error | skip | extend (appended to it)
+    unknown: str = setting(choice(FINETUNE_UNKNOWN), "error")
+    # processes per node (DDP); None: 1 on CPU, every GPU on a GPU machine
+    devices: int | None = setting(optional(integer(1)), None)
+    num_nodes: int = setting(integer(1), 1)
+    strategy: str = setting(choice(STRATEGIES), "auto")  # auto (ddp when there is more than one process) | ddp
+    # stream shards, not prepare the data in memory; None: for a glob or directory
+    streaming: bool | None = setting(optional(flag()), None)
+    workers: int = setting(integer(0), 1)  # streamed runs: DataLoader worker processes per rank (each its own stream)
+    shuffle_buffer: int = setting(integer(1), 10_000)  # streamed runs: molecules in each stream's shuffle buffer
+    # also train on this many randomized SMILES of each training molecule (an epoch covers all)
+    augment: int = setting(integer(0), 0)
+    keep_best: bool = setting(flag(), False)  # save the weights of the best validation NLL, not the last step's
+    # stop after this many validations without a better NLL (None: never early)
+    patience: int | None = setting(optional(integer(1)), None)
 
     def __post_init__(self):
         from ..streaming import is_sharded
@@ -104,28 +111,15 @@ class LMTrainConfig:
 
     def validate(self) -> None:
         """Refuse every bad value at once (:class:`InputError`, exit 2), naming the valid ones."""
-        c = checks
-        problems = (
-            c.network_and_run_problems(self) + c.choice("unknown", self.unknown, ("error", "skip", "extend"))
-            + [p for name in ("embedding_dim", "hidden_size", "num_layers", "batch_size", "max_tokens")
-               for p in c.at_least(name, getattr(self, name), 1)]
-            + [p for name in ("max_steps", "epochs", "val_every", "checkpoint_every")
-               for p in c.at_least(name, getattr(self, name), 1, optional=True)]
-            + c.at_least("warmup_steps", self.warmup_steps, 0, optional=True)
-            + c.at_least("val_size", self.val_size, 0) + c.at_least("n_samples", self.n_samples, 0)
-            + c.above("lr", self.lr, 0) + c.above("clip", self.clip, 0)
-            + c.above("max_minutes", self.max_minutes, 0, optional=True)
-            + c.fraction("dropout", self.dropout) + c.fraction("min_lr_ratio", self.min_lr_ratio, top_open=False)
+        found = (
+            problems(self)
             + ([] if self.max_steps or self.epochs else ["set max_steps or epochs"])
-            + ([] if self.data else ["data must name a file or dataset"])
-            + c.at_least("workers", self.workers, 0) + c.at_least("shuffle_buffer", self.shuffle_buffer, 1)
-            + c.at_least("augment", self.augment, 0) + c.at_least("patience", self.patience, 1, optional=True)
             + ([] if not self.streaming or not self.augment else ["a streamed run cannot augment: set augment = 0"])
             + ([] if not self.streaming or not self.epochs else
                ["a streamed run has no known epoch: set max_steps, not epochs"])
             + ([] if not self.streaming or (self.val_every and self.checkpoint_every) else
                ["a streamed run validates and checkpoints every so many steps: set val_every and checkpoint_every"]))
-        c.refuse(problems, "training option")
+        refuse(found, "training option")
 
     @classmethod
     def from_preset(cls, preset: str, **overrides) -> "LMTrainConfig":
@@ -158,17 +152,6 @@ def build_model(cfg: LMTrainConfig, vocabulary):
         return model.train()
     return LanguageModel(LMConfig(len(vocabulary), cfg.embedding_dim, cfg.hidden_size, cfg.num_layers, cfg.dropout,
                                   cfg.cell, cfg.impl, vocabulary.pad_id))
-
-
-def lr_factor(step: int, total: int, warmup: int, min_ratio: float, time_fraction: float = 0.0) -> float:
-    """Linear warm-up over ``warmup`` steps, then cosine decay to ``min_ratio``; the decay's progress is the larger
-    of the steps done after the warm-up and the time budget spent (issue: "time-capped runs must anneal")."""
-    if time_fraction >= 1.0:
-        return min_ratio
-    if step < warmup:
-        return (step + 1) / warmup
-    done = max((step - warmup) / max(1, total - warmup), time_fraction)
-    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
 
 
 class LMModule(L.LightningModule):
@@ -298,7 +281,7 @@ class LMModule(L.LightningModule):
         opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, **({"fused": True} if cuda else {}))
 
         def schedule(step):
-            return lr_factor(step, total, self.warmup, cfg.min_lr_ratio, self.time_fraction)
+            return warmup_cosine(step, total, self.warmup, cfg.min_lr_ratio, self.time_fraction)
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
@@ -488,10 +471,6 @@ def make_trainer(cfg: LMTrainConfig, run_dir: Path, callbacks: list, progress: b
     """The Lightning Trainer: steps (``max_steps`` is set again once the data fixes the epochs), no Lightning
     logger (``log.csv`` is ours), validation every ``val_every`` steps or once an epoch; ``devices`` processes on
     each of ``num_nodes`` nodes (DDP, :func:`.checks.distributed`)."""
-    accel = resolve_device(cfg.device)
-    devices, strategy = distributed(cfg, accel)
-    if accel == "gpu":  # TF32 tensor cores for float32 matmuls (cuDNN's LSTM uses them already)
-        torch.set_float32_matmul_precision("high")
     has_valid = bool(cfg.valid) or cfg.val_size > 0
     if not has_valid:
         val = {"limit_val_batches": 0}
@@ -499,12 +478,9 @@ def make_trainer(cfg: LMTrainConfig, run_dir: Path, callbacks: list, progress: b
         val = {"val_check_interval": cfg.val_every, "check_val_every_n_epoch": None}
     else:
         val = {"check_val_every_n_epoch": 1}
-    return L.Trainer(
-        accelerator=accel, devices=devices, num_nodes=cfg.num_nodes, strategy=strategy, precision=cfg.precision,
-        max_steps=cfg.max_steps or -1, max_epochs=-1, gradient_clip_val=cfg.clip, log_every_n_steps=50,
-        callbacks=callbacks, logger=False, enable_progress_bar=progress, enable_model_summary=False,
-        num_sanity_val_steps=0, use_distributed_sampler=False, reload_dataloaders_every_n_epochs=1,
-        default_root_dir=str(run_dir), deterministic=False, **val)
+    return make_lightning_trainer(cfg, callbacks, progress, cfg.clip, max_steps=cfg.max_steps or -1, max_epochs=-1,
+                                  log_every_n_steps=50, logger=False, default_root_dir=str(run_dir),
+                                  deterministic=False, **val)
 
 
 def _run_facts(cfg, trainer, module, dm, timing: Timing, started: float) -> dict:

@@ -7,7 +7,6 @@ setting or an unreadable input is refused before anything is written; one proces
 """
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -19,10 +18,13 @@ from .. import chem
 from ..batching import BucketBatchSampler, by_length, collate, spelled_ids
 from ..errors import InputError
 from ..metrics import regression_metrics
-from ..models.property import POOLINGS
+from ..options import (CELLS, DEVICES, IMPLS, LR_SCHEDULES, POOLINGS, PRECISIONS, RECIPE_CHOICES, SPLITS,
+                       STRATEGIES, TOKENIZERS)
+from ..validate import choice, flag, integer, list_of, number, optional, positive, problems, refuse, setting, text
 from . import checks
 from ._log import quiet_lightning
 from .callbacks import BestWeights, Timing, progress_bar
+from .schedule import make_lightning_trainer, warmup_cosine
 
 L = quiet_lightning()
 # the settings that shape the network (a prior's replace the config's; the model file records them as built)
@@ -137,51 +139,58 @@ class PropertyTrainConfig:
     """Settings of a property-model run; checked when made (every bad value refused at once, with the valid
     ones), ``precision`` resolved to Lightning's name (``auto``/``32``/``bf16`` accepted)."""
 
-    data: str = "sample"
-    targets: tuple = ("logP", "TPSA")
-    column: str | None = None
-    split: str = "random"
-    tokenizer: str = "atom"
-    cell: str = "gru"
-    impl: str = "fused"
-    embedding_dim: int = 64
-    hidden_size: int = 256
-    num_layers: int = 1
-    bidirectional: bool = True
-    pooling: str = "sum"  # additive read-out: right for logP/TPSA-like sums of atom contributions
-    mlp_hidden: int = 256
+    data: str = setting(text(words="a file or dataset name"), "sample")
+    targets: tuple = setting(list_of(text(), min_items=1), ("logP", "TPSA"))
+    column: str | None = setting(optional(text()), None)
+    split: str = setting(choice(SPLITS), "random")
+    tokenizer: str = setting(choice(TOKENIZERS), "atom")
+    cell: str = setting(choice(CELLS), "gru")
+    impl: str = setting(choice(IMPLS), "fused")
+    embedding_dim: int = setting(integer(0), 64)
+    hidden_size: int = setting(integer(1), 256)
+    num_layers: int = setting(integer(1), 1)
+    bidirectional: bool = setting(flag(), True)
+    # additive read-out: right for logP/TPSA-like sums of atom contributions
+    pooling: str = setting(choice(POOLINGS), "sum")
+    mlp_hidden: int = setting(integer(1), 256)
     # the recipe's settings (RECIPES): left None, each takes the value of the recipe the run uses
-    dropout: float | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    lr_schedule: str = "cosine"  # cosine: warm-up, then cosine decay over the epoch or time budget | plateau
-    max_epochs: int | None = None
-    max_minutes: float | None = None  # None: the recipe's cap (standard: none; small: 9 minutes)
-    patience: int | None = None
-    augment: int | None = None  # N > 0: a new random SMILES of each training molecule every epoch, and test
-    #                   (out-of-fold) predictions averaged over the canonical and N randomized SMILES (bool in older
-    #                   configs)
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "32-true"
-    devices: int | None = None  # processes per node (DDP); None: 1 on CPU, every GPU on a GPU machine
-    num_nodes: int = 1
-    strategy: str = "auto"  # auto (ddp when there is more than one process) | ddp
-    folds: int = 1  # 1: one train/validation/test split; K >= 2: K-fold cross-validation, the K fold models saved
-    #                 as one ensemble model
-    ensemble: int = 1  # N >= 2: N models on each split (seeds seed, seed + 1, …; max_minutes caps each), their mean
-    #                    the prediction and their spread the uncertainty (with folds: K × N members)
-    init_from: str | None = None  # None: the recipe's ("none": no prior); a language model (path or shipped name): its embedding and recurrent layers
-    #                               initialise the encoder, whose architecture and vocabulary become the prior's;
-    #                               or a property model (path, or zinc): all its layers but the output
-    freeze_encoder: bool = False  # with init_from: the encoder stays as it is; only the read-out trains
-    recipe: str = "auto"  # standard | small | auto: small for a small set of measured values (see choose_recipe)
+    dropout: float | None = setting(optional(number(0, 1, high_open=True)), None)
+    batch_size: int | None = setting(optional(integer(1)), None)
+    lr: float | None = setting(optional(positive()), None)
+    # cosine: warm-up, then cosine decay over the epoch or time budget | plateau
+    lr_schedule: str = setting(choice(LR_SCHEDULES), "cosine")
+    max_epochs: int | None = setting(optional(integer(1)), None)
+    # None: the recipe's cap (standard: none; small: 9 minutes)
+    max_minutes: float | None = setting(optional(positive()), None)
+    patience: int | None = setting(optional(integer(1)), None)
+    # N > 0: a new random SMILES of each training molecule every epoch, and test (out-of-fold) predictions averaged
+    # over the canonical and N randomized SMILES (bool in older configs)
+    augment: int | None = setting(optional(integer(0)), None)
+    seed: int = setting(integer(0), 0)
+    device: str = setting(choice(DEVICES), "auto")
+    precision: str = setting(choice(PRECISIONS), "32-true")
+    # processes per node (DDP); None: 1 on CPU, every GPU on a GPU machine
+    devices: int | None = setting(optional(integer(1)), None)
+    num_nodes: int = setting(integer(1), 1)
+    strategy: str = setting(choice(STRATEGIES), "auto")  # auto (ddp when there is more than one process) | ddp
+    # 1: one train/validation/test split; K >= 2: K-fold cross-validation, the K fold models saved as one ensemble
+    folds: int = setting(integer(1), 1)
+    # N >= 2: N models on each split (seeds seed, seed + 1, …; max_minutes caps each), their mean the prediction
+    # and their spread the uncertainty (with folds: K × N members)
+    ensemble: int = setting(integer(1), 1)
+    # None: the recipe's ("none": no prior); a language model (path or shipped name): its embedding and recurrent
+    # layers initialise the encoder, whose architecture and vocabulary become the prior's; or a property model
+    # (path, or zinc): all its layers but the output
+    init_from: str | None = setting(optional(text(words="a language or property model")), None)
+    # with init_from: the encoder stays as it is; only the read-out trains
+    freeze_encoder: bool = setting(flag(), False)
+    # standard | small | auto: small for a small set of measured values (see choose_recipe)
+    recipe: str = setting(choice(RECIPE_CHOICES), "auto")
 
     def __post_init__(self):
         if isinstance(self.augment, bool):  # older configs wrote true/false: true = one randomized SMILES
             self.augment = int(self.augment)
-        c = checks
-        c.refuse(c.choice("recipe", self.recipe, ("auto", *RECIPES)), "property training option")
+        refuse(choice(RECIPE_CHOICES).problem("recipe", self.recipe), "property training option")
         if self.recipe == "auto":  # chosen when the data are read (resolved); its explicit settings checked now
             replace(self, recipe="standard")
         else:
@@ -199,26 +208,9 @@ class PropertyTrainConfig:
 
     def validate(self) -> None:
         """Refuse every bad value at once (:class:`InputError`, exit 2), naming the valid ones."""
-        c = checks
-        problems = (
-            c.network_and_run_problems(self)
-            + c.choice("pooling", self.pooling, POOLINGS) + c.choice("split", self.split, ("random", "scaffold"))
-            + c.choice("lr_schedule", self.lr_schedule, ("cosine", "plateau"))
-            + [p for name in ("hidden_size", "num_layers", "mlp_hidden", "batch_size", "max_epochs", "patience")
-               for p in c.at_least(name, getattr(self, name), 1)]
-            + c.at_least("embedding_dim", self.embedding_dim, 0) + c.above("lr", self.lr, 0)
-            + c.at_least("augment", self.augment, 0)
-            + c.above("max_minutes", self.max_minutes, 0, optional=True) + c.fraction("dropout", self.dropout)
-            + ([] if self.targets and all(isinstance(t, str) and t for t in self.targets)
-               else [f"targets must name at least one column, not {self.targets!r}"])
-            + [p for name in ("folds", "ensemble") for p in
-               (c.at_least(name, getattr(self, name), 1) if isinstance(getattr(self, name), int)
-                else [f"{name} must be a whole number >= 1, not {getattr(self, name)!r}"])]
-            + ([] if self.init_from is None or (isinstance(self.init_from, str) and self.init_from)
-               else [f"init_from must name a language or property model, not {self.init_from!r}"])
-            + (["freeze_encoder needs init_from (a pre-trained model to freeze)"]
-               if self.freeze_encoder and not self.init_from else []))
-        c.refuse(problems, "property training option")
+        found = problems(self) + (["freeze_encoder needs init_from (a pre-trained model to freeze)"]
+                                  if self.freeze_encoder and not self.init_from else [])
+        refuse(found, "property training option")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -233,10 +225,7 @@ def property_lr_factor(step: int, total: int, time_fraction: float = 0.0, warmup
     measured values at batch 128 make ~100 steps in all, which a 100-step warm-up would nearly fill)."""
     if warmup is None:
         warmup = min(100, max(1, total // 10))
-    if step < warmup and time_fraction < 1.0:
-        return (step + 1) / warmup
-    done = max(step / total, time_fraction)
-    return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
+    return warmup_cosine(step, total, warmup, 0.01, time_fraction, decay_after_warmup=False)
 
 
 class PropertyModule(L.LightningModule):
@@ -555,7 +544,7 @@ def _fit(cfg, log_dir: Path, version: str, smiles, Y, tr, va, te, tok, vocab, pr
     import time
 
     from ..models.property import PropertyConfig, PropertyModel
-    from ..utils import resolve_device, seed_everything
+    from ..utils import seed_everything
 
     seed = cfg.seed + member
     if member:
@@ -585,16 +574,11 @@ def _fit(cfg, log_dir: Path, version: str, smiles, Y, tr, va, te, tok, vocab, pr
     callbacks = [timing, best, L.pytorch.callbacks.EarlyStopping("val_loss", patience=cfg.patience)]
     if progress:
         callbacks.append(progress_bar())
-    accel = resolve_device(cfg.device)
-    devices, strategy = checks.distributed(cfg, accel)
     log_dir.parent.mkdir(parents=True, exist_ok=True)
     logger = L.pytorch.loggers.CSVLogger(str(log_dir.parent), name="",
                                          version=f"{log_dir.name}/{version}" if version else log_dir.name)
-    trainer = L.Trainer(accelerator=accel, devices=devices, num_nodes=cfg.num_nodes, strategy=strategy,
-                        precision=cfg.precision, max_epochs=cfg.max_epochs, callbacks=callbacks, logger=logger,
-                        log_every_n_steps=50, enable_checkpointing=False,
-                        enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0,
-                        gradient_clip_val=1.0, use_distributed_sampler=False, reload_dataloaders_every_n_epochs=1)
+    trainer = make_lightning_trainer(cfg, callbacks, progress, 1.0, max_epochs=cfg.max_epochs, logger=logger,
+                                     log_every_n_steps=50, enable_checkpointing=False)
     world = trainer.world_size
     train_loader = loader("train", True)
     per_epoch = len(train_loader)

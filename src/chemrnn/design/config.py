@@ -1,0 +1,93 @@
+"""A design run's settings: the ``[design]`` table (:class:`DesignConfig`, each key with its rule), the optimizer's
+``[design.<optimizer>]`` options, the ``[diversity_filter]`` and ``[quality]`` tables, read from TOML and checked
+all at once before any work (:mod:`chemrnn.validate`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from ..errors import InputError
+from ..options import DEVICES, OPTIMIZERS as OPTIMIZER_NAMES
+from ..scoring.quality import QualityFilter
+from ..validate import choice, integer, optional, positive, problems, setting, table_problems, text
+from .diversity import DiversityFilter
+from .optimizers import OPTIMIZERS
+
+
+@dataclass
+class DesignConfig:
+    optimizer: str = setting(choice(OPTIMIZER_NAMES), "reinvent")
+    prior: str = setting(text(), "shipped")
+    # sampled molecules handed to the scoring function (invalid and repeated ones included)
+    budget: int = setting(integer(1), 5000)
+    batch_size: int = setting(integer(1), 128)
+    temperature: float = setting(positive(), 1.0)
+    seed: int = setting(integer(0), 0)
+    # auto: a GPU where there is one | cpu | gpu (cuda): one GPU of many with CUDA_VISIBLE_DEVICES=N
+    device: str = setting(choice(DEVICES), "auto")
+    max_length: int = setting(integer(1), 140)
+    starting_population: str | None = setting(optional(text()), None)
+    options: dict = field(default_factory=dict)  # [design.<optimizer>]
+    diversity_filter: dict = field(default_factory=lambda: {"kind": "scaffold", "bucket_size": 25, "min_score": 0.4})
+    quality: dict = field(default_factory=lambda: {"preset": "default"})  # [quality]: chemrnn.scoring.quality
+
+    def validate(self) -> "DesignConfig":
+        """Refuse every bad value at once (:class:`InputError`, exit 2): the [design] keys by their rules, then the
+        optimizer's options, the diversity filter and the quality filter by theirs."""
+        found = [f"[design] {p}" for p in problems(self)]
+        if self.optimizer in OPTIMIZERS:
+            found += table_problems(self.options, OPTIMIZERS[self.optimizer].rules(), f"[design.{self.optimizer}] ")
+        found += table_problems(self.diversity_filter, DiversityFilter.RULES, "[diversity_filter] ")
+        found += QualityFilter.config_problems(self.quality)
+        if found:
+            raise InputError("; ".join(found))
+        return self
+
+
+def read_config(data: dict, source=None) -> tuple[DesignConfig, dict]:
+    """``(DesignConfig, scoring table)`` from a parsed TOML run config; unknown tables or keys are refused."""
+    where = f"{source}: " if source else ""
+    bad = set(data) - {"design", "diversity_filter", "scoring", "quality"}
+    if bad:
+        raise InputError(f"{where}unknown table(s) {', '.join(sorted(bad))}; valid: design, diversity_filter, "
+                         f"quality, scoring")
+    if "scoring" not in data:
+        raise InputError(f"{where}a design config needs a [scoring] table")
+    design = dict(data.get("design", {}))
+    known = {f.name for f in fields(DesignConfig)} - {"options", "diversity_filter", "quality"}
+    opt_tables = {k: design.pop(k) for k in list(design) if k in OPTIMIZERS and isinstance(design[k], dict)}
+    bad = set(design) - known
+    if bad:
+        raise InputError(f"{where}[design]: unknown key(s) {', '.join(sorted(bad))}; valid: {', '.join(sorted(known))} "
+                         f"and the tables {', '.join(f'[design.{o}]' for o in OPTIMIZERS)}")
+    cfg = DesignConfig(**design)
+    if cfg.optimizer not in OPTIMIZERS:  # before the sub-tables, whose message would name it as if it were known
+        raise InputError(f"{where}[design] optimizer must be one of {', '.join(OPTIMIZERS)}, not {cfg.optimizer!r}")
+    cfg.options = opt_tables.get(cfg.optimizer, {})
+    other = set(opt_tables) - {cfg.optimizer}
+    if other:
+        raise InputError(f"{where}[design.{other.pop()}] given, but the optimizer is {cfg.optimizer}")
+    df = data.get("diversity_filter", {})
+    if not isinstance(df, dict):
+        raise InputError(f"{where}[diversity_filter] must be a table, e.g. kind = \"scaffold\"")
+    cfg.diversity_filter = {**DesignConfig().diversity_filter, **df}
+    if "quality" in data:
+        if not isinstance(data["quality"], dict):
+            raise InputError(f"{where}[quality] must be a table, e.g. preset = \"default\"")
+        cfg.quality = dict(data["quality"])
+    try:
+        cfg.validate()
+    except InputError as exc:
+        raise InputError(f"{where}{exc}") from None
+    return cfg, data["scoring"]
+
+
+def load_toml(path) -> dict:
+    import tomllib
+
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise InputError("no such config file", path) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"not valid TOML ({exc})", path) from None
