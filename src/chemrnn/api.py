@@ -9,21 +9,21 @@ import time
 from pathlib import Path
 
 from . import chem
+from .datasets import cache_dir, is_dataset_name, resolve_input, resolve_model, shipped_model, smiles_column
 from .errors import InputError
-from .predict import PropertyPredictor, embed_smiles, predict_smiles  # noqa: F401  (the property API)
+from .io import (atomic_write, BadLineError, base_suffix, check_writable, load_smiles_list, read_rows, sha256_of,
+                 write_rejects, write_smiles)
+from .predict import PropertyPredictor, embed_smiles, predict_smiles
+from .runinfo import hardware, record, versions, write_json
 
 
 def shipped_prior() -> Path:
     """The language model shipped inside the package (trained on MOSES train)."""
-    from .datasets import shipped_model
-
     return shipped_model("shipped", "language")
 
 
 def shipped_property_model() -> Path:
     """The logP/TPSA regressor shipped inside the package (trained on ZINC250k); ``shipped`` names it on the CLI."""
-    from .datasets import shipped_model
-
     return shipped_model("shipped", "property")
 
 
@@ -40,7 +40,6 @@ def training_sources(model=None) -> list[str]:
     model, the data of the prior it started from (and so on up the chain). Dataset names or paths, for
     :func:`canonical_set`; a recorded path that no longer exists is an error naming it, and so is a file that
     records no training data. ``None`` is the shipped default, as for :func:`load_lm`."""
-    from .datasets import resolve_model
     from .models.modelfile import read_meta
 
     first = resolve_model("shipped" if model is None else model, "language")
@@ -126,8 +125,6 @@ def write_flagged(path, smiles: list[str], flags: list[str]) -> None:
     """``smiles,quality`` rows, as CSV, atomically (``.gz`` compresses)."""
     import csv
 
-    from .io import atomic_write
-
     with atomic_write(path) as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(["smiles", "quality"])
@@ -164,8 +161,6 @@ def sample_shards(model, n: int, shards: int, out_dir, temperature: float = 1.0,
 
     import numpy as np
 
-    from .io import load_smiles_list, write_smiles
-    from .runinfo import write_json
     from .sample import sample
 
     out_dir = Path(out_dir)
@@ -273,9 +268,6 @@ def canonical_set(source, jobs: int = 0, progress=None) -> set[str]:
     import os
     from multiprocessing import get_context
 
-    from .datasets import resolve_input, smiles_column
-    from .io import atomic_write, load_smiles_list
-
     say = _reporter(progress)
     path = resolve_input(source)
     cached = _canonical_cache(path)
@@ -309,11 +301,7 @@ def reference_draw(source, n: int, seed: int = 0) -> list[str]:
     """A random draw of ``n`` valid canonical SMILES from a file or dataset (test files are ordered)."""
     import random
 
-    from .io import load_smiles_list
-    from .datasets import resolve_input, smiles_column
     from .chem import canonical_all
-
-    from .io import BadLineError
 
     try:
         smiles = load_smiles_list(resolve_input(source), smiles_column(source))
@@ -330,8 +318,6 @@ def reference_draw(source, n: int, seed: int = 0) -> list[str]:
 
 def read_samples(path) -> list[str]:
     """Sampled strings, one per line; blank lines are empty (invalid) samples, kept in the count."""
-    from .io import read_rows
-
     return [r.smiles for r in read_rows(path, on_bad_line="skip")]
 
 
@@ -343,8 +329,6 @@ def evaluate_samples(samples, test, train=None, n_ref: int = 10000, fcd: bool = 
     MOSES anchors, descriptor distributions, the molecules drawn with their SMILES; ``model`` names the model in it,
     ``properties`` adds :func:`predicted_properties`). Samples with no non-blank string are refused. ``progress``
     hears of each step (``progress(message, done=None, total=None)``)."""
-
-    from .io import check_writable
 
     say = _reporter(progress)
     if output:
@@ -364,8 +348,6 @@ def temperature_sweep(model, temperatures, n: int, test, train=None, n_ref: int 
     """Sample ``n`` molecules at each softmax temperature and score each set as :func:`evaluate_samples` does
     (``output/T<t>/`` gets its metrics.json, report.html and samples.smi): the validity / uniqueness / novelty /
     FCD trade-off of a prior, one row per temperature (``temperature`` first, then the metrics' numbers)."""
-    from .io import check_writable, write_smiles
-
     temps = [float(t) for t in temperatures]
     if not temps or any(not t > 0 for t in temps):
         raise InputError(f"temperatures must be > 0, not {temperatures}")
@@ -418,8 +400,6 @@ def training_set(train, progress=None) -> set[str]:
     """The canonical set that novelty is measured against (:func:`canonical_set`); a training set without one valid
     molecule (a blank or all-invalid file, an ``ID SMILES`` file read as SMILES) is refused, naming the file: every
     sample would be "novel" against it."""
-    from .datasets import resolve_input
-
     found = canonical_set(train, progress=progress)
     if not found:
         raise InputError("no valid molecule in the training set for novelty (a .smi file has the SMILES first on "
@@ -453,7 +433,6 @@ def write_evaluation(output, res: dict, title: str, generated: list[str], feats=
                      samples=None, model=None, properties: dict | None = None, links: dict | None = None) -> None:
     """``metrics.json`` and ``report.html`` of an evaluation into the folder ``output``."""
     from .report import write_report
-    from .runinfo import hardware, versions, write_json
 
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
@@ -479,7 +458,6 @@ def predicted_properties(smiles: list[str], model=None) -> dict:
     Returns ``{"smiles", "<target>_model", "<target>_rdkit" ..., "MAE": {target: mae}}``; invalid strings are left out.
     """
     import numpy as np
-
 
     pred, reasons, targets = predict_smiles(model or shipped_property_model(), smiles)
     keep = [i for i, why in enumerate(reasons) if not why]
@@ -536,8 +514,6 @@ def recovery(model, heldout, n: int = 100_000, temperature: float = 1.0, seed: i
 def _recorded_data(training: dict) -> tuple[list, list]:
     """The training data a model file records (the resolved path, the name given) and those of them that are here
     (existing paths first, then dataset names)."""
-    from .datasets import is_dataset_name
-
     recorded = [d for d in (training.get("data"), training.get("config", {}).get("data")) if d]
     return recorded, [d for d in recorded if Path(d).exists()] + [d for d in recorded if is_dataset_name(str(d))]
 
@@ -545,7 +521,6 @@ def _recorded_data(training: dict) -> tuple[list, list]:
 def own_training_source(model=None) -> str:
     """The data a language model itself was trained on (a fine-tuned model's actives, a prior's corpus), as
     recorded in its file: a dataset name or an existing path; an error naming the model when it is not here."""
-    from .datasets import resolve_model
     from .models.modelfile import read_meta
 
     path = resolve_model("shipped" if model is None else model, "language")
@@ -563,9 +538,6 @@ def read_heldout(source) -> tuple[set[str], int]:
     """The canonical SMILES of a held-out set and its line count; an invalid SMILES is refused naming the file, the
     line and RDKit's reason (a held-out set is measured against, so nothing in it is dropped silently); blank
     lines are skipped."""
-    from .datasets import resolve_input, smiles_column
-    from .io import read_rows
-
     path = resolve_input(source)
     targets, rows = set(), 0
     for row in read_rows(path, smiles_column(source)):
@@ -595,9 +567,7 @@ def library(model, n: int, output, method: str = "beam", temperature: float = 1.
     (settings, counts, time, curve) goes to ``OUTPUT.summary.json``. ``progress(message, done, total)``."""
     import numpy as np
 
-    from .io import check_writable
     from .library import METHODS, build
-    from .runinfo import hardware, versions, write_json
     from .sample import likelihood
 
     if method not in METHODS:
@@ -670,8 +640,6 @@ def _write_library(path: Path, smiles, logp, ntok, rank) -> None:
     the log-likelihood as its name column (gzipped for ``.gz``)."""
     import csv
 
-    from .io import atomic_write, base_suffix
-
     with atomic_write(path) as fh:
         if base_suffix(path)[0] in (".csv", ".tsv"):
             w = csv.writer(fh, delimiter="," if base_suffix(path)[0] == ".csv" else "\t", lineterminator="\n")
@@ -697,8 +665,6 @@ def score(model, source, output=None, as_written: bool = False, column: str | No
     import csv
     import io as _io
 
-    from .datasets import resolve_input, smiles_column
-    from .io import atomic_write, read_rows
     from .library import score_rows
 
     path = resolve_input(source)
@@ -745,8 +711,6 @@ def train_activity(actives, output, decoys="chembl", decoy_ratio: float = 5.0, t
     Every row of the actives is accounted for (``metrics["active_rows"]``: actives, duplicates, rejected by
     reason); the rejected ones (blank, invalid SMILES, no carbon atom: ``[Xe]``, NaCl) go with their file line,
     reason and text to :func:`activity_rejects_path` (``metrics["rejects"]``, None when there are none)."""
-    from .datasets import resolve_input, smiles_column
-    from .io import check_writable, load_smiles_list, read_rows, sha256_of, write_rejects
     from .scoring.activity import ActivityConfig, screen_actives, train_activity_model
 
     rejects_path = activity_rejects_path(output)
@@ -811,8 +775,6 @@ def demo(output, model=None, n: int = 2000, fcd: bool = True, train: str | None 
     import pandas as pd
 
     from . import datasets as ds
-    from .io import atomic_write, check_writable, write_smiles
-    from .runinfo import record
 
     say = _reporter(progress)
     output = Path(output)
@@ -864,6 +826,4 @@ def demo(output, model=None, n: int = 2000, fcd: bool = True, train: str | None 
 
 def _canonical_cache(source) -> Path:
     """Where :func:`canonical_set` caches the canonical SMILES of a training set."""
-    from .datasets import cache_dir, resolve_input, sha256_of
-
     return cache_dir() / "canonical" / f"{sha256_of(resolve_input(source))[:24]}.smi.gz"

@@ -14,6 +14,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from .errors import InputError, UnknownTokenError
+from .io import atomic_write
 from .tokens import Tokenizer, Vocabulary
 
 
@@ -38,8 +39,6 @@ class TokenCache:
 
     def save(self, path: str | os.PathLike) -> None:
         """Save as .npz (no pickled objects; the vocabulary is a JSON string)."""
-        from .io import atomic_write
-
         meta = json.dumps({"format": "chemrnn-token-cache", "schema": 1, "tokenizer": self.tokenizer,
                            "vocabulary": self.vocabulary.to_dict()})
         with atomic_write(path, "wb") as fh:

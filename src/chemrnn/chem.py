@@ -11,6 +11,8 @@ from rdkit import Chem, RDLogger
 from rdkit.Chem import Crippen, rdMolDescriptors
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
+from .utils import pool_map
+
 RDLogger.DisableLog("rdApp.*")  # reasons are returned to the caller instead of printed
 
 
@@ -263,8 +265,6 @@ def metric_features_batch(smiles: list[str]):
 
 def canonical_all(smiles: Sequence[str], jobs: int = 0) -> list[str | None]:
     """Canonical SMILES (None where invalid) of many strings, in order, in ``jobs`` worker processes (0: all)."""
-    from .utils import pool_map
-
     return [c for c, _ in pool_map(canonical_batch, list(smiles), jobs)]
 
 
@@ -301,7 +301,9 @@ def grid_png(smiles: Sequence[str], per_row: int = 6, size=(200, 160), legends: 
 
 
 def depiction_svg(smiles: str, width: int = 220, height: int = 160) -> str | None:
-    """An SVG drawing (RDKit's 2D depiction) of a molecule, or None when the SMILES is not one."""
+    """An SVG drawing (RDKit's 2D depiction) of a molecule, or None when the SMILES is not one. Every molecule is
+    drawn at one scale (a bond is an eighth of the height), so benzene looks smaller than aspirin beside it; only a
+    molecule too large for the box is shrunk to fit."""
     from rdkit.Chem.Draw import rdMolDraw2D
 
     m, _ = parse(smiles)
@@ -309,6 +311,7 @@ def depiction_svg(smiles: str, width: int = 220, height: int = 160) -> str | Non
         return None
     drawer = rdMolDraw2D.MolDraw2DSVG(int(width), int(height))
     drawer.drawOptions().clearBackground = False
+    drawer.drawOptions().fixedBondLength = max(4.0, int(height) / 8)
     rdMolDraw2D.PrepareAndDrawMolecule(drawer, m)
     drawer.FinishDrawing()
     return drawer.GetDrawingText()

@@ -34,6 +34,7 @@ from . import chem
 from .datasets import ENV_DATA_DIR, cache_dir, info
 from .errors import InputError
 from .io import publish, sha256_of
+from .utils import pool_map
 
 RDKIT_VERSION = "2026.09.1"  # the RDKit the registry's derived files were made with
 
@@ -140,8 +141,6 @@ def _active_smiles(target: str, path: Path) -> list[str]:
 
 # ----------------------------------------------------------------------------------------------- the steps
 def _canonical(smiles: list[str], jobs: int) -> list[str | None]:
-    from .utils import pool_map
-
     return pool_map(chem.rdkit_default_canonical_batch, list(smiles), jobs)
 
 
@@ -173,8 +172,6 @@ def _build_actives(target: str):
 
 
 def _build_zinc(src: dict[str, Path], jobs: int) -> list[str]:
-    from .utils import pool_map
-
     smiles = _lines(src["zinc"])
     labels = pool_map(chem.derived_labels_batch, smiles, jobs)
     bad = [i for i, v in enumerate(labels) if v is None]

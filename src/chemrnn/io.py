@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from .errors import InputError
+from .errors import ChemrnnError, InputError
 
 SMI_SUFFIXES = {".smi", ".smiles", ".txt", ".ism", ".can"}
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
@@ -392,8 +392,6 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str = "utf-
     leaves any earlier file of that name untouched. A failure to create, write or rename the file is raised as
     a :class:`ChemrnnError` naming ``path`` (never the temporary file).
     """
-    from .errors import ChemrnnError
-
     path = Path(path)
 
     def failed(exc: OSError) -> ChemrnnError:

@@ -11,7 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from . import chem
+from .datasets import cache_dir, resolve_input, sha256_of, smiles_column
 from .errors import InputError
+from .io import atomic_write, clip, file_kind, iter_lines, pick_column, read_table, TABLE_SUFFIXES
+from .utils import pool_map
 
 COMPUTABLE = {"logP", "TPSA"}
 
@@ -27,9 +30,6 @@ def load_labelled(source, targets: list[str], column: str | None = None, jobs: i
     SMILES, a malformed line or a non-numeric target are rejected with a reason; each reject is
     ``(file line, reason, SMILES field)``. Blank lines are neither rows nor rejects.
     """
-    from .datasets import resolve_input, smiles_column
-    from .io import pick_column, clip, read_table
-
     path = resolve_input(source)
     header, rows, fields = read_table(path, on_bad_line=on_bad_line)
     col = pick_column(header, column or smiles_column(source), path)
@@ -69,9 +69,6 @@ def target_origins(source, targets: list[str]) -> dict[str, str]:
     ``"RDKit"`` (computed, the file having no such column)."""
     import csv
 
-    from .datasets import resolve_input
-    from .io import TABLE_SUFFIXES, file_kind, iter_lines
-
     path = resolve_input(source)
     kind = file_kind(path)
     header: list[str] = []
@@ -97,9 +94,6 @@ def _number(text: str) -> float:
 
 def _computed_labels(path: Path, canon: list[str]) -> dict[str, np.ndarray]:
     """RDKit logP and TPSA of every row, cached next to the user cache by the file's SHA-256."""
-    from .datasets import cache_dir, sha256_of
-    from .utils import pool_map
-
     cached = cache_dir() / "labels" / f"{sha256_of(path)[:24]}.npz"
     if cached.exists():
         with np.load(cached, allow_pickle=False) as z:
@@ -109,7 +103,6 @@ def _computed_labels(path: Path, canon: list[str]) -> dict[str, np.ndarray]:
     rows = pool_map(_descriptor_batch, canon)
     out = {t: np.array([r[t] if r else np.nan for r in rows], dtype=float) for t in sorted(COMPUTABLE)}
     cached.parent.mkdir(parents=True, exist_ok=True)
-    from .io import atomic_write
 
     with atomic_write(cached, "wb") as fh:
         np.savez(fh, **out)

@@ -27,7 +27,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .cells import CELLS, Recurrent, count_parameters, gru_reset_after, parameter_formula
+from .datasets import resolve_input, smiles_column
+from .io import atomic_write, load_smiles_list
 from .models.language import LanguageModel, LMConfig
+from .runinfo import record, write_json
 from .utils import pyplot, save_fig, seed_everything
 
 
@@ -132,8 +135,6 @@ def run_hello(output: str | Path | None = None, cell: str = "rnn", hidden: int =
               impl: str = "lecture", gru_form: str | None = None, seed: int = 0) -> HelloResult:
     """``chemrnn lecture hello``: :func:`hello`, and with ``output`` the run directory (``config.json``,
     ``hello.png``: loss curve and softmax per step, ``metrics.json``: losses, generated word, softmax table)."""
-    from .runinfo import record, write_json
-
     res = hello(cell, hidden, steps, seed=seed, impl=impl, gru_form=gru_form)
     if output is not None:
         output = Path(output)
@@ -460,8 +461,6 @@ def _mean_token_nll(model, smiles, tokenizer, vocab) -> float:
 
 
 def write_csv(path: str | Path, rows: list[dict]) -> None:
-    from .io import atomic_write
-
     with atomic_write(path) as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
         w.writeheader()
@@ -471,9 +470,6 @@ def write_csv(path: str | Path, rows: list[dict]) -> None:
 # ---------------------------------------------------------------------------------- whole demos
 def load_smiles(data: str) -> tuple[list[str], Path]:
     """The SMILES of a file or dataset name (``sample``, ``moses:test_sample`` ...), and the file they came from."""
-    from .datasets import resolve_input, smiles_column
-    from .io import load_smiles_list
-
     path = resolve_input(data)
     return load_smiles_list(path, smiles_column(data)), Path(path)
 
@@ -501,7 +497,6 @@ def run_gradients(output: str | Path, data: str = "sample", hidden: int = 128, l
     ``‖∂L/∂h_{T−d}‖ / ‖∂L/∂h_T‖`` at ``d = ratio_distance``; ``explode[run] = {"exploded", "message",
     "final_loss"}`` for the runs without and with clipping; ``gru_form``.
     """
-    from .runinfo import record, write_json
     from .tokens import Vocabulary, get_tokenizer
 
     output = Path(output)
@@ -536,7 +531,6 @@ def run_long_range(output: str | Path, data: str = "sample", n_train: int = 9000
     Returns the metrics, one entry per cell: ``table`` (by kind and span bin: ``n``, ``mean_p``, ``top1``),
     ``train_seconds``, ``final_train_loss``, ``test_token_nll``, ``parameters`` (and ``gru_form`` for the GRU).
     """
-    from .runinfo import record, write_json
     from .tokens import Vocabulary, get_tokenizer
 
     output = Path(output)

@@ -31,6 +31,7 @@ import torch
 
 from . import chem
 from .errors import InputError
+from .io import atomic_write
 from .options import LIBRARY_METHODS as METHODS
 from .sample import index_state, likelihood, sample
 
@@ -323,7 +324,6 @@ def _work(workdir, settings: dict, every_s: float):
     """(the saved state to resume from or None, the function that saves one) for a work folder."""
     if workdir is None:
         return None, None
-    from .io import atomic_write
 
     workdir = Path(workdir)
     spec = workdir / "settings.json"
@@ -354,8 +354,6 @@ def _work(workdir, settings: dict, every_s: float):
 
 
 def _write_state(path: Path, state: dict) -> None:
-    from .io import atomic_write
-
     with atomic_write(path, mode="wb") as fh:
         np.savez(fh, **state)
 

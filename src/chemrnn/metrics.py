@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from . import chem
+from .datasets import cache_dir
+from .io import atomic_write
 from .utils import pool_map
 
 METRICS_VERSION = 1
@@ -157,8 +159,6 @@ class Reference:
     fcd_sigma: np.ndarray | None
 
     def save(self, path: str | os.PathLike) -> None:
-        from .io import atomic_write
-
         meta = {"format": "chemrnn-reference", "schema": METRICS_VERSION, "name": self.name,
                 "smiles_sha256": self.smiles_sha256, "smiles": self.features.smiles,
                 "frags": dict(self.features.frags), "scaffolds": dict(self.features.scaffolds)}
@@ -189,8 +189,6 @@ def smiles_digest(smiles: list[str]) -> str:
 
 def reference_cache(smiles: list[str], fcd: bool = True) -> Path:
     """Where :func:`reference` caches the statistics of canonical ``smiles`` (exists once they were computed)."""
-    from .datasets import cache_dir
-
     digest = smiles_digest(smiles)
     return cache_dir() / "references" / f"{digest[:24]}_v{METRICS_VERSION}{'_fcd' if fcd else ''}.npz"
 

@@ -22,8 +22,12 @@ import numpy as np
 
 from . import chem
 from .batching import by_length, spelled_ids
+from .datasets import cache_dir, is_dataset_name, locate, resolve_input, resolve_model, smiles_column
+from .errors import ChemrnnError, InputError
+from .io import atomic_write, pick_column, read_table, sha256_of, write_rejects
 from .models.property import PropertyEnsemble, load_property_model
-from .utils import inference_precision, torch_device
+from .runinfo import write_json
+from .utils import inference_precision, pyplot, save_fig, torch_device
 
 UNSEEN = "tokens the model never saw in training"  # the start of the reason given for such molecules
 UNITS = {"TPSA": "Å²"}  # the unit of a known target, where it has one (logP is the logarithm of a ratio)
@@ -243,13 +247,8 @@ def evaluate_property_model(model_path, source, output, column: str | None = Non
     says how many of the scored molecules the model was trained on (:func:`training_overlap`): such figures are not
     a test.
     """
-    from .errors import InputError
-    from .io import write_rejects
-    from .datasets import resolve_input
     from .labels import load_labelled, target_origins
     from .metrics import regression_metrics
-    from .runinfo import write_json
-    from .utils import pyplot, save_fig
 
     predictor = PropertyPredictor(model_path, precision, device=device)
     targets = predictor.targets
@@ -296,8 +295,6 @@ def evaluate_property_model(model_path, source, output, column: str | None = Non
 def training_overlap(model_path, smiles: list[str]) -> dict:
     """How many of ``smiles`` (canonical) the property model was trained on: ``{"count", "fraction", "of",
     "checked_against"}``, or ``{"count": None, "fraction": None, "of", "reason"}`` where it cannot be told."""
-    from .errors import ChemrnnError
-
     try:
         hashes, how = training_hashes(model_path)
     except ChemrnnError as exc:  # the training data is there but no longer readable as it was: say so, go on
@@ -319,8 +316,6 @@ def training_hashes(model_path) -> tuple[np.ndarray | None, str]:
     training split is re-derived from what the file records (data, targets, column, split, seed: the split is a
     function of these), where that data is on this machine, checked against the recorded training size, and
     cached."""
-    from .datasets import cache_dir, is_dataset_name, locate, resolve_model
-    from .io import atomic_write, sha256_of
     from .labels import load_labelled, split_indices
     from .models import modelfile
 
@@ -376,8 +371,6 @@ def _random_split_training_smiles(src: Path, data, column, seed: int, run: dict)
     """The canonical training SMILES of a random split over a file from which training rejected no row (as the
     model file records): the split depends only on the number of rows and the seed, so only the training rows need
     canonicalizing (no labels computed). None where that shortcut does not hold (then :func:`load_labelled` runs)."""
-    from .datasets import smiles_column
-    from .io import pick_column, read_table
     from .labels import split_indices
 
     sizes = [run.get(k) for k in ("train", "val", "test")]

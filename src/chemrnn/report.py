@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import chem
+from .io import atomic_write
 
 # MOSES (Polykovskiy et al. 2020, Front. Pharmacol.; the table of github.com/molecularsets/moses, README): means over
 # three runs of 30,000 samples each, against the whole MOSES test set (176,074 molecules).
@@ -184,8 +185,6 @@ def write_report(path, title: str, metrics: dict, gen_desc=None, ref_desc=None, 
     ``samples``: the samples file, linked; ``properties``: :func:`chemrnn.api.predicted_properties` of the samples
     (MAE table and parity plots); ``links``: more files to link, by label.
     """
-    from .io import atomic_write
-
     path = Path(path)
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              "<style>body{font-family:sans-serif;max-width:1150px;margin:2em auto}table{border-collapse:collapse;"
@@ -283,8 +282,6 @@ def _grid_section(molecules: list[str], marks: dict, n: int = 24) -> str:
 def design_report(run_dir: Path, summary: dict, top: list) -> None:
     """A design run's ``report.html``: the summary, the learning curve, the best molecules (grid and table);
     self-contained (the run folder's PNGs inlined)."""
-    from .io import atomic_write
-
     def img(name):
         f = run_dir / name
         return (f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(f.read_bytes()).decode()}">'

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from .io import atomic_write, sha256_of
+
 
 def versions() -> dict:
     out = {"python": platform.python_version()}
@@ -43,15 +45,11 @@ def hardware() -> dict:
 
 
 def data_hash(path: str | os.PathLike) -> str:
-    from .io import sha256_of
-
     return sha256_of(path)
 
 
 def record(run_dir: str | os.PathLike, config: dict, data: str | os.PathLike | None = None) -> dict:
     """Write ``config.json`` (config, command line, versions, hardware, data hash) into ``run_dir``."""
-    from .io import atomic_write
-
     info = {"config": config, "command": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "versions": versions(), "hardware": hardware()}
     if data is not None and Path(data).is_file():
@@ -63,7 +61,5 @@ def record(run_dir: str | os.PathLike, config: dict, data: str | os.PathLike | N
 
 
 def write_json(path: str | os.PathLike, obj) -> None:
-    from .io import atomic_write
-
     with atomic_write(path) as fh:
         json.dump(obj, fh, indent=1, default=float)

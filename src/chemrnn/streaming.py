@@ -32,6 +32,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from .errors import InputError
+from .io import iter_lines
 
 SHARD_SUFFIXES = (".smi", ".smi.gz", ".txt", ".txt.gz", ".smiles", ".smiles.gz")
 POOL = 64  # batches per length-sorted pool, as BucketBatchSampler
@@ -73,8 +74,6 @@ def _smiles_of(text: str) -> str:
 def read_shard(path: Path, start: int = 0, keep=None) -> Iterator[tuple[int, str]]:
     """``(line number, SMILES)`` of a shard's non-blank lines (numbered from 1) after line ``start``; ``keep``
     filters on the line number."""
-    from .io import iter_lines
-
     for n, text, _ in iter_lines(path, on_bad_line="skip"):
         if n <= start or (keep is not None and not keep(n)):
             continue

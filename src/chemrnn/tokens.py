@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from .errors import InputError, UnknownTokenError
+from .io import atomic_write
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)
@@ -173,8 +174,6 @@ class Vocabulary:
         return cls(list(data["tokens"]))
 
     def save(self, path) -> None:
-        from .io import atomic_write
-
         with atomic_write(path) as fh:
             json.dump(self.to_dict(), fh, indent=1)
 

@@ -10,6 +10,9 @@ from multiprocessing import get_context
 
 import numpy as np
 
+from .errors import InputError
+from .io import atomic_write
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and PyTorch's generators (every run records its seed)."""
@@ -68,8 +71,6 @@ def pyplot():
 
 def save_fig(fig, path, dpi: int = 110) -> None:
     """Write a matplotlib figure as PNG atomically and close it."""
-    from .io import atomic_write
-
     buf = _io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     pyplot().close(fig)
@@ -84,8 +85,6 @@ def inference_precision(precision: str = "auto"):
     import contextlib
 
     import torch
-
-    from .errors import InputError
 
     if precision not in ("auto", "32", "bf16"):
         raise InputError(f"precision must be auto, 32 or bf16, not {precision!r}")

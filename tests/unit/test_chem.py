@@ -1,3 +1,5 @@
+import pytest
+
 from chemrnn import chem
 
 
@@ -86,3 +88,21 @@ def test_spellings_are_the_smiles_then_n_random_ones_of_the_same_molecule():
     assert chem.spellings("C", 4) == ["C"] * 5  # one spelling only: repeated, so every molecule has 1 + n
     assert chem.spellings("C[C@H](N)C(=O)O", 3, seed=1) == chem.spellings("C[C@H](N)C(=O)O", 3, seed=1)
     assert chem.spellings(s, 0) == [s]
+
+
+def test_depictions_share_one_scale_unless_a_molecule_does_not_fit():
+    """Benzene beside aspirin is drawn with bonds of the same length (not blown up to fill its box); a long chain
+    that cannot fit at that scale is shrunk."""
+    import re
+
+    from chemrnn import chem
+
+    def first_bond_length(smiles):
+        svg = chem.depiction_svg(smiles, 160, 110)
+        m = re.search(r"class='bond-0[^']*' d='M ([\d.]+),([\d.]+) L ([\d.]+),([\d.]+)'", svg)
+        x1, y1, x2, y2 = map(float, m.groups())
+        return ((x1 - x2) ** 2 + (y1 - y2) ** 2) ** 0.5
+
+    benzene, aspirin, chain = (first_bond_length(s) for s in ("c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "C" * 40))
+    assert benzene == pytest.approx(aspirin, rel=0.05)
+    assert chain < benzene / 2

@@ -147,7 +147,7 @@ def test_the_command_lines_choices_equal_the_vocabularies():
 
 
 def test_one_learning_rate_schedule_warms_up_decays_and_anneals_on_time():
-    from chemrnn.training.schedule import warmup_cosine
+    from chemrnn.training.common import warmup_cosine
 
     assert warmup_cosine(0, 1000, 100, 0.05) == pytest.approx(0.01)
     assert warmup_cosine(99, 1000, 100, 0.05) == pytest.approx(1.0)

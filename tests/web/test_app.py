@@ -99,7 +99,8 @@ def test_every_answer_forbids_framing_and_other_sources(client):
 def test_info_lists_the_models_and_limits(client):
     info = client.get("/api/info").json()
     keys = [m["key"] for m in info["models"]]
-    assert keys[:3] == ["shipped", "moses", "chembl"] and "run:gru_small" in keys
+    assert keys[:2] == ["moses", "chembl"] and "run:gru_small" in keys  # moses is the shipped prior: listed once
+    assert len(set(keys)) == len(keys)
     assert "run:group/lm_run" not in keys  # its model/ has no model.json
     assert info["limits"]["samples"] == LIMITS["samples"]
 
@@ -144,6 +145,25 @@ def test_impossible_values_are_clipped_and_warned_of(client):
     assert res["units"] == {"logP": "", "TPSA": "Å²"}
     line = res["csv"].splitlines()[1].split(",")
     assert line[:3] == ["1", "C" * 102, "chain"] and line[4] == "0" and "shown as 0" in line[-1]
+
+
+def test_a_salt_is_predicted_for_its_largest_fragment_when_asked(client):
+    """``CCN.Cl`` has a token the model never saw (``.``): refused with a hint, or, with ``largest_fragment``,
+    predicted as ethylamine (neutralized: ``CC[NH3+].[Cl-]`` too), the row saying what was predicted."""
+    from chemrnn.api import PropertyPredictor
+
+    text = "CCN.Cl salt\nCC[NH3+].[Cl-] ionic\nCCO"
+    plain = client.post("/api/predict", json={"smiles": text}).json()["rows"]
+    assert "keep the largest fragment" in plain[0]["error"] and plain[0]["model"]["logP"] == ""
+    res = client.post("/api/predict", json={"smiles": text, "largest_fragment": True}).json()
+    salt, ionic, ethanol = res["rows"]
+    expected = PropertyPredictor("shipped").predict(["CCN"]).values[0]
+    for r in (salt, ionic):
+        assert r["error"] == "" and r["smiles"] == "CCN" and "largest fragment CCN of" in r["warning"]
+        assert [float(r["model"][t]) for t in res["targets"]] == pytest.approx(expected, rel=1e-5)
+    assert ethanol["warning"] == "" and ethanol["smiles"] == "CCO"
+    bad = client.post("/api/predict", json={"smiles": "CCO", "largest_fragment": "yes"})
+    assert bad.status_code == 400 and "largest_fragment must be true or false" in bad.json()["error"]
 
 
 @pytest.mark.parametrize("body, status, message", [

@@ -144,6 +144,14 @@ def wait(browser, seconds, condition):
                          ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(condition)
 
 
+def type_into(browser, element_id: str, text: str):
+    """Replace what a field holds with ``text``; returns the field."""
+    field = browser.find_element(By.ID, element_id)
+    field.clear()
+    field.send_keys(text)
+    return field
+
+
 def rows(browser):
     found = browser.find_elements(By.CSS_SELECTOR, "#predict-table tbody tr")
     return {int(tr.get_attribute("data-line")): tr for tr in found}
@@ -160,9 +168,7 @@ def test_pasted_smiles_are_predicted_as_the_command_line_does(server, browser, s
     lines = ["CC(=O)Oc1ccccc1C(=O)O aspirin", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C caffeine", "c1ccccc1[Se]C",
              "CC(C)Cc1ccc(cc1)C(C)C(=O)O ibuprofen", "C1CC( broken"]
     open_tab(browser, server, "predict")
-    box = browser.find_element(By.ID, "smiles-input")
-    box.clear()
-    box.send_keys("\n".join(lines))
+    type_into(browser, "smiles-input", "\n".join(lines))
     browser.find_element(By.ID, "predict-btn").click()
     wait(browser, 60, lambda d: d.find_element(By.ID, "predict-summary").text)
     got = rows(browser)
@@ -197,9 +203,7 @@ def test_impossible_values_are_clipped_and_said_with_units(server, browser):
     """A 102-carbon chain is longer than any molecule the shipped model was trained on, and the model predicts it
     (and biphenyl) a negative TPSA: the page shows 0.00 and says both in the note; the headers give TPSA's unit."""
     open_tab(browser, server, "predict")
-    box = browser.find_element(By.ID, "smiles-input")
-    box.clear()
-    box.send_keys("C" * 102 + " chain\nc1ccccc1-c1ccccc1 biphenyl\nCCO")
+    type_into(browser, "smiles-input", "C" * 102 + " chain\nc1ccccc1-c1ccccc1 biphenyl\nCCO")
     browser.find_element(By.ID, "predict-btn").click()
     wait(browser, 60, lambda d: d.find_element(By.ID, "predict-summary").text)
     headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#predict-table thead th")]
@@ -244,9 +248,7 @@ def test_a_molecule_drawn_in_the_editor_is_predicted(server, browser, shots):
 
 def test_fifty_sampled_molecules_make_a_grid_with_metrics(server, browser, shots):
     open_tab(browser, server, "generate")
-    n = browser.find_element(By.ID, "gen-n")
-    n.clear()
-    n.send_keys("50")
+    type_into(browser, "gen-n", "50")
     browser.find_element(By.ID, "gen-btn").click()
     wait(browser, 90, lambda d: d.find_element(By.ID, "gen-results").is_displayed())
     assert len(browser.find_elements(By.CSS_SELECTOR, "#gen-grid .mol-cell")) == 50
@@ -257,6 +259,12 @@ def test_fifty_sampled_molecules_make_a_grid_with_metrics(server, browser, shots
     assert metrics["novelty"].startswith("novelty vs the training data")
     assert "%" in metrics["novelty"] or "training data not found" in metrics["novelty"]
     assert browser.find_elements(By.CSS_SELECTOR, "#gen-hist svg rect")
+    # the histogram's axes: ticks along x, the count scale and its label on y
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#gen-hist svg line.x-tick")) >= 3
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#gen-hist svg line.y-tick")) == 3
+    assert browser.find_element(By.CSS_SELECTOR, "#gen-hist svg text.y-label").text == "molecules"
+    assert browser.find_element(By.ID, "gen-explain").text.startswith("Sample new molecules")
+    assert browser.find_element(By.ID, "watch-explain").get_attribute("textContent").strip().startswith("Feed a")
     assert "/csv" in browser.find_element(By.ID, "gen-csv").get_attribute("href")
     screenshot(browser, shots, "generate", height=1200)
     # a molecule of the grid, clicked, is watched; the valid ones go to Predict with one button
@@ -295,9 +303,7 @@ def test_progress_bars_fill_as_a_job_runs(server, browser):
     import urllib.request
 
     open_tab(browser, server, "generate")
-    n = browser.find_element(By.ID, "gen-n")
-    n.clear()
-    n.send_keys("2000")
+    type_into(browser, "gen-n", "2000")
     browser.find_element(By.ID, "gen-btn").click()
     wait(browser, 90, lambda d: d.find_element(By.ID, "gen-progress").is_displayed()
          and bar_fill(d, "#gen-progress .bar")[0] > 0)
@@ -315,6 +321,23 @@ def test_progress_bars_fill_as_a_job_runs(server, browser):
     assert job["progress"] > 0 and filled == pytest.approx(whole * job["progress"], abs=1.5)
 
 
+def test_a_phone_sized_window_needs_no_sideways_scroll(server, browser):
+    """At 390 px (a phone) the page is no wider than the window: the results table scrolls inside itself."""
+    browser.set_window_size(390, 844)
+    try:
+        open_tab(browser, server, "predict")
+        browser.find_element(By.ID, "example-btn").click()
+        browser.find_element(By.ID, "predict-btn").click()
+        wait(browser, 30, lambda d: d.find_element(By.ID, "predict-table").is_displayed())
+        inner = browser.execute_script("return window.innerWidth")
+        for tab in ("predict", "generate", "watch", "runs"):
+            browser.find_element(By.CSS_SELECTOR, f"#tabs button[data-tab={tab}]").click()
+            width = browser.execute_script("return document.documentElement.scrollWidth")
+            assert width <= inner, (tab, width, inner)
+    finally:
+        browser.set_window_size(1280, 900)
+
+
 def test_watching_the_rnn_shows_softmax_and_gates(server, browser, shots):
     open_tab(browser, server, "watch")
     browser.find_element(By.ID, "watch-btn").click()
@@ -328,22 +351,25 @@ def test_watching_the_rnn_shows_softmax_and_gates(server, browser, shots):
 
 def test_bad_input_shows_a_message(server, browser):
     open_tab(browser, server, "predict")
-    browser.find_element(By.ID, "smiles-input").clear()
+    box = type_into(browser, "smiles-input", "CCO")
+    browser.find_element(By.ID, "predict-btn").click()
+    wait(browser, 30, lambda d: d.find_element(By.ID, "predict-table").is_displayed())
+    box.clear()
     browser.find_element(By.ID, "predict-btn").click()
     wait(browser, 20, lambda d: d.find_element(By.ID, "message").is_displayed())
     assert "no SMILES given" in browser.find_element(By.ID, "message").text
+    # the error is not shown above the results of the request before it
+    assert not browser.find_element(By.ID, "predict-table").is_displayed()
+    assert browser.find_element(By.ID, "predict-summary").text == ""
     browser.find_element(By.CSS_SELECTOR, "#tabs button[data-tab=generate]").click()
-    n = browser.find_element(By.ID, "gen-n")
-    n.clear()
-    n.send_keys("5000")
+    type_into(browser, "gen-n", "5000")
     browser.find_element(By.ID, "gen-btn").click()
     wait(browser, 20, lambda d: "between 1 and 2000" in d.find_element(By.ID, "message").text)
     browser.find_element(By.CSS_SELECTOR, "#tabs button[data-tab=watch]").click()
-    box = browser.find_element(By.ID, "watch-smiles")
-    box.clear()
-    box.send_keys("C[Se]C")
+    box = type_into(browser, "watch-smiles", "C[Se]C")
     browser.find_element(By.ID, "watch-btn").click()
     wait(browser, 20, lambda d: "cannot read this SMILES" in d.find_element(By.ID, "message").text)
+    assert not browser.find_element(By.ID, "watch-results").is_displayed()
     assert "Traceback" not in browser.page_source
 
 
@@ -351,8 +377,7 @@ def test_a_tiny_finetune_runs_and_is_listed(server, browser, shots, runs):
     open_tab(browser, server, "runs")
     browser.find_element(By.ID, "ft-name").send_keys("ft_tiny")
     for field, value in (("ft-epochs", "1"), ("ft-batch", "4")):
-        browser.find_element(By.ID, field).clear()
-        browser.find_element(By.ID, field).send_keys(value)
+        type_into(browser, field, value)
     browser.find_element(By.ID, "ft-actives").send_keys("\n".join(ACTIVES))
     browser.find_element(By.ID, "ft-btn").click()
     job = "#jobs-table tr[data-kind=finetune]"
@@ -370,6 +395,9 @@ def test_a_tiny_finetune_runs_and_is_listed(server, browser, shots, runs):
     wait(browser, 20, lambda d: d.find_elements(By.CSS_SELECTOR, "#runs-table tr[data-run=ft_tiny]"))
     browser.find_element(By.CSS_SELECTOR, "#runs-table tr[data-run=ft_tiny]").click()
     wait(browser, 20, lambda d: d.find_elements(By.CSS_SELECTOR, "#curve-svg polyline"))
+    # a short run's curve: the step axis starts at 0 (not a range made up around its few rows)
+    ticks = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#curve-svg text.x-tick-label")]
+    assert ticks[0] == "0" and int(ticks[-1]) > 0, ticks
     assert "finished" in browser.find_element(By.CSS_SELECTOR, "#runs-table tr[data-run=ft_tiny]").text
     # the new model is offered for sampling
     options = [o.get_attribute("value") for o in browser.find_elements(By.CSS_SELECTOR, "#gen-model option")]
@@ -464,9 +492,7 @@ def test_jobs_lost_to_a_killed_server_are_said_and_ended_from_the_page(browser, 
     pid = None
     try:
         open_tab(browser, url, "generate")
-        n = browser.find_element(By.ID, "gen-n")
-        n.clear()
-        n.send_keys("2000")
+        type_into(browser, "gen-n", "2000")
         browser.find_element(By.ID, "gen-btn").click()
         ft = post("api/finetune", {"name": "ft", "prior": "run:gru_small", "epochs": 50, "batch_size": 1,
                                    "actives": "\n".join("C" * k + "O" for k in range(1, 60))})

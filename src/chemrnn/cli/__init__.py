@@ -14,7 +14,8 @@ import typer
 from rich.markup import escape
 
 from .. import __version__
-from ..errors import ChemrnnError, Interrupted
+from ..errors import ChemrnnError, InputError, Interrupted
+from ..io import BadLineError, check_writable, MissingColumnError
 from ._common import console, err_console, state as _state
 from .data import data_app, datasets_app
 from .demo import demo
@@ -77,8 +78,6 @@ def _guard_outputs(group) -> None:
 def _guarded(cmd, callback):
     import functools
 
-    from ..io import check_writable
-
     @functools.wraps(callback)
     def run(*args, **kwargs):
         _state["command"] = cmd
@@ -94,8 +93,6 @@ def _guarded(cmd, callback):
 def _read_config(path: Path) -> dict:
     """Option defaults from TOML: tables named after the commands (``[lm.train]``, ``[property.train]``)."""
     import tomllib
-
-    from ..errors import InputError
 
     try:
         with open(path, "rb") as fh:
@@ -114,8 +111,6 @@ def _read_config(path: Path) -> dict:
 def _check_config(data: dict, group, path: Path, ctx, where: str = "") -> dict:
     """Refuse what click's ``default_map`` would silently ignore: a table that names no command, a key that is no
     option of its command, a value the option cannot take (choices listed) — before any work, exit 2."""
-    from ..errors import InputError
-
     for key, value in list(data.items()):
         name = f"{where}.{key}" if where else key
         if hasattr(group, "commands"):  # a command group
@@ -157,8 +152,6 @@ def _short(text: str, limit: int = 500) -> str:
 def _hint(exc: Exception) -> str:
     """What the user can do about an unreadable line or a missing SMILES column, said only where the command offers
     the option."""
-    from ..io import BadLineError, MissingColumnError
-
     cmd = _state.get("command")
     params = {p.name for p in cmd.params} if cmd is not None else set()
     if isinstance(exc, BadLineError) and "skip_bad_lines" in params:

@@ -15,6 +15,9 @@ from rich.markup import escape
 # One list per shared option, so that every command offers the same values and a bad one (on the command line or
 # in a --config file) is refused at parse time, exit 2, with the valid ones listed. Use the Literal aliases as the
 # option's annotation: ``cell: Cell = typer.Option("gru", "--cell", help=...)``.
+from ..datasets import resolve_input, smiles_column
+from ..errors import InputError
+from ..io import read_rows
 from ..options import (CELLS, CLI_PRECISIONS as PRECISIONS, DEVICES, FINETUNE_UNKNOWN, GRU_FORMS, IMPLS,
                        LIBRARY_METHODS, LM_PRESETS, LR_SCHEDULES, POOLINGS, RECIPE_CHOICES as RECIPES, SPLITS,
                        QUALITY_PRESETS, STRATEGIES, TOKENIZERS, UNKNOWN_TOKENS)
@@ -155,8 +158,6 @@ def as_options(renamed: dict[str, str] | None = None):
     """A refused config's message in the command line's words: each config field that is an option of the
     running command named as that option (``hidden_size`` → ``--hidden``, ``max_epochs`` → ``--epochs``).
     ``renamed``: config field → the command's parameter, where they differ; the others share their name."""
-    from ..errors import InputError
-
     try:
         yield
     except InputError as exc:
@@ -178,10 +179,6 @@ def as_options(renamed: dict[str, str] | None = None):
 def input_rows(input: str, column: str | None):
     """Every row of an input file (or dataset), bad lines included, so outputs line up with inputs; a file with no
     SMILES at all (only blank or unreadable lines) is bad input (exit 2)."""
-    from ..datasets import resolve_input, smiles_column
-    from ..errors import InputError
-    from ..io import read_rows
-
     path = resolve_input(input)
     rows = list(read_rows(path, column=column or smiles_column(input), on_bad_line="skip"))
     if not any(r.smiles for r in rows):

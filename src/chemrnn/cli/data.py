@@ -9,7 +9,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..io import clip
+from ..datasets import resolve_input, smiles_column
+from ..errors import InputError
+from ..io import check_writable, clip, read_rows
 from ._common import SKIP_BAD_LINES_HELP, Steps, TokenizerName, UnknownTokens, console, err_console, say as _say
 
 data_app = typer.Typer(help="Read, clean, inspect and encode SMILES files.", no_args_is_help=True)
@@ -60,8 +62,6 @@ def data_prepare(
     rejected with its reason). Duplicates are found on the canonical SMILES after every option above (so with
     --no-isotopes, [2H]C([2H])([2H])O and CO are one molecule). A file from which no molecule is kept is refused
     (exit 2)."""
-    from ..datasets import resolve_input, smiles_column
-    from ..io import check_writable
     from ..prepare import PrepareOptions, default_rejects_path, prepare, summary_path
 
     check_writable(output, "file")
@@ -100,7 +100,6 @@ def data_stats_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ):
     """Counts, token-length histogram and vocabulary of a SMILES file (the tables, or the JSON, on stdout)."""
-    from ..datasets import resolve_input, smiles_column
     from ..prepare import data_stats
 
     path = resolve_input(input)
@@ -161,9 +160,6 @@ def data_encode(
     import time
 
     from ..batching import BucketBatchSampler, encode_all, padding_fraction
-    from ..datasets import resolve_input, smiles_column
-    from ..errors import InputError
-    from ..io import check_writable, read_rows
     from ..tokens import Vocabulary, get_tokenizer
 
     check_writable(output, "file")

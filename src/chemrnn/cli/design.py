@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
+from ..io import atomic_write
 from ._common import say
 
 design_app = typer.Typer(help="De-novo design: steer a language model with a scoring function (Segler's cycle, "
@@ -73,7 +74,6 @@ def activity_predict(
     import sys
 
     from ..api import predict_activity
-    from ..io import atomic_write
     from ._common import input_rows
 
     rows = input_rows(input, column)

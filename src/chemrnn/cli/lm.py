@@ -10,9 +10,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ..datasets import SHIPPED_MODELS
+from ..errors import InputError
+from ..io import atomic_write, read_rows
+from ..runinfo import write_json
+from ..utils import torch_device
 from ._common import (DEVICE_HELP, PRECISION_HELP, Cell, Device, FinetuneUnknown, Impl, LibraryMethod, LMPreset,
                       Precision, QualityPreset, Strategy, TokenizerName,
-                      as_options, console, err_console, say as _say, state as _state)  # noqa: F401
+                      as_options, console, err_console, say as _say, state as _state)
 
 Preset = LMPreset
 PRESET_DEFAULT = "Default: the preset's"
@@ -191,8 +196,6 @@ def lm_sample(
     from rich.progress import Progress
 
     from ..api import sample_shards, sample_smiles
-    from ..errors import InputError
-    from ..utils import torch_device
 
     if not temperature > 0:
         raise InputError(f"--temperature must be > 0, not {temperature}")
@@ -297,9 +300,6 @@ def lm_evaluate(
 ):
     """MOSES and GuacaMol distribution metrics, with an HTML report; with --model, a temperature sweep."""
     from ..api import evaluate_samples
-    from ..errors import InputError
-    from ..io import read_rows
-    from ..runinfo import write_json
 
     if (samples is None) == (model is None):
         raise InputError("give either SAMPLES (a file of sampled SMILES) or --model (to sample at --temperatures)")
@@ -329,8 +329,6 @@ def _temperature_sweep(model, temperatures: str, n: int, test, train, n_ref, fcd
     import io
 
     from ..api import temperature_sweep
-    from ..errors import InputError
-    from ..io import atomic_write
     from ._common import Steps
 
     try:
@@ -359,9 +357,6 @@ def _temperature_sweep(model, temperatures: str, n: int, test, train, n_ref, fcd
 def _prior_and_actives(args: list[str]) -> tuple[str, str]:
     """``[PRIOR] ACTIVES``: one argument is the actives, fine-tuned from the ChEMBL prior (made for a target's
     actives); a lone argument that names a model is refused rather than trained on as if it were actives."""
-    from ..datasets import SHIPPED_MODELS
-    from ..errors import InputError
-
     if len(args) == 2:
         return args[0], args[1]
     if len(args) != 1:
@@ -439,8 +434,6 @@ def lm_recovery(
     from rich.progress import Progress
 
     from ..api import read_heldout, recovery
-    from ..errors import InputError
-    from ..runinfo import write_json
 
     if not temperature > 0:
         raise InputError(f"--temperature must be > 0, not {temperature}")
@@ -503,8 +496,6 @@ def lm_library(
     """A focused library: N distinct, valid, canonical molecules, none of them in the model's training data, each
     with its log-likelihood under the model, most likely first. Rerun the same command to resume after a kill."""
     from ..api import library
-    from ..errors import InputError
-    from ..utils import torch_device
     from ._common import Steps
 
     if not temperature > 0:
@@ -544,7 +535,6 @@ def lm_score(
     """The log-likelihood of given molecules under a language model (of their canonical SMILES, with <eos>), in
     total and per token; rows that cannot be scored (invalid SMILES, tokens the model never saw) get the reason."""
     from ..api import score
-    from ..utils import torch_device
 
     res = score(model, source, output, as_written=as_written, column=column, device=torch_device(device))
     bad = [x for x in res["rows"] if x.error]

@@ -14,6 +14,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ..datasets import resolve_input, smiles_column
+from ..errors import InputError
+from ..io import atomic_write, file_kind, iter_lines, pick_column
 from ._common import (DEVICE_HELP, INFERENCE_PRECISION_HELP, PRECISION_HELP, Cell, Device,  # noqa: F401
                       Impl, LRSchedule, Pooling, Precision, Recipe, Split, Strategy, as_options, console, err_console,
                       input_rows,
@@ -156,9 +159,6 @@ def _input_fields(input: str, column: Optional[str], rows, reserved: set[str]):
     clash with an output column get an ``input_`` prefix."""
     import csv
 
-    from ..datasets import resolve_input, smiles_column
-    from ..io import pick_column, file_kind, iter_lines
-
     path = resolve_input(input)
     kind = file_kind(path)
     if kind == "smi":
@@ -205,7 +205,6 @@ def property_predict(
     tokens the model never saw); values to be taken with care say why in the warning column."""
     import csv
 
-    from ..io import atomic_write
     from ..predict import PropertyPredictor, outcome_counts, outcome_summary, within_physical_range
 
     predictor = PropertyPredictor(model, precision, batch_size=batch_size, device=device)
@@ -269,8 +268,6 @@ def embed(
     precision: Precision = typer.Option("32", "--precision", help=INFERENCE_PRECISION_HELP),
 ):
     """One fixed-length vector per input row from a property model's RNN (NaN rows where it has no answer)."""
-    from ..errors import InputError
-    from ..io import atomic_write
     from ..predict import PropertyPredictor, outcome_counts, outcome_summary
 
     parquet = output.suffix == ".parquet"

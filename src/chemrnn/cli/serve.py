@@ -6,6 +6,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
+from ..errors import InputError
 from ._common import say
 
 
@@ -20,8 +21,6 @@ def serve(
 ):
     """Serve the local web page: paste or draw molecules and predict logP/TPSA, sample from a prior, watch the
     RNN's softmax and gates, follow runs and start fine-tunes. Works offline; Ctrl-C stops it."""
-    from ..errors import InputError
-
     try:
         import starlette  # noqa: F401
         import uvicorn  # noqa: F401

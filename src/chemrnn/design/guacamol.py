@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .. import chem
+from ..datasets import resolve_input, smiles_column
 from ..errors import InputError
+from ..io import load_smiles_list
 from .config import DesignConfig
 from .run import DesignRun
 
@@ -59,9 +61,6 @@ class GoalDirectedGenerator:
         if not self.population or not self.population_size:
             return []
         import random
-
-        from ..datasets import resolve_input, smiles_column
-        from ..io import load_smiles_list
 
         pool = load_smiles_list(resolve_input(self.population), smiles_column(self.population))
         return random.Random(self.cfg.seed).sample(pool, min(self.population_size, len(pool)))

@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import chem
+from ..io import atomic_write
 from ..report import design_report
 from ..scoring.quality import QualityFilter
+from ..utils import pyplot, save_fig
 
 
 def shown(value, places: int = 4):
@@ -22,7 +24,6 @@ def shown(value, places: int = 4):
 
 def finish(run, run_dir: Path, seconds: float) -> dict:
     """Top molecules (CSV + grid), the final agent as a model file, the learning curve plot and the report."""
-    from ..io import atomic_write
     from ..models.language import save_language_model
 
     top = sorted(run.best.items(), key=lambda kv: (-kv[1], kv[0]))[:100]
@@ -60,8 +61,6 @@ def top_quality_flags(run, smiles: list[str]) -> list[str]:
 
 
 def _plot_curve(run_dir: Path) -> None:
-    from ..utils import pyplot, save_fig
-
     path = run_dir / "log.csv"
     if not path.exists():
         return

@@ -23,8 +23,12 @@ import numpy as np
 import torch
 
 from .. import chem
+from ..datasets import resolve_input, smiles_column
 from ..errors import InputError
+from ..io import read_rows, truncate_csv
+from ..runinfo import hardware, record, versions, write_json
 from ..scoring.quality import QualityFilter
+from ..utils import torch_device
 from .agent import Agent
 from .config import DesignConfig, load_toml, read_config
 from .diversity import DiversityFilter
@@ -45,7 +49,6 @@ class DesignRun:
     def __init__(self, cfg: DesignConfig, scoring, run_dir=None, progress=None):
         from ..models.language import load_language_model
         from ..tokens import get_tokenizer
-        from ..utils import torch_device
 
         self.cfg, self.scoring = cfg.validate(), scoring
         self.run_dir = Path(run_dir) if run_dir else None
@@ -255,9 +258,6 @@ def _changed(before: dict, now: dict) -> list[str]:
 def _starting_population(cfg: DesignConfig) -> tuple[list[str], list[int]]:
     """The starting population's SMILES with their file lines; one with no SMILES at all (an empty file, blank
     lines only) is refused, naming the file."""
-    from ..datasets import resolve_input, smiles_column
-    from ..io import read_rows
-
     path = resolve_input(cfg.starting_population)
     rows = [r for r in read_rows(path, column=smiles_column(cfg.starting_population)) if r.smiles]
     if not rows:
@@ -299,9 +299,6 @@ def _run_locked(run: DesignRun, cfg: DesignConfig, scoring_cfg: dict, config_pat
                 population, say) -> dict:
     """:func:`run_design` once the run directory is locked: whether this is a fresh start is decided here, where
     no other process can change it."""
-    from ..io import truncate_csv
-    from ..runinfo import hardware, record, versions, write_json
-
     saved = run_dir / "config.json"
     fresh = restart or not (run_dir / "state" / "state.json").exists()
     if fresh and cfg.starting_population and population is None:  # a run finished since the first look

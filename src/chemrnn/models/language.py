@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..cells import Recurrent, gru_reset_after
+from ..datasets import resolve_model
+from ..errors import InputError
 from ..tokens import Vocabulary
 
 BOS_ID, UNK_ID = Vocabulary.bos_id, Vocabulary.unk_id
@@ -107,11 +109,16 @@ def save_language_model(path, model: LanguageModel, vocabulary, tokenizer: str, 
                                                      "training": training or {}})
 
 
+def needs_lecture_cells(meta: dict) -> bool:
+    """Whether a language model file's network has no fused kernel: a GRU in the lecture's form (reset gate before
+    the recurrent product)."""
+    config = meta.get("config", {})
+    return config.get("cell") == "gru" and config.get("gru_form", "pytorch") != "pytorch"
+
+
 def load_language_model(path, impl: str = "fused", device: str = "cpu"):
     """Load ``(model, vocabulary, tokenizer_name, meta)``; ``impl`` picks lecture cells or fused kernels; ``path``
     may name a shipped model (``shipped`` = ``moses``, ``chembl``)."""
-    from ..datasets import resolve_model
-    from ..errors import InputError
     from ..tokens import Vocabulary
     from . import modelfile
 
@@ -119,8 +126,7 @@ def load_language_model(path, impl: str = "fused", device: str = "cpu"):
     state, meta = modelfile.load(path)
     if meta.get("kind") != "language":
         raise InputError(f"is a {meta.get('kind')} model, not a language model", path)
-    if meta["config"].get("gru_form", "pytorch") != "pytorch" and meta["config"].get("cell") == "gru" \
-            and impl == "fused":
+    if needs_lecture_cells(meta) and impl == "fused":
         raise InputError("this GRU uses the lecture's form (reset gate before the recurrent product), which has no "
                          "fused kernel: load it with impl='lecture'", path)
     model = LanguageModel(LMConfig(**{**meta["config"], "impl": impl}))

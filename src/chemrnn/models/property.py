@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..cells import Recurrent
+from ..datasets import resolve_model
+from ..errors import InputError
 from ..options import POOLINGS
 
 
@@ -175,8 +177,6 @@ def save_property_model(path, model: PropertyModel | PropertyEnsemble, vocabular
 def _ensemble_size(meta: dict, path) -> int:
     """Members of the model file (1 for a single model), its scaling checked against it: a bad file is refused
     with one line naming it."""
-    from ..errors import InputError
-
     targets = len(meta.get("targets") or [])
     ens = meta.get("ensemble")
     k = 1
@@ -201,8 +201,6 @@ def load_property_model(path, impl: str = "fused"):
     ensemble file gives a :class:`PropertyEnsemble`."""
     from dataclasses import fields
 
-    from ..datasets import resolve_model
-    from ..errors import InputError
     from ..tokens import Vocabulary, get_tokenizer
     from . import modelfile
 

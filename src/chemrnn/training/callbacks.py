@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..io import truncate_csv
+from ..io import publish, truncate_csv
 from ._log import quiet_lightning
 
 L = quiet_lightning()
@@ -194,8 +194,6 @@ class BestWeights(L.Callback):
 
     def _write(self) -> None:
         from safetensors.torch import save_file
-
-        from ..io import publish
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.tmp")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..options import PRECISIONS
+from ..utils import resolve_device
 from ..validate import choice, refuse
 
 
@@ -18,8 +19,6 @@ def resolve_precision(precision: str, device: str = "auto") -> str:
     if precision != "auto":
         return PRECISIONS[precision]
     import torch
-
-    from ..utils import resolve_device
 
     if resolve_device(device) != "cpu":
         return "32-true"

@@ -20,6 +20,7 @@ import torch
 
 from ..batching import BucketBatchSampler, TokenCache, collate
 from ..errors import InputError
+from ..io import atomic_write, count_rows, load_smiles_list, write_rejects
 from ._log import quiet_lightning, say
 
 L = quiet_lightning()
@@ -118,7 +119,6 @@ def encode_file(path: Path, tokenizer: str, vocabulary, max_tokens: int, run_dat
     ``.npz`` token cache is taken as it is. ``unknown="skip"`` drops (and reports) the molecules that
     ``vocabulary`` cannot spell; ``unknown="extend"`` appends their tokens to it (:meth:`Vocabulary.extended`)."""
     from ..batching import encode_all
-    from ..io import load_smiles_list
     from ..prepare import PrepareOptions, prepare
     from ..tokens import get_tokenizer
 
@@ -148,8 +148,6 @@ def encode_file(path: Path, tokenizer: str, vocabulary, max_tokens: int, run_dat
 
 def _spellable(smiles: list[str], tok, vocabulary, rejects_path: Path, name: str, verbose: bool) -> list[str]:
     """The molecules whose tokens are all in ``vocabulary``; the others go to ``rejects_path`` with a reason."""
-    from ..io import write_rejects
-
     keep, rejects = [], []
     for k, s in enumerate(smiles, 1):
         bad = sorted({t for t in tok.tokenize(s) if t not in vocabulary})
@@ -166,8 +164,6 @@ def _spellable(smiles: list[str], tok, vocabulary, rejects_path: Path, name: str
 
 def _described(path: str) -> str:
     """A data file for a message: its path and, where it can be counted quickly, its rows."""
-    from ..io import count_rows
-
     rows = count_rows(path)
     return f"{path} ({rows:,} rows)" if rows is not None else str(path)
 
@@ -345,7 +341,6 @@ class LMDataModule(L.LightningDataModule):
         prior's, or scanned from :data:`VOCAB_SCAN` lines) into ``RUN/data/stream.json`` and
         ``RUN/data/valid.npz``."""
         from ..batching import encode_all
-        from ..io import atomic_write, load_smiles_list
         from ..streaming import encoder, expand_shards, holdout_lines, holdout_size, scan_vocabulary
         from ..tokens import get_tokenizer
 
@@ -543,8 +538,6 @@ def held_out_of_stream(stream: dict) -> str:
 
 def note_in_config(run_dir: Path, key: str, value) -> None:
     """Add ``key: value`` to ``run_dir/config.json`` (atomically), e.g. the sizes actually trained on."""
-    from ..io import atomic_write
-
     path = run_dir / "config.json"
     info = json.loads(path.read_text()) if path.exists() else {}
     info[key] = value

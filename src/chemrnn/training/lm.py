@@ -20,14 +20,17 @@ from pathlib import Path
 
 import torch
 
+from ..datasets import resolve_input, resolve_model, smiles_column
 from ..errors import InputError
+from ..io import atomic_write, load_smiles_list, sha256_of
 from ..options import CELLS, DEVICES, FINETUNE_UNKNOWN, IMPLS, PRECISIONS, STRATEGIES, TOKENIZERS
+from ..runinfo import hardware, record, versions
 from ..utils import seed_everything
 from ..validate import choice, flag, integer, number, optional, positive, problems, refuse, setting, text
 from . import checks
 from ._log import quiet_lightning, say, warn
 from .callbacks import BestWeights, CsvLog, RngState, Timing, progress_bar
-from .schedule import make_lightning_trainer, warmup_cosine
+from .common import global_batch_mean, make_lightning_trainer, warmup_cosine
 from .data import LMDataModule
 from .lock import is_launched_rank, run_lock
 
@@ -214,13 +217,11 @@ class LMModule(L.LightningModule):
         ``world`` over the global token count (one all-reduce of two numbers a step); the logged loss and the
         token rate are the global batch's."""
         nll = self.model.token_nll(ids)
-        local = torch.stack([nll.sum().detach().float(),
-                             (ids[:, 1:] != self.model.config.pad_id).sum().float()])
-        total = self.trainer.strategy.reduce(local.clone(), reduce_op="sum")
-        tokens = total[1].clamp(min=1)
-        self._tokens = self._tokens + total[1]
-        self.log("train_loss", total[0] / tokens, prog_bar=True, on_step=True)
-        return nll.sum() * world / tokens
+        loss, mean, tokens = global_batch_mean(self.trainer.strategy, nll.sum(),
+                                               (ids[:, 1:] != self.model.config.pad_id).sum(), world)
+        self._tokens = self._tokens + tokens
+        self.log("train_loss", mean, prog_bar=True, on_step=True)
+        return loss
 
     def on_train_batch_end(self, *args):
         now = time.perf_counter()
@@ -320,9 +321,6 @@ def finetune_config(prior, actives, epochs: int = 20, batch_size: int = 32, lr: 
 
 def _count_rows(source) -> int:
     """Non-blank SMILES rows of a file or dataset (before any chemistry): what a tenth of the actives means."""
-    from ..datasets import resolve_input, smiles_column
-    from ..io import load_smiles_list
-
     return len(load_smiles_list(resolve_input(source), smiles_column(source)))
 
 
@@ -330,7 +328,6 @@ def _count_rows(source) -> int:
 def check_inputs(cfg: LMTrainConfig, data_path: Path | None = None) -> dict:
     """Resolve and check every input before anything is written: the data (and validation) files exist and can
     be read; a prior loads and uses ``cfg.tokenizer``. Returns their paths."""
-    from ..datasets import resolve_input, resolve_model
     from ..models.language import load_language_model
 
     if cfg.streaming and not data_path:
@@ -422,8 +419,6 @@ def _remove_partial(run_dir: Path, created: bool, data_existed: bool) -> None:
 
 
 def _fit(cfg: LMTrainConfig, run_dir: Path, paths: dict, ckpt: Path | None, progress: bool, primary: bool) -> dict:
-    from ..runinfo import record
-
     seed_everything(cfg.seed)
     if primary:
         record(run_dir, cfg.to_dict(), paths["data"])
@@ -498,9 +493,7 @@ def _run_facts(cfg, trainer, module, dm, timing: Timing, started: float) -> dict
 
 
 def _save(cfg, run_dir: Path, paths: dict, module, dm, metrics: dict) -> None:
-    from ..io import atomic_write, sha256_of
     from ..models.language import save_language_model
-    from ..runinfo import hardware, versions
 
     data = paths["data"]
     training = {"seed": cfg.seed, "data": str(data), "data_sha256": sha256_of(data) if data.is_file() else None,

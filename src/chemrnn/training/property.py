@@ -16,15 +16,19 @@ import torch
 
 from .. import chem
 from ..batching import BucketBatchSampler, by_length, collate, spelled_ids
+from ..datasets import resolve_input, resolve_model, SHIPPED_MODELS
 from ..errors import InputError
+from ..io import atomic_write, write_rejects
 from ..metrics import regression_metrics
 from ..options import (CELLS, DEVICES, IMPLS, LR_SCHEDULES, POOLINGS, PRECISIONS, RECIPE_CHOICES, SPLITS,
                        STRATEGIES, TOKENIZERS)
+from ..runinfo import hardware, record, versions, write_json
+from ..utils import seed_everything
 from ..validate import choice, flag, integer, list_of, number, optional, positive, problems, refuse, setting, text
 from . import checks
 from ._log import quiet_lightning
 from .callbacks import BestWeights, Timing, progress_bar
-from .schedule import make_lightning_trainer, warmup_cosine
+from .common import global_batch_mean, make_lightning_trainer, warmup_cosine
 
 L = quiet_lightning()
 # the settings that shape the network (a prior's replace the config's; the model file records them as built)
@@ -258,10 +262,9 @@ class PropertyModule(L.LightningModule):
         gradients, so each rank returns its sum times ``world`` over the global count."""
         ids, lengths, y = batch
         se = (self.model(ids, lengths) - y).pow(2).sum()
-        total = self.trainer.strategy.reduce(torch.stack([se.detach().float(), se.new_tensor(float(y.numel()))]),
-                                             reduce_op="sum")
-        self.log("train_loss", total[0] / total[1], prog_bar=True, batch_size=len(y))
-        return se * world / total[1]
+        loss, mean, _ = global_batch_mean(self.trainer.strategy, se, se.new_tensor(float(y.numel())), world)
+        self.log("train_loss", mean, prog_bar=True, batch_size=len(y))
+        return loss
 
     def validation_step(self, batch, _):
         loss, n = self._loss(batch)
@@ -293,9 +296,7 @@ def train_property_model(cfg: PropertyTrainConfig, run_dir, progress: bool = Tru
     left out), one per fold, instead of ``cfg.split``/``cfg.folds`` (so another tool can be run on the very same
     folds; ``benchmarks/bench_experimental.py``). The input (and the prior) is checked and read before anything
     is written to ``run_dir``."""
-    from ..datasets import resolve_input
     from ..labels import cv_splits, load_labelled, split_indices, target_origins
-    from ..utils import seed_everything
     from ._log import say
     from .lock import run_lock
 
@@ -335,7 +336,6 @@ def load_prior(spec: str):
     """``(model, vocabulary, tokenizer name, meta)`` of a transfer prior: a language model (path, or shipped name
     ``shipped``/``moses``/``chembl``) or a single property model (path, or ``zinc``: the shipped logP/TPSA model),
     told apart by the model file's kind; refused cleanly when its layers cannot be the encoder's."""
-    from ..datasets import SHIPPED_MODELS, resolve_model
     from ..models.language import load_language_model
     from ..models.modelfile import read_meta
     from ..models.property import PropertyEnsemble, load_property_model
@@ -396,9 +396,7 @@ def init_encoder_from(model, prior_model, freeze: bool = False) -> None:
 
 
 def _train(cfg, run_dir: Path, data_path: Path, smiles, Y, rejects, splits, progress: bool, prior=None) -> dict:
-    from ..io import write_rejects
     from ..models.property import PropertyEnsemble, save_property_model
-    from ..runinfo import hardware, record, versions, write_json
     from ..tokens import Vocabulary, get_tokenizer
 
     from .lock import is_launched_rank
@@ -516,8 +514,6 @@ def write_oof(path: Path, smiles, Y, oof, fold_of, targets) -> None:
     ``fold`` (1-based), then each target's measured value and ``{target}_pred``."""
     import csv
 
-    from ..io import atomic_write
-
     with atomic_write(path) as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(["row", "smiles", "fold", *(c for t in targets for c in (t, f"{t}_pred"))])
@@ -544,7 +540,6 @@ def _fit(cfg, log_dir: Path, version: str, smiles, Y, tr, va, te, tok, vocab, pr
     import time
 
     from ..models.property import PropertyConfig, PropertyModel
-    from ..utils import seed_everything
 
     seed = cfg.seed + member
     if member:

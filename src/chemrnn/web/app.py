@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import sys
 import threading
 import traceback
@@ -24,6 +25,8 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ..datasets import locate
+from ..errors import ChemrnnError, InputError
 from .jobs import QueueFull
 from .service import LIMITS, Service, WebError
 
@@ -98,8 +101,6 @@ def api(handler):
 
     @functools.wraps(handler)
     async def wrapped(request: Request):
-        from ..errors import ChemrnnError
-
         try:
             return await handler(request)
         except _TooBig:
@@ -154,7 +155,10 @@ def create_app(runs: str | Path | None = None, allowed_hosts: list[str] | None =
     @api
     async def predict(request):
         data = await body_json(request)
-        return JSONResponse(await run_in_threadpool(service.predict, data.get("smiles", "")))
+        strip = data.get("largest_fragment", False)
+        if not isinstance(strip, bool):
+            raise WebError(f"largest_fragment must be true or false, not {json.dumps(strip)[:40]}")
+        return JSONResponse(await run_in_threadpool(service.predict, data.get("smiles", ""), strip))
 
     @api
     async def depict(request):
@@ -282,7 +286,6 @@ def _depict(smiles: str, w: int, h: int):
 
 
 def _actives_here() -> list[str]:
-    from ..datasets import locate
     from .service import ACTIVES_DATASETS
 
     out = []
@@ -298,8 +301,6 @@ def _actives_here() -> list[str]:
 def _check_port(host: str, port: int) -> None:
     """A port another program holds, or an address this machine does not have, is refused in one line (exit 2)."""
     import socket
-
-    from ..errors import InputError
 
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)

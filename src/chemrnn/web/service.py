@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets import locate, path as dataset_path, resolve_model
+from ..errors import InputError
 from .fair import FairShare, chunks
 
 LIMITS = {
@@ -29,8 +31,10 @@ LIMITS = {
     "epochs": 50,
     "batch_size": 256,
 }
-SHIPPED_LMS = {"shipped": "shipped prior, MOSES", "moses": "shipped prior, MOSES",
-               "chembl": "shipped prior, ChEMBL: for a target's actives"}
+# the shipped language models the page lists (``shipped`` is another name of ``moses``: one file, listed once, still
+# accepted in a request)
+SHIPPED_LMS = {"moses": "shipped prior, MOSES; the default", "chembl": "shipped prior, ChEMBL: for a target's actives"}
+LM_ALIASES = {"shipped": "moses"}
 COMPUTE_SLOTS = 2  # predictions computed at once (one per core)
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # the whole name: RUN_NAME.fullmatch
 SKIP_DIRS = {"checkpoints", "data", "model", "state", "__pycache__"}
@@ -64,6 +68,23 @@ def parse_smiles_text(text: str) -> list[dict]:
     if not rows:
         raise WebError("no SMILES given: paste one per line, or draw a molecule")
     return rows
+
+
+def strip_salts(rows: list[dict]) -> None:
+    """Each row's SMILES with several fragments replaced by its largest fragment, neutralized; ``note`` says what
+    was predicted (``largest fragment CCN of CCN.Cl``)."""
+    from .. import chem
+
+    options = chem.CanonOptions(largest_fragment=True, neutralize=True)
+    for r in rows:
+        if r["error"] or "." not in r["smiles"]:
+            continue
+        kept, why = chem.canonical(r["smiles"], options)
+        if kept is None:
+            r["error"] = why or "not a valid SMILES"
+        else:
+            r["note"] = f"largest fragment {kept} of {r['smiles']}"
+            r["smiles"] = kept
 
 
 def _shown(value) -> str:
@@ -269,7 +290,6 @@ def training_files(model) -> list[Path]:
     against. A dataset that is not here is named, not downloaded; :class:`~chemrnn.errors.InputError` when some of
     the data is not here."""
     from ..api import training_sources
-    from ..datasets import path as dataset_path
 
     return [Path(s) if Path(s).exists() else dataset_path(str(s), download=False) for s in training_sources(model)]
 
@@ -325,8 +345,8 @@ class Service:
         return out
 
     def model_path(self, key: str):
-        if isinstance(key, str) and key in SHIPPED_LMS:
-            return key
+        if isinstance(key, str) and (key in SHIPPED_LMS or key in LM_ALIASES):
+            return LM_ALIASES.get(key, key)
         if isinstance(key, str) and key.startswith("run:"):
             d = run_dir(self.runs, key[4:])
             model = (d / "model").resolve()
@@ -335,8 +355,6 @@ class Service:
         raise WebError(f"no language model {str(key)[:80]!r}; choose one of the list")
 
     def lm(self, key: str):
-        from ..datasets import resolve_model
-
         path = self.model_path(key)
         cache_key = str(resolve_model(path, "language"))  # `shipped` and `moses` are one file
         stamp = Path(path, "model.json").stat().st_mtime if not isinstance(path, str) else 0
@@ -372,8 +390,13 @@ class Service:
             pass
 
     # ----------------------------------------------------------------------------------- predict
-    def predict(self, text: str) -> dict:
+    def predict(self, text: str, largest_fragment: bool = False) -> dict:
+        """Property predictions for pasted SMILES; with ``largest_fragment``, a salt or mixture (``CCN.Cl``) is
+        predicted for its largest fragment, neutralized (``CCN``), as ``chemrnn data prepare --largest-fragment
+        --neutralize`` would write it, and the row says so."""
         rows = parse_smiles_text(text)
+        if largest_fragment:
+            strip_salts(rows)
         predictor = self.predictor()
         usable = [r for r in rows if not r["error"]]
         parts = chunks(usable)
@@ -386,18 +409,21 @@ class Service:
     def _predict_rows(self, usable, predictor) -> None:
         """The values, reasons and RDKit's figures of ``usable`` rows, written into them."""
         from .. import chem
-        from ..predict import within_physical_range
+        from ..predict import UNSEEN, within_physical_range
 
         res = predictor.predict([r["smiles"] for r in usable])
         targets = predictor.targets
         shown, warnings = within_physical_range(res.values, targets, res.warnings)  # no negative TPSA
         for r, values, why, warn in zip(usable, shown, res.errors, warnings):
-            r["error"], r["warning"] = why, warn
+            if why.startswith(UNSEEN) and "." in r["smiles"]:
+                why = "a salt or mixture (several fragments): tick 'keep the largest fragment' to predict its " \
+                      "largest fragment"
+            r["error"], r["warning"] = why, "; ".join(w for w in (r.get("note", ""), warn) if w)
             r["canonical"] = chem.canonical_or_none(r["smiles"]) or ""
             r["model"] = {t: fmt(v) for t, v in zip(targets, values)}
             rd = chem.descriptors(r["smiles"]) if r["canonical"] else None
             r["rdkit"] = {t: fmt((rd or {}).get(t, float("nan"))) for t in targets}
-            r["unseen_tokens"] = why.startswith("tokens the model never saw")
+            r["unseen_tokens"] = why.startswith(UNSEEN)
 
     def _predict(self, rows, predictor) -> dict:
         from ..predict import UNITS, outcome_counts, outcome_summary
@@ -491,8 +517,6 @@ class Service:
     def _novelty_reference(self, job, key: str) -> tuple[set | None, str | None, str | None]:
         """What the job's novelty is measured against: ``(canonical SMILES of the model's training data, what they
         are, None)``, or ``(None, None, why there is no novelty)`` when that data is not here or cannot be read."""
-        from ..errors import InputError
-
         try:
             files = training_files(self.model_path(key))
         except InputError as exc:
@@ -547,7 +571,6 @@ class Service:
     # ----------------------------------------------------------------------------------- fine-tune
     def submit_finetune(self, params: dict):
         from .. import chem
-        from ..datasets import locate
 
         if self.runs is None:
             raise WebError("no runs folder: start the page with --runs DIR to fine-tune")
@@ -638,14 +661,11 @@ def _load_lm(path):
     """A language model with PyTorch's kernels, or the lecture's cells for a GRU in the lecture's form (which has
     no fused kernel)."""
     from ..api import load_lm
-    from ..errors import InputError
+    from ..models.language import needs_lecture_cells
+    from ..models.modelfile import read_meta
 
-    try:
-        return load_lm(path)
-    except InputError as exc:
-        if "lecture's form" not in str(exc):
-            raise
-        return load_lm(path, impl="lecture")
+    lecture = needs_lecture_cells(read_meta(resolve_model(path, "language")))
+    return load_lm(path, impl="lecture" if lecture else "fused")
 
 
 class _Cancelled(Exception):

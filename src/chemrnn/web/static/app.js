@@ -68,12 +68,22 @@ async function predict() {
   const btn = $("#predict-btn");
   busy(btn, true, "predicting…");
   try {
-    const res = await call("/api/predict", { smiles: $("#smiles-input").value });
+    const res = await call("/api/predict", { smiles: $("#smiles-input").value,
+                                             largest_fragment: $("#largest-fragment").checked });
     state.predict = res;
     renderPredictions(res);
   } catch (e) {
+    clearPredictions();  // an error is never shown above the results of an earlier request
     showMessage(e.message);
   } finally { busy(btn, false); }
+}
+
+function clearPredictions() {
+  state.predict = null;
+  $("#predict-table tbody").replaceChildren();
+  $("#predict-table").hidden = true;
+  $("#predict-summary").textContent = "";
+  $("#predict-csv").hidden = true;
 }
 
 function renderPredictions(res) {
@@ -155,7 +165,7 @@ async function generate(again) {
     localStorage.setItem("chemrnn.genParams", JSON.stringify(params));  // to run it again if it is lost
     $("#gen-results").hidden = true;
     followGeneration();
-  } catch (e) { showMessage(e.message); btn.disabled = false; }
+  } catch (e) { $("#gen-results").hidden = true; showMessage(e.message); btn.disabled = false; }
 }
 
 async function followGeneration() {
@@ -183,7 +193,11 @@ async function followGeneration() {
   if (job.state === "queued" || job.state === "running") { setTimeout(followGeneration, 400); return; }
   $("#gen-btn").disabled = false;
   box.hidden = true;
-  if (job.state !== "finished") { showMessage(`sampling ${job.state}: ${job.error || job.message}`); return; }
+  if (job.state !== "finished") {
+    $("#gen-results").hidden = true;
+    showMessage(`sampling ${job.state}: ${job.error || job.message}`);
+    return;
+  }
   renderGeneration(job);
 }
 
@@ -241,7 +255,7 @@ function drawHistogram() {
   const box = $("#gen-hist");
   box.replaceChildren();
   if (!h || !h.counts.length) { box.textContent = "no valid molecule"; return; }
-  const W = 460, H = 200, L = 40, B = 30, max = Math.max(...h.counts);
+  const W = 460, H = 210, L = 52, B = 34, max = Math.max(...h.counts);
   const svg = svgEl("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}` });
   const bw = (W - L - 10) / h.counts.length;
   h.counts.forEach((c, i) => {
@@ -253,11 +267,28 @@ function drawHistogram() {
   });
   const text = (x, y, s, anchor = "middle") => { const t = svgEl("text", { x, y, "font-size": 11, "text-anchor": anchor });
     t.textContent = s; svg.append(t); };
-  text(L, H - B + 14, h.edges[0]); text(W - 10, H - B + 14, h.edges[h.edges.length - 1], "end");
+  // x axis: a tick at every edge (every other one when there are many bins), the property and its unit below
+  const every = h.counts.length > 10 ? 2 : 1;
+  h.edges.forEach((edge, i) => {
+    if (i % every) return;
+    const x = L + i * bw;
+    svg.append(svgEl("line", { x1: x, y1: H - B, x2: x, y2: H - B + 4, stroke: "#667085", class: "x-tick" }));
+    text(x, H - B + 15, Number(edge).toFixed(Math.abs(edge) >= 100 ? 0 : 1));
+  });
   text((L + W) / 2, H - 3, `${prop}${prop === "TPSA" ? " (Å², RDKit)" : " (RDKit)"} of ${h.n} unique valid molecules, ` +
                            `mean ${h.mean}`);
-  text(L - 4, 14, max, "end"); text(L - 4, H - B, 0, "end");
+  // y axis: molecules per bin, ticks at 0, half and the top
+  for (const v of [0, Math.round(max / 2), max]) {
+    const y = H - B - (H - B - 10) * v / max;
+    svg.append(svgEl("line", { x1: L - 4, y1: y, x2: L, y2: y, stroke: "#667085", class: "y-tick" }));
+    text(L - 6, y + 4, v, "end");
+  }
+  const ylab = svgEl("text", { x: 0, y: 0, "font-size": 11, "text-anchor": "middle", class: "y-label",
+                               transform: `translate(12 ${(H - B) / 2}) rotate(-90)` });
+  ylab.textContent = "molecules";
+  svg.append(ylab);
   svg.append(svgEl("line", { x1: L, y1: H - B, x2: W - 10, y2: H - B, stroke: "#667085" }));
+  svg.append(svgEl("line", { x1: L, y1: 10, x2: L, y2: H - B, stroke: "#667085" }));
   box.append(svg);
 }
 
@@ -272,7 +303,11 @@ async function watchRnn() {
                                            units: Number($("#watch-units").value) });
     state.watch = res;
     renderWatch(res);
-  } catch (e) { showMessage(e.message); } finally { busy(btn, false); }
+  } catch (e) {
+    state.watch = null;
+    $("#watch-results").hidden = true;  // not the last SMILES's pictures under this one's error
+    showMessage(e.message);
+  } finally { busy(btn, false); }
 }
 
 function renderWatch(res) {
@@ -401,16 +436,26 @@ function drawCurve() {
   const W = 640, H = 260, L = 50, B = 30, colors = ["#2456c8", "#d92d20", "#067647", "#b54708", "#7a5af8"];
   const pts = picked.flatMap((c) => res.columns[c].filter((v) => v !== null));
   let lo = Math.min(...pts), hi = Math.max(...pts);
-  if (hi - lo < 1e-9) { lo -= 0.5; hi += 0.5; }
-  const x0 = Math.min(...xs), x1 = Math.max(...xs) === x0 ? x0 + 1 : Math.max(...xs);
+  if (hi - lo < 1e-9) { const pad = Math.max(Math.abs(hi) * 0.1, 1e-3); lo -= pad; hi += pad; }
+  // steps and epochs count from 0: the axis starts there, so one logged row is a dot at its own step, not on a
+  // made-up range around it
+  const x0 = Math.min(0, ...xs), x1 = Math.max(...xs) > x0 ? Math.max(...xs) : x0 + 1;
   const X = (x) => L + (W - L - 10) * (x - x0) / (x1 - x0), Y = (y) => H - B - (H - B - 10) * (y - lo) / (hi - lo);
-  const svg = svgEl("svg", { width: W, height: H, id: "curve-svg" });
+  const svg = svgEl("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, id: "curve-svg" });
   svg.append(svgEl("line", { x1: L, y1: H - B, x2: W - 10, y2: H - B, stroke: "#667085" }),
              svgEl("line", { x1: L, y1: 10, x2: L, y2: H - B, stroke: "#667085" }));
-  const text = (x, y, s, anchor = "middle", fill = "#1d2330") => { const t = svgEl("text", { x, y, "font-size": 11,
-    "text-anchor": anchor, fill }); t.textContent = s; svg.append(t); };
-  text(L - 4, 14, hi.toPrecision(3), "end"); text(L - 4, H - B, lo.toPrecision(3), "end");
-  text(L, H - B + 14, x0); text(W - 10, H - B + 14, x1, "end"); text((L + W) / 2, H - 3, res.x);
+  const text = (x, y, s, anchor = "middle", fill = "#1d2330", cls = null) => { const t = svgEl("text", { x, y,
+    "font-size": 11, "text-anchor": anchor, fill }); if (cls) t.setAttribute("class", cls); t.textContent = s;
+    svg.append(t); };
+  for (const v of [lo, (lo + hi) / 2, hi]) {
+    svg.append(svgEl("line", { x1: L - 4, y1: Y(v), x2: L, y2: Y(v), stroke: "#667085", class: "y-tick" }));
+    text(L - 6, Y(v) + 4, v.toPrecision(3), "end");
+  }
+  for (const v of [x0, Math.round((x0 + x1) / 2), x1]) {
+    svg.append(svgEl("line", { x1: X(v), y1: H - B, x2: X(v), y2: H - B + 4, stroke: "#667085", class: "x-tick" }));
+    text(X(v), H - B + 15, v, "middle", "#1d2330", "x-tick-label");
+  }
+  text((L + W) / 2, H - 3, res.x + (xs.length === 1 ? " (one row logged so far)" : ""));
   picked.forEach((c, k) => {
     const d = res.columns[c].map((v, i) => (v === null ? null : `${X(xs[i]).toFixed(1)},${Y(v).toFixed(1)}`)).filter(Boolean);
     svg.append(svgEl("polyline", { points: d.join(" "), fill: "none", stroke: colors[k % 5], "stroke-width": 1.5,

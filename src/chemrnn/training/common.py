@@ -1,7 +1,7 @@
 """What both training loops share: the learning-rate schedule (linear warm-up, then cosine decay that follows
-whichever of steps and time budget is further along, so a time-capped run still anneals) and the Lightning
+whichever of steps and time budget is further along, so a time-capped run still anneals), the Lightning
 Trainer's common settings (accelerator, DDP processes and strategy, precision, clipping, no sanity steps, our own
-distributed batches)."""
+distributed batches) and, under DDP, the loss of the global batch."""
 from __future__ import annotations
 
 import math
@@ -43,3 +43,15 @@ def make_lightning_trainer(cfg, callbacks: list, progress: bool, clip: float, **
                      precision=cfg.precision, callbacks=callbacks, enable_progress_bar=progress,
                      enable_model_summary=False, num_sanity_val_steps=0, gradient_clip_val=clip,
                      use_distributed_sampler=False, reload_dataloaders_every_n_epochs=1, **settings)
+
+
+def global_batch_mean(strategy, total, count, world: int):
+    """Under DDP, the mean of a loss over the *global* batch (every rank's share), as one process holding the whole
+    batch computes it: DDP averages the ranks' gradients, so each rank returns its own ``total`` times ``world`` over
+    the global ``count`` (one all-reduce of two numbers a step). Returns ``(loss to backpropagate, the global
+    mean (detached, for the log), the global count)``."""
+    import torch
+
+    summed = strategy.reduce(torch.stack([total.detach().float(), count.detach().float()]), reduce_op="sum")
+    n = summed[1].clamp(min=1)
+    return total * world / n, summed[0] / n, summed[1]
