@@ -9,7 +9,12 @@ learning rate anneals over the time cap (--max-minutes), which keeps the run wit
 any of its ten holdout drugs; needs ``pip install --no-deps guacamol==0.5.5`` for the drugs' file): a prior for the
 goal-directed benchmark that has not seen the rediscovery targets or their close analogues.
 
+``--augment N`` trains on N randomized SMILES of each molecule besides its canonical one (Arús-Pous et al. 2019: a
+prior that reads any SMILES of a molecule, which fixed-core decoration needs; fine-tune it with ``lm finetune
+--augment N`` too).
+
 Usage: CHEMRNN_DATA_DIR=../shared/data python benchmarks/prior_chembl.py RUN_DIR [--max-minutes 165] [--guacamol-clean]
+           [--augment N]
 Then: python benchmarks/ship_prior.py RUN_DIR/run chembl --data-name chembl --note "..."
 """
 import argparse
@@ -57,6 +62,7 @@ if __name__ == "__main__":
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("--max-minutes", default="165")
     ap.add_argument("--guacamol-clean", action="store_true", help="also remove what GuacaMol's cleaning removes")
+    ap.add_argument("--augment", default="0", help="randomized SMILES of each molecule per epoch (0: canonical only)")
     args = ap.parse_args()
     args.run_dir.mkdir(parents=True, exist_ok=True)
     data = args.run_dir / ("chembl_guacamol_clean.smi" if args.guacamol_clean else "chembl_minus_heldout.smi")
@@ -65,4 +71,4 @@ if __name__ == "__main__":
     chemrnn = str(Path(sys.executable).with_name("chemrnn"))
     sys.exit(subprocess.call([chemrnn, "lm", "train", "--data", str(data), "-o", str(args.run_dir / "run"),
                               "--preset", "cpu", "--dropout", "0.1", "--max-steps", "60000", "--max-minutes",
-                              args.max_minutes, "--val-every", "1000", "--seed", "0"]))
+                              args.max_minutes, "--val-every", "1000", "--seed", "0", "--augment", args.augment]))

@@ -37,6 +37,18 @@ def test_lm_train_prints_its_result_with_quiet(tmp_path, small, capsys):
     assert json.loads(stdout)["train_size"] == 180 and "model:" not in err  # the result; messages stay quiet
 
 
+def test_lm_train_augments_with_randomized_smiles(tmp_path, small, capsys):
+    """``lm train --augment 2`` trains on two randomized SMILES of each molecule besides its canonical one (a prior
+    for randomized-SMILES fine-tuning and fixed-core decoration), recorded in its config."""
+    code, stdout, err = run(capsys, "-q", "lm", "train", "--data", str(small), *LM_TINY, "--max-steps", "2",
+                            "--augment", "2", "-o", str(tmp_path / "run"))
+    assert code == 0, err
+    result = json.loads(stdout)
+    # up to three strings a molecule (a small molecule has few SMILES: a randomized one may repeat another)
+    assert result["train_molecules"] == 180 and 2.5 * 180 < result["train_size"] <= 3 * 180
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["augment"] == 2
+
+
 @pytest.mark.slow
 def test_ctrl_c_in_lm_train_says_what_was_kept_and_exits_130(tmp_path, small):
     """SIGINT after the first checkpoint: exit 130 (not Lightning's 1), one line naming the checkpoint and how to

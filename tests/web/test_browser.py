@@ -495,7 +495,10 @@ def test_jobs_lost_to_a_killed_server_are_said_and_ended_from_the_page(browser, 
         type_into(browser, "gen-n", "2000")
         browser.find_element(By.ID, "gen-btn").click()
         ft = post("api/finetune", {"name": "ft", "prior": "run:gru_small", "epochs": 50, "batch_size": 1,
-                                   "actives": "\n".join("C" * k + "O" for k in range(1, 60))})
+                                   # ~500 actives: epochs long enough that the run outlives the kill and the restart
+                                   # on a loaded machine (early stopping would end 59 of them within seconds)
+                                   "actives": "\n".join("C" * i + "N" + "C" * j + "O" for i in range(1, 30)
+                                                        for j in range(1, 18))})
         record = folder / ".chemrnn-web" / "jobs" / f"{ft['id']}.json"
         wait(browser, 60, lambda d: d.find_element(By.CSS_SELECTOR, "#gen-progress .msg").text.startswith("sampl")
              and record.exists() and json.loads(record.read_text()).get("proc_start"))

@@ -87,6 +87,10 @@ def lm_train(
     shuffle_buffer: Optional[int] = typer.Option(None, "--shuffle-buffer", min=1,
                                                  help="Streaming: molecules in each reader's shuffle buffer. "
                                                       "Default: 10000."),
+    augment: Optional[int] = typer.Option(None, "--augment", min=0,
+                                          help="Also train on N randomized SMILES of each molecule (an epoch covers "
+                                               "them all): a prior that reads any SMILES of a molecule "
+                                               "(Arús-Pous et al. 2019). Default: 0."),
 ):
     """Train a language model by teacher forcing; Lightning checkpoints; rerun the command to resume."""
     from ..training import LMTrainConfig, train_language_model
@@ -99,7 +103,7 @@ def lm_train(
             max_steps=max_steps, max_minutes=max_minutes, val_every=val_every, checkpoint_every=checkpoint_every,
             tokenizer=tokenizer, seed=seed, device=device, precision=precision, devices=devices,
             num_nodes=num_nodes, strategy=strategy, streaming=streaming or None, workers=workers,
-            shuffle_buffer=shuffle_buffer)
+            shuffle_buffer=shuffle_buffer, augment=augment)
     with _interruptible(output):
         metrics = train_language_model(cfg, output, restart=restart, progress=not _state["quiet"])
     if is_launched_rank():  # the other DDP processes: rank 0 reports
