@@ -342,7 +342,7 @@ def test_ensemble_trains_n_seeded_models_per_split_and_predicts_their_mean(lipo_
     assert [len(f["members"]) for f in mc["_run"]["per_fold"]] == [2, 2] and "members" not in mc["_run"]
     with pytest.raises(InputError, match="ensemble"):
         PropertyTrainConfig(ensemble=0)
-    with pytest.raises(InputError, match="ensemble must be a whole number"):
+    with pytest.raises(InputError, match="ensemble must be an integer >= 1, not 2.0"):
         PropertyTrainConfig(ensemble=2.0)
 
 

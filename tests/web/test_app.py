@@ -208,7 +208,7 @@ def test_streamed_bodies_are_bounded_too(client):
 def test_an_unexpected_failure_is_one_line_not_a_traceback(client, monkeypatch):
     service = client.app.state.service
 
-    def boom(text):
+    def boom(text, largest_fragment=False):
         raise RuntimeError("the disk is on fire")
 
     monkeypatch.setattr(service, "predict", boom)
