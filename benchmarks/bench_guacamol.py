@@ -41,9 +41,10 @@ if not hasattr(scipy, "histogram"):  # guacamol 0.5.5 uses scipy.histogram (remo
     scipy.histogram = np.histogram
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import HOLDOUT_CUTOFF, filter_like_guacamol, machine  # noqa: E402
+from common import filter_like_guacamol, machine  # noqa: E402
 
 from chemrnn.design import GoalDirectedGenerator  # noqa: E402
+from chemrnn.design.guacamol import HOLDOUT_CUTOFF, PRESETS, ParallelScore as ForkedScore  # noqa: E402
 
 
 # GuacaMol paper (Brown et al. 2019, Table 2): SMILES LSTM hill-climb and Graph GA per task
@@ -124,7 +125,7 @@ class ParallelScore:
 
     def __call__(self, smiles: list[str]) -> list[float]:
         if len(smiles) < 4096:  # a sampled batch: in processes too when it is worth a fork (slow objectives)
-            return self._score(smiles) if len(smiles) >= 512 else self.objective.score_list(smiles)
+            return self._score(smiles)
         if self.cache is None:
             return self._score(smiles)
         digest = hashlib.sha256("\n".join(smiles).encode()).hexdigest()[:16]
@@ -140,23 +141,7 @@ class ParallelScore:
         return scores
 
     def _score(self, smiles: list[str]) -> list[float]:
-        if self.workers < 2:
-            return self.objective.score_list(smiles)
-        import multiprocessing as mp
-
-        global _OBJECTIVE
-        _OBJECTIVE = self.objective  # inherited by the forked workers
-        size = min(2048, -(-len(smiles) // self.workers))
-        chunks = [smiles[i:i + size] for i in range(0, len(smiles), size)]
-        with mp.get_context("fork").Pool(self.workers) as pool:
-            return [v for part in pool.map(_score_chunk, chunks) for v in part]
-
-
-_OBJECTIVE = None
-
-
-def _score_chunk(chunk: list[str]) -> list[float]:
-    return _OBJECTIVE.score_list(chunk)
+        return ForkedScore(self.objective.score_list, self.workers)(smiles)
 
 
 class ParallelScoring:
@@ -171,31 +156,62 @@ class ParallelScoring:
         return self.gen.generate_optimized_molecules(score, number_molecules, starting_population)
 
 
+LEGACY = {"optimizer": "reinvent", "prior": "shipped", "budget": 4096, "batch_size": 128, "population_size": "0",
+          "workers": 1, "diversity_filter": "scaffold", "stop_at_max": False}
+
+
+def fill_from_preset(args: argparse.Namespace) -> argparse.Namespace:
+    """Flags left out take the preset's value (``--preset``), else the script's own defaults."""
+    preset = PRESETS[args.preset] if args.preset else {}
+    fill = dict(LEGACY)
+    if preset:
+        fill.update(optimizer=preset["optimizer"], prior=preset["prior"], budget=preset["budget"],
+                    batch_size=preset["batch_size"], workers=preset["workers"],
+                    diversity_filter=preset["diversity_filter"].get("kind", "scaffold"),
+                    stop_at_max=preset["stop_at"] == 1.0, population_size=str(preset["population_size"]))
+        if args.population is None:
+            args.population = preset["population"]
+        if args.population_filter is None:
+            args.population_filter = preset["population_filter"]
+    for key, value in fill.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.options = dict(preset.get("options", {}))
+    args.options.update({k: option_value(v) for k, v in (o.split("=", 1) for o in args.option or [])})
+    return args
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("output")
-    ap.add_argument("--optimizer", default="reinvent")
-    ap.add_argument("--prior", default="shipped")
-    ap.add_argument("--budget", type=int, default=4096)
-    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--preset", default=None, choices=sorted(PRESETS),
+                    help="the generator's named settings (chemrnn.design.guacamol.PRESETS); the flags below override "
+                         "them")
+    ap.add_argument("--quality", default="none", choices=["default", "strict", "none"],
+                    help="the quality filter: a rejected molecule scores 0 and is never returned (GuacaMol's "
+                         "published protocol has none)")
+    ap.add_argument("--optimizer", default=None, help="default: reinvent")
+    ap.add_argument("--prior", default=None, help="default: shipped")
+    ap.add_argument("--budget", type=int, default=None, help="default: 4096")
+    ap.add_argument("--batch-size", type=int, default=None, help="default: 128")
     ap.add_argument("--tasks", default="", help="comma-separated task indices (default: all 20)")
-    ap.add_argument("--option", action="append", default=[], help="optimizer option key=value")
+    ap.add_argument("--option", action="append", default=None, help="optimizer option key=value")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--population", default=None, help="dataset or file to draw a starting population from")
-    ap.add_argument("--population-size", default="0",
+    ap.add_argument("--population-size", default=None,
                     help="molecules drawn (scored; counted in scored_molecules), or 'all'")
     ap.add_argument("--population-filter", default=None, choices=["guacamol"],
                     help="clean the population as GuacaMol cleaned its training set (see the module docstring)")
-    ap.add_argument("--workers", type=int, default=1, help="processes scoring the population and sampled batches")
-    ap.add_argument("--diversity-filter", default="scaffold", choices=["scaffold", "generic", "identical", "none"],
-                    help="the design run's diversity filter (GuacaMol's hill-climber has none)")
+    ap.add_argument("--workers", type=int, default=None, help="processes scoring the population and sampled batches")
+    ap.add_argument("--diversity-filter", default=None, choices=["scaffold", "generic", "identical", "none"],
+                    help="the design run's diversity filter (GuacaMol's hill-climber has none); default: scaffold")
     ap.add_argument("--population-cache", default=None,
                     help="folder keeping each task's population scores, so a rerun does not score them again")
-    ap.add_argument("--stop-at-max", action="store_true",
+    ap.add_argument("--stop-at-max", action="store_true", default=None,
                     help="end a task once the molecules GuacaMol asks for all score 1.0")
     ap.add_argument("--snapshots", default=[], type=budget_marks,
                     help="comma-separated numbers of sampled molecules at which to keep the task's score too")
-    args = ap.parse_args()
+    args = fill_from_preset(ap.parse_args())
     off = [m for m in args.snapshots if m % args.batch_size or m > args.budget]
     if off:
         ap.error(f"--snapshots {off}: marks must be multiples of --batch-size ({args.batch_size}) within --budget "
@@ -203,7 +219,7 @@ def main() -> None:
 
     from guacamol.benchmark_suites import goal_directed_suite_v2
 
-    options = {k: option_value(v) for k, v in (o.split("=", 1) for o in args.option)}
+    options = args.options
     out = Path(args.output)
     done = json.loads(out.read_text()) if out.exists() else {"results": {}}
     previous = done.get("setup")
@@ -213,6 +229,8 @@ def main() -> None:
     done["setup"] = {"optimizer": args.optimizer, "prior": args.prior, "budget": args.budget,
                      "sampled_budget": args.budget, "batch_size": args.batch_size, "options": options,
                      "seed": args.seed, "diversity_filter": args.diversity_filter,
+                     **({"quality": args.quality} if args.quality != "none" else {}),
+                     **({"preset": args.preset} if args.preset else {}),
                      "population": args.population, "population_size": size, **(
                          {"population_filter": pop_info} if pop_info else {}),
                      **({"stop_at_max": True} if args.stop_at_max else {}),
@@ -234,7 +252,8 @@ def main() -> None:
         gen = GoalDirectedGenerator(args.optimizer, args.prior, args.budget, args.batch_size, args.seed, options,
                                     diversity_filter={"kind": args.diversity_filter},
                                     population=population, population_size=size, budget_after_population=True,
-                                    stop_at=1.0 if args.stop_at_max else None, snapshots=marks)
+                                    stop_at=1.0 if args.stop_at_max else None, snapshots=marks,
+                                    quality=args.quality, workers=1)  # the scoring below forks (and caches)
         t0 = time.perf_counter()
         cache = Path(args.population_cache) if args.population_cache else None
         model = ParallelScoring(gen, args.workers, cache, bench.name)

@@ -87,29 +87,11 @@ def recovery_split(name: str) -> tuple[list[str], list[str]]:
 
 
 # GuacaMol's cleaning of its ChEMBL training set (guacamol/data/get_data.py): ECFP4 bits (radius 2, 4,096 bits)
-HOLDOUT_CUTOFF = 0.323
-
-
-def guacamol_holdout() -> list[str]:
-    """The ten drugs GuacaMol kept out of its training set (the file shipped in the guacamol package)."""
-    import pkgutil
-
-    text = pkgutil.get_data("guacamol.data", "holdout_set_gcm_v1.smiles").decode()
-    return [line.split()[0] for line in text.splitlines() if line.strip()]
-
-
 def filter_like_guacamol(smiles: list[str]) -> tuple[list[str], int]:
     """The molecules of ``smiles`` whose ECFP4 Tanimoto to every GuacaMol holdout drug is < 0.323, and how many
-    were removed (invalid ones are dropped too and counted)."""
-    from rdkit import Chem, DataStructs
-    from rdkit.Chem import rdFingerprintGenerator
+    were removed (invalid ones are dropped too and counted): the generator's own population filter."""
+    from chemrnn import chem
+    from chemrnn.design.guacamol import HOLDOUT_CUTOFF, guacamol_holdout
 
-    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=4096)
-    drugs = [gen.GetFingerprint(Chem.MolFromSmiles(s)) for s in guacamol_holdout()]
-    kept = []
-    for s in smiles:
-        mol = Chem.MolFromSmiles(s)
-        if mol is not None and max(DataStructs.BulkTanimotoSimilarity(gen.GetFingerprint(mol), drugs)) \
-                < HOLDOUT_CUTOFF:
-            kept.append(s)
+    kept = chem.far_from(smiles, guacamol_holdout(), HOLDOUT_CUTOFF)
     return kept, len(smiles) - len(kept)

@@ -110,6 +110,47 @@ def sample_smiles(model=None, n: int = 1000, temperature: float = 1.0, batch_siz
     return res
 
 
+def decorate_smiles(model=None, n: int = 1000, core: str | None = None, link: tuple[str, str] | None = None,
+                    temperature: float = 1.0, batch_size: int = 500, max_length: int = 140, seed: int = 0,
+                    device: str = "cpu", unique_only: bool = False, progress=None, impl: str = "fused",
+                    novel_only: bool = False, exclude=None) -> dict:
+    """Molecules around a fixed core (:mod:`chemrnn.decorate`): ``core`` with attachment points decorated by the
+    model, or the two fragments of ``link`` joined by a linker it writes. ``n`` strings are drawn; ``written`` holds
+    the canonical SMILES of those that are molecules containing the core at its points (each once with
+    ``unique_only``; only those outside ``exclude`` / the training data with ``novel_only``), with the counts."""
+    from . import decorate
+
+    if (core is None) == (link is None):
+        raise InputError("give either a core or two fragments to link")
+    m, vocab, tokenizer, _ = load_lm(model, impl=impl, device=device)
+    template, query = (decorate.decoration_template(core, vocab, tokenizer) if core is not None
+                       else decorate.linker_template(link[0], link[1], vocab, tokenizer))
+    known: set[str] = set()
+    if novel_only:
+        if not isinstance(exclude, set):
+            for source in (training_sources(model) if exclude is None else exclude):
+                known |= canonical_set(source)
+        else:
+            known = exclude
+    t0 = time.perf_counter()
+    raw, _ = decorate.decorate(m, vocab, tokenizer, template, n, temperature, batch_size, max_length, seed, device,
+                               progress)
+    seconds = time.perf_counter() - t0
+    checked, counts = decorate.check(raw, query)
+    good = [c for c in checked if c is not None]
+    written, seen = [], set()
+    for c in good:
+        if (novel_only and c in known) or ((unique_only or novel_only) and c in seen):
+            continue
+        seen.add(c)
+        written.append(c)
+    res = {"written": written, "drawn": n, "with_core": len(good), "unique": len(set(good)), "seconds": seconds,
+           "template": template.text, **counts}
+    if novel_only:
+        res["novel"] = len(written)
+    return res
+
+
 def quality_flags(smiles: list[str], preset: str = "default") -> list[str]:
     """What a medicinal chemist's first look would say of each SMILES under a quality preset
     (:mod:`chemrnn.scoring.quality`): ``pass``, the first failed check's reason, or ``invalid SMILES``."""

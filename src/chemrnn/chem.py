@@ -404,6 +404,20 @@ def tanimoto(fp, fps: list) -> list[float]:
     return list(DataStructs.BulkTanimotoSimilarity(fp, fps))
 
 
+def far_from(smiles: Sequence[str], references: Sequence[str], cutoff: float, n_bits: int = 4096) -> list[str]:
+    """The molecules of ``smiles`` whose ECFP4 Tanimoto (``n_bits`` bits) to every reference is below ``cutoff``, in
+    order; unreadable ones are left out (GuacaMol's cleaning of its training set against its holdout drugs: 0.323)."""
+    from rdkit import DataStructs
+
+    refs = [fingerprint(Chem.MolFromSmiles(r), "ecfp4", n_bits) for r in references]
+    kept = []
+    for s in smiles:
+        m = Chem.MolFromSmiles(s)
+        if m is not None and max(DataStructs.BulkTanimotoSimilarity(fingerprint(m, "ecfp4", n_bits), refs)) < cutoff:
+            kept.append(s)
+    return kept
+
+
 def morgan_counts(m: Chem.Mol, radius: int = 2, n_bits: int = 2048):
     """Hashed Morgan count vector (numpy uint8-clipped int array): the activity model's features."""
     import numpy as np
@@ -546,3 +560,208 @@ def ring_systems(m: Chem.Mol) -> list[str]:
                                        kekuleSmiles=False)
         out.append(smi)
     return sorted(set(out))
+
+
+# ------------------------------------------------------------------ fixed cores: decoration and linking
+def attachment_core(smiles: str) -> tuple[Chem.Mol | None, str]:
+    """A core with attachment points (dummy atoms ``*``, ``[*:1]`` …) read and checked: ``(mol, "")`` or
+    ``(None, reason)``. Each attachment point must be bonded to exactly one atom, and that atom must not be another
+    attachment point; a core without one is refused."""
+    mol, reason = parse(smiles)
+    if mol is None:
+        return None, f"is not a valid SMILES ({reason})" if reason else "is not a valid SMILES"
+    dummies = [a for a in mol.GetAtoms() if a.GetAtomicNum() == 0]
+    if not dummies:
+        return None, "has no attachment point: mark each with * or [*:1], [*:2] …"
+    if len(dummies) == mol.GetNumAtoms():
+        return None, "has no atoms besides its attachment points"
+    for a in dummies:
+        if a.GetDegree() != 1:
+            return None, f"has an attachment point (atom {a.GetIdx() + 1}) bonded to {a.GetDegree()} atoms, not one"
+        if a.GetNeighbors()[0].GetAtomicNum() == 0:
+            return None, "has two attachment points bonded to each other"
+    if len(Chem.GetMolFrags(mol)) != 1:
+        return None, "is not one connected fragment"
+    return mol, ""
+
+
+def _plain(mol: Chem.Mol) -> Chem.Mol:
+    """A copy without atom map numbers on its real atoms (the attachment points keep theirs)."""
+    out = Chem.Mol(mol)
+    for a in out.GetAtoms():
+        if a.GetAtomicNum():
+            a.SetAtomMapNum(0)
+    return out
+
+
+def decoration_template(mol: Chem.Mol) -> str:
+    """A SMILES of the core in which every attachment point is a leaf (the last atom of a branch, or of the whole
+    string), never the first atom: a language model writes the rest of the molecule where each one stands. Of the
+    spellings rooted at each real atom (canonical atom order), the first that ends with an attachment point is
+    taken — its last decoration is written freely until the end of the string — else the first."""
+    plain = _plain(mol)
+    ranks = list(Chem.CanonicalRankAtoms(plain))
+    roots = sorted((a.GetIdx() for a in plain.GetAtoms() if a.GetAtomicNum()), key=lambda i: ranks[i])
+    spellings = [Chem.MolToSmiles(plain, rootedAtAtom=i) for i in roots]
+    ends = [s for s in spellings if _ends_with_point(s)]
+    return (ends or spellings)[0]
+
+
+def _ends_with_point(smiles: str) -> bool:
+    return smiles.endswith("*") or (smiles.endswith("]") and smiles[smiles.rindex("["):].startswith("[*"))
+
+
+def linker_parts(a: Chem.Mol, b: Chem.Mol) -> tuple[str, str]:
+    """Two fragments with one attachment point each as ``(head, tail)``: ``head`` a SMILES of ``a`` that ends with
+    its attachment point (so a linker is written after it), ``tail`` a SMILES of ``b`` without its attachment point,
+    starting at the atom that carried it (so it follows the linker). Raises ValueError when ``a`` cannot be spelled
+    with its attachment point last."""
+    plain_a = _plain(a)
+    ranks = list(Chem.CanonicalRankAtoms(plain_a))
+    roots = sorted((x.GetIdx() for x in plain_a.GetAtoms() if x.GetAtomicNum()), key=lambda i: ranks[i])
+    candidates = [Chem.MolToSmiles(plain_a, rootedAtAtom=i) for i in roots]
+    # else random spellings (seeded), shortest first, until one ends with the attachment point
+    candidates += sorted(set(Chem.MolToRandomSmilesVect(plain_a, 500, randomSeed=7)), key=lambda t: (len(t), t))
+    head = next((t for t in candidates if _ends_with_point(t) and not t.startswith("*")
+                 and not t.startswith("[*")), "")
+    if not head:
+        raise ValueError("the first fragment cannot be written with its attachment point last")
+    dummy = next(x for x in b.GetAtoms() if not x.GetAtomicNum())
+    start = dummy.GetNeighbors()[0].GetIdx()
+    rw = Chem.RWMol(_plain(b))
+    rw.RemoveAtom(dummy.GetIdx())
+    start -= start > dummy.GetIdx()
+    tail_mol = rw.GetMol()
+    tail_mol.UpdatePropertyCache(strict=False)
+    tail = Chem.MolToSmiles(tail_mol, rootedAtAtom=start)
+    return head, tail
+
+
+def core_query(mol: Chem.Mol) -> Chem.Mol:
+    """The core as a substructure query whose attachment points match any atom: a molecule contains the core at its
+    points when every point is a real atom bonded where the point was."""
+    params = Chem.AdjustQueryParameters.NoAdjustments()
+    params.makeDummiesQueries = True
+    return Chem.AdjustQueryProperties(mol, params)
+
+
+def contains_core(smiles: str, query: Chem.Mol) -> bool:
+    """Whether ``smiles`` reads as a molecule that contains ``query`` (:func:`core_query`)."""
+    m = Chem.MolFromSmiles(smiles) if smiles else None
+    return m is not None and m.HasSubstructMatch(query)
+
+
+def _framework(m: Chem.Mol) -> set[int]:
+    """Bemis–Murcko framework atoms: ring atoms and the chains joining rings (side chains stripped), with the
+    atoms double-bonded to them (C=O, S=O …), as RDKit's MurckoScaffold keeps them."""
+    keep = {a.GetIdx() for a in m.GetAtoms()}
+    ring = {a.GetIdx() for a in m.GetAtoms() if a.IsInRing()}
+    changed = True
+    while changed:
+        changed = False
+        for i in sorted(keep - ring):
+            if sum(n.GetIdx() in keep for n in m.GetAtomWithIdx(i).GetNeighbors()) <= 1:
+                keep.discard(i)
+                changed = True
+    if not keep & ring:
+        return set()
+    exo = {b.GetOtherAtomIdx(i) for i in keep for b in m.GetAtomWithIdx(i).GetBonds()
+           if b.GetBondType() == Chem.BondType.DOUBLE and b.GetOtherAtomIdx(i) not in keep
+           and b.GetOtherAtom(m.GetAtomWithIdx(i)).GetDegree() == 1}
+    return keep | exo
+
+
+def _with_points(m: Chem.Mol, keep: set[int], cuts: list[tuple[int, int]]) -> str:
+    """SMILES of the atoms ``keep`` of ``m`` with an attachment point ``[*:k]`` in place of the outside atom of each
+    cut bond ``(inside, outside)``, numbered from 1 in the order given."""
+    rw = Chem.RWMol(m)
+    for k, (_, j) in enumerate(cuts, 1):
+        a = rw.GetAtomWithIdx(j)
+        a.SetAtomicNum(0)
+        a.SetAtomMapNum(k)
+        a.SetFormalCharge(0)
+        a.SetNumExplicitHs(0)
+        a.SetNoImplicit(True)
+        a.SetIsAromatic(False)
+        a.SetChiralTag(Chem.ChiralType.CHI_UNSPECIFIED)
+    stay = keep | {j for _, j in cuts}
+    for idx in sorted((a.GetIdx() for a in rw.GetAtoms() if a.GetIdx() not in stay), reverse=True):
+        rw.RemoveAtom(idx)
+    out = rw.GetMol()
+    for b in out.GetBonds():
+        if b.GetIsAromatic() and not b.IsInRing():
+            b.SetIsAromatic(False)
+            b.SetBondType(Chem.BondType.SINGLE)
+    Chem.SanitizeMol(out)
+    return Chem.MolToSmiles(out)
+
+
+def scaffold_with_points(smiles: str) -> str | None:
+    """The Bemis–Murcko scaffold of a molecule as a core to decorate: each bond from the scaffold to a side chain
+    becomes an attachment point ``[*:1]``, ``[*:2]`` … (canonical atom order). None for a molecule without rings,
+    one that is its own scaffold, or one RDKit cannot read."""
+    m = Chem.MolFromSmiles(smiles)
+    if m is None:
+        return None
+    keep = _framework(m)
+    if not keep:
+        return None
+    ranks = list(Chem.CanonicalRankAtoms(m))
+    cuts = sorted(((i, n.GetIdx()) for i in keep for n in m.GetAtomWithIdx(i).GetNeighbors()
+                   if n.GetIdx() not in keep), key=lambda c: (ranks[c[0]], ranks[c[1]]))
+    if not cuts:
+        return None
+    try:
+        return _with_points(m, keep, cuts)
+    except (ValueError, RuntimeError):  # RDKit's sanitization errors
+        return None
+
+
+def linker_cut(smiles: str) -> tuple[str, str] | None:
+    """Two fragments of a molecule, each with one attachment point ``[*:1]``, left when a linker is removed: the
+    acyclic path between two ring systems (at least one atom, with what hangs off it and no ring) whose removal
+    leaves the two most even fragments. None where no such path exists."""
+    m = Chem.MolFromSmiles(smiles)
+    if m is None:
+        return None
+    ring = {a.GetIdx() for a in m.GetAtoms() if a.IsInRing()}
+    best, best_size = None, 0
+    ring_atoms = sorted(ring)
+    for x, a in enumerate(ring_atoms):
+        for b in ring_atoms[x + 1:]:
+            path = list(Chem.GetShortestPath(m, a, b))
+            inner = path[1:-1]
+            if not inner or any(i in ring for i in inner):
+                continue
+            parts = _components(m, set(range(m.GetNumAtoms())) - set(inner))
+            pa = next(p for p in parts if a in p)
+            pb = next(p for p in parts if b in p)
+            if pa is pb or any(p & ring for p in parts if p is not pa and p is not pb):
+                continue
+            size = min(len(pa), len(pb))
+            if size > best_size:
+                best, best_size = (pa, a, path[1], pb, b, path[-2]), size
+    if best is None:
+        return None
+    pa, a, na, pb, b, nb = best
+    try:
+        return _with_points(m, pa, [(a, na)]), _with_points(m, pb, [(b, nb)])
+    except (ValueError, RuntimeError):
+        return None
+
+
+def _components(m: Chem.Mol, atoms: set[int]) -> list[set[int]]:
+    """The connected parts of the atoms ``atoms`` of ``m``."""
+    left, parts = set(atoms), []
+    while left:
+        stack, part = [left.pop()], set()
+        while stack:
+            i = stack.pop()
+            part.add(i)
+            for n in m.GetAtomWithIdx(i).GetNeighbors():
+                j = n.GetIdx()
+                if j in left:
+                    left.discard(j)
+                    stack.append(j)
+        parts.append(part)
+    return parts

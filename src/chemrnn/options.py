@@ -30,3 +30,4 @@ CLI_PRECISIONS = ("auto", "32", "bf16")  # the spellings the command line offers
 OPTIMIZERS = ("reinvent", "hillclimb", "segler")  # chemrnn.design.optimizers
 DIVERSITY_KINDS = ("scaffold", "generic", "identical", "none")  # chemrnn.design.diversity
 QUALITY_PRESETS = ("default", "strict", "none")  # chemrnn.scoring.quality
+DESIGN_PRESETS = ("default", "guacamol")  # chemrnn.design.config.PRESETS and chemrnn.design.guacamol.PRESETS

@@ -110,6 +110,9 @@ def test_diversity_filter_caps_a_scaffold(tmp_path):
     ('[design]\n[quality]\nwindows = { MW = [600, 150] }\n', r"MW must be \[low, high\] with low <= high"),
     ('[design]\n[quality]\npenalty = 2\n', r"penalty must be a number in \[0, 1\]"),
     ('[design]\n[quality]\npreset = "default"\nalert = ["PAINS_A"]\n', r"unknown key\(s\) alert"),
+    # a preset is a name from the list
+    ('[design]\npreset = "guacamole"\n', r"\[design\] preset must be one of default, guacamol, not 'guacamole'"),
+    ('[design]\npreset = ["guacamol"]\n', r"\[design\] preset must be one of default, guacamol"),
 ])
 def test_bad_config_fails_before_any_work(tmp_path, bad, message):
     path = tmp_path / "bad.toml"
@@ -295,6 +298,80 @@ def test_goal_directed_generator_stops_at_the_maximum_and_keeps_snapshots(sample
         GoalDirectedGenerator("hillclimb", "shipped", budget=96, snapshots=(48,), **kw)
 
 
+def test_the_guacamol_preset_is_the_documented_configuration():
+    """``preset="guacamol"`` is the configuration of the published GuacaMol figure: the flags of the documented
+    benchmark command, read from docs/benchmarks.md, are the preset's; arguments given override it."""
+    import re
+
+    from chemrnn.design import GoalDirectedGenerator
+    from chemrnn.errors import InputError
+
+    doc = (Path(__file__).parents[2] / "docs" / "benchmarks.md").read_text()
+    section = doc[doc.index("### GuacaMol goal-directed suite"):]
+    command = section[section.index("```") + 3: section.index("```", section.index("```") + 3)]
+    flags = dict(re.findall(r"--([a-z-]+) (\S+)", command.replace("\\\n", " ")))
+    options = dict(o.split("=") for o in re.findall(r"--option (\S+)", command))
+    gen = GoalDirectedGenerator(preset="guacamol", quality="none")
+    cfg, s = gen.cfg, gen.settings
+    assert (cfg.optimizer, cfg.prior, cfg.budget, cfg.batch_size) == (
+        flags["optimizer"], flags["prior"], int(flags["budget"]), int(flags["batch-size"]))
+    assert {k: float(v) for k, v in options.items()} == {k: float(v) for k, v in cfg.options.items()}
+    assert (gen.population, str(gen.population_size), gen.population_filter, gen.workers) == (
+        flags["population"], flags["population-size"], flags["population-filter"], int(flags["workers"]))
+    assert cfg.diversity_filter["kind"] == flags["diversity-filter"] and "--stop-at-max" in command
+    assert gen.stop_at == 1.0 and gen.budget_after_population and s["population_size"] == "all"
+    assert cfg.quality == {"preset": "none"}
+    small = GoalDirectedGenerator(preset="guacamol", budget=2048, workers=1)
+    assert (small.cfg.budget, small.workers, small.cfg.optimizer, small.cfg.batch_size) == (2048, 1, "hillclimb", 1024)
+    assert small.cfg.quality == {"preset": "default"}  # the quality filter is on unless asked off
+    plain = GoalDirectedGenerator()  # the cheap default
+    assert (plain.cfg.optimizer, plain.cfg.budget, plain.workers, plain.stop_at) == ("reinvent", 5000, 1, None)
+    for bad, message in [({"preset": "guacamole"}, "preset must be one of default, guacamol"),
+                         ({"population_size": "lots"}, "population_size must be a whole number"),
+                         ({"workers": 0}, "workers must be a whole number ≥ 1"),
+                         ({"population_filter": "moses"}, "population_filter must be one of guacamol")]:
+        with pytest.raises(InputError, match=message):
+            GoalDirectedGenerator(**bad)
+
+
+def test_a_design_config_takes_the_presets_values_for_the_keys_it_leaves_out(tmp_path):
+    from chemrnn.design.config import PRESETS, load_toml, read_config
+
+    path = tmp_path / "g.toml"
+    path.write_text('[design]\npreset = "guacamol"\nbudget = 300000\n[design.hillclimb]\ntop_k = 128\n' + SCORING)
+    cfg, _ = read_config(load_toml(path), path)
+    want = PRESETS["guacamol"]
+    assert (cfg.preset, cfg.optimizer, cfg.prior, cfg.batch_size, cfg.starting_population) == (
+        "guacamol", "hillclimb", "chembl", 1024, "chembl")
+    assert cfg.budget == 300000 and cfg.options == {**want["options"], "top_k": 128}
+    assert cfg.diversity_filter["kind"] == "none"
+    path.write_text('[design]\npreset = "guacamol"\noptimizer = "reinvent"\n' + SCORING)
+    cfg, _ = read_config(load_toml(path), path)  # another optimizer: the hill-climber's options do not follow
+    assert cfg.optimizer == "reinvent" and cfg.options == {} and cfg.budget == want["budget"]
+    path.write_text("[design]\n" + SCORING)
+    cfg, _ = read_config(load_toml(path), path)
+    assert (cfg.preset, cfg.optimizer, cfg.budget) == ("default", "reinvent", 5000)
+
+
+def test_a_run_saved_before_presets_resumes_with_the_default_preset():
+    from chemrnn.design.run import _changed
+
+    saved = {"optimizer": "hillclimb", "budget": 100}
+    assert _changed(saved, {"optimizer": "hillclimb", "budget": 200, "preset": "default"}) == []
+    assert _changed(saved, {"optimizer": "hillclimb", "preset": "guacamol"}) == ["preset: None → guacamol"]
+
+
+def test_parallel_scoring_returns_the_in_process_scores_in_order(sample_smiles):
+    from chemrnn.design.guacamol import PARALLEL_FROM, ParallelScore
+
+    def score(smiles):
+        return [len(s) + 0.5 * s.count("N") for s in smiles]
+
+    smiles = (sample_smiles * 3)[:PARALLEL_FROM + 77]
+    assert ParallelScore(score, 2)(smiles) == score(smiles)
+    assert ParallelScore(score, 2)(smiles[:5]) == score(smiles[:5])
+
+
 def test_goal_directed_generator_draws_a_seeded_population_from_a_file(tmp_path, sample_smiles):
     from chemrnn.design import GoalDirectedGenerator
 
@@ -305,6 +382,8 @@ def test_goal_directed_generator_draws_a_seeded_population_from_a_file(tmp_path,
     assert draws[0] == draws[1] != draws[2] and len(draws[0]) == 30 and set(draws[0]) <= set(sample_smiles[:200])
     given = GoalDirectedGenerator("hillclimb", "shipped", budget=50, population=str(path), population_size=30)
     assert given.starting_molecules(["CCO"]) == ["CCO"]  # the benchmark's own population wins over the file
+    whole = GoalDirectedGenerator("hillclimb", "shipped", budget=50, population=str(path), population_size="all")
+    assert whole.starting_molecules(None) == sample_smiles[:200]
 
 
 def test_best_molecules_are_ranked_by_the_raw_score_not_the_filtered_one():

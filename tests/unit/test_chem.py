@@ -106,3 +106,13 @@ def test_depictions_share_one_scale_unless_a_molecule_does_not_fit():
     benzene, aspirin, chain = (first_bond_length(s) for s in ("c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "C" * 40))
     assert benzene == pytest.approx(aspirin, rel=0.05)
     assert chain < benzene / 2
+
+
+def test_far_from_removes_molecules_close_to_a_reference():
+    """GuacaMol's cleaning: ECFP4 Tanimoto ≥ cutoff to any reference removes a molecule; invalid ones go too."""
+    celecoxib = "Cc1ccc(-c2cc(C(F)(F)F)nn2-c2ccc(S(N)(=O)=O)cc2)cc1"
+    analogue = "Cc1ccc(-c2cc(C(F)(F)F)nn2-c2ccc(S(C)(=O)=O)cc2)cc1"  # sulfonamide → methyl sulfone
+    aspirin, ethanol = "CC(=O)Oc1ccccc1C(=O)O", "CCO"
+    kept = chem.far_from([celecoxib, aspirin, analogue, "C1CC", ethanol], [celecoxib, "c1ccncc1"], 0.323)
+    assert kept == [aspirin, ethanol]
+    assert chem.far_from([analogue], [celecoxib], 0.99) == [analogue]  # below a high cutoff: kept

@@ -189,6 +189,13 @@ def lm_sample(
         "quality (pass, or the first failed check: structural alert, radical, odd element or charge, ring system "
         "never seen in ChEMBL, property window; see docs/design.md) to -o (.csv) or stdout. default: PAINS A/B/C, "
         "atoms, ChEMBL ring systems; strict: more alert sets and drug-like windows; none: flags nothing."),
+    core: Optional[str] = typer.Option(None, "--core", help="Decorate a fixed core: a SMILES with attachment "
+                                       "points (* or [*:1], [*:2] …) where the model writes the rest; every molecule "
+                                       "written contains the core, bonded at those points (canonical SMILES; the "
+                                       "draws that are invalid or lost the core are counted, not written)."),
+    link: Optional[tuple[str, str]] = typer.Option(None, "--link", help="Link two fragments, each with one "
+                                                   "attachment point (--link 'c1ccccc1[*:1]' '[*:1]N1CCOCC1'): the "
+                                                   "model writes the linker; every molecule written contains both."),
     shards: Optional[int] = typer.Option(None, "--shards", min=1,
                                          help="Sample at scale: -n draws in this many shards written into the "
                                               "folder -o (valid, canonical, unique across shards, manifest.json; "
@@ -208,6 +215,10 @@ def lm_sample(
     if quality and (shards is not None or (output and not str(output).lower().removesuffix(".gz").endswith(".csv"))):
         raise InputError("--quality writes a CSV (smiles, quality): give -o FILE.csv (or no -o for stdout), "
                          "without --shards")
+    if (core is not None or link is not None) and shards is not None:
+        raise InputError("--core and --link write one output: leave out --shards")
+    if core is not None and link is not None:
+        raise InputError("give --core or --link, not both")
     known = None
     if novel_only:  # read (and check) the known molecules before sampling
         from ..api import canonical_set, training_sources
@@ -231,47 +242,84 @@ def lm_sample(
              + (" novel" if known is not None else "") + f" → {escape(str(output))}/ ({res['seconds']:.1f} s this "
              f"sitting)")
         return
+    if core is not None or link is not None:
+        _decorate(model, n, core, link, output, temperature, batch_size, max_length, seed, device, impl,
+                  unique_only, novel_only, known, quality)
+        return
     with Progress(console=err_console, disable=_state["quiet"], transient=True) as bar:
         task = bar.add_task("sampling", total=n)
         res = sample_smiles(model, n, temperature=temperature, batch_size=batch_size, max_length=max_length,
                             seed=seed, device=torch_device(device), valid_only=valid_only, unique_only=unique_only,
                             progress=lambda k: bar.update(task, completed=k), impl=impl, novel_only=novel_only,
                             exclude=known)
-    flags = None
-    if quality:
-        from ..api import quality_flags, write_flagged
-
-        flags = quality_flags(res["written"], quality)
-        if output:
-            write_flagged(output, res["written"], flags)
-        else:
-            import csv
-            import sys
-
-            w = csv.writer(sys.stdout, lineterminator="\n")
-            w.writerow(["smiles", "quality"])
-            w.writerows(zip(res["written"], flags))
-            sys.stdout.flush()
-    elif output:
-        from ..io import write_smiles
-
-        write_smiles(output, res["written"])
-    else:
-        import sys
-
-        sys.stdout.write("".join(s + "\n" for s in res["written"]))
-        sys.stdout.flush()
+    flags = _write_sampled(res["written"], output, quality)
     _say(f"{n:,} sampled in {res['seconds']:.1f} s ({n / max(res['seconds'], 1e-9):,.0f}/s): "
           f"valid {res['valid']:,} ({res['valid'] / n:.3f}), unique valid {res['unique']:,}, "
           f"unfinished {res['unfinished']:,}" + (f", novel {res['novel']:,} (of {len(known):,} known)"
                                                   if novel_only else "")
           + f"; written {len(res['written']):,}" + (f" → {escape(str(output))}" if output else ""))
-    if flags is not None:
-        valid = [f for f in flags if f != "invalid SMILES"]
-        _say(f"quality ({quality}): {valid.count('pass'):,} of {len(valid):,} valid molecules pass"
-             + ("; most common reasons: " + "; ".join(f"{escape(r)} ({k:,})" for r, k in
-                                                       _most_common(f for f in valid if f != "pass"))
-                if len(valid) > valid.count("pass") else ""))
+    _say_quality(flags, quality)
+
+
+def _write_sampled(smiles: list[str], output: Optional[Path], quality: Optional[str]) -> Optional[list[str]]:
+    """Write sampled SMILES to ``output`` (or stdout), as ``smiles,quality`` rows when ``quality`` names a preset;
+    returns the quality flags (None without ``quality``)."""
+    import sys
+
+    if quality:
+        import csv
+
+        from ..api import quality_flags, write_flagged
+
+        flags = quality_flags(smiles, quality)
+        if output:
+            write_flagged(output, smiles, flags)
+        else:
+            w = csv.writer(sys.stdout, lineterminator="\n")
+            w.writerow(["smiles", "quality"])
+            w.writerows(zip(smiles, flags))
+            sys.stdout.flush()
+        return flags
+    if output:
+        from ..io import write_smiles
+
+        write_smiles(output, smiles)
+    else:
+        sys.stdout.write("".join(s + "\n" for s in smiles))
+        sys.stdout.flush()
+    return None
+
+
+def _say_quality(flags: Optional[list[str]], quality: Optional[str]) -> None:
+    if flags is None:
+        return
+    valid = [f for f in flags if f != "invalid SMILES"]
+    _say(f"quality ({quality}): {valid.count('pass'):,} of {len(valid):,} valid molecules pass"
+         + ("; most common reasons: " + "; ".join(f"{escape(r)} ({k:,})" for r, k in
+                                                   _most_common(f for f in valid if f != "pass"))
+            if len(valid) > valid.count("pass") else ""))
+
+
+def _decorate(model, n, core, link, output, temperature, batch_size, max_length, seed, device, impl, unique_only,
+              novel_only, known, quality) -> None:
+    """``lm sample --core`` / ``--link``: molecules around a fixed core, written and summarized."""
+    from rich.progress import Progress
+
+    from ..api import decorate_smiles
+
+    with Progress(console=err_console, disable=_state["quiet"], transient=True) as bar:
+        task = bar.add_task("decorating" if core is not None else "linking", total=n)
+        res = decorate_smiles(model, n, core=core, link=link, temperature=temperature,
+                              batch_size=batch_size, max_length=max_length, seed=seed,
+                              device=torch_device(device), unique_only=unique_only, novel_only=novel_only,
+                              exclude=known, impl=impl, progress=lambda k, _: bar.update(task, completed=k))
+    flags = _write_sampled(res["written"], output, quality)
+    _say(f"{n:,} drawn around {escape(res['template'])} in {res['seconds']:.1f} s ({n / max(res['seconds'], 1e-9):,.0f}"
+         f"/s): with the core {res['with_core']:,} ({res['with_core'] / n:.3f}), unique {res['unique']:,}; invalid "
+         f"{res['invalid']:,}, core lost {res['core_missing']:,}, unfinished {res['unfinished']:,}"
+         + (f", novel {res['novel']:,} (of {len(known):,} known)" if novel_only else "")
+         + f"; written {len(res['written']):,}" + (f" → {escape(str(output))}" if output else ""))
+    _say_quality(flags, quality)
 
 
 def _most_common(reasons, k: int = 3) -> list[tuple[str, int]]:

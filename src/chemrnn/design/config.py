@@ -6,15 +6,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from ..errors import InputError
-from ..options import DEVICES, OPTIMIZERS as OPTIMIZER_NAMES
+from ..options import DESIGN_PRESETS, DEVICES, OPTIMIZERS as OPTIMIZER_NAMES
 from ..scoring.quality import QualityFilter
 from ..validate import choice, integer, optional, positive, problems, setting, table_problems, text
 from .diversity import DiversityFilter
 from .optimizers import OPTIMIZERS
 
 
+# [design] preset = "…": the values a config's left-out keys take. "guacamol" is the GuacaMol hill-climber's
+# configuration of docs/benchmarks.md (section "GuacaMol goal-directed suite"): score the whole `chembl` set first and
+# start from its best (counted in the budget: 200,000 leaves 64,316 sampled after the 135,684 molecules), then rounds
+# of 1,024 from the `chembl` prior, no diversity filter.
+PRESETS: dict[str, dict] = {
+    "default": {},
+    "guacamol": {"optimizer": "hillclimb", "prior": "chembl", "budget": 200_000, "batch_size": 1024,
+                 "starting_population": "chembl", "diversity_filter": {"kind": "none"},
+                 "options": {"top_k": 256, "epochs": 1, "batch_size": 64, "lr": 1e-3}},
+}
+assert tuple(PRESETS) == DESIGN_PRESETS
+
+
 @dataclass
 class DesignConfig:
+    preset: str = setting(choice(DESIGN_PRESETS), "default")
     optimizer: str = setting(choice(OPTIMIZER_NAMES), "reinvent")
     prior: str = setting(text(), "shipped")
     # sampled molecules handed to the scoring function (invalid and repeated ones included)
@@ -59,17 +73,22 @@ def read_config(data: dict, source=None) -> tuple[DesignConfig, dict]:
     if bad:
         raise InputError(f"{where}[design]: unknown key(s) {', '.join(sorted(bad))}; valid: {', '.join(sorted(known))} "
                          f"and the tables {', '.join(f'[design.{o}]' for o in OPTIMIZERS)}")
-    cfg = DesignConfig(**design)
+    preset = design.get("preset", "default")
+    if not isinstance(preset, str) or preset not in PRESETS:
+        raise InputError(f"{where}[design] preset must be one of {', '.join(PRESETS)}, not {preset!r}")
+    base = PRESETS[preset]
+    cfg = DesignConfig(**{**{k: v for k, v in base.items() if k not in ("options", "diversity_filter")}, **design})
     if cfg.optimizer not in OPTIMIZERS:  # before the sub-tables, whose message would name it as if it were known
         raise InputError(f"{where}[design] optimizer must be one of {', '.join(OPTIMIZERS)}, not {cfg.optimizer!r}")
-    cfg.options = opt_tables.get(cfg.optimizer, {})
+    preset_options = base.get("options", {}) if cfg.optimizer == base.get("optimizer") else {}
+    cfg.options = {**preset_options, **opt_tables.get(cfg.optimizer, {})}
     other = set(opt_tables) - {cfg.optimizer}
     if other:
         raise InputError(f"{where}[design.{other.pop()}] given, but the optimizer is {cfg.optimizer}")
     df = data.get("diversity_filter", {})
     if not isinstance(df, dict):
         raise InputError(f"{where}[diversity_filter] must be a table, e.g. kind = \"scaffold\"")
-    cfg.diversity_filter = {**DesignConfig().diversity_filter, **df}
+    cfg.diversity_filter = {**DesignConfig().diversity_filter, **base.get("diversity_filter", {}), **df}
     if "quality" in data:
         if not isinstance(data["quality"], dict):
             raise InputError(f"{where}[quality] must be a table, e.g. preset = \"default\"")

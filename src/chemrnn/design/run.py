@@ -46,7 +46,8 @@ class DesignRun:
     LOG = ["step", "scored", "mean", "top1", "top10", "top100", "valid", "unique", "loss", "sample_s", "score_s",
            "update_s"]
 
-    def __init__(self, cfg: DesignConfig, scoring, run_dir=None, progress=None):
+    def __init__(self, cfg: DesignConfig, scoring, run_dir=None, progress=None, *,
+                 quality_cache: dict[str, str | None] | None = None):
         from ..models.language import load_language_model
         from ..tokens import get_tokenizer
 
@@ -66,7 +67,8 @@ class DesignRun:
         self.optimizer = optimizer(self.agent, prior, **cfg.options)
         self.filter = DiversityFilter(**cfg.diversity_filter)
         self.quality = QualityFilter.from_config(cfg.quality)
-        self._quality_seen: dict[str, str | None] = {}  # canonical SMILES → the quality filter's reason
+        # canonical SMILES → the quality filter's reason (a dict shared by runs of one quality config checks each once)
+        self._quality_seen: dict[str, str | None] = {} if quality_cache is None else quality_cache
         self.step, self.scored = 0, 0
         # every distinct valid molecule's raw score: the objective itself (the diversity filter shapes what the
         # optimizer learns from, not which molecules are best)
@@ -245,8 +247,8 @@ def _changed(before: dict, now: dict) -> list[str]:
     out = []
     for key, value in now.items():
         old = before.get(key)
-        if key == "budget" or old == value:
-            continue
+        if key == "budget" or old == value or (key not in before and value == getattr(DesignConfig(), key, None)):
+            continue  # a key added since the run was saved, at its default, changes nothing
         if isinstance(value, dict) and isinstance(old, dict):
             out += [f"{key}.{k}: {old.get(k, '(unset)')} → {value.get(k, '(unset)')}"
                     for k in sorted(set(old) | set(value)) if old.get(k) != value.get(k)]
