@@ -110,6 +110,14 @@ def test_diversity_filter_caps_a_scaffold(tmp_path):
     ('[design]\n[quality]\nwindows = { MW = [600, 150] }\n', r"MW must be \[low, high\] with low <= high"),
     ('[design]\n[quality]\npenalty = 2\n', r"penalty must be a number in \[0, 1\]"),
     ('[design]\n[quality]\npreset = "default"\nalert = ["PAINS_A"]\n', r"unknown key\(s\) alert"),
+    # a fixed core must be one, with attachment points
+    ('[design]\n[constraints]\ncore = "C1CC1"\n', r"\[constraints\] core 'C1CC1' has no attachment point"),
+    ('[design]\n[constraints]\ncore = 3\n', r"\[constraints\] core must be a SMILES with attachment points"),
+    ('[design]\n[constraints]\ncore = "C1CC([*:1]"\n', r"core 'C1CC\(\[\*:1\]' is not a valid SMILES"),
+    ('[design]\n[constraints]\nlink = ["C[*:1]"]\n', r"link must be a list of a non-empty string \(at least 2\)"),
+    ('[design]\n[constraints]\nlink = ["C[*:1]", "C([*:1])[*:2]"]\n', r"link\[1\] .* exactly one attachment"),
+    ('[design]\n[constraints]\ncore = "C[*:1]"\nlink = ["C[*:1]", "N[*:1]"]\n', "core or link, not both"),
+    ('[design]\n[constraints]\ncores = "C[*:1]"\n', r"\[constraints\] unknown key\(s\) cores"),
     # a preset is a name from the list
     ('[design]\npreset = "guacamole"\n', r"\[design\] preset must be one of default, guacamol, not 'guacamole'"),
     ('[design]\npreset = ["guacamol"]\n', r"\[design\] preset must be one of default, guacamol"),
@@ -131,6 +139,24 @@ def test_a_bad_scoring_component_names_the_config_file(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_run_with_a_fixed_core_only_scores_its_decorations(tmp_path):
+    """[constraints] core: every molecule the run samples holds the core at its points; the hill-climber learns
+    from them; the run's config records the core and the quality preset."""
+    core = "O=C(N[*:1])c1ccc2[nH]ncc2c1"
+    cfg = config(tmp_path, "hillclimb", 96, extra='prior = "chembl"')
+    cfg.write_text(cfg.read_text() + f'[constraints]\ncore = "{core}"\n[quality]\npreset = "default"\n')
+    run_design(cfg, tmp_path / "run")
+    with open(tmp_path / "run" / "scored.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    query = chem.core_query(chem.attachment_core(core)[0])
+    valid = [r["canonical"] for r in rows if r["canonical"]]
+    assert len(rows) == 96 and len(valid) >= 80
+    assert all(chem.contains_core(s, query) for s in valid)
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())["config"]["design"]
+    assert recorded["constraints"] == {"core": core} and recorded["quality"] == {"preset": "default"}
+    assert recorded["preset"] == "default"
+
+
 def test_resumed_run_equals_uninterrupted(tmp_path):
     straight = tmp_path / "straight"
     run_design(config(tmp_path, "reinvent", 240), straight)
@@ -194,8 +220,10 @@ def test_examples_are_valid_configs(example, tmp_path):
         given = tomllib.load(fh)
     design = {k: v for k, v in given["design"].items() if not isinstance(v, dict)}
     assert design and {k: getattr(cfg, k) for k in design} == design
-    rest = {f.name for f in fields(DesignConfig)} - set(design) - {"options", "diversity_filter"}
+    tables = {"quality", "constraints"}  # tables of their own: as the file gives them, else the defaults
+    rest = {f.name for f in fields(DesignConfig)} - set(design) - {"options", "diversity_filter"} - tables
     assert {k: getattr(cfg, k) for k in rest} == {k: getattr(DesignConfig(), k) for k in rest}
+    assert all(getattr(cfg, t) == given.get(t, getattr(DesignConfig(), t)) for t in tables)
     assert cfg.options == given["design"].get(cfg.optimizer, {})
     assert cfg.diversity_filter == {**DesignConfig().diversity_filter, **given.get("diversity_filter", {})}
     assert scoring == given["scoring"]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .. import decorate
 from ..batching import collate
 from ..sample import sample
 
@@ -25,8 +26,21 @@ class Agent:
     def __init__(self, model, vocabulary, tokenizer, device: str = "cpu", max_length: int = 140):
         self.model, self.vocabulary, self.tokenizer = model.to(device), vocabulary, tokenizer
         self.device, self.max_length = device, max_length
+        self.template, self.query = None, None  # a fixed core: what every sample is built around
+
+    def constrain(self, constraints: dict) -> None:
+        """Sample only molecules around a fixed core (``{"core": …}``) or joining two fragments (``{"link": [a,
+        b]}``): :mod:`chemrnn.decorate`."""
+        if "core" in constraints:
+            self.template, self.query = decorate.decoration_template(constraints["core"], self.vocabulary,
+                                                                     self.tokenizer)
+        elif "link" in constraints:
+            self.template, self.query = decorate.linker_template(*constraints["link"], self.vocabulary,
+                                                                 self.tokenizer)
 
     def sample(self, n: int, seed: int, temperature: float = 1.0) -> Batch:
+        if self.template is not None:
+            return self._sample_around_core(n, seed, temperature)
         s = sample(self.model, self.vocabulary, self.tokenizer, n, temperature, batch_size=n,
                    max_length=self.max_length, seed=seed, device=self.device)
         v = self.vocabulary
@@ -34,6 +48,19 @@ class Agent:
         ids, _ = collate(seqs, v.pad_id)
         smiles = [x if f else "" for x, f in zip(s.smiles, s.finished)]  # an unfinished string is no molecule
         return Batch(smiles, ids, s.finished)
+
+    def _sample_around_core(self, n: int, seed: int, temperature: float) -> Batch:
+        """Strings built around the core; one that is no molecule, or lost the core, stands as an empty string (it
+        scores 0); the ids are those of the strings written (core tokens and <eos> included)."""
+        v = self.vocabulary
+        raw, _ = decorate.decorate(self.model, v, self.tokenizer, self.template, n, temperature, batch_size=n,
+                                   max_length=self.max_length, seed=seed, device=self.device)
+        checked, _ = decorate.check(raw, self.query)
+        seqs = [np.array(v.encode(self.tokenizer.tokenize(r))) if r else np.array([v.bos_id]) for r in raw]
+        ids, _ = collate(seqs, v.pad_id)
+        finished = np.array([r is not None for r in raw])
+        smiles = [r if r is not None and c is not None else "" for r, c in zip(raw, checked)]
+        return Batch(smiles, ids, finished)
 
     def log_likelihood(self, ids: torch.Tensor) -> torch.Tensor:
         """log P(sequence) of each row (sum over its tokens and <eos>), with gradients."""

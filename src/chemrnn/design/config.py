@@ -8,7 +8,8 @@ from dataclasses import dataclass, field, fields
 from ..errors import InputError
 from ..options import DESIGN_PRESETS, DEVICES, OPTIMIZERS as OPTIMIZER_NAMES
 from ..scoring.quality import QualityFilter
-from ..validate import choice, integer, optional, positive, problems, setting, table_problems, text
+from .. import chem
+from ..validate import choice, integer, list_of, optional, positive, problems, setting, table_problems, text
 from .diversity import DiversityFilter
 from .optimizers import OPTIMIZERS
 
@@ -43,6 +44,8 @@ class DesignConfig:
     options: dict = field(default_factory=dict)  # [design.<optimizer>]
     diversity_filter: dict = field(default_factory=lambda: {"kind": "scaffold", "bucket_size": 25, "min_score": 0.4})
     quality: dict = field(default_factory=lambda: {"preset": "default"})  # [quality]: chemrnn.scoring.quality
+    # [constraints]: core = "c1ccc([*:1])cc1[*:2]" (every molecule sampled decorates it) or link = ["A", "B"]
+    constraints: dict = field(default_factory=dict)
 
     def validate(self) -> "DesignConfig":
         """Refuse every bad value at once (:class:`InputError`, exit 2): the [design] keys by their rules, then the
@@ -52,22 +55,47 @@ class DesignConfig:
             found += table_problems(self.options, OPTIMIZERS[self.optimizer].rules(), f"[design.{self.optimizer}] ")
         found += table_problems(self.diversity_filter, DiversityFilter.RULES, "[diversity_filter] ")
         found += QualityFilter.config_problems(self.quality)
+        found += constraint_problems(self.constraints)
         if found:
             raise InputError("; ".join(found))
         return self
 
 
+CONSTRAINT_RULES = {"core": text(words="a SMILES with attachment points"),
+                    "link": list_of(text(), min_items=2)}
+
+
+def constraint_problems(table: dict) -> list[str]:
+    """What is wrong with a ``[constraints]`` table: its keys and types, a core or fragment RDKit cannot read or
+    without its attachment points, both keys at once."""
+    found = table_problems(table, CONSTRAINT_RULES, "[constraints] ")
+    if found or not table:
+        return found
+    if "core" in table and "link" in table:
+        return ["[constraints] give core or link, not both"]
+    if "link" in table and len(table["link"]) != 2:
+        return [f"[constraints] link must name two fragments, not {len(table['link'])}"]
+    parts = [("core", table["core"])] if "core" in table else list(zip(("link[0]", "link[1]"), table["link"]))
+    for key, smiles in parts:
+        mol, reason = chem.attachment_core(smiles)
+        if mol is None:
+            found.append(f"[constraints] {key} {smiles!r} {reason}")
+        elif key != "core" and sum(1 for a in mol.GetAtoms() if not a.GetAtomicNum()) != 1:
+            found.append(f"[constraints] {key} {smiles!r} must have exactly one attachment point")
+    return found
+
+
 def read_config(data: dict, source=None) -> tuple[DesignConfig, dict]:
     """``(DesignConfig, scoring table)`` from a parsed TOML run config; unknown tables or keys are refused."""
     where = f"{source}: " if source else ""
-    bad = set(data) - {"design", "diversity_filter", "scoring", "quality"}
+    bad = set(data) - {"design", "diversity_filter", "scoring", "quality", "constraints"}
     if bad:
-        raise InputError(f"{where}unknown table(s) {', '.join(sorted(bad))}; valid: design, diversity_filter, "
-                         f"quality, scoring")
+        raise InputError(f"{where}unknown table(s) {', '.join(sorted(bad))}; valid: constraints, design, "
+                         f"diversity_filter, quality, scoring")
     if "scoring" not in data:
         raise InputError(f"{where}a design config needs a [scoring] table")
     design = dict(data.get("design", {}))
-    known = {f.name for f in fields(DesignConfig)} - {"options", "diversity_filter", "quality"}
+    known = {f.name for f in fields(DesignConfig)} - {"options", "diversity_filter", "quality", "constraints"}
     opt_tables = {k: design.pop(k) for k in list(design) if k in OPTIMIZERS and isinstance(design[k], dict)}
     bad = set(design) - known
     if bad:
@@ -93,6 +121,10 @@ def read_config(data: dict, source=None) -> tuple[DesignConfig, dict]:
         if not isinstance(data["quality"], dict):
             raise InputError(f"{where}[quality] must be a table, e.g. preset = \"default\"")
         cfg.quality = dict(data["quality"])
+    if "constraints" in data:
+        if not isinstance(data["constraints"], dict):
+            raise InputError(f"{where}[constraints] must be a table, e.g. core = \"c1ccc([*:1])cc1\"")
+        cfg.constraints = dict(data["constraints"])
     try:
         cfg.validate()
     except InputError as exc:

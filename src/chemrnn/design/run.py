@@ -57,6 +57,7 @@ class DesignRun:
         device = torch_device(cfg.device)
         model, vocab, tok, self.prior_meta = load_language_model(cfg.prior, device=device)
         self.agent = Agent(model, vocab, get_tokenizer(tok), device, cfg.max_length)
+        self.agent.constrain(cfg.constraints)
         dev = torch.device(device)
         self._rng_devices = [dev.index if dev.index is not None else torch.cuda.current_device()] \
             if dev.type == "cuda" else []
