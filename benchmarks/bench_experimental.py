@@ -94,7 +94,7 @@ def run_chemrnn(out: Path, name: str, method: str, k: int, split, variant: str, 
     cfg = PropertyTrainConfig(data=name, targets=(TARGETS[name],), split=method, seed=0, device="cpu", **settings)
     run = out / "runs" / f"chemrnn_{variant}" / name / method / f"fold{k}"
     t0 = time.perf_counter()
-    m = train_property_model(cfg, run, progress=False, splits=[split])
+    m = train_property_model(cfg, run, verbose=False, splits=[split])
     seconds = time.perf_counter() - t0
     r = m[TARGETS[name]]
     return {"RMSE": r["RMSE"], "MAE": r["MAE"], "R2": r["R2"], "n": r["n"], "wall_s": round(seconds, 1),

@@ -45,6 +45,7 @@ from common import filter_like_guacamol, machine  # noqa: E402
 
 from chemrnn.design import GoalDirectedGenerator  # noqa: E402
 from chemrnn.design.guacamol import HOLDOUT_CUTOFF, PRESETS, ParallelScore as ForkedScore  # noqa: E402
+from chemrnn.scoring.quality import QualityFilter  # noqa: E402
 
 
 # GuacaMol paper (Brown et al. 2019, Table 2): SMILES LSTM hill-climb and Graph GA per task
@@ -79,6 +80,15 @@ def budget_marks(text: str) -> list[int]:
     if any(m <= 0 for m in marks):
         raise argparse.ArgumentTypeError(f"numbers of sampled molecules must be positive: {text!r}")
     return marks
+
+
+def pass_share(quality, smiles: list[str]) -> float | None:
+    """The share of ``smiles`` that passes a quality filter (None for an empty list)."""
+    from chemrnn import chem
+
+    canon = [chem.canonical_or_none(x) for x in smiles]
+    reasons = quality.reasons(canon)
+    return round(sum(c is not None and r is None for c, r in zip(canon, reasons)) / len(smiles), 4) if smiles else None
 
 
 def global_score(spec, scores: list[float]) -> float:
@@ -244,16 +254,18 @@ def main() -> None:
         if changed:
             sys.exit(f"{out} holds results of other settings ({', '.join(changed)}): use another OUT.json")
     suite = goal_directed_suite_v2()
+    # one generator for every task: the quality filter checks each molecule of the population once
+    gen = GoalDirectedGenerator(args.optimizer, args.prior, args.budget, args.batch_size, args.seed, options,
+                                diversity_filter={"kind": args.diversity_filter},
+                                population=population, population_size=size, budget_after_population=True,
+                                stop_at=1.0 if args.stop_at_max else None, snapshots=marks,
+                                quality=args.quality, workers=1)  # the scoring below forks (and caches)
+    default_quality = QualityFilter.from_config({"preset": "default"})
     picks = [int(i) for i in args.tasks.split(",")] if args.tasks else range(len(suite))
     for i in picks:
         bench = suite[i]
         if bench.name in done["results"]:
             continue
-        gen = GoalDirectedGenerator(args.optimizer, args.prior, args.budget, args.batch_size, args.seed, options,
-                                    diversity_filter={"kind": args.diversity_filter},
-                                    population=population, population_size=size, budget_after_population=True,
-                                    stop_at=1.0 if args.stop_at_max else None, snapshots=marks,
-                                    quality=args.quality, workers=1)  # the scoring below forks (and caches)
         t0 = time.perf_counter()
         cache = Path(args.population_cache) if args.population_cache else None
         model = ParallelScoring(gen, args.workers, cache, bench.name)
@@ -269,6 +281,8 @@ def main() -> None:
                                        **({"snapshots": {m: global_score(bench.contribution_specification, v)
                                                          for m, v in sorted(gen.last_snapshots.items())}}
                                           if marks else {}),
+                                       "top100_pass_default_quality": pass_share(
+                                           default_quality, [m[0] for m in res.optimized_molecules[:100]]),
                                        "top": res.optimized_molecules[:3] if res.optimized_molecules else []}
         print(f"{i:2d} {bench.name:28s} {res.score:.3f} (SMILES-LSTM HC {hc}, Graph GA {ga}) {seconds:.0f} s",
               flush=True)

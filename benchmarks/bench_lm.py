@@ -92,9 +92,9 @@ def main():
     res.update({"sample_n": N, "sample_seconds": dt, "sample_molecules_per_s": N / dt, "sample_tokens": gen_tokens,
                 "sample_fraction_of_sgemm": gen_tokens * fwd / dt / sg, "sample_validity": s["valid"] / N})
     # the first call computes and caches the reference statistics; the second is the one timed
-    ev = evaluate_samples(s["written"], "moses:test", None, n_ref=N, fcd=True, seed=0)
+    ev = evaluate_samples(s["written"], "moses:test", train=None, n_ref=N, fcd=True, seed=0)
     t = time.perf_counter()
-    ev = evaluate_samples(s["written"], "moses:test", None, n_ref=N, fcd=True, seed=0)
+    ev = evaluate_samples(s["written"], "moses:test", train=None, n_ref=N, fcd=True, seed=0)
     res["evaluate_seconds"] = time.perf_counter() - t
     res["evaluate_breakdown"] = ev["seconds"]
     out.parent.mkdir(parents=True, exist_ok=True)

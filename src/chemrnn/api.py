@@ -28,11 +28,11 @@ def shipped_property_model() -> Path:
 
 
 def load_lm(model=None, impl: str = "fused", device: str = "cpu"):
+    """A language model with its vocabulary, tokenizer and file metadata (:class:`~chemrnn.models.language.LoadedModel`,
+    which unpacks as ``model, vocabulary, tokenizer, meta``); ``None`` is the shipped prior."""
     from .models.language import load_language_model
-    from .tokens import get_tokenizer
 
-    m, vocab, tok_name, meta = load_language_model(model, impl=impl, device=device)
-    return m, vocab, get_tokenizer(tok_name), meta
+    return load_language_model(model, impl=impl, device=device)
 
 
 def training_sources(model=None) -> list[str]:
@@ -67,7 +67,7 @@ def training_sources(model=None) -> list[str]:
     return sources
 
 
-def sample_smiles(model=None, n: int = 1000, temperature: float = 1.0, batch_size: int = 1024,
+def sample_smiles(model=None, n: int = 1000, *, temperature: float = 1.0, batch_size: int = 1024,
                   max_length: int = 140, seed: int = 0, device: str = "cpu", valid_only: bool = False,
                   unique_only: bool = False, progress=None, impl: str = "fused", novel_only: bool = False,
                   exclude=None) -> dict:
@@ -88,7 +88,8 @@ def sample_smiles(model=None, n: int = 1000, temperature: float = 1.0, batch_siz
         else:
             known = exclude
     t0 = time.perf_counter()
-    s = sample(m, vocab, tok, n, temperature, batch_size, max_length, seed, device, progress)
+    s = sample(m, vocab, tok, n, temperature=temperature, batch_size=batch_size, max_length=max_length, seed=seed,
+               device=device, progress=progress)
     seconds = time.perf_counter() - t0
     canon = [chem.canonical_or_none(x) for x in s.smiles]
     valid = [c for c in canon if c is not None]
@@ -110,7 +111,7 @@ def sample_smiles(model=None, n: int = 1000, temperature: float = 1.0, batch_siz
     return res
 
 
-def decorate_smiles(model=None, n: int = 1000, core: str | None = None, link: tuple[str, str] | None = None,
+def decorate_smiles(model=None, n: int = 1000, *, core: str | None = None, link: tuple[str, str] | None = None,
                     temperature: float = 1.0, batch_size: int = 500, max_length: int = 140, seed: int = 0,
                     device: str = "cpu", unique_only: bool = False, progress=None, impl: str = "fused",
                     novel_only: bool = False, exclude=None) -> dict:
@@ -133,8 +134,8 @@ def decorate_smiles(model=None, n: int = 1000, core: str | None = None, link: tu
         else:
             known = exclude
     t0 = time.perf_counter()
-    raw, _ = decorate.decorate(m, vocab, tokenizer, template, n, temperature, batch_size, max_length, seed, device,
-                               progress)
+    raw, _ = decorate.decorate(m, vocab, tokenizer, template, n, temperature=temperature, batch_size=batch_size,
+                               max_length=max_length, seed=seed, device=device, progress=progress)
     seconds = time.perf_counter() - t0
     checked, counts = decorate.check(raw, query)
     good = [c for c in checked if c is not None]
@@ -186,7 +187,7 @@ def _hash64(smiles):
                         for x in smiles), dtype=np.uint64)
 
 
-def sample_shards(model, n: int, shards: int, out_dir, temperature: float = 1.0, batch_size: int = 1024,
+def sample_shards(model, n: int, shards: int, out_dir, *, temperature: float = 1.0, batch_size: int = 1024,
                   max_length: int = 140, seed: int = 0, device: str = "cpu", impl: str = "fused",
                   progress=None, known: set | None = None) -> dict:
     """Sampling at scale: ``n`` draws in ``shards`` shards, ``OUT/shard-00000-of-0000K.smi`` …, each
@@ -229,7 +230,8 @@ def sample_shards(model, n: int, shards: int, out_dir, temperature: float = 1.0,
             continue
         draws = n // shards + (1 if i < n % shards else 0)
         shard_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
-        s = sample(m, vocab, tok, draws, temperature, batch_size, max_length, shard_seed, device)
+        s = sample(m, vocab, tok, draws, temperature=temperature, batch_size=batch_size, max_length=max_length,
+                   seed=shard_seed, device=device)
         canon = [chem.canonical_or_none(x) for x in s.smiles]
         fresh = list(dict.fromkeys(c for c in canon if c is not None and (known is None or c not in known)))
         h = _hash64(fresh)
@@ -241,7 +243,7 @@ def sample_shards(model, n: int, shards: int, out_dir, temperature: float = 1.0,
         manifest["shards"][str(i)] = {"file": path.name, "drawn": draws, "valid": valid, "written": len(written)}
         write_json(manifest_path, manifest)
         if progress:
-            progress(i + 1, shards)
+            progress("shards", i + 1, shards)
     per = manifest["shards"].values()
     total = {"drawn": sum(x["drawn"] for x in per), "valid": sum(x["valid"] for x in per),
              "written": sum(x["written"] for x in per), "shards": shards, "seconds": time.perf_counter() - t0}
@@ -259,7 +261,7 @@ class Generator:
         self._calls = 0
 
     def generate(self, number_samples: int) -> list[str]:
-        res = sample_smiles(self.model, number_samples, self.temperature, seed=self.seed + self._calls,
+        res = sample_smiles(self.model, number_samples, temperature=self.temperature, seed=self.seed + self._calls,
                             device=self.device)
         self._calls += 1
         return res["written"]
@@ -362,7 +364,7 @@ def read_samples(path) -> list[str]:
     return [r.smiles for r in read_rows(path, on_bad_line="skip")]
 
 
-def evaluate_samples(samples, test, train=None, n_ref: int = 10000, fcd: bool = True, seed: int = 0,
+def evaluate_samples(samples, test, *, train=None, n_ref: int = 10000, fcd: bool = True, seed: int = 0,
                      output=None, title: str = "chemrnn samples", progress=None, model=None,
                      properties: dict | None = None) -> dict:
     """MOSES/GuacaMol metrics of sampled strings (a file, one per line, or a list) against a test set (and novelty
@@ -384,7 +386,7 @@ def evaluate_samples(samples, test, train=None, n_ref: int = 10000, fcd: bool = 
     return res
 
 
-def temperature_sweep(model, temperatures, n: int, test, train=None, n_ref: int = 10000, fcd: bool = True,
+def temperature_sweep(model, temperatures, n: int, test, *, train=None, n_ref: int = 10000, fcd: bool = True,
                       seed: int = 0, output=None, progress=None, batch_size: int = 1024) -> list[dict]:
     """Sample ``n`` molecules at each softmax temperature and score each set as :func:`evaluate_samples` does
     (``output/T<t>/`` gets its metrics.json, report.html and samples.smi): the validity / uniqueness / novelty /
@@ -399,7 +401,7 @@ def temperature_sweep(model, temperatures, n: int, test, train=None, n_ref: int 
     rows = []
     for t in temps:
         say(f"sampling {n:,} molecules at temperature {t:g}")
-        res = sample_smiles(model, n, t, batch_size=batch_size, seed=seed)
+        res = sample_smiles(model, n, temperature=t, batch_size=batch_size, seed=seed)
         metrics, feats, ref, train_set = _evaluate(res["written"], test, train, n_ref, fcd, seed, say,
                                                    references=references)
         if output:
@@ -513,7 +515,7 @@ def predicted_properties(smiles: list[str], model=None) -> dict:
     return out
 
 
-def recovery(model, heldout, n: int = 100_000, temperature: float = 1.0, seed: int = 0, batch_size: int = 1024,
+def recovery(model, heldout, *, n: int = 100_000, temperature: float = 1.0, seed: int = 0, batch_size: int = 1024,
              progress=None, every: int = 10_000, train=None) -> dict:
     """Fraction of held-out actives that appear among ``n`` sampled molecules (canonical match; Segler 2018), and
     its curve: after every ``every`` samples, the held-out actives recovered so far, the unique valid molecules, the
@@ -525,7 +527,7 @@ def recovery(model, heldout, n: int = 100_000, temperature: float = 1.0, seed: i
         known = set()
         for source in (training_sources(model) if train == "auto" else train):
             known |= canonical_set(source)
-    res = sample_smiles(model, n, temperature, batch_size=batch_size, seed=seed, progress=progress)
+    res = sample_smiles(model, n, temperature=temperature, batch_size=batch_size, seed=seed, progress=progress)
     seen: set[str] = set()
     found: list[str] = []
     novel = 0
@@ -594,7 +596,7 @@ def read_heldout(source) -> tuple[set[str], int]:
     return targets, rows
 
 
-def library(model, n: int, output, method: str = "beam", temperature: float = 1.0, seed: int = 0,
+def library(model, n: int, output, *, method: str = "beam", temperature: float = 1.0, seed: int = 0,
             exclude_training: bool = True, novel_only: bool = False, exclude=None, heldout=None,
             every: int = 10_000, max_length: int = 140, batch_size: int = 1024, device: str = "cpu",
             progress=None) -> dict:
@@ -633,7 +635,7 @@ def library(model, n: int, output, method: str = "beam", temperature: float = 1.
     workdir = output.with_name(output.name + ".partial")
     t0 = time.perf_counter()
 
-    def report(stage, done, total, *extra):
+    def report(stage, done, total=None):
         say(f"library ({method}, {n:,} molecules)", done, total)
 
     from .training.lock import run_lock
@@ -698,7 +700,7 @@ def _remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def score(model, source, output=None, as_written: bool = False, column: str | None = None,
+def score(model, source, output=None, *, as_written: bool = False, column: str | None = None,
           device: str = "cpu") -> dict:
     """``chemrnn lm score``: the log-likelihood under ``model`` of each row's molecule (total and per token), one
     output row per input row in order (``line, smiles, scored, logp, logp_per_token, tokens, error``); rows that
@@ -746,7 +748,7 @@ def activity_rejects_path(output) -> Path:
     return out.with_name(name + ".rejects.csv")
 
 
-def train_activity(actives, output, decoys="chembl", decoy_ratio: float = 5.0, trees: int = 200, folds: int = 5,
+def train_activity(actives, output, *, decoys="chembl", decoy_ratio: float = 5.0, trees: int = 200, folds: int = 5,
                    seed: int = 0, progress=None) -> dict:
     """``chemrnn activity train``: a target-activity model (actives vs decoys), saved to ``output``; its CV metrics.
     Every row of the actives is accounted for (``metrics["active_rows"]``: actives, duplicates, rejected by
@@ -791,7 +793,7 @@ def goal_directed_generator(**options):
     return GoalDirectedGenerator(**options)
 
 
-def finetune(prior, actives, output, restart: bool = False, progress: bool = True, **options) -> dict:
+def finetune(prior, actives, output, restart: bool = False, verbose: bool = True, **options) -> dict:
     """``chemrnn lm finetune``: transfer learning (Segler et al. 2018) of ``prior`` on ``actives`` into the run
     directory ``output`` (the model is ``output/model``); rerun to resume. ``options``: ``epochs``, ``batch_size``,
     ``lr``, ``val_size``, ``unknown``, ``seed``, ``device`` or any training setting (see
@@ -799,11 +801,11 @@ def finetune(prior, actives, output, restart: bool = False, progress: bool = Tru
     from .training import finetune_config, train_language_model
 
     return train_language_model(finetune_config(prior, actives, **options), output, restart=restart,
-                                progress=progress)
+                                verbose=verbose)
 
 
 # ------------------------------------------------------------------------------------------ main job
-def demo(output, model=None, n: int = 2000, fcd: bool = True, train: str | None = None, seed: int = 0,
+def demo(output, *, model=None, n: int = 2000, fcd: bool = True, train: str | None = None, seed: int = 0,
          progress=None) -> dict:
     """The main job (``chemrnn demo``): sample ``n`` molecules from a language model (the shipped prior by default),
     score them against 5,000 shipped MOSES test molecules (and novelty against ``train``: default MOSES train when
@@ -843,7 +845,7 @@ def demo(output, model=None, n: int = 2000, fcd: bool = True, train: str | None 
                     "train": train})
     message = f"sampling {n:,} molecules from {Path(model_path).name}"
     say(message, 0, n)
-    res = sample_smiles(model_path, n, seed=seed, progress=lambda k: say(message, k, n))
+    res = sample_smiles(model_path, n, seed=seed, progress=lambda _, k=None, total=None: say(message, k, n))
     write_smiles(output / "samples.smi", res["written"])
     lap("sampling")
     if train:

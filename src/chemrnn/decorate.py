@@ -168,7 +168,7 @@ class _Masks:
 
 
 @torch.no_grad()
-def decorate(model, vocabulary, tokenizer, template: Template, n: int, temperature: float = 1.0,
+def decorate(model, vocabulary, tokenizer, template: Template, n: int, *, temperature: float = 1.0,
              batch_size: int = 500, max_length: int = 140, seed: int = 0, device: str = "cpu",
              progress=None) -> tuple[list[str | None], dict]:
     """Draw ``n`` strings from ``template`` (see the module docstring): the raw strings (None where a row hit
@@ -188,7 +188,7 @@ def decorate(model, vocabulary, tokenizer, template: Template, n: int, temperatu
         out += _decorate_batch(model, vocabulary, template, masks, item_rows, b, temperature, max_length, gen,
                                device)
         if progress is not None:
-            progress(len(out), n)
+            progress("decorating", len(out), n)
     return out, {"drawn": n, "seconds": round(time.perf_counter() - t0, 2)}
 
 

@@ -88,14 +88,14 @@ def _cat_states(states: list):
     return torch.cat(states, dim=1)
 
 
-def tree_search(model, vocabulary, tokenizer, k: int, accept, gumbel: bool = False, temperature: float = 1.0,
+def tree_search(model, vocabulary, tokenizer, k: int, accept, *, gumbel: bool = False, temperature: float = 1.0,
                 max_length: int = 140, seed: int = 0, chunk: int = 8192, progress=None, checkpoint=None,
                 resume: dict | None = None) -> Found:
     """Beam search (``gumbel`` off: rank by log p) or stochastic beam search (on: rank by Gumbel-perturbed log p
     under ``softmax(logits / T)``) for the ``k`` best sequences whose string ``accept`` takes.
 
     ``accept(string)`` returns the molecule's key (canonical SMILES) or None to reject it; of two sequences with
-    one key the better-ranked one stays. ``progress(step, live, pool)`` after each step; ``checkpoint(state)``
+    one key the better-ranked one stays. ``progress("search", finished, k)`` after each step; ``checkpoint(state)``
     receives the search state (a dict of arrays) after each step, and ``resume`` takes one back: the recurrent
     state is then recomputed from the live prefixes by one teacher-forced pass."""
     device = next(model.parameters()).device
@@ -167,7 +167,7 @@ def tree_search(model, vocabulary, tokenizer, k: int, accept, gumbel: bool = Fal
             if kth >= best_live:
                 prefix = prefix[:0]
                 if progress is not None:
-                    progress(step + 1, 0, len(pool))
+                    progress("search", min(len(pool), k), k)
                 if checkpoint is not None:  # the finished search: a rerun after a later failure starts here
                     checkpoint(_search_state(step + 1, prefix, phi[:0], rank[:0], gen, pool, stats), final=True)
                 break
@@ -180,7 +180,7 @@ def tree_search(model, vocabulary, tokenizer, k: int, accept, gumbel: bool = Fal
         phi, rank = child_phi[parent, tok], child_rank[parent, tok]
         state = index_state(state, parent.to(device)) if take else None
         if progress is not None:
-            progress(step + 1, len(prefix), len(pool))
+            progress("search", min(len(pool), k), k)
         if checkpoint is not None:
             checkpoint(_search_state(step + 1, prefix, phi, rank, gen, pool, stats))
     ranked = sorted(pool.items(), key=lambda kv: -kv[1][0])[:k]
@@ -234,7 +234,7 @@ def _replay(model, bos: int, prefix: torch.Tensor, chunk: int):
 
 
 # ------------------------------------------------------------------------------------------ random sampling
-def sample_distinct(model, vocabulary, tokenizer, k: int, accept, temperature: float = 1.0, max_length: int = 140,
+def sample_distinct(model, vocabulary, tokenizer, k: int, accept, *, temperature: float = 1.0, max_length: int = 140,
                     seed: int = 0, batch_size: int = 1024, max_draws: int | None = None, progress=None,
                     checkpoint=None, resume: dict | None = None) -> Found:
     """Random sampling until ``k`` molecules are accepted (each molecule once, in the order drawn); gives up after
@@ -250,8 +250,8 @@ def sample_distinct(model, vocabulary, tokenizer, k: int, accept, temperature: f
     while len(kept) < k and stats["drawn"] < max_draws:
         b = stats["batches"]
         batch_seed = int(np.random.SeedSequence([seed, b]).generate_state(1)[0])
-        s = sample(model, vocabulary, tokenizer, batch_size, temperature, batch_size, max_length, batch_seed,
-                   device="auto")
+        s = sample(model, vocabulary, tokenizer, batch_size, temperature=temperature, batch_size=batch_size,
+                   max_length=max_length, seed=batch_seed, device="auto")
         for raw, nll, fin in zip(s.smiles, s.nll, s.finished):
             key = accept(raw)
             if key is None:
@@ -263,7 +263,7 @@ def sample_distinct(model, vocabulary, tokenizer, k: int, accept, temperature: f
         stats["drawn"] += batch_size
         stats["batches"] += 1
         if progress is not None:
-            progress(len(kept), k)
+            progress("sample", len(kept), k)
         if checkpoint is not None:
             checkpoint({"smiles": np.array("\n".join(kept)), "logp": np.array(list(kept.values()), dtype=float), "stats": np.array(json.dumps(stats))})
     smiles = list(kept)
@@ -294,7 +294,7 @@ class Acceptor:
         return c
 
 
-def build(model, vocabulary, tokenizer, n: int, method: str, known: set[str], temperature: float = 1.0,
+def build(model, vocabulary, tokenizer, n: int, method: str, known: set[str], *, temperature: float = 1.0,
           max_length: int = 140, seed: int = 0, batch_size: int = 1024, progress=None, workdir=None,
           settings: dict | None = None, save_every_s: float = 30.0) -> Found:
     """``n`` distinct valid canonical molecules outside ``known`` by ``method`` (:data:`METHODS`), in the method's
@@ -307,13 +307,14 @@ def build(model, vocabulary, tokenizer, n: int, method: str, known: set[str], te
     resume, save = _work(workdir, settings or {}, save_every_s)
     t0 = time.perf_counter()
     if method == "sample":
-        found = sample_distinct(model, vocabulary, tokenizer, n, accept, temperature, max_length, seed, batch_size,
-                                progress=progress and (lambda done, total: progress("sample", done, total)),
+        found = sample_distinct(model, vocabulary, tokenizer, n, accept, temperature=temperature, max_length=max_length,
+                                seed=seed, batch_size=batch_size,
+                                progress=progress,
                                 checkpoint=save, resume=resume)
     else:
         found = tree_search(model, vocabulary, tokenizer, n, accept, gumbel=method == "swor",
                             temperature=temperature if method == "swor" else 1.0, max_length=max_length, seed=seed,
-                            progress=progress and (lambda step, live, pool: progress("search", pool, n, step, live)),
+                            progress=progress,
                             checkpoint=save, resume=resume)
     found.stats.update({"seconds_this_sitting": time.perf_counter() - t0, "invalid": accept.invalid,
                         "known": accept.known_hits, "unspellable": accept.unspellable})

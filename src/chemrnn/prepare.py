@@ -170,7 +170,7 @@ def prepare(input: str | os.PathLike, output: str | os.PathLike, options: Prepar
                 out.write(can + "\n")
                 summary.kept += 1
             if progress is not None:
-                progress(summary.lines + len(line_rejects))
+                progress("reading", summary.lines + len(line_rejects))
 
         if jobs > 1:
             with get_context("fork" if os.name == "posix" else "spawn").Pool(jobs) as pool:
@@ -248,7 +248,7 @@ def data_stats(input: str | os.PathLike, column: str | None = None, tokenizer: s
                progress=None) -> DataStats:
     """Counts, token-length distribution and token frequencies of a SMILES file. An unreadable line stops it
     (:class:`~chemrnn.io.BadLineError`) unless ``on_bad_line="skip"``, which counts it with the blank lines.
-    ``progress(lines)`` hears every 50,000 lines."""
+    ``progress("reading", lines)`` hears every 50,000 lines."""
     import numpy as np
 
     tok = get_tokenizer(tokenizer)
@@ -259,7 +259,7 @@ def data_stats(input: str | os.PathLike, column: str | None = None, tokenizer: s
     smiles = []
     for k, row in enumerate(read_rows(input, column=column, on_bad_line=on_bad_line), 1):
         if progress is not None and k % 50_000 == 0:
-            progress(k)
+            progress("reading", k)
         if row.error or not row.smiles:
             bad += 1
             continue

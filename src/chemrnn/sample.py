@@ -42,7 +42,7 @@ def index_state(state, keep):
 
 
 @torch.no_grad()
-def sample(model: LanguageModel, vocabulary: Vocabulary, tokenizer: Tokenizer, n: int, temperature: float = 1.0,
+def sample(model: LanguageModel, vocabulary: Vocabulary, tokenizer: Tokenizer, n: int, *, temperature: float = 1.0,
            batch_size: int = 1024, max_length: int = 140, seed: int | None = None, device: str = "cpu",
            progress=None) -> Samples:
     """Draw ``n`` sequences; returns the detokenized strings (valid SMILES or not) with their NLLs under the
@@ -65,7 +65,7 @@ def sample(model: LanguageModel, vocabulary: Vocabulary, tokenizer: Tokenizer, n
         lens += [len(t) + (1 if f else 0) for t, f in zip(toks, fin)]
         done += b
         if progress is not None:
-            progress(done)
+            progress("sampling", done, n)
     tokens_of = vocabulary.tokens
     smiles = [tokenizer.detokenize([tokens_of[i] for i in t]) for t in out_tokens]
     return Samples(smiles, np.concatenate(nlls), np.array(lens), np.concatenate(fins), out_tokens)
@@ -104,7 +104,7 @@ def _sample_batch(model, vocabulary, b, temperature, max_length, gen, device):
 
 
 @torch.no_grad()
-def likelihood(model: LanguageModel, vocabulary: Vocabulary, tokenizer: Tokenizer, smiles: list[str],
+def likelihood(model: LanguageModel, vocabulary: Vocabulary, tokenizer: Tokenizer, smiles: list[str], *,
                batch_size: int = 512, device: str = "cpu", unknown: str = "error",
                temperature: float = 1.0) -> np.ndarray:
     """Negative log-likelihood of each SMILES under the model (sum over its tokens and <eos>); with

@@ -24,9 +24,25 @@ ATOM_PATTERN = re.compile(r"\[[^\[\]]*\]|Br|Cl|%\d\d|.", re.DOTALL)
 
 
 class Tokenizer:
-    """Split a string into tokens and join them back."""
+    """Split a string into tokens and join them back. A tokenizer equals another of its kind and its own name
+    (``AtomTokenizer() == "atom"``), and prints as its name, so a model file's tokenizer name and the tokenizer
+    built from it compare and record alike."""
 
     name = "base"
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Tokenizer):
+            return type(self) is type(other)
+        return isinstance(other, str) and other == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
 
     def tokenize(self, text: str) -> list[str]:  # pragma: no cover - interface
         raise NotImplementedError
@@ -77,7 +93,10 @@ class SelfiesTokenizer(Tokenizer):
 TOKENIZERS = {"char": CharTokenizer, "atom": AtomTokenizer, "selfies": SelfiesTokenizer}
 
 
-def get_tokenizer(name: str) -> Tokenizer:
+def get_tokenizer(name: "str | Tokenizer") -> Tokenizer:
+    """The tokenizer of a name (``atom``, ``char``, ``selfies``); a tokenizer is returned as it is."""
+    if isinstance(name, Tokenizer):
+        return name
     try:
         return TOKENIZERS[name]()
     except KeyError:

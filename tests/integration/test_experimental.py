@@ -193,7 +193,7 @@ def test_init_from_copies_the_prior_and_freeze_keeps_it(lipo_slice, tmp_path):
         run = tmp_path / f"run{int(freeze)}"
         cfg = PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",), init_from=str(TINY_LM),
                                   freeze_encoder=freeze, **{**TINY, "max_epochs": 2, "lr": 1e-2})
-        train_property_model(cfg, run, progress=False)
+        train_property_model(cfg, run, verbose=False)
         model, vocab, _, meta = load_property_model(run / "model")
         assert vocab.tokens[:n] == lm_vocab.tokens  # the prior's vocabulary, new tokens appended
         c = model.config
@@ -228,7 +228,7 @@ def test_init_from_a_property_model_copies_every_layer_but_the_output(lipo_slice
     n = len(prior_vocab)
     cfg = PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",), init_from=str(src), freeze_encoder=True,
                               **{**TINY, "hidden_size": 64, "pooling": "mean", "max_epochs": 2, "lr": 1e-2})
-    m = train_property_model(cfg, tmp_path / "run", progress=False)
+    m = train_property_model(cfg, tmp_path / "run", verbose=False)
     model, vocab, _, meta = load_property_model(tmp_path / "run" / "model")
     assert vocab.tokens[:n] == prior_vocab.tokens and m["_run"]["init_from"] == str(src)
     assert (model.config.hidden_size, model.config.bidirectional, model.config.pooling, model.config.targets) == \
@@ -258,17 +258,17 @@ def test_bad_transfer_settings_are_refused(lipo_slice, tmp_path):
     with pytest.raises(InputError, match="folds must be an integer >= 1"):
         PropertyTrainConfig(folds=0)
     cfg = PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",), folds=2, **TINY)
-    train_property_model(cfg, tmp_path / "cv", progress=False)  # an ensemble of 2 fold models
+    train_property_model(cfg, tmp_path / "cv", verbose=False)  # an ensemble of 2 fold models
     with pytest.raises(InputError, match="ensemble of 2 property models"):
         train_property_model(PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",),
                                                  init_from=str(tmp_path / "cv" / "model"), **TINY),
-                             tmp_path / "r", progress=False)
+                             tmp_path / "r", verbose=False)
     onehot = PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",), **{**TINY, "embedding_dim": 0})
-    train_property_model(onehot, tmp_path / "onehot", progress=False)
+    train_property_model(onehot, tmp_path / "onehot", verbose=False)
     with pytest.raises(InputError, match="one-hot tokens"):
         train_property_model(PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",),
                                                  init_from=str(tmp_path / "onehot" / "model"), **TINY),
-                             tmp_path / "r", progress=False)
+                             tmp_path / "r", verbose=False)
     assert not (tmp_path / "r").exists()  # refused before anything is written
 
 
@@ -276,11 +276,11 @@ def test_explicit_splits_are_used_as_given(lipo_slice, tmp_path):
     smiles = load_labelled(lipo_slice, ["logD7.4"])[0]
     tr, va, te = cv_splits(smiles, 5, "random", seed=1)[2]
     cfg = PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",), **TINY)
-    m = train_property_model(cfg, tmp_path / "run", progress=False, splits=[(tr, va, te)])
+    m = train_property_model(cfg, tmp_path / "run", verbose=False, splits=[(tr, va, te)])
     assert (m["_run"]["train"], m["_run"]["val"], m["_run"]["test"]) == (len(tr), len(va), len(te))
     assert m["logD7.4"]["n"] == len(te)
     with pytest.raises(InputError, match="splits must be"):
-        train_property_model(cfg, tmp_path / "bad", progress=False, splits=[(tr, va, np.array([10_000]))])
+        train_property_model(cfg, tmp_path / "bad", verbose=False, splits=[(tr, va, np.array([10_000]))])
 
 
 def test_warm_up_is_at_most_a_tenth_of_a_short_run():
@@ -316,7 +316,7 @@ def test_ensemble_trains_n_seeded_models_per_split_and_predicts_their_mean(lipo_
     split = (tr, va, np.array([i for i in te if set(tok.tokenize(smiles[i])) <= seen]))
     cfg = PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",), ensemble=3, augment=2, seed=5,
                               **{**TINY, "max_epochs": 2})
-    m = train_property_model(cfg, tmp_path / "run", progress=False, splits=[split])
+    m = train_property_model(cfg, tmp_path / "run", verbose=False, splits=[split])
     model, _, _, meta = load_property_model(tmp_path / "run" / "model")
     assert isinstance(model, PropertyEnsemble) and len(model) == 3 and m["_run"]["ensemble"] == 3
     assert len(m["_run"]["members"]) == 3 and m["_run"]["seconds"] == pytest.approx(
@@ -332,12 +332,12 @@ def test_ensemble_trains_n_seeded_models_per_split_and_predicts_their_mean(lipo_
     assert m["logD7.4"]["RMSE"] == pytest.approx(float(np.sqrt(np.mean((out.values[:, 0] - y) ** 2))), rel=1e-4)
     one = PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",), augment=2, seed=5,
                               **{**TINY, "max_epochs": 2})
-    train_property_model(one, tmp_path / "one", progress=False, splits=[split])
+    train_property_model(one, tmp_path / "one", verbose=False, splits=[split])
     single = load_property_model(tmp_path / "one" / "model")[0]
     assert torch.equal(single.mlp[3].weight, w[0])  # member 0 is the single model of the same seed
     # cross-validation: K folds × N members, fold-major, per-fold info with its members
     cv = PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",), folds=2, ensemble=2, **TINY)
-    mc = train_property_model(cv, tmp_path / "cv", progress=False)
+    mc = train_property_model(cv, tmp_path / "cv", verbose=False)
     assert len(load_property_model(tmp_path / "cv" / "model")[0]) == 4
     assert [len(f["members"]) for f in mc["_run"]["per_fold"]] == [2, 2] and "members" not in mc["_run"]
     with pytest.raises(InputError, match="ensemble"):
@@ -356,7 +356,7 @@ def test_augmented_training_evaluates_and_predicts_over_random_smiles(lipo_slice
     split = (tr, va, np.array([i for i in te if set(tok.tokenize(smiles[i])) <= seen]))  # all predictable
     cfg = PropertyTrainConfig(data=str(lipo_slice), targets=("logD7.4",), augment=6, seed=3,
                               **{**TINY, "max_epochs": 2})
-    m = train_property_model(cfg, tmp_path / "run", progress=False, splits=[split])
+    m = train_property_model(cfg, tmp_path / "run", verbose=False, splits=[split])
     p = PropertyPredictor(tmp_path / "run" / "model", precision="32")  # as training evaluates
     assert (p.augment, p.seed) == (6, 3)
     # random spellings write stereo centres the other way round (@ / @@): the vocabulary has both

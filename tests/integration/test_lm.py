@@ -110,7 +110,7 @@ def _tiny_cfg(**kw):
 
 def test_train_loss_falls_and_model_saved(tmp_path):
     run = tmp_path / "run"
-    metrics = train_language_model(_tiny_cfg(), run, progress=False)
+    metrics = train_language_model(_tiny_cfg(), run, verbose=False)
     with open(run / "log.csv") as fh:
         rows = [r for r in csv.DictReader(fh) if r["train_loss"]]
     assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"]) - 0.3
@@ -163,7 +163,7 @@ def test_resume_after_kill_9(tmp_path, sample_smiles, monkeypatch):
 
 def test_finetune_lowers_nll_of_actives(tmp_path, shared_data):
     prior_run = tmp_path / "prior"
-    train_language_model(_tiny_cfg(max_steps=60, val_size=0), prior_run, progress=False)
+    train_language_model(_tiny_cfg(max_steps=60, val_size=0), prior_run, verbose=False)
     actives = tmp_path / "actives.smi"
     from chemrnn.io import load_smiles_list
 
@@ -175,7 +175,7 @@ def test_finetune_lowers_nll_of_actives(tmp_path, shared_data):
     cfg = LMTrainConfig(data=str(actives), preset="finetune", init_from=str(prior_run / "model"), batch_size=16,
                         lr=3e-3, max_steps=40, warmup_steps=5, val_size=0, n_samples=0, unknown="skip",
                         embedding_dim=16, hidden_size=32, num_layers=1, checkpoint_every=20)
-    train_language_model(cfg, tmp_path / "ft", progress=False)
+    train_language_model(cfg, tmp_path / "ft", verbose=False)
     ft, vocab2, tok2, _ = load_lm(tmp_path / "ft" / "model")
     assert vocab2.tokens == vocab.tokens  # the prior's vocabulary is kept
     after = likelihood(ft, vocab2, tok2, spellable).mean()

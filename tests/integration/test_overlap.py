@@ -28,7 +28,7 @@ def small(tmp_path_factory):
         fh.write("smiles,logP,TPSA\n" + "".join(f"{r['smiles']},{r['logP']},{r['TPSA']}\n" for r in rows[:150]))
     cfg = PropertyTrainConfig(data=str(data), max_epochs=1, hidden_size=8, embedding_dim=8, num_layers=1,
                               mlp_hidden=8, batch_size=64, patience=1, seed=0, device="cpu")
-    train_property_model(cfg, d / "run", progress=False)
+    train_property_model(cfg, d / "run", verbose=False)
     smiles, _, _ = load_labelled(data, ["logP", "TPSA"])
     train = split_indices(smiles, "random", seed=0)[0]
     return d, data, [smiles[i] for i in train], [r["smiles"] for r in rows[5000:5010]]

@@ -18,7 +18,7 @@ def trained(tmp_path_factory):
     run = tmp_path_factory.mktemp("prop") / "run"
     cfg = PropertyTrainConfig(max_epochs=3, hidden_size=32, embedding_dim=16, num_layers=1, mlp_hidden=32,
                               batch_size=64, patience=3)
-    metrics = train_property_model(cfg, run, progress=False)
+    metrics = train_property_model(cfg, run, verbose=False)
     return run, metrics
 
 
@@ -125,7 +125,7 @@ def test_progress_to_a_file_is_plain_lines(tmp_path, capsys):
                                             "CCOC", "NCCO"] * 3) + "\n")
     cfg = PropertyTrainConfig(data=str(data), max_epochs=2, hidden_size=8, embedding_dim=8, mlp_hidden=8,
                               batch_size=8, device="cpu")
-    train_property_model(cfg, tmp_path / "run", progress=True)
+    train_property_model(cfg, tmp_path / "run", verbose=True)
     captured = capsys.readouterr()
     assert "\r" not in captured.err and "\r" not in captured.out
     lines = [line for line in captured.err.splitlines() if line.startswith("epoch ")]

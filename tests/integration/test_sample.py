@@ -36,7 +36,7 @@ def _teacher_forced_nll(model, vocab, token_ids, finished, temperature):
 @pytest.mark.parametrize("temperature", [0.7, 1.0, 1.6])
 def test_sampled_nll_is_likelihood_under_tempered_logits(tiny_lm, temperature):
     model, vocab, tok = tiny_lm
-    s = sample(model, vocab, tok, 48, temperature, batch_size=16, max_length=25, seed=3)
+    s = sample(model, vocab, tok, 48, temperature=temperature, batch_size=16, max_length=25, seed=3)
     assert s.finished.any() and not s.finished.all()  # both kinds: with and without a final <eos>
     assert np.allclose(s.nll, _teacher_forced_nll(model, vocab, s.token_ids, s.finished, temperature), atol=1e-4)
     if temperature != 1.0:  # the test can tell the tempered likelihood from the plain one
@@ -52,8 +52,8 @@ def test_sampled_nll_is_likelihood_under_tempered_logits(tiny_lm, temperature):
 
 def test_sampler_device_auto_is_where_the_model_is(tiny_lm):
     model, vocab, tok = tiny_lm
-    a = sample(model, vocab, tok, 8, 1.0, max_length=20, seed=1, device="auto")
-    b = sample(model, vocab, tok, 8, 1.0, max_length=20, seed=1, device="cpu")
+    a = sample(model, vocab, tok, 8, temperature=1.0, max_length=20, seed=1, device="auto")
+    b = sample(model, vocab, tok, 8, temperature=1.0, max_length=20, seed=1, device="cpu")
     assert a.smiles == b.smiles and np.allclose(a.nll, b.nll)
 
 

@@ -60,7 +60,7 @@ def test_two_ddp_processes_with_half_the_batch_match_one_with_the_whole(tmp_path
     across the ranks and the loss is the global batch's mean per token. Rank 1 does not block on the run lock;
     rank 0 alone writes the model, log and checkpoint."""
     one = train_language_model(LMTrainConfig.from_preset("tiny", data=str(small), batch_size=16, **COMMON),
-                               tmp_path / "one", progress=False)
+                               tmp_path / "one", verbose=False)
     args = [sys.executable, "-m", "chemrnn", "lm", "train", "--data", str(small), "--preset", "tiny",
             "--batch-size", "8", "--devices", "2", "--strategy", "ddp", "-o", str(tmp_path / "two")]
     for k in ("max_steps", "val_every", "checkpoint_every", "val_size", "seed"):
@@ -96,7 +96,7 @@ def test_property_ddp_matches_one_process_with_the_whole_batch(tmp_path):
         data.write_text("".join(next(fh) for _ in range(300)))
     size = dict(hidden_size=16, embedding_dim=8, mlp_hidden=16, max_epochs=2, device="cpu", precision="32")
     one = train_property_model(PropertyTrainConfig(data=str(data), batch_size=64, **size), tmp_path / "one",
-                               progress=False)
+                               verbose=False)
     args = [sys.executable, "-m", "chemrnn", "-q", "property", "train", "--data", str(data), "--hidden", "16",
             "--embedding", "8", "--mlp-hidden", "16", "--epochs", "2", "--device", "cpu", "--precision", "32",
             "--batch-size", "32", "--devices", "2", "-o", str(tmp_path / "two")]
@@ -165,18 +165,18 @@ def test_streamed_run_resumes_at_its_saved_position(tmp_path, shards, batches_se
                shuffle_buffer=50, val_size=10)
     data = str(shards / "*.smi.gz")
     straight = train_language_model(LMTrainConfig.from_preset("tiny", data=data, batch_size=8, **cfg),
-                                    tmp_path / "straight", progress=False)
+                                    tmp_path / "straight", verbose=False)
     order = list(batches_seen)
     assert straight["steps"] == 12 and straight["val_size"] == 10 and len(set(order)) == 12
     batches_seen.clear()
     train_language_model(LMTrainConfig.from_preset("tiny", data=data, batch_size=8, **{**cfg, "max_steps": 7}),
-                         tmp_path / "ext", progress=False)
+                         tmp_path / "ext", verbose=False)
     assert batches_seen == order[:7]
     ckpt = torch.load(tmp_path / "ext" / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["LMDataModule"] == {"step": 7, "world": 1, "workers": 2, "delivered_per_stream": [4, 3]}
     batches_seen.clear()
     ext = train_language_model(LMTrainConfig.from_preset("tiny", data=data, batch_size=8, **cfg), tmp_path / "ext",
-                               progress=False)
+                               verbose=False)
     assert ext["resumed_from"] == 7 and batches_seen == order[7:]
     w1, w2 = (load_language_model(tmp_path / name / "model")[0].state_dict() for name in ("straight", "ext"))
     for key in w1:
@@ -192,7 +192,7 @@ def test_streaming_settings_are_checked_before_any_work(tmp_path, shards):
         LMTrainConfig.from_preset("tiny", data=str(shards), epochs=2)
     with pytest.raises(InputError, match="no file matches"):
         train_language_model(LMTrainConfig.from_preset("tiny", data=str(tmp_path / "none*.smi.gz")), tmp_path / "r",
-                             progress=False)
+                             verbose=False)
     assert not (tmp_path / "r").exists()
 
 

@@ -88,26 +88,26 @@ def test_resumed_runs_match_the_uninterrupted_run(tmp_path, small, batches_seen,
     scheduler's. The LR is flat after the warm-up, so that max_steps=17 does not change the schedule."""
     seen, crash_at = batches_seen
     cfg = dict(dropout=0.2, warmup_steps=15, min_lr_ratio=1.0, n_samples=4)
-    straight = train_language_model(tiny(small, **cfg), tmp_path / "straight", progress=False)
+    straight = train_language_model(tiny(small, **cfg), tmp_path / "straight", verbose=False)
     order = list(seen)
     assert len(order) == 30 and len({s for s in order}) > 20
 
     seen.clear()
     crash_at[0] = 13
     with pytest.raises(SimulatedCrash):
-        train_language_model(tiny(small, **cfg), tmp_path / "crash", progress=False)
+        train_language_model(tiny(small, **cfg), tmp_path / "crash", verbose=False)
     crash_at[0] = None
     assert len(log_rows(tmp_path / "crash")) == 1  # step 10 only: the crashed sitting wrote no step past 12
     spent = torch.load(tmp_path / "crash" / "checkpoints" / "last.ckpt", weights_only=True)["callbacks"]["Timing"]
     seen.clear()
-    crashed = train_language_model(tiny(small, **cfg), tmp_path / "crash", progress=False)
+    crashed = train_language_model(tiny(small, **cfg), tmp_path / "crash", verbose=False)
     assert crashed["resumed_from"] == 10 and seen == order[10:]
 
     seen.clear()
-    train_language_model(tiny(small, **cfg, max_steps=17), tmp_path / "extended", progress=False)
+    train_language_model(tiny(small, **cfg, max_steps=17), tmp_path / "extended", verbose=False)
     assert seen == order[:17]
     seen.clear()
-    extended = train_language_model(tiny(small, **cfg), tmp_path / "extended", progress=False)
+    extended = train_language_model(tiny(small, **cfg), tmp_path / "extended", verbose=False)
     assert extended["resumed_from"] == 17 and seen == order[17:]
 
     base = weights(tmp_path / "straight")
@@ -163,13 +163,13 @@ def test_time_capped_run_anneals_over_its_sittings(tmp_path, small):
     max_steps is far away; a resumed run counts the time of the earlier sitting."""
     run = tmp_path / "run"
     cfg = dict(max_steps=100_000, val_size=0, checkpoint_every=1000, min_lr_ratio=0.05)
-    first = train_language_model(tiny(small, max_minutes=0.03, **cfg), run, progress=False)
+    first = train_language_model(tiny(small, max_minutes=0.03, **cfg), run, verbose=False)
     lr = tiny(small).lr
     assert 5 < first["steps"] < 100_000 and first["elapsed_s"] >= 1.8
     assert first["lr"] == pytest.approx(lr * 0.05)
     assert float(log_rows(run)[-1]["lr"]) == pytest.approx(lr * 0.05) and int(log_rows(run)[-1]["step"]) == first[
         "steps"]
-    second = train_language_model(tiny(small, max_minutes=0.08, **cfg), run, progress=False)
+    second = train_language_model(tiny(small, max_minutes=0.08, **cfg), run, verbose=False)
     assert second["resumed_from"] == first["steps"] and second["steps"] > first["steps"]
     # the second sitting trains until the total reaches 4.8 s: about 3 s, not 4.8 s more
     assert second["elapsed_s"] >= 4.8 and second["seconds_this_session"] < 4.5
@@ -179,7 +179,7 @@ def test_time_capped_run_anneals_over_its_sittings(tmp_path, small):
 
 def test_warm_up_longer_than_the_run_is_shortened_and_said(tmp_path, small, capsys):
     m = train_language_model(tiny(small, max_steps=20, warmup_steps=200, val_size=0), tmp_path / "run",
-                             progress=False)
+                             verbose=False)
     assert "warm-up (200 steps)" in capsys.readouterr().err
     assert m["warmup_steps"] == 2 and m["lr"] == pytest.approx(tiny(small).lr * tiny(small).min_lr_ratio)
 
@@ -206,7 +206,7 @@ def test_quiet_run_prints_nothing_but_results(tmp_path, small, capsys):
     """Quiet: nothing on stdout or stderr; the results (validity of the 4 molecules sampled at each validation,
     the validation NLL) are in the returned metrics, metrics.json and log.csv, and the model is saved."""
     run = tmp_path / "run"
-    m = train_language_model(tiny(small, max_steps=10, val_every=5, n_samples=4), run, progress=False)
+    m = train_language_model(tiny(small, max_steps=10, val_every=5, n_samples=4), run, verbose=False)
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
     assert m["validity"] in (0.0, 0.25, 0.5, 0.75, 1.0) and m["steps"] == 10 and m["val_nll"] > 0
@@ -221,7 +221,7 @@ def test_finetune_counts_epochs_over_the_actives_trained_on(tmp_path, small, sam
     """``lm finetune --epochs 2 --val-size 5`` runs exactly 2 epochs over the actives left after preparation
     (duplicates and invalid lines dropped) and the validation split, and says how many those are."""
     prior = tmp_path / "prior"
-    train_language_model(tiny(small, max_steps=10, val_size=0), prior, progress=False)
+    train_language_model(tiny(small, max_steps=10, val_size=0), prior, verbose=False)
     actives = tmp_path / "actives.smi"
     picked = sample_smiles[:60]  # spellable with the prior's vocabulary
     actives.write_text("\n".join(picked + picked[:20] + ["not_a_smiles", "C1CC"]) + "\n")  # 82 lines, 60 kept
@@ -245,7 +245,7 @@ def test_finetune_keeps_the_best_epoch_and_stops_when_it_stops_improving(tmp_pat
     from chemrnn.batching import TokenCache
 
     prior = tmp_path / "prior"
-    train_language_model(tiny(small, max_steps=10, val_size=0), prior, progress=False)
+    train_language_model(tiny(small, max_steps=10, val_size=0), prior, verbose=False)
     actives = tmp_path / "actives.smi"
     actives.write_text("\n".join(sample_smiles[200:300]) + "\n")
     out_dir = tmp_path / "ft"
@@ -280,7 +280,7 @@ def test_finetune_augments_with_randomized_smiles_of_the_trained_actives_only(tm
     from chemrnn.training.data import LMDataModule
 
     prior = tmp_path / "prior"
-    train_language_model(tiny(small, max_steps=10, val_size=0), prior, progress=False)
+    train_language_model(tiny(small, max_steps=10, val_size=0), prior, verbose=False)
     actives = tmp_path / "actives.smi"
     actives.write_text("\n".join(sample_smiles[:60]) + "\n")
     out_dir = tmp_path / "ft"
@@ -324,7 +324,7 @@ def test_property_training_keeps_best_weights_without_unpickling(tmp_path, no_un
                               batch_size=64, patience=3, device="cpu")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        m = train_property_model(cfg, tmp_path / "run", progress=False)
+        m = train_property_model(cfg, tmp_path / "run", verbose=False)
     assert not [w for w in caught if "log_every_n_steps" in str(w.message) or "logging interval" in str(w.message)]
     assert m["_run"]["best_epoch"] is not None and m["_run"]["best_val_loss"] > 0
     assert not (tmp_path / "run" / "checkpoints").exists() and (tmp_path / "run" / "model").exists()
@@ -342,14 +342,14 @@ def test_second_run_into_a_locked_directory_is_refused(tmp_path, small, capsys):
     try:
         assert holder.stdout.readline().strip() == b"locked"
         with pytest.raises(InputError, match=f"pid {holder.pid} .*lm train -o RUN"):
-            train_language_model(tiny(small, max_steps=5), run, progress=False)
+            train_language_model(tiny(small, max_steps=5), run, verbose=False)
         assert main(["lm", "train", "--data", str(small), "--preset", "tiny", "--max-steps", "5", "-o", str(run)]) == 2
         assert f"pid {holder.pid}" in capsys.readouterr().err
         assert sorted(p.name for p in run.iterdir()) == [".lock"]  # nothing written by the refused runs
     finally:
         holder.kill()
         holder.wait()
-    assert train_language_model(tiny(small, max_steps=5), run, progress=False)["steps"] == 5  # released by the kill
+    assert train_language_model(tiny(small, max_steps=5), run, verbose=False)["steps"] == 5  # released by the kill
 
 
 # ------------------------------------------------------------------------------------------- bad input
@@ -369,12 +369,12 @@ def test_bad_data_found_while_preparing_leaves_nothing(tmp_path):
     bad.write_text("not_a_smiles\nC1CC\n")
     run = tmp_path / "run"
     with pytest.raises(InputError, match="no usable SMILES|no molecule kept"):
-        train_language_model(tiny(bad), run, progress=False)
+        train_language_model(tiny(bad), run, verbose=False)
     assert not run.exists()
     run.mkdir()
     (run / "notes.txt").write_text("mine")
     with pytest.raises(InputError):
-        train_language_model(tiny(bad), run, progress=False)
+        train_language_model(tiny(bad), run, verbose=False)
     assert sorted(p.name for p in run.iterdir()) == [".lock", "notes.txt"]
 
 
@@ -429,7 +429,7 @@ def test_finetune_can_extend_the_priors_vocabulary(tmp_path, small, sample_smile
     """``--unknown extend``: a molecule with a token the prior lacks is trained on, not skipped; the model file's
     vocabulary holds the prior's tokens at their ids and the new one after them, and the new model spells it."""
     prior = tmp_path / "prior"
-    train_language_model(tiny(small, max_steps=10, val_size=0), prior, progress=False)
+    train_language_model(tiny(small, max_steps=10, val_size=0), prior, verbose=False)
     _, prior_vocab, _, _ = load_language_model(prior / "model")
     assert "[Se]" not in prior_vocab
     actives = tmp_path / "actives.smi"

@@ -186,3 +186,12 @@ def input_rows(input: str, column: str | None):
         raise InputError(f"no SMILES to read: {len(rows):,} data lines, {len(rows) - len(bad):,} blank, "
                          f"{len(bad):,} unreadable" + (f" (line {bad[0].line}: {bad[0].error})" if bad else ""), path)
     return rows
+
+
+def bar_progress(bar, task):
+    """A Rich progress bar's task as a ``progress(message, done=None, total=None)`` callback (the package's one
+    progress protocol): it moves to ``done``."""
+    def progress(message, done=None, total=None):
+        if done is not None:
+            bar.update(task, completed=done)
+    return progress

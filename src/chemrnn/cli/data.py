@@ -76,7 +76,7 @@ def data_prepare(
     with Steps() as steps:
         message = f"preparing {path.name} (canonicalize, filter, de-duplicate)"
         steps(message)
-        summary = prepare(path, output, opts, rejects, progress=lambda n: steps(message, n))
+        summary = prepare(path, output, opts, rejects, progress=lambda _, n, total=None: steps(message, n))
     table = Table(title=escape(f"{path.name} → {Path(output).name}"), show_header=False)
     for k in ("lines", "kept", "duplicates", "rejected"):
         table.add_row(k, f"{getattr(summary, k):,}")
@@ -107,7 +107,8 @@ def data_stats_cmd(
         message = f"reading {path.name}"
         steps(message)
         st = data_stats(path, column or smiles_column(input), tokenizer, validate, limit,
-                        on_bad_line="skip" if skip_bad_lines else "error", progress=lambda n: steps(message, n))
+                        on_bad_line="skip" if skip_bad_lines else "error",
+                        progress=lambda _, n, total=None: steps(message, n))
     if as_json:
         print(json.dumps(st.to_dict(), indent=1))
         return

@@ -29,7 +29,7 @@ def demo(output: Path = typer.Option(Path("demo_run"), "-o", "--output", help="R
     from ..api import demo as run_demo
 
     with Steps() as steps:
-        res = run_demo(output, model, n, fcd=not no_fcd, train=train, seed=seed, progress=steps)
+        res = run_demo(output, model=model, n=n, fcd=not no_fcd, train=train, seed=seed, progress=steps)
     m = res["metrics"]
     _say(escape(f"sampled {n:,} molecules in {res['sampling_seconds']:.1f} s "
                 f"({n / max(res['sampling_seconds'], 1e-9):,.0f}/s) from {res['model']}"))

@@ -53,8 +53,8 @@ def activity_train(
     from ..api import train_activity
     from ..scoring.activity import describe_counts
 
-    metrics = train_activity(actives, output, decoys, decoy_ratio, trees, folds, seed,
-                             progress=lambda m: say(escape(m)))
+    metrics = train_activity(actives, output, decoys=decoys, decoy_ratio=decoy_ratio, trees=trees, folds=folds,
+                             seed=seed, progress=lambda m, done=None, total=None: say(escape(m)))
     print(f"cv_roc_auc\t{metrics['cv_roc_auc']:.4f}\ncv_pr_auc\t{metrics['cv_pr_auc']:.4f}")
     say(escape(f"{actives}: {describe_counts(metrics['active_rows'])}"
                + (f"; rejects: {metrics['rejects']}" if metrics["rejects"] else "")))

@@ -17,7 +17,7 @@ from ..runinfo import write_json
 from ..utils import torch_device
 from ._common import (DEVICE_HELP, PRECISION_HELP, Cell, Device, FinetuneUnknown, Impl, LibraryMethod, LMPreset,
                       Precision, QualityPreset, Strategy, TokenizerName,
-                      as_options, console, err_console, say as _say, state as _state)
+                      as_options, bar_progress, console, err_console, say as _say, state as _state)
 
 Preset = LMPreset
 PRESET_DEFAULT = "Default: the preset's"
@@ -105,7 +105,7 @@ def lm_train(
             num_nodes=num_nodes, strategy=strategy, streaming=streaming or None, workers=workers,
             shuffle_buffer=shuffle_buffer, augment=augment)
     with _interruptible(output):
-        metrics = train_language_model(cfg, output, restart=restart, progress=not _state["quiet"])
+        metrics = train_language_model(cfg, output, restart=restart, verbose=not _state["quiet"])
     if is_launched_rank():  # the other DDP processes: rank 0 reports
         return
     print(json.dumps(metrics, indent=1))  # the result: on stdout, with --quiet too
@@ -234,8 +234,9 @@ def lm_sample(
             raise InputError("--shards writes a folder of shards: give it with -o DIR")
         with Progress(console=err_console, disable=_state["quiet"], transient=True) as bar:
             task = bar.add_task("shards", total=shards)
-            res = sample_shards(model, n, shards, output, temperature, batch_size, max_length, seed,
-                                torch_device(device), impl, progress=lambda k, _: bar.update(task, completed=k),
+            res = sample_shards(model, n, shards, output, temperature=temperature, batch_size=batch_size,
+                                max_length=max_length, seed=seed, device=torch_device(device), impl=impl,
+                                progress=bar_progress(bar, task),
                                 known=known)
         _say(f"{res['drawn']:,} drawn in {shards:,} shards: valid {res['valid']:,} "
              f"({res['valid'] / max(1, res['drawn']):.3f}), written {res['written']:,} unique"
@@ -250,7 +251,7 @@ def lm_sample(
         task = bar.add_task("sampling", total=n)
         res = sample_smiles(model, n, temperature=temperature, batch_size=batch_size, max_length=max_length,
                             seed=seed, device=torch_device(device), valid_only=valid_only, unique_only=unique_only,
-                            progress=lambda k: bar.update(task, completed=k), impl=impl, novel_only=novel_only,
+                            progress=bar_progress(bar, task), impl=impl, novel_only=novel_only,
                             exclude=known)
     flags = _write_sampled(res["written"], output, quality)
     _say(f"{n:,} sampled in {res['seconds']:.1f} s ({n / max(res['seconds'], 1e-9):,.0f}/s): "
@@ -312,7 +313,7 @@ def _decorate(model, n, core, link, output, temperature, batch_size, max_length,
         res = decorate_smiles(model, n, core=core, link=link, temperature=temperature,
                               batch_size=batch_size, max_length=max_length, seed=seed,
                               device=torch_device(device), unique_only=unique_only, novel_only=novel_only,
-                              exclude=known, impl=impl, progress=lambda k, _: bar.update(task, completed=k))
+                              exclude=known, impl=impl, progress=bar_progress(bar, task))
     flags = _write_sampled(res["written"], output, quality)
     _say(f"{n:,} drawn around {escape(res['template'])} in {res['seconds']:.1f} s ({n / max(res['seconds'], 1e-9):,.0f}"
          f"/s): with the core {res['with_core']:,} ({res['with_core'] / n:.3f}), unique {res['unique']:,}; invalid "
@@ -360,7 +361,8 @@ def lm_evaluate(
 
     # read once up front: an unreadable line stops here, naming the file and line, before any work
     unreadable = [r.line for r in read_rows(samples, on_bad_line="skip" if skip_bad_lines else "error") if r.error]
-    res = evaluate_samples(samples, test, train, n_ref, not no_fcd, seed, output, title=f"samples: {samples.name}")
+    res = evaluate_samples(samples, test, train=train, n_ref=n_ref, fcd=not no_fcd, seed=seed, output=output,
+                           title=f"samples: {samples.name}")
     metrics_file = output / "metrics.json"
     if metrics_file.exists():
         write_json(metrics_file, {**json.loads(metrics_file.read_text()), "unreadable_lines": len(unreadable)})
@@ -388,7 +390,8 @@ def _temperature_sweep(model, temperatures: str, n: int, test, train, n_ref, fcd
     except ValueError:
         raise InputError(f"--temperatures must be comma-separated numbers, not {temperatures!r}") from None
     with Steps() as steps:
-        rows = temperature_sweep(model, temps, n, test, train, n_ref, fcd, seed, output, progress=steps)
+        rows = temperature_sweep(model, temps, n, test, train=train, n_ref=n_ref, fcd=fcd, seed=seed, output=output,
+                                 progress=steps)
     cols = [c for c in ("temperature", "validity", "uniqueness", "novelty", "FCD", "SNN", "Frag", "Scaf", "IntDiv1",
                         "KL_score") if c in rows[0]]
     buf = io.StringIO()
@@ -457,7 +460,7 @@ def lm_finetune(
     from ..api import finetune
 
     prior, actives = _prior_and_actives(args)
-    metrics = finetune(prior, actives, output, restart=restart, progress=not _state["quiet"], epochs=epochs,
+    metrics = finetune(prior, actives, output, restart=restart, verbose=not _state["quiet"], epochs=epochs,
                        batch_size=batch_size, lr=lr, val_size=val_size, unknown=unknown, seed=seed, device=device,
                        augment=augment, patience=patience if keep_best else None, keep_best=keep_best)
     _say(json.dumps(metrics, indent=1))
@@ -503,7 +506,7 @@ def lm_recovery(
             novelty = False
     with Progress(console=err_console, disable=_state["quiet"], transient=True) as bar:
         task = bar.add_task("sampling", total=n)
-        res = recovery(model, heldout, n, temperature, seed, progress=lambda k: bar.update(task, completed=k),
+        res = recovery(model, heldout, n=n, temperature=temperature, seed=seed, progress=bar_progress(bar, task),
                        every=every, train=train)
     t = Table(title=f"recovery of {res['heldout']:,} held-out actives")
     for col in ("samples", "recovered", "fraction", "new per 10k", "unique valid") + (("novelty",) if novelty else ()):

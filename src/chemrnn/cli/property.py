@@ -135,7 +135,7 @@ def property_train(
                                   lr_schedule=lr_schedule, devices=devices, num_nodes=num_nodes,
                                   strategy=strategy, folds=folds, ensemble=ensemble, init_from=init_from,
                                   freeze_encoder=freeze_encoder, recipe=recipe)
-    metrics = train_property_model(cfg, output, progress=not _state["quiet"])
+    metrics = train_property_model(cfg, output, verbose=not _state["quiet"])
     if is_launched_rank():  # the other DDP processes: rank 0 reports
         return
     run = metrics["_run"]

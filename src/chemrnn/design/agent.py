@@ -41,7 +41,7 @@ class Agent:
     def sample(self, n: int, seed: int, temperature: float = 1.0) -> Batch:
         if self.template is not None:
             return self._sample_around_core(n, seed, temperature)
-        s = sample(self.model, self.vocabulary, self.tokenizer, n, temperature, batch_size=n,
+        s = sample(self.model, self.vocabulary, self.tokenizer, n, temperature=temperature, batch_size=n,
                    max_length=self.max_length, seed=seed, device=self.device)
         v = self.vocabulary
         seqs = [np.array([v.bos_id, *t] + ([v.eos_id] if f else [])) for t, f in zip(s.token_ids, s.finished)]
@@ -53,7 +53,7 @@ class Agent:
         """Strings built around the core; one that is no molecule, or lost the core, stands as an empty string (it
         scores 0); the ids are those of the strings written (core tokens and <eos> included)."""
         v = self.vocabulary
-        raw, _ = decorate.decorate(self.model, v, self.tokenizer, self.template, n, temperature, batch_size=n,
+        raw, _ = decorate.decorate(self.model, v, self.tokenizer, self.template, n, temperature=temperature, batch_size=n,
                                    max_length=self.max_length, seed=seed, device=self.device)
         checked, _ = decorate.check(raw, self.query)
         seqs = [np.array(v.encode(self.tokenizer.tokenize(r))) if r else np.array([v.bos_id]) for r in raw]

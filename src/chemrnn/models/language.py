@@ -116,10 +116,27 @@ def needs_lecture_cells(meta: dict) -> bool:
     return config.get("cell") == "gru" and config.get("gru_form", "pytorch") != "pytorch"
 
 
-def load_language_model(path, impl: str = "fused", device: str = "cpu"):
-    """Load ``(model, vocabulary, tokenizer_name, meta)``; ``impl`` picks lecture cells or fused kernels; ``path``
-    may name a shipped model (``shipped`` = ``moses``, ``chembl``)."""
-    from ..tokens import Vocabulary
+@dataclass
+class LoadedModel:
+    """A model read from its file: the network, its vocabulary, its tokenizer (a :class:`~chemrnn.tokens.Tokenizer`,
+    equal to its name) and the file's metadata. It unpacks as ``model, vocabulary, tokenizer, meta``."""
+
+    model: nn.Module
+    vocabulary: object
+    tokenizer: object
+    meta: dict
+
+    def __iter__(self):
+        return iter((self.model, self.vocabulary, self.tokenizer, self.meta))
+
+    def __getitem__(self, i: int):
+        return (self.model, self.vocabulary, self.tokenizer, self.meta)[i]
+
+
+def load_language_model(path, impl: str = "fused", device: str = "cpu") -> LoadedModel:
+    """Load a language model (:class:`LoadedModel`: model, vocabulary, tokenizer, meta); ``impl`` picks lecture
+    cells or fused kernels; ``path`` may name a shipped model (``shipped`` = ``moses``, ``chembl``)."""
+    from ..tokens import Vocabulary, get_tokenizer
     from . import modelfile
 
     path = resolve_model(path, "language")
@@ -131,4 +148,5 @@ def load_language_model(path, impl: str = "fused", device: str = "cpu"):
                          "fused kernel: load it with impl='lecture'", path)
     model = LanguageModel(LMConfig(**{**meta["config"], "impl": impl}))
     modelfile.load_state(model, state, path)
-    return model.to(device).eval(), Vocabulary.from_dict(meta["vocabulary"]), meta["tokenizer"], meta
+    return LoadedModel(model.to(device).eval(), Vocabulary.from_dict(meta["vocabulary"]),
+                       get_tokenizer(meta["tokenizer"]), meta)

@@ -27,6 +27,7 @@ from ..cells import Recurrent
 from ..datasets import resolve_model
 from ..errors import InputError
 from ..options import POOLINGS
+from .language import LoadedModel
 
 
 @dataclass
@@ -196,8 +197,8 @@ def _ensemble_size(meta: dict, path) -> int:
     return k
 
 
-def load_property_model(path, impl: str = "fused"):
-    """Load ``(model, vocabulary, tokenizer, meta)`` from a model file; ``shipped`` names the packaged model. An
+def load_property_model(path, impl: str = "fused") -> LoadedModel:
+    """Load a property model (:class:`~chemrnn.models.language.LoadedModel`: model, vocabulary, tokenizer, meta); ``shipped`` names the packaged model. An
     ensemble file gives a :class:`PropertyEnsemble`."""
     from dataclasses import fields
 
@@ -218,4 +219,4 @@ def load_property_model(path, impl: str = "fused"):
     model = members[0] if n_members == 1 else PropertyEnsemble(members)
     modelfile.load_state(model, state, path)
     model.eval()
-    return model, Vocabulary.from_dict(meta["vocabulary"]), get_tokenizer(meta["tokenizer"]), meta
+    return LoadedModel(model, Vocabulary.from_dict(meta["vocabulary"]), get_tokenizer(meta["tokenizer"]), meta)

@@ -26,7 +26,7 @@ def warmup_cosine(step: int, total: int, warmup: int, min_ratio: float, time_fra
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * done))
 
 
-def make_lightning_trainer(cfg, callbacks: list, progress: bool, clip: float, **settings):
+def make_lightning_trainer(cfg, callbacks: list, verbose: bool, clip: float, **settings):
     """A Lightning Trainer for a training config with ``device``, ``devices``, ``num_nodes``, ``strategy`` and
     ``precision``: every process runs the whole command (DDP, :func:`.checks.distributed`), batches are spread by
     our own samplers (no distributed sampler, data reloaded each epoch), no sanity validation, no model summary,
@@ -40,7 +40,7 @@ def make_lightning_trainer(cfg, callbacks: list, progress: bool, clip: float, **
     if accel == "gpu":  # TF32 tensor cores for float32 matmuls (cuDNN's LSTM uses them already)
         torch.set_float32_matmul_precision("high")
     return L.Trainer(accelerator=accel, devices=devices, num_nodes=cfg.num_nodes, strategy=strategy,
-                     precision=cfg.precision, callbacks=callbacks, enable_progress_bar=progress,
+                     precision=cfg.precision, callbacks=callbacks, enable_progress_bar=verbose,
                      enable_model_summary=False, num_sanity_val_steps=0, gradient_clip_val=clip,
                      use_distributed_sampler=False, reload_dataloaders_every_n_epochs=1, **settings)
 

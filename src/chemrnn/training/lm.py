@@ -311,7 +311,7 @@ def finetune_config(prior, actives, epochs: int = 20, batch_size: int = 32, lr: 
     arch = {k: v for k, v in meta["config"].items() if k in ARCHITECTURE}
     if val_size is None:
         val_size = max(1, _count_rows(actives) // 10)
-    values = dict(data=str(actives), preset="finetune", streaming=False, tokenizer=tokenizer, init_from=str(prior),
+    values = dict(data=str(actives), preset="finetune", streaming=False, tokenizer=tokenizer.name, init_from=str(prior),
                   batch_size=batch_size, lr=lr, epochs=epochs, max_steps=None, warmup_steps=None, val_size=val_size,
                   val_every=None, checkpoint_every=None, n_samples=0, seed=seed, device=device, unknown=unknown,
                   min_lr_ratio=0.1, keep_best=keep_best and val_size > 0, patience=patience if val_size else None,
@@ -386,10 +386,10 @@ def clear_run(run_dir: Path) -> None:
 
 
 def train_language_model(cfg: LMTrainConfig, run_dir: str | os.PathLike, restart: bool = False,
-                         progress: bool = True, data_path: Path | None = None) -> dict:
+                         verbose: bool = True, data_path: Path | None = None) -> dict:
     """Train (or resume) a language model in ``run_dir``; returns the final metrics.
 
-    ``progress`` off (the CLI's ``--quiet``) silences the progress bar and messages; warnings about the
+    ``verbose`` off (the CLI's ``--quiet``) silences the progress bar and messages; warnings about the
     settings still go to stderr."""
     run_dir = Path(run_dir)
     paths = check_inputs(cfg, data_path)
@@ -401,7 +401,7 @@ def train_language_model(cfg: LMTrainConfig, run_dir: str | os.PathLike, restart
         if ckpt is None and primary:
             clear_run(run_dir)
         try:
-            return _fit(cfg, run_dir, paths, ckpt, progress, primary)
+            return _fit(cfg, run_dir, paths, ckpt, verbose, primary)
         except InputError:  # bad data found while preparing it: leave nothing of this run behind
             if ckpt is None and primary:
                 _remove_partial(run_dir, created, data_existed)
@@ -418,17 +418,17 @@ def _remove_partial(run_dir: Path, created: bool, data_existed: bool) -> None:
         shutil.rmtree(run_dir / "data", ignore_errors=True)
 
 
-def _fit(cfg: LMTrainConfig, run_dir: Path, paths: dict, ckpt: Path | None, progress: bool, primary: bool) -> dict:
+def _fit(cfg: LMTrainConfig, run_dir: Path, paths: dict, ckpt: Path | None, verbose: bool, primary: bool) -> dict:
     seed_everything(cfg.seed)
     if primary:
         record(run_dir, cfg.to_dict(), paths["data"])
     if ckpt is not None:
-        say(f"resuming from {ckpt}", progress)
+        say(f"resuming from {ckpt}", verbose)
     dm = LMDataModule(str(paths["data"]), str(run_dir), cfg.tokenizer, cfg.max_tokens, cfg.batch_size, cfg.val_size,
                       str(paths["valid"]) if paths["valid"] else None, cfg.seed, cfg.unknown,
-                      str(paths["init_from"]) if paths["init_from"] else None, verbose=progress,
+                      str(paths["init_from"]) if paths["init_from"] else None, verbose=verbose,
                       streaming=cfg.streaming, workers=cfg.workers, buffer=cfg.shuffle_buffer, augment=cfg.augment)
-    module = LMModule({**cfg.to_dict(), "init_from": dm.hparams.init_from}, verbose=progress)
+    module = LMModule({**cfg.to_dict(), "init_from": dm.hparams.init_from}, verbose=verbose)
     timing = Timing(cfg.max_minutes)
     checkpoints = L.pytorch.callbacks.ModelCheckpoint(
         dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
@@ -441,9 +441,9 @@ def _fit(cfg: LMTrainConfig, run_dir: Path, paths: dict, ckpt: Path | None, prog
             # strict off: actives too few to hold any out leave no validation, and then nothing stops early
             callbacks.append(L.pytorch.callbacks.EarlyStopping("val_nll", patience=cfg.patience, mode="min",
                                                                strict=False))
-    if progress:
+    if verbose:
         callbacks.append(progress_bar(refresh_rate=20))
-    trainer = make_trainer(cfg, run_dir, callbacks, progress)
+    trainer = make_trainer(cfg, run_dir, callbacks, verbose)
     started = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
@@ -462,7 +462,7 @@ def _fit(cfg: LMTrainConfig, run_dir: Path, paths: dict, ckpt: Path | None, prog
     return metrics
 
 
-def make_trainer(cfg: LMTrainConfig, run_dir: Path, callbacks: list, progress: bool):
+def make_trainer(cfg: LMTrainConfig, run_dir: Path, callbacks: list, verbose: bool):
     """The Lightning Trainer: steps (``max_steps`` is set again once the data fixes the epochs), no Lightning
     logger (``log.csv`` is ours), validation every ``val_every`` steps or once an epoch; ``devices`` processes on
     each of ``num_nodes`` nodes (DDP, :func:`.checks.distributed`)."""
@@ -473,7 +473,7 @@ def make_trainer(cfg: LMTrainConfig, run_dir: Path, callbacks: list, progress: b
         val = {"val_check_interval": cfg.val_every, "check_val_every_n_epoch": None}
     else:
         val = {"check_val_every_n_epoch": 1}
-    return make_lightning_trainer(cfg, callbacks, progress, cfg.clip, max_steps=cfg.max_steps or -1, max_epochs=-1,
+    return make_lightning_trainer(cfg, callbacks, verbose, cfg.clip, max_steps=cfg.max_steps or -1, max_epochs=-1,
                                   log_every_n_steps=50, logger=False, default_root_dir=str(run_dir),
                                   deterministic=False, **val)
 

@@ -286,7 +286,7 @@ class PropertyModule(L.LightningModule):
 
 
 # ------------------------------------------------------------------------------------------ train
-def train_property_model(cfg: PropertyTrainConfig, run_dir, progress: bool = True, splits=None) -> dict:
+def train_property_model(cfg: PropertyTrainConfig, run_dir, verbose: bool = True, splits=None) -> dict:
     """Train, early-stop on validation loss, evaluate the best weights on the test split, save ``run_dir/model``.
 
     With ``cfg.folds = K >= 2``: K-fold cross-validation (:func:`~chemrnn.labels.cv_splits`), a model per fold,
@@ -310,7 +310,7 @@ def train_property_model(cfg: PropertyTrainConfig, run_dir, progress: bool = Tru
     if cfg.recipe == "auto":
         recipe, why = choose_recipe(len(smiles), target_origins(cfg.data, list(cfg.targets)))
         cfg = cfg.resolved(recipe)
-        if progress:
+        if verbose:
             say(f"recipe: {recipe} ({why}){recipe_summary(cfg)}")
     if cfg.init_from and not asked:
         prior = load_prior(cfg.init_from)
@@ -329,16 +329,17 @@ def train_property_model(cfg: PropertyTrainConfig, run_dir, progress: bool = Tru
     else:
         splits = cv_splits(smiles, cfg.folds, cfg.split, seed=cfg.seed)
     with run_lock(run_dir):
-        return _train(cfg, run_dir, data_path, smiles, Y, rejects, splits, progress, prior)
+        return _train(cfg, run_dir, data_path, smiles, Y, rejects, splits, verbose, prior)
 
 
 def load_prior(spec: str):
-    """``(model, vocabulary, tokenizer name, meta)`` of a transfer prior: a language model (path, or shipped name
+    """``(model, vocabulary, tokenizer, meta)`` of a transfer prior: a language model (path, or shipped name
     ``shipped``/``moses``/``chembl``) or a single property model (path, or ``zinc``: the shipped logP/TPSA model),
     told apart by the model file's kind; refused cleanly when its layers cannot be the encoder's."""
     from ..models.language import load_language_model
     from ..models.modelfile import read_meta
     from ..models.property import PropertyEnsemble, load_property_model
+    from ..tokens import get_tokenizer
 
     named = str(spec) in SHIPPED_MODELS["property"] and str(spec) not in SHIPPED_MODELS["language"]
     path = resolve_model(spec, "property" if named else "language")
@@ -350,7 +351,7 @@ def load_prior(spec: str):
         if model.embedding is None:  # one-hot input: its recurrent layers' width is its own vocabulary's size
             raise InputError("reads one-hot tokens (trained with --embedding 0), so its layers cannot take a new "
                              "vocabulary; transfer starts from a model with a token embedding", path)
-        return model, vocab, meta["tokenizer"], meta
+        return model, vocab, get_tokenizer(meta["tokenizer"]), meta
     lm, vocab, tok, meta = load_language_model(path)
     if meta["config"].get("gru_form", "pytorch") != "pytorch":
         raise InputError("this language model's GRU uses the lecture's form, which a property encoder does not "
@@ -395,7 +396,7 @@ def init_encoder_from(model, prior_model, freeze: bool = False) -> None:
             p.requires_grad_(False)
 
 
-def _train(cfg, run_dir: Path, data_path: Path, smiles, Y, rejects, splits, progress: bool, prior=None) -> dict:
+def _train(cfg, run_dir: Path, data_path: Path, smiles, Y, rejects, splits, verbose: bool, prior=None) -> dict:
     from ..models.property import PropertyEnsemble, save_property_model
     from ..tokens import Vocabulary, get_tokenizer
 
@@ -424,14 +425,14 @@ def _train(cfg, run_dir: Path, data_path: Path, smiles, Y, rejects, splits, prog
     fold_of = np.full(len(smiles), -1)
     max_tokens = 0
     for k, (tr, va, te) in enumerate(splits):
-        if cv and progress:
+        if cv and verbose:
             print(f"fold {k + 1}/{len(splits)}: {len(tr):,} train, {len(va):,} validation, {len(te):,} test",
                   flush=True)
         preds, member_infos = [], []
         for m in range(cfg.ensemble):
             version = "/".join(([f"fold{k + 1}"] if cv else []) + ([f"member{m + 1}"] if cfg.ensemble > 1 else []))
             model, mean, std, pred, info = _fit(cfg, run_dir / "log", version, smiles, Y, tr, va, te, tok, vocab,
-                                                prior, progress, member=m)
+                                                prior, verbose, member=m)
             members.append(model)
             scalings.append((mean, std))
             preds.append(pred)
@@ -532,7 +533,7 @@ def augmented_prediction(model, smiles, n: int, seed: int, tok, vocab) -> np.nda
     return z.reshape(len(smiles), 1 + n, -1).mean(1)  # n >= 0: the config refuses less
 
 
-def _fit(cfg, log_dir: Path, version: str, smiles, Y, tr, va, te, tok, vocab, prior, progress: bool,
+def _fit(cfg, log_dir: Path, version: str, smiles, Y, tr, va, te, tok, vocab, prior, verbose: bool,
          member: int = 0):
     """One model on ``tr``, early-stopped on ``va``; returns ``(model, mean, std, test predictions in units,
     run info)``. Ensemble member ``m >= 1`` is seeded ``cfg.seed + m`` (weights, spellings, batch order); the
@@ -567,12 +568,12 @@ def _fit(cfg, log_dir: Path, version: str, smiles, Y, tr, va, te, tok, vocab, pr
     best = BestWeights("val_loss")
     timing = Timing(cfg.max_minutes)
     callbacks = [timing, best, L.pytorch.callbacks.EarlyStopping("val_loss", patience=cfg.patience)]
-    if progress:
+    if verbose:
         callbacks.append(progress_bar())
     log_dir.parent.mkdir(parents=True, exist_ok=True)
     logger = L.pytorch.loggers.CSVLogger(str(log_dir.parent), name="",
                                          version=f"{log_dir.name}/{version}" if version else log_dir.name)
-    trainer = make_lightning_trainer(cfg, callbacks, progress, 1.0, max_epochs=cfg.max_epochs, logger=logger,
+    trainer = make_lightning_trainer(cfg, callbacks, verbose, 1.0, max_epochs=cfg.max_epochs, logger=logger,
                                      log_every_n_steps=50, enable_checkpointing=False)
     world = trainer.world_size
     train_loader = loader("train", True)

@@ -466,14 +466,14 @@ class Service:
         m, vocab, tok, _ = self.lm(p["model"])
         job.message = f"sampling {p['n']:,} molecules"
 
-        def progress(done):
+        def progress(_, done, total=None):
             job.progress = 0.9 * done / p["n"]
             job.message = f"sampled {done:,} of {p['n']:,}"
             if job.cancel_requested:
                 raise _Cancelled
 
         try:
-            s = sample(m, vocab, tok, p["n"], p["temperature"], batch_size=250, seed=p["seed"], device="cpu",
+            s = sample(m, vocab, tok, p["n"], temperature=p["temperature"], batch_size=250, seed=p["seed"], device="cpu",
                        progress=progress)
         except _Cancelled:
             return
