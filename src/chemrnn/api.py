@@ -13,7 +13,9 @@ from .datasets import cache_dir, is_dataset_name, resolve_input, resolve_model, 
 from .errors import InputError
 from .io import (atomic_write, BadLineError, base_suffix, check_writable, load_smiles_list, read_rows, sha256_of,
                  write_rejects, write_smiles)
-from .predict import PropertyPredictor, embed_smiles, predict_smiles
+from .predict import (PropertyPredictor, embed_file, embed_smiles, evaluate_property_model as evaluate_property,
+                      input_rows, predict_file, predict_smiles, with_unit)
+from .prepare import PrepareOptions, default_rejects_path, prepare, summary_path
 from .runinfo import hardware, record, versions, write_json
 
 
@@ -29,9 +31,12 @@ def shipped_property_model() -> Path:
 
 def load_lm(model=None, impl: str = "fused", device: str = "cpu"):
     """A language model with its vocabulary, tokenizer and file metadata (:class:`~chemrnn.models.language.LoadedModel`,
-    which unpacks as ``model, vocabulary, tokenizer, meta``); ``None`` is the shipped prior."""
-    from .models.language import load_language_model
+    which unpacks as ``model, vocabulary, tokenizer, meta``); ``None`` is the shipped prior. A model already loaded
+    (a :class:`~chemrnn.models.language.LoadedModel`) is used as it is (a server keeps its models loaded)."""
+    from .models.language import LoadedModel, load_language_model
 
+    if isinstance(model, LoadedModel):
+        return model
     return load_language_model(model, impl=impl, device=device)
 
 
@@ -150,6 +155,52 @@ def decorate_smiles(model=None, n: int = 1000, *, core: str | None = None, link:
     if novel_only:
         res["novel"] = len(written)
     return res
+
+
+SAMPLED_COLUMNS = ["index", "smiles", "canonical", "valid", "logP", "TPSA", "nll"]
+
+
+def sampled_table(res: dict, known: set[str] | None = None) -> dict:
+    """What a sampling run gave, molecule by molecule and in sum, from :func:`sample_smiles`'s result: ``rows``
+    (index from 1, the string drawn, its canonical SMILES, valid, duplicate of an earlier draw, novel against
+    ``known`` — None without it —, RDKit's logP and TPSA, the NLL it was drawn with), ``metrics`` (validity,
+    uniqueness of the valid, novelty of the unique, counts, unfinished) and ``descriptors`` of each unique
+    molecule. :func:`write_sampled` writes the rows as CSV."""
+    s, canon = res["samples"], res["canonical"]
+    valid = [c for c in canon if c]
+    unique = list(dict.fromkeys(valid))
+    novel = [c for c in unique if c not in known] if known is not None else None
+    desc = {c: chem.descriptors(c) for c in unique}
+    rows, seen = [], set()
+    for k, (raw, c, nll) in enumerate(zip(s.smiles, canon, s.nll)):
+        d = desc.get(c) or {}
+        rows.append({"index": k + 1, "smiles": raw, "canonical": c or "", "valid": c is not None,
+                     "duplicate": c is not None and c in seen,
+                     "novel": None if known is None else bool(c) and c not in known,
+                     "logP": d.get("logP", float("nan")), "TPSA": d.get("TPSA", float("nan")), "nll": float(nll)})
+        seen.add(c)
+    n = len(canon)
+    metrics = {"validity": len(valid) / n if n else 0.0, "uniqueness": len(unique) / len(valid) if valid else 0.0,
+               "novelty": None if novel is None else len(novel) / len(unique) if unique else 0.0,
+               "valid": len(valid), "unique": len(unique), "novel": None if novel is None else len(novel),
+               "unfinished": res["unfinished"]}
+    return {"rows": rows, "metrics": metrics, "descriptors": desc, "n": n}
+
+
+def write_sampled(fh, rows: list[dict]) -> None:
+    """:func:`sampled_table`'s rows as CSV (:data:`SAMPLED_COLUMNS`) to an open text file."""
+    import csv
+
+    w = csv.writer(fh, lineterminator="\n")
+    w.writerow(SAMPLED_COLUMNS)
+    for r in rows:
+        w.writerow([r["index"], r["smiles"], r["canonical"], int(r["valid"]), _fmt(r["logP"]), _fmt(r["TPSA"]),
+                    f"{r['nll']:.4f}"])
+
+
+def _fmt(x: float) -> str:
+    """A value as the command line writes it (``%.6g``; empty where there is none)."""
+    return "" if x is None or x != x or x in (float("inf"), float("-inf")) else f"{x:.6g}"
 
 
 def quality_flags(smiles: list[str], preset: str = "default") -> list[str]:
@@ -870,3 +921,121 @@ def demo(output, *, model=None, n: int = 2000, fcd: bool = True, train: str | No
 def _canonical_cache(source) -> Path:
     """Where :func:`canonical_set` caches the canonical SMILES of a training set."""
     return cache_dir() / "canonical" / f"{sha256_of(resolve_input(source))[:24]}.smi.gz"
+
+
+# ------------------------------------------------------------------------------------------ training
+def lm_config(preset: str | None = None, **settings):
+    """The settings of ``chemrnn lm train`` checked: a :class:`~chemrnn.training.LMTrainConfig` from a preset
+    (``segler2018``, ``cpu``, ``tiny``) and the settings given (None: the preset's value). Every bad value is refused
+    at once (:class:`~chemrnn.errors.InputError`)."""
+    from .training import LMTrainConfig
+
+    return LMTrainConfig.from_preset(preset, **settings)
+
+
+def train_lm(config, output, *, restart: bool = False, verbose: bool = True) -> dict:
+    """``chemrnn lm train``: train a language model (``config``: :func:`lm_config`) into the run directory
+    ``output``; rerun to resume. Returns the final metrics."""
+    from .training import train_language_model
+
+    return train_language_model(config, output, restart=restart, verbose=verbose)
+
+
+def property_config(**settings):
+    """The settings of ``chemrnn property train`` checked: a :class:`~chemrnn.training.PropertyTrainConfig`."""
+    from .training import PropertyTrainConfig
+
+    return PropertyTrainConfig(**settings)
+
+
+def train_property(config, output, *, verbose: bool = True) -> dict:
+    """``chemrnn property train``: train a property model (``config``: :func:`property_config`) into ``output``.
+    Returns the test (or cross-validated) metrics per target, with the run's facts under ``_run``."""
+    from .training import train_property_model
+
+    return train_property_model(config, output, verbose=verbose)
+
+
+def is_launched_rank() -> bool:
+    """True in a process a DDP launcher started for a rank other than 0 (it trains, rank 0 reports)."""
+    from .training.lock import is_launched_rank as launched
+
+    return launched()
+
+
+# ------------------------------------------------------------------------------------------ data
+def prepare_data(input, output, options=None, rejects=None, *, progress=None):
+    """``chemrnn data prepare``: canonicalize, filter and de-duplicate a SMILES file (:mod:`chemrnn.prepare`);
+    every rejected row goes to ``rejects`` with its line and reason. ``progress(message, done, total)``."""
+    return prepare(input, output, options or PrepareOptions(), rejects, progress=progress)
+
+
+def data_stats(input, *, column: str | None = None, tokenizer: str = "atom", validate: bool = False,
+               limit: int | None = None, on_bad_line: str = "error", progress=None):
+    """``chemrnn data stats``: counts, token lengths and token frequencies of a SMILES file."""
+    from .prepare import data_stats as stats
+
+    return stats(input, column=column, tokenizer=tokenizer, validate=validate, limit=limit, on_bad_line=on_bad_line,
+                 progress=progress)
+
+
+def encode_data(input, output, *, column: str | None = None, tokenizer: str = "atom", vocabulary=None,
+                unknown: str = "error", batch_size: int = 128, seed: int = 0, skip_bad_lines: bool = False,
+                progress=None) -> dict:
+    """``chemrnn data encode``: tokenize and encode a SMILES file into a training cache (``output``, .npz) and
+    measure the padding of batches with and without length buckets (:func:`chemrnn.batching.encode_file`)."""
+    from .batching import encode_file
+
+    return encode_file(input, output, column=column, tokenizer=tokenizer, vocabulary=vocabulary, unknown=unknown,
+                       batch_size=batch_size, seed=seed, skip_bad_lines=skip_bad_lines, progress=progress)
+
+
+def derive_dataset(name: str, sources=None, output=None, *, download: bool = True, jobs: int = 0, progress=None):
+    """``chemrnn datasets derive``: build a derived dataset from its public sources (:mod:`chemrnn.derive`);
+    ``sources``: ``KEY=PATH_OR_URL`` strings. Returns the result (path, rows, whether it matches the registry)."""
+    from . import derive as dv
+
+    given = dv.parse_sources(name, sources)
+    if output is not None:
+        check_writable(output, "file")
+    return dv.derive(name, given, output, download=download, jobs=jobs, say=progress or (lambda *a, **k: None))
+
+
+def describe_counts(counts: dict) -> str:
+    """An actives file's row counts in words (actives, repeats, rejected by reason)."""
+    from .scoring.activity import describe_counts as describe
+
+    return describe(counts)
+
+
+# ------------------------------------------------------------------------------------------ the lecture
+def lecture_hello(output=None, *, cell: str = "rnn", hidden: int = 8, steps: int = 300, impl: str = "lecture",
+                  gru_form: str | None = None, seed: int = 0):
+    """``chemrnn lecture hello``: the char-level "hello" language model (:func:`chemrnn.lecture.run_hello`); a GRU
+    form the implementation does not have is a ``ValueError``."""
+    from .lecture import resolve_gru_form, run_hello
+
+    return run_hello(output, cell, hidden, steps, impl, resolve_gru_form(gru_form, impl), seed)
+
+
+def lecture_params(input_size: int = 32, hidden_size: int = 256, num_layers: int = 1) -> list[dict]:
+    """``chemrnn lecture params``: parameter counts of the three cells, formula against PyTorch."""
+    from .lecture import parameter_table
+
+    return parameter_table(input_size, hidden_size, num_layers)
+
+
+def lecture_gradients(output, **settings) -> dict:
+    """``chemrnn lecture gradients``: BPTT's vanishing and exploding gradients, and clipping."""
+    from .lecture import run_gradients
+
+    return run_gradients(output, **settings)
+
+
+def lecture_long_range(output, **settings) -> tuple[dict, list[dict]]:
+    """``chemrnn lecture long-range``: closing a ring or branch over a span, by cell; the results and their table
+    rows."""
+    from .lecture import long_range_table, run_long_range
+
+    results = run_long_range(output, **settings)
+    return results, long_range_table(results)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -232,3 +233,47 @@ def spelled_ids(canonical: list[str], n: int, seed: int, tokenizer, vocabulary) 
             tokens = tokenizer.tokenize(s)
             out.append(np.array(vocabulary.encode(tokens)) if all(t in vocabulary for t in tokens) else base)
     return out
+
+
+def encode_file(input, output, *, column: str | None = None, tokenizer: str = "atom", vocabulary=None,
+                unknown: str = "error", batch_size: int = 128, seed: int = 0, skip_bad_lines: bool = False,
+                progress=None) -> dict:
+    """``chemrnn data encode``: read a SMILES file (or dataset), tokenize and encode it (:func:`encode_all`) into a
+    training cache at ``output``, and measure the padding fraction of batches of ``batch_size`` with and without
+    length buckets. ``vocabulary``: a vocabulary JSON to encode with (default: built from the input). Returns the
+    counts, the two padding fractions and the seconds. ``progress(message, done, total)``."""
+    import time
+
+    from .datasets import resolve_input, smiles_column
+    from .io import check_writable, read_rows
+    from .tokens import get_tokenizer
+
+    say = progress or (lambda message, done=None, total=None: None)
+    check_writable(output, "file")
+    t0 = time.perf_counter()
+    path = resolve_input(input)
+    vocab = Vocabulary.load(vocabulary) if vocabulary else None
+    message = f"reading {path.name}"
+    say(message)
+    smiles, unreadable = [], 0
+    for row in read_rows(path, column or smiles_column(input), on_bad_line="skip" if skip_bad_lines else "error"):
+        unreadable += bool(row.error)
+        if row.smiles:
+            smiles.append(row.smiles)
+            if len(smiles) % 50_000 == 0:
+                say(message, len(smiles))
+    if not smiles:
+        raise InputError(f"no SMILES to encode ({unreadable:,} unreadable lines, the rest blank)", path)
+    say(f"encoding {len(smiles):,} SMILES ({tokenizer} tokens)")
+    cache = encode_all(smiles, get_tokenizer(tokenizer), vocab, unknown=unknown, source=path)
+    t1 = time.perf_counter()
+    say("measuring padding")
+    bucketed = BucketBatchSampler(cache.lengths, batch_size, seed=seed)
+    plain = BucketBatchSampler(cache.lengths, batch_size, seed=seed, pool=1)
+    padding = {"bucketed": padding_fraction(cache.lengths, bucketed.batches()),
+               "unbucketed": padding_fraction(cache.lengths, plain.batches())}
+    say(f"writing {Path(output).name}")
+    cache.save(output)
+    return {"sequences": len(cache), "tokens": len(cache.ids), "vocabulary": len(cache.vocabulary),
+            "unreadable": unreadable, "padding": padding, "encode_seconds": t1 - t0,
+            "seconds": time.perf_counter() - t0}

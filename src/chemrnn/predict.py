@@ -24,7 +24,7 @@ from . import chem
 from .batching import by_length, spelled_ids
 from .datasets import cache_dir, is_dataset_name, locate, resolve_input, resolve_model, smiles_column
 from .errors import ChemrnnError, InputError
-from .io import atomic_write, pick_column, read_table, sha256_of, write_rejects
+from .io import atomic_write, file_kind, iter_lines, pick_column, read_rows, read_table, sha256_of, write_rejects
 from .models.property import PropertyEnsemble, load_property_model
 from .runinfo import write_json
 from .utils import inference_precision, pyplot, save_fig, torch_device
@@ -385,3 +385,101 @@ def _random_split_training_smiles(src: Path, data, column, seed: int, run: dict)
         return None
     canon = chem.canonical_all([fields[i][col] if len(fields[i]) > col else "" for i in train])
     return None if any(c is None for c in canon) else canon
+
+
+# ------------------------------------------------------------------------------------------ files in, files out
+def input_rows(input: str, column: str | None):
+    """Every row of an input file (or dataset), bad lines included, so outputs line up with inputs; a file with no
+    SMILES at all (only blank or unreadable lines) is bad input (exit 2)."""
+    path = resolve_input(input)
+    rows = list(read_rows(path, column=column or smiles_column(input), on_bad_line="skip"))
+    if not any(r.smiles for r in rows):
+        bad = [r for r in rows if r.error]
+        raise InputError(f"no SMILES to read: {len(rows):,} data lines, {len(rows) - len(bad):,} blank, "
+                         f"{len(bad):,} unreadable" + (f" (line {bad[0].line}: {bad[0].error})" if bad else ""), path)
+    return rows
+
+
+def _input_fields(input: str, column: str | None, rows, reserved: set[str]):
+    """The input's own columns, to be kept beside the predictions: every column of a CSV/TSV but the SMILES one,
+    or the name column of a .smi (when any line has a name). Returns ``(names, values per row)``; names that
+    clash with an output column get an ``input_`` prefix."""
+    import csv
+
+    path = resolve_input(input)
+    kind = file_kind(path)
+    if kind == "smi":
+        if not any(r.name for r in rows):
+            return [], [[] for _ in rows]
+        names, values = ["name"], [[r.name] for r in rows]
+    else:
+        delim = "," if kind == "csv" else "\t"
+        lines = iter_lines(path, on_bad_line="skip")
+        _, text, _ = next(lines)
+        lines.close()
+        header = [h.strip() for h in next(csv.reader([text], delimiter=delim))]
+        keep = [i for i in range(len(header)) if i != pick_column(header, column or smiles_column(input), path)]
+        names, values = [header[i] for i in keep], []
+        for r in rows:
+            fields = next(csv.reader([r.raw], delimiter=delim), []) if r.raw.strip() and not r.error else []
+            values.append([fields[i] if i < len(fields) else "" for i in keep])
+    return [f"input_{n}" if n in reserved else n for n in names], values
+
+
+def predict_file(model, input, output, *, column: str | None = None, augment: int | None = None,
+                 seed: int | None = None, batch_size: int = 256, device: str = "auto", precision: str = "32") -> dict:
+    """``chemrnn property predict``: every row of ``input`` predicted, in order, into the CSV ``output`` (line,
+    smiles, the input's other columns, one column per target — for an ensemble then ``TARGET_std`` —, error,
+    warning); values outside what any molecule can have are clipped and warned of. Returns the outcome counts and
+    their one-line ``summary``."""
+    import csv
+
+    predictor = PropertyPredictor(model, precision, batch_size=batch_size, device=device)
+    rows = input_rows(input, column)
+    targets = predictor.targets
+    spreads = [f"{t}_std" for t in targets] if predictor.members > 1 else []  # an ensemble's uncertainty
+    names, extra = _input_fields(input, column, rows, {"line", "smiles", *targets, *spreads, "error", "warning"})
+    res = predictor.predict([r.smiles for r in rows], augment, seed)
+    values, warnings = within_physical_range(res.values, targets, res.warnings)
+    errors = [r.error or why for r, why in zip(rows, res.errors)]  # a line the reader rejected says why
+    spread = res.spread if res.spread is not None else np.empty((len(rows), 0))
+    with atomic_write(output) as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["line", "smiles", *names, *targets, *spreads, "error", "warning"])
+        for r, more, v, sd, why, warn in zip(rows, extra, values, spread, errors, warnings):
+            w.writerow([r.line, r.smiles, *more, *("" if np.isnan(x) else f"{x:.6g}" for x in (*v, *sd)), why,
+                        warn])
+    counts = outcome_counts(errors, warnings)
+    return {**counts, "summary": outcome_summary(counts)}
+
+
+def embed_file(model, input, output, *, column: str | None = None, batch_size: int = 256, device: str = "auto",
+               precision: str = "32") -> dict:
+    """``chemrnn embed``: one vector per row of ``input`` from a property model's RNN, to ``output``: ``.npy``
+    (the vectors) or ``.parquet`` (line, smiles, the input's other columns, error, warning, f0 …); NaN rows where
+    there is no vector. Returns the outcome counts, their ``summary`` and the vectors' ``width``."""
+    output = Path(output)
+    parquet = output.suffix == ".parquet"
+    if not parquet and output.suffix != ".npy":
+        raise InputError("output must end in .npy or .parquet", output)
+    predictor = PropertyPredictor(model, precision, batch_size=batch_size, device=device)
+    rows = input_rows(input, column)
+    res = predictor.embeddings([r.smiles for r in rows])
+    errors = [r.error or why for r, why in zip(rows, res.errors)]  # a line the reader rejected says why
+    vectors = res.vectors
+    if parquet:
+        import pandas as pd
+
+        features = [f"f{i}" for i in range(vectors.shape[1])]
+        names, extra = _input_fields(input, column, rows, {"line", "smiles", "error", "warning", *features})
+        head = {"line": [r.line for r in rows], "smiles": [r.smiles for r in rows]}
+        head.update({n: [e[k] for e in extra] for k, n in enumerate(names)})
+        head.update({"error": errors, "warning": res.warnings})
+        df = pd.concat([pd.DataFrame(head), pd.DataFrame(vectors, columns=features)], axis=1)
+        with atomic_write(output, "wb") as fh:
+            df.to_parquet(fh)
+    else:
+        with atomic_write(output, "wb") as fh:
+            np.save(fh, vectors)
+    counts = outcome_counts(errors, res.warnings)
+    return {**counts, "summary": outcome_summary(counts), "width": int(vectors.shape[1])}

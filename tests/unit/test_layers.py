@@ -172,3 +172,36 @@ def test_the_check_catches_rdkit_outside_chem(tmp_path):
     f.write_text("import os\n\ndef f():\n    from rdkit import Chem\n    import rdkit.Chem.Draw\n"
                  "    return importlib.import_module('rdkit.Chem')\n\nfrom . import rdkit_helpers\n")
     assert rdkit_imports(f) == [4, 5, 6]
+
+
+# What the command line may import of the package besides its API: the base layer's light modules, the registry of
+# datasets (``datasets list/path``) and the web server (``serve``).
+CLI_MAY_IMPORT = {"api", "errors", "io", "utils", "options", "validate", "runinfo", "datasets", "web", "__version__",
+                  "cli"}
+
+
+def faces_imports(face: str) -> list[str]:
+    """``module imports chemrnn.X`` for each package module (not the API or the base) that a face's files import."""
+    bad = []
+    for path in sorted((SRC / face).rglob("*.py")):
+        for dep in sorted(imports_of(path)):
+            if top(dep) not in CLI_MAY_IMPORT and dep != "chemrnn":
+                bad.append(f"{module_name(path)} imports {dep}")
+    return bad
+
+
+def test_the_command_line_works_through_the_api():
+    """Each command parses its options, calls one API function and formats the result: no command reaches into
+    training, prediction, sampling or chemistry itself."""
+    bad = faces_imports("cli")
+    assert not bad, "call these through chemrnn.api:\n" + "\n".join(bad)
+
+
+def test_the_check_catches_a_command_that_bypasses_the_api(tmp_path):
+    pkg = tmp_path / "chemrnn"
+    (pkg / "cli").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "cli" / "__init__.py").write_text("")
+    (pkg / "cli" / "lm.py").write_text("def train():\n    from ..training import train_language_model\n")
+    assert [d for p in (pkg / "cli").rglob("*.py") for d in imports_of(p, tmp_path)
+            if top(d) not in CLI_MAY_IMPORT] == ["chemrnn.training.train_language_model"]

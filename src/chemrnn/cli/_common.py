@@ -176,18 +176,6 @@ def as_options(renamed: dict[str, str] | None = None):
 
 
 # ------------------------------------------------------------------------------------------- inputs
-def input_rows(input: str, column: str | None):
-    """Every row of an input file (or dataset), bad lines included, so outputs line up with inputs; a file with no
-    SMILES at all (only blank or unreadable lines) is bad input (exit 2)."""
-    path = resolve_input(input)
-    rows = list(read_rows(path, column=column or smiles_column(input), on_bad_line="skip"))
-    if not any(r.smiles for r in rows):
-        bad = [r for r in rows if r.error]
-        raise InputError(f"no SMILES to read: {len(rows):,} data lines, {len(rows) - len(bad):,} blank, "
-                         f"{len(bad):,} unreadable" + (f" (line {bad[0].line}: {bad[0].error})" if bad else ""), path)
-    return rows
-
-
 def bar_progress(bar, task):
     """A Rich progress bar's task as a ``progress(message, done=None, total=None)`` callback (the package's one
     progress protocol): it moves to ``done``."""

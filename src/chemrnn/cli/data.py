@@ -62,7 +62,7 @@ def data_prepare(
     rejected with its reason). Duplicates are found on the canonical SMILES after every option above (so with
     --no-isotopes, [2H]C([2H])([2H])O and CO are one molecule). A file from which no molecule is kept is refused
     (exit 2)."""
-    from ..prepare import PrepareOptions, default_rejects_path, prepare, summary_path
+    from ..api import PrepareOptions, default_rejects_path, prepare_data, summary_path
 
     check_writable(output, "file")
     rejects = rejects or default_rejects_path(output)
@@ -76,7 +76,7 @@ def data_prepare(
     with Steps() as steps:
         message = f"preparing {path.name} (canonicalize, filter, de-duplicate)"
         steps(message)
-        summary = prepare(path, output, opts, rejects, progress=lambda _, n, total=None: steps(message, n))
+        summary = prepare_data(path, output, opts, rejects, progress=lambda _, n, total=None: steps(message, n))
     table = Table(title=escape(f"{path.name} → {Path(output).name}"), show_header=False)
     for k in ("lines", "kept", "duplicates", "rejected"):
         table.add_row(k, f"{getattr(summary, k):,}")
@@ -100,14 +100,14 @@ def data_stats_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ):
     """Counts, token-length histogram and vocabulary of a SMILES file (the tables, or the JSON, on stdout)."""
-    from ..prepare import data_stats
+    from ..api import data_stats
 
     path = resolve_input(input)
     with Steps() as steps:
         message = f"reading {path.name}"
         steps(message)
-        st = data_stats(path, column or smiles_column(input), tokenizer, validate, limit,
-                        on_bad_line="skip" if skip_bad_lines else "error",
+        st = data_stats(path, column=column or smiles_column(input), tokenizer=tokenizer, validate=validate,
+                        limit=limit, on_bad_line="skip" if skip_bad_lines else "error",
                         progress=lambda _, n, total=None: steps(message, n))
     if as_json:
         print(json.dumps(st.to_dict(), indent=1))
@@ -158,41 +158,16 @@ def data_encode(
 ):
     """Tokenize and encode SMILES into a training cache; report padding with length buckets (no chemistry: run
     chemrnn data prepare first)."""
-    import time
+    from ..api import encode_data
 
-    from ..batching import BucketBatchSampler, encode_all, padding_fraction
-    from ..tokens import Vocabulary, get_tokenizer
-
-    check_writable(output, "file")
-    t0 = time.perf_counter()
-    path = resolve_input(input)
-    vocab = Vocabulary.load(vocabulary) if vocabulary else None
     with Steps() as steps:
-        message = f"reading {path.name}"
-        steps(message)
-        smiles, unreadable = [], 0
-        for row in read_rows(path, column or smiles_column(input), on_bad_line="skip" if skip_bad_lines else "error"):
-            unreadable += bool(row.error)
-            if row.smiles:
-                smiles.append(row.smiles)
-                if len(smiles) % 50_000 == 0:
-                    steps(message, len(smiles))
-        if not smiles:
-            raise InputError(f"no SMILES to encode ({unreadable:,} unreadable lines, the rest blank)", path)
-        steps(f"encoding {len(smiles):,} SMILES ({tokenizer} tokens)")
-        cache = encode_all(smiles, get_tokenizer(tokenizer), vocab, unknown=unknown, source=path)
-        t1 = time.perf_counter()
-        steps("measuring padding")
-        bucketed = BucketBatchSampler(cache.lengths, batch_size, seed=seed)
-        plain = BucketBatchSampler(cache.lengths, batch_size, seed=seed, pool=1)
-        pf_b = padding_fraction(cache.lengths, bucketed.batches())
-        pf_r = padding_fraction(cache.lengths, plain.batches())
-        steps(f"writing {output.name}")
-        cache.save(output)
-    _say(escape(f"{len(cache):,} sequences, {len(cache.ids):,} tokens, vocabulary {len(cache.vocabulary)} → {output}")
-         + (f" ({unreadable:,} unreadable lines skipped)" if unreadable else ""))
-    _say(f"padding fraction at batch {batch_size}: {pf_b:.3f} with length buckets, {pf_r:.3f} unbucketed")
-    _say(f"encode {t1 - t0:.1f} s, total {time.perf_counter() - t0:.1f} s")
+        res = encode_data(input, output, column=column, tokenizer=tokenizer, vocabulary=vocabulary, unknown=unknown,
+                          batch_size=batch_size, seed=seed, skip_bad_lines=skip_bad_lines, progress=steps)
+    _say(escape(f"{res['sequences']:,} sequences, {res['tokens']:,} tokens, vocabulary {res['vocabulary']} → "
+                f"{output}") + (f" ({res['unreadable']:,} unreadable lines skipped)" if res["unreadable"] else ""))
+    _say(f"padding fraction at batch {batch_size}: {res['padding']['bucketed']:.3f} with length buckets, "
+         f"{res['padding']['unbucketed']:.3f} unbucketed")
+    _say(f"encode {res['encode_seconds']:.1f} s, total {res['seconds']:.1f} s")
 
 
 # ------------------------------------------------------------------------------------------- datasets
@@ -244,15 +219,10 @@ def datasets_derive(
     de-duplicated, shuffled by Random(0), the first 80 %), and check it against the registry's SHA-256. With the
     pinned sources and the RDKit the registry's files were made with, the file is byte-identical; otherwise it is
     written and the difference is said. The path goes to stdout."""
-    from .. import derive as dv
+    from ..api import derive_dataset
 
-    given = dv.parse_sources(name, source)
-    if output is not None:
-        from ..io import check_writable
-
-        check_writable(output, "file")
     with Steps() as steps:
-        result = dv.derive(name, given, output, download=download, jobs=jobs, say=steps)
+        result = derive_dataset(name, source, output, download=download, jobs=jobs, progress=steps)
     _say(escape(f"{result.name}: {result.rows:,} {'rows' if result.path.name.endswith('.csv.gz') else 'molecules'}"
                 f" → {result.path}"))
     if result.matches:

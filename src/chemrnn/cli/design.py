@@ -50,8 +50,7 @@ def activity_train(
     """Train p(active) on actives vs decoys; report cross-validated ROC-AUC and PR-AUC. Every row of ACTIVES is
     accounted for: blank rows, invalid SMILES and molecules without carbon ([Xe], [U], NaCl) are rejected into
     MODEL.rejects.csv beside the model (line, reason, raw text), repeats counted."""
-    from ..api import train_activity
-    from ..scoring.activity import describe_counts
+    from ..api import describe_counts, train_activity
 
     metrics = train_activity(actives, output, decoys=decoys, decoy_ratio=decoy_ratio, trees=trees, folds=folds,
                              seed=seed, progress=lambda m, done=None, total=None: say(escape(m)))
@@ -73,8 +72,7 @@ def activity_predict(
     import csv
     import sys
 
-    from ..api import predict_activity
-    from ._common import input_rows
+    from ..api import input_rows, predict_activity
 
     rows = input_rows(input, column)
     p = predict_activity(model, [r.smiles for r in rows])

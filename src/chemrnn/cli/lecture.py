@@ -37,18 +37,18 @@ def lecture_hello(cell: Cell = typer.Option("rnn", "--cell", help="Recurrent cel
                   output: Optional[Path] = typer.Option(
                       None, "-o", "--output", help="Also write a run directory here: hello.png, metrics.json.")):
     """Train the char-level model on "hello" and generate from "h", showing the softmax at each step."""
-    from ..lecture import HELLO_VOCAB, resolve_gru_form, run_hello
+    from ..api import lecture_hello
 
     try:
-        gru_form = resolve_gru_form(gru_form, impl)
+        res = lecture_hello(output, cell=cell, hidden=hidden, steps=steps, impl=impl, gru_form=gru_form, seed=seed)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--gru-form") from None
-    res = run_hello(output, cell, hidden, steps, impl, gru_form, seed)
+    letters = [k for k in res.steps[0] if k not in ("input", "chosen")]  # the softmax's letters: h, e, l, o
     t = Table(title=escape(f"{cell} ({impl}), {steps} steps: loss {res.losses[0]:.3f} → {res.losses[-1]:.5f}"))
-    for col in ("step", "input", *(f"p({c})" for c in HELLO_VOCAB), "chosen"):
+    for col in ("step", "input", *(f"p({c})" for c in letters), "chosen"):
         t.add_column(escape(col), justify="right" if col.startswith("p(") else "left")
     for k, row in enumerate(res.steps, 1):
-        t.add_row(str(k), escape(row["input"]), *[f"{row[c]:.3f}" for c in HELLO_VOCAB], escape(row["chosen"]))
+        t.add_row(str(k), escape(row["input"]), *[f"{row[c]:.3f}" for c in letters], escape(row["chosen"]))
     console.print(t)
     if res.gru_form:
         where = "before" if res.gru_form == "lecture" else "after"
@@ -63,7 +63,7 @@ def lecture_params(input_size: int = typer.Option(32, "--input", min=1, help="In
                    hidden: int = typer.Option(256, "--hidden", min=1, help="Hidden state size H."),
                    layers: int = typer.Option(1, "--layers", min=1, help="Stacked recurrent layers.")):
     """Parameter counts of the three cells: from the formula and counted from the modules."""
-    from ..lecture import parameter_table
+    from ..api import lecture_params as parameter_table
 
     t = Table(title=f"input {input_size}, hidden {hidden}, {layers} layer(s)")
     for col in ("cell", "impl", "gru form", "formula", "counted", "equal"):
@@ -93,9 +93,10 @@ def lecture_gradients(output: Path = typer.Option(Path("runs/gradients"), "-o", 
                                             "profile is read from the lecture's twin with the same weights."),
                       seed: int = typer.Option(0, "--seed", help="Random seed (weights, windows, batches).")):
     """BPTT: ‖∂L/∂h_t‖ vs distance for rnn/lstm/gru (init and trained); exploding gradients and clipping."""
-    from ..lecture import run_gradients
+    from ..api import lecture_gradients
 
-    metrics = run_gradients(output, data, hidden, length, steps, explode_steps, seed, gru_form)
+    metrics = lecture_gradients(output, data=data, hidden=hidden, length=length, steps=steps,
+                                explode_steps=explode_steps, seed=seed, gru_form=gru_form)
     t = Table(title=f"‖∂L/∂h_(T−d)‖ / ‖∂L/∂h_T‖ at d = {metrics['ratio_distance']}")
     for col in ("cell", "init", "trained"):
         t.add_column(col)
@@ -123,15 +124,16 @@ def lecture_long_range(output: Path = typer.Option(Path("runs/long_range"), "-o"
                            help=_FORM_HELP + " Default pytorch: all three cells train on fused kernels."),
                        seed: int = typer.Option(0, "--seed", help="Random seed (split, weights, batches).")):
     """Ring closures and branches: how well rnn/lstm/gru close them as the span grows."""
-    from ..lecture import long_range_table, run_long_range
+    from ..api import lecture_long_range
 
-    results = run_long_range(output, data, n_train, n_test, hidden, steps, batch_size, seed, gru_form)
+    results, table = lecture_long_range(output, data=data, n_train=n_train, n_test=n_test, hidden=hidden,
+                                        steps=steps, batch_size=batch_size, seed=seed, gru_form=gru_form)
     t = Table(title=f"mean p(correct closing token) / top-1 accuracy by span; {steps} steps each")
     for col in ("kind", "span", "closings"):
         t.add_column(col, justify="right" if col == "closings" else "left")
     for c in results:
         t.add_column(escape(c), justify="right")
-    for row in long_range_table(results):
+    for row in table:
         t.add_row(escape(row["kind"]), escape(row["span"]), f"{row['n']:,}",
                   *[f"{v['mean_p']:.3f} / {v['top1']:.2f}" if v else "-" for v in row["cells"].values()])
     console.print(t)

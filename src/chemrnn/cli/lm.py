@@ -93,11 +93,10 @@ def lm_train(
                                                "(Arús-Pous et al. 2019). Default: 0."),
 ):
     """Train a language model by teacher forcing; Lightning checkpoints; rerun the command to resume."""
-    from ..training import LMTrainConfig, train_language_model
-    from ..training.lock import is_launched_rank
+    from ..api import is_launched_rank, lm_config, train_lm
 
     with as_options({"hidden_size": "hidden", "num_layers": "layers", "embedding_dim": "embedding"}):
-        cfg = LMTrainConfig.from_preset(
+        cfg = lm_config(
             preset, data=data, valid=valid, val_size=val_size, cell=cell, impl=impl, hidden_size=hidden,
             num_layers=layers, embedding_dim=embedding, dropout=dropout, batch_size=batch_size, lr=lr,
             max_steps=max_steps, max_minutes=max_minutes, val_every=val_every, checkpoint_every=checkpoint_every,
@@ -105,7 +104,7 @@ def lm_train(
             num_nodes=num_nodes, strategy=strategy, streaming=streaming or None, workers=workers,
             shuffle_buffer=shuffle_buffer, augment=augment)
     with _interruptible(output):
-        metrics = train_language_model(cfg, output, restart=restart, verbose=not _state["quiet"])
+        metrics = train_lm(cfg, output, restart=restart, verbose=not _state["quiet"])
     if is_launched_rank():  # the other DDP processes: rank 0 reports
         return
     print(json.dumps(metrics, indent=1))  # the result: on stdout, with --quiet too

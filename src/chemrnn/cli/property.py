@@ -9,17 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..datasets import resolve_input, smiles_column
-from ..errors import InputError
-from ..io import atomic_write, file_kind, iter_lines, pick_column
 from ._common import (DEVICE_HELP, INFERENCE_PRECISION_HELP, PRECISION_HELP, Cell, Device,  # noqa: F401
                       Impl, LRSchedule, Pooling, Precision, Recipe, Split, Strategy, as_options, console, err_console,
-                      input_rows,
                       say as _say, state as _state)
 
 property_app = typer.Typer(help="Property prediction from SMILES (logP, TPSA, any numeric column).",
@@ -32,7 +27,7 @@ COLUMN_HELP = "SMILES column of a CSV/TSV (name or index; default: a column name
 
 def _metrics_table(title: str, metrics: dict) -> None:
     """MAE, RMSE and R² per target (keys not starting with ``_``), printed as the command's result."""
-    from ..predict import with_unit
+    from ..api import with_unit
 
     t = Table(title=title)
     for col in ("target", "MAE", "RMSE", "R²"):
@@ -119,12 +114,11 @@ def property_train(
 ):
     """Train a (bi)RNN regressor; early stopping on validation; test-split MAE/RMSE/R² per target (with --folds:
     cross-validated, mean over the folds)."""
-    from ..training import PropertyTrainConfig, train_property_model
-    from ..training.lock import is_launched_rank
+    from ..api import is_launched_rank, property_config, train_property
 
     with as_options({"embedding_dim": "embedding", "hidden_size": "hidden", "num_layers": "layers",
                      "max_epochs": "epochs"}):
-        cfg = PropertyTrainConfig(data=data, targets=tuple(t.strip() for t in targets.split(",") if t.strip()),
+        cfg = property_config(data=data, targets=tuple(t.strip() for t in targets.split(",") if t.strip()),
                                   column=column, split=split, cell=cell, impl=impl, embedding_dim=embedding,
                                   hidden_size=hidden, num_layers=layers, bidirectional=bidirectional,
                                   pooling=pooling,
@@ -135,7 +129,7 @@ def property_train(
                                   lr_schedule=lr_schedule, devices=devices, num_nodes=num_nodes,
                                   strategy=strategy, folds=folds, ensemble=ensemble, init_from=init_from,
                                   freeze_encoder=freeze_encoder, recipe=recipe)
-    metrics = train_property_model(cfg, output, verbose=not _state["quiet"])
+    metrics = train_property(cfg, output, verbose=not _state["quiet"])
     if is_launched_rank():  # the other DDP processes: rank 0 reports
         return
     run = metrics["_run"]
@@ -151,32 +145,6 @@ def property_train(
     else:
         _metrics_table(f"test split ({run['test']:,} molecules, {split} split)", metrics)
         _say(f"model: {output / 'model'}" + (f" (an ensemble of {ensemble} models)" if ensemble > 1 else ""))
-
-
-def _input_fields(input: str, column: Optional[str], rows, reserved: set[str]):
-    """The input's own columns, to be kept beside the predictions: every column of a CSV/TSV but the SMILES one,
-    or the name column of a .smi (when any line has a name). Returns ``(names, values per row)``; names that
-    clash with an output column get an ``input_`` prefix."""
-    import csv
-
-    path = resolve_input(input)
-    kind = file_kind(path)
-    if kind == "smi":
-        if not any(r.name for r in rows):
-            return [], [[] for _ in rows]
-        names, values = ["name"], [[r.name] for r in rows]
-    else:
-        delim = "," if kind == "csv" else "\t"
-        lines = iter_lines(path, on_bad_line="skip")
-        _, text, _ = next(lines)
-        lines.close()
-        header = [h.strip() for h in next(csv.reader([text], delimiter=delim))]
-        keep = [i for i in range(len(header)) if i != pick_column(header, column or smiles_column(input), path)]
-        names, values = [header[i] for i in keep], []
-        for r in rows:
-            fields = next(csv.reader([r.raw], delimiter=delim), []) if r.raw.strip() and not r.error else []
-            values.append([fields[i] if i < len(fields) else "" for i in keep])
-    return [f"input_{n}" if n in reserved else n for n in names], values
 
 
 @property_app.command("predict")
@@ -203,26 +171,11 @@ def property_predict(
 ):
     """Predict every input row in order. Rows without a value say why in the error column (invalid SMILES,
     tokens the model never saw); values to be taken with care say why in the warning column."""
-    import csv
+    from ..api import predict_file
 
-    from ..predict import PropertyPredictor, outcome_counts, outcome_summary, within_physical_range
-
-    predictor = PropertyPredictor(model, precision, batch_size=batch_size, device=device)
-    rows = input_rows(input, column)
-    targets = predictor.targets
-    spreads = [f"{t}_std" for t in targets] if predictor.members > 1 else []  # an ensemble's uncertainty
-    names, extra = _input_fields(input, column, rows, {"line", "smiles", *targets, *spreads, "error", "warning"})
-    res = predictor.predict([r.smiles for r in rows], augment, seed)
-    values, warnings = within_physical_range(res.values, targets, res.warnings)
-    errors = [r.error or why for r, why in zip(rows, res.errors)]  # a line the reader rejected says why
-    spread = res.spread if res.spread is not None else np.empty((len(rows), 0))
-    with atomic_write(output) as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["line", "smiles", *names, *targets, *spreads, "error", "warning"])
-        for r, more, p, sd, why, warn in zip(rows, extra, values, spread, errors, warnings):
-            w.writerow([r.line, r.smiles, *more, *("" if np.isnan(v) else f"{v:.6g}" for v in (*p, *sd)), why,
-                        warn])
-    _say(f"{outcome_summary(outcome_counts(errors, warnings))} → {output}")
+    res = predict_file(model, input, output, column=column, augment=augment, seed=seed, batch_size=batch_size,
+                       device=device, precision=precision)
+    _say(f"{res['summary']} → {output}")
 
 
 @property_app.command("evaluate")
@@ -236,9 +189,9 @@ def property_evaluate(
     precision: Precision = typer.Option("32", "--precision", help=INFERENCE_PRECISION_HELP),
 ):
     """MAE, RMSE, R² per target, a parity plot per target and the error by molecule size."""
-    from ..predict import evaluate_property_model
+    from ..api import evaluate_property
 
-    res = evaluate_property_model(model, input, output, column, precision=precision, device=device)
+    res = evaluate_property(model, input, output, column=column, precision=precision, device=device)
     _metrics_table(escape(f"{input}: {res['_n']:,} molecules"), res)
     _say(f"{res['_n']:,} molecules scored; {res['_rejected']:,} rows rejected"
           + (f" (line, reason: {output / 'rejects.csv'})" if res["_rejected"] else "")
@@ -268,30 +221,10 @@ def embed(
     precision: Precision = typer.Option("32", "--precision", help=INFERENCE_PRECISION_HELP),
 ):
     """One fixed-length vector per input row from a property model's RNN (NaN rows where it has no answer)."""
-    from ..predict import PropertyPredictor, outcome_counts, outcome_summary
+    from ..api import embed_file
 
-    parquet = output.suffix == ".parquet"
-    if not parquet and output.suffix != ".npy":
-        raise InputError("output must end in .npy or .parquet", output)
-    predictor = PropertyPredictor(model, precision, batch_size=batch_size, device=device)
-    rows = input_rows(input, column)
-    res = predictor.embeddings([r.smiles for r in rows])
-    errors = [r.error or why for r, why in zip(rows, res.errors)]  # a line the reader rejected says why
-    vectors = res.vectors
-    if parquet:
-        import pandas as pd
-
-        features = [f"f{i}" for i in range(vectors.shape[1])]
-        names, extra = _input_fields(input, column, rows, {"line", "smiles", "error", "warning", *features})
-        head = {"line": [r.line for r in rows], "smiles": [r.smiles for r in rows]}
-        head.update({n: [e[k] for e in extra] for k, n in enumerate(names)})
-        head.update({"error": errors, "warning": res.warnings})
-        df = pd.concat([pd.DataFrame(head), pd.DataFrame(vectors, columns=features)], axis=1)
-        with atomic_write(output, "wb") as fh:
-            df.to_parquet(fh)
-    else:
-        with atomic_write(output, "wb") as fh:
-            np.save(fh, vectors)
-    _say(f"{outcome_summary(outcome_counts(errors, res.warnings))}; vectors of size {vectors.shape[1]} → {output}"
-          + (" (NaN rows where there is none; reasons in the error column)" if parquet
+    res = embed_file(model, input, output, column=column, batch_size=batch_size, device=device,
+                     precision=precision)
+    _say(f"{res['summary']}; vectors of size {res['width']} → {output}"
+          + (" (NaN rows where there is none; reasons in the error column)" if output.suffix == ".parquet"
              else " (NaN rows where there is none; write .parquet for the reasons)"))

@@ -458,12 +458,11 @@ class Service:
                                 f"sample {n:,} from {model} at T = {t:g}")
 
     def _run_sample(self, job, jobs) -> None:
-        from .. import chem
-        from ..sample import sample
+        from ..api import sample_smiles, sampled_table, write_sampled
 
         p = job.params
         job.message = "loading the model"
-        m, vocab, tok, _ = self.lm(p["model"])
+        loaded = self.lm(p["model"])
         job.message = f"sampling {p['n']:,} molecules"
 
         def progress(_, done, total=None):
@@ -473,8 +472,8 @@ class Service:
                 raise _Cancelled
 
         try:
-            s = sample(m, vocab, tok, p["n"], temperature=p["temperature"], batch_size=250, seed=p["seed"], device="cpu",
-                       progress=progress)
+            res = sample_smiles(loaded, p["n"], temperature=p["temperature"], batch_size=250, seed=p["seed"],
+                                device="cpu", progress=progress)
         except _Cancelled:
             return
         try:
@@ -482,37 +481,18 @@ class Service:
         except _Cancelled:
             return
         job.message = "scoring"
-        canon = [chem.canonical_or_none(x) for x in s.smiles]
-        valid = [c for c in canon if c]
-        unique = list(dict.fromkeys(valid))
-        novel = [c for c in unique if c not in known] if known is not None else None
-        desc = {c: chem.descriptors(c) for c in unique}
-        n = len(s.smiles)
+        table = sampled_table(res, known)
         buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["index", "smiles", "canonical", "valid", "logP", "TPSA", "nll"])
-        seen = set()
-        molecules = []
-        for k, (raw, c, nll) in enumerate(zip(s.smiles, canon, s.nll)):
-            d = desc.get(c) or {}
-            dup = c is not None and c in seen
-            seen.add(c)
-            molecules.append({"smiles": raw, "canonical": c or "", "valid": c is not None, "duplicate": dup,
-                              "novel": None if known is None else bool(c) and c not in known})
-            w.writerow([k + 1, raw, c or "", int(c is not None), fmt(d.get("logP", float("nan"))),
-                        fmt(d.get("TPSA", float("nan"))), f"{nll:.4f}"])
+        write_sampled(buf, table["rows"])
+        metrics, desc, n = table["metrics"], table["descriptors"], table["n"]
+        molecules = [{k: r[k] for k in ("smiles", "canonical", "valid", "duplicate", "novel")} for r in table["rows"]]
         job.result = {
-            "molecules": molecules, "n": n, "csv": buf.getvalue(),
-            "metrics": {"validity": len(valid) / n if n else 0.0,
-                        "uniqueness": len(unique) / len(valid) if valid else 0.0,
-                        "novelty": None if novel is None else len(novel) / len(unique) if unique else 0.0,
-                        "valid": len(valid), "unique": len(unique), "novel": None if novel is None else len(novel),
-                        "unfinished": int((~s.finished).sum())},
+            "molecules": molecules, "n": n, "csv": buf.getvalue(), "metrics": metrics,
             "novelty_against": against, "novelty_missing": missing,
-            "histograms": {t: histogram([desc[c][t] for c in unique if desc.get(c)]) for t in ("logP", "TPSA")},
+            "histograms": {t: histogram([d[t] for d in desc.values() if d]) for t in ("logP", "TPSA")},
         }
-        job.message = (f"{n:,} sampled: {len(valid):,} valid, {len(unique):,} unique, "
-                       + (f"{len(novel):,} novel" if novel is not None else missing))
+        job.message = (f"{n:,} sampled: {metrics['valid']:,} valid, {metrics['unique']:,} unique, "
+                       + (f"{metrics['novel']:,} novel" if metrics["novel"] is not None else missing))
 
     def _novelty_reference(self, job, key: str) -> tuple[set | None, str | None, str | None]:
         """What the job's novelty is measured against: ``(canonical SMILES of the model's training data, what they
