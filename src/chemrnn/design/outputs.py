@@ -45,6 +45,9 @@ def finish(run, run_dir: Path, seconds: float) -> dict:
                "top10": shown(np.mean(vals[:10])) if vals else 0.0,
                "top100": shown(np.mean(vals[:100])) if vals else 0.0, "seconds_this_session": round(seconds, 1),
                "best": [[s, shown(v)] for s, v in top[:10]]}
+    failures = _scoring_failures(run_dir / "scored.csv")
+    if failures is not None:
+        summary["scoring_failures"] = failures
     _plot_curve(run_dir)
     design_report(run_dir, summary, top)
     return summary
@@ -80,3 +83,19 @@ def _plot_curve(run_dir: Path) -> None:
     ax.set_title("design run: score vs molecules scored")
     fig.tight_layout()
     save_fig(fig, run_dir / "learning_curve.png")
+
+
+def _scoring_failures(path: Path) -> dict | None:
+    """How many scored molecules a component could not score (an external program's exit, timeout, missing line),
+    by reason, from ``scored.csv``; None where the run has no component that can fail."""
+    import csv
+    from collections import Counter
+
+    if not path.exists():
+        return None
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        if "scoring_failure" not in (reader.fieldnames or []):
+            return None
+        reasons = Counter(r["scoring_failure"] for r in reader if r["scoring_failure"])
+    return {"count": sum(reasons.values()), "reasons": dict(reasons.most_common(5))}

@@ -82,8 +82,10 @@ class DesignRun:
         ones score 0, a molecule the quality filter rejects scores its penalty (the reason kept)."""
         from ..scoring import ScoringFunction
 
+        failures = [None] * len(smiles)
         if isinstance(self.scoring, ScoringFunction):
             sc = self.scoring.score(smiles)
+            failures = sc.failures or failures
             comps = np.stack([sc.components[n] for n in self.columns], 1) if self.columns else None
             total, comps, canon = sc.total, comps if comps is not None else np.zeros((len(smiles), 0)), sc.canonical
         else:
@@ -98,6 +100,7 @@ class DesignRun:
         if failed:
             total = np.array(total, dtype=float)
             total[failed] = np.minimum(total[failed], self.quality.penalty)
+        self.last_failures = failures  # why a component could not score each molecule (None: it could)
         return total, comps, canon, reasons
 
     def quality_reasons(self, canonical: list[str | None]) -> list[str | None]:
@@ -156,7 +159,8 @@ class DesignRun:
         self.step, self.scored = k + 1, self.scored + n
         self._record_best(canon, raw)
         rows = [{"step": k, "smiles": s, "canonical": c or "", "score": f"{f:.6g}", "raw_score": f"{r:.6g}",
-                 **{name: f"{comps[i, j]:.6g}" for j, name in enumerate(self.columns)}, "quality": reasons[i] or ""}
+                 **{name: f"{comps[i, j]:.6g}" for j, name in enumerate(self.columns)}, "quality": reasons[i] or "",
+                 "scoring_failure": self.last_failures[i] or ""}
                 for i, (s, c, f, r) in enumerate(zip(batch.smiles, canon, filtered, raw))]
         top = sorted(self.best.values(), reverse=True)
         valid = [c for c in canon if c is not None]
@@ -327,6 +331,8 @@ def _run_locked(run: DesignRun, cfg: DesignConfig, scoring_cfg: dict, config_pat
     truncate_csv(run_dir / "scored.csv", run.step - 1)  # rows of steps after the saved state go
     truncate_csv(run_dir / "log.csv", run.step - 1)
     header = ["step", "smiles", "canonical", "score", "raw_score", *run.columns, "quality"]
+    if getattr(run.scoring, "can_fail", False):  # an external program: why it gave no score, molecule by molecule
+        header.append("scoring_failure")
     t0 = time.perf_counter()
     while run.scored < cfg.budget:
         out = run.run_step()

@@ -11,6 +11,7 @@ prediction model") and ``python`` (a user's function by import path).
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import numpy as np
 
@@ -20,9 +21,13 @@ from ..errors import InputError
 
 
 class Component:
-    """Base class: ``raw(mols, smiles)`` gives one float per molecule (mols[i] is None for an invalid one)."""
+    """Base class: ``raw(mols, smiles)`` gives one float per molecule (mols[i] is None for an invalid one). A
+    component that can fail for a molecule (an external program) leaves NaN there and its reason in ``failures``
+    (index in the list → reason) after each call; the scoring function scores such a molecule 0."""
 
     kind = ""
+    can_fail = False
+    failures: dict[int, str] = {}
 
     def raw(self, mols: list, smiles: list[str]) -> np.ndarray:
         raise NotImplementedError
@@ -198,8 +203,90 @@ class Python(Component):
         return out
 
 
+class External(Component):
+    """Any program as a scorer: it reads SMILES, one per line, on its stdin (``input = "stdin"``) or from a file
+    whose path replaces ``{input}`` in the command (``input = "file"``), and writes one score per line on stdout, in
+    order. Molecules go in batches of ``batch_size`` (0: all of a call at once), each within ``timeout`` seconds. A
+    batch whose program exits non-zero or runs out of time, and a molecule without a line or whose line is not a
+    number, fail with the reason (NaN, kept in ``failures``); the run goes on."""
+
+    kind = "external"
+    can_fail = True
+
+    def __init__(self, command: list[str] | str, input: str = "stdin", timeout: float = 600.0, batch_size: int = 0):
+        import shlex
+
+        argv = shlex.split(command) if isinstance(command, str) else command
+        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) and a for a in argv):
+            raise InputError(f"external component: command must be a command line or a list of words, not "
+                             f"{command!r}")
+        if input not in ("stdin", "file"):
+            raise InputError(f"external component: input must be stdin or file, not {input!r}")
+        if input == "file" and not any("{input}" in a for a in argv):
+            raise InputError("external component: with input = \"file\" the command must hold {input} (the "
+                             "file's path)")
+        for key, value, ok in (("timeout", timeout, v.positive()), ("batch_size", batch_size, v.integer(0))):
+            if found := ok.problem(key, value):
+                raise InputError(f"external component: {found[0]}")
+        self.argv, self.input, self.timeout, self.batch_size = argv, input, float(timeout), int(batch_size)
+        self.failures = {}
+
+    def raw(self, mols, smiles):
+        self.failures = {}
+        out = np.full(len(smiles), np.nan)
+        ok = [i for i, m in enumerate(mols) if m is not None]
+        size = self.batch_size or max(1, len(ok))
+        for start in range(0, len(ok), size):
+            part = ok[start: start + size]
+            values, why = self._run([smiles[i] for i in part])
+            for i, val, reason in zip(part, values, why):
+                if reason:
+                    self.failures[i] = reason
+                else:
+                    out[i] = val
+        return out
+
+    def _run(self, batch: list[str]) -> tuple[list[float], list[str | None]]:
+        """One batch through the program: a value per molecule, or None and the reason it has none."""
+        import subprocess
+        import tempfile
+
+        text = "".join(s + "\n" for s in batch)
+        with tempfile.TemporaryDirectory() as tmp:
+            argv, stdin = self.argv, text
+            if self.input == "file":
+                path = Path(tmp) / "input.smi"
+                path.write_text(text)
+                argv, stdin = [a.replace("{input}", str(path)) for a in self.argv], ""
+            try:
+                done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                return [np.nan] * len(batch), [f"timed out after {self.timeout:g} s"] * len(batch)
+            except OSError as exc:
+                return [np.nan] * len(batch), [f"could not run {argv[0]!r} ({exc.strerror or exc})"] * len(batch)
+        if done.returncode:
+            tail = (done.stderr.strip().splitlines() or [""])[-1][:200]
+            reason = f"exit {done.returncode}" + (f": {tail}" if tail else "")
+            return [np.nan] * len(batch), [reason] * len(batch)
+        lines = done.stdout.splitlines()
+        values, why = [], []
+        for k in range(len(batch)):
+            if k >= len(lines):
+                values.append(np.nan)
+                why.append(f"no score (the program wrote {len(lines)} lines for {len(batch)} molecules)")
+                continue
+            try:
+                x = float(lines[k].split()[0]) if lines[k].strip() else float("nan")
+            except ValueError:
+                x = float("nan")
+            ok = x == x and abs(x) != float("inf")
+            values.append(x if ok else np.nan)
+            why.append(None if ok else f"not a score: {lines[k][:60]!r}")
+        return values, why
+
+
 COMPONENTS = {c.kind: c for c in (QED, SA, Descriptor, Similarity, Substructure, Isomer, PropertyModel, Activity,
-                                  Python)}
+                                  Python, External)}
 COMMON_KEYS = ("type", "name", "weight", "modifier")
 
 

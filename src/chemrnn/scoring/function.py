@@ -37,6 +37,9 @@ class Scores:
     components: dict[str, np.ndarray]
     raw: dict[str, np.ndarray]
     canonical: list[str | None]
+    # why a component could not score a molecule (an external program's exit, timeout, missing line), else None:
+    # such a molecule scores 0
+    failures: list[str | None] | None = None
 
 
 class ScoringFunction:
@@ -56,8 +59,9 @@ class ScoringFunction:
         self.weights = np.array([c[1] for c in components], dtype=float)
         if self.weights.sum() <= 0:
             raise InputError("the component weights sum to 0")
-        self._cache: dict[str, tuple[float, np.ndarray, np.ndarray]] | None = {} if cache else None
+        self._cache: dict[str, tuple[float, np.ndarray, np.ndarray, str | None]] | None = {} if cache else None
         self.calls = 0  # molecules scored without the cache: the budget of a design run counts these
+        self.can_fail = any(getattr(c[2], "can_fail", False) for c in components)
 
     @classmethod
     def from_config(cls, config: dict) -> "ScoringFunction":
@@ -79,22 +83,31 @@ class ScoringFunction:
             return desirability @ w
         return np.exp(np.log(np.maximum(desirability, 1e-12)) @ w) * (desirability > 0).all(1)
 
-    def _compute(self, smiles: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _compute(self, smiles: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str | None]]:
         mols = [chem.mol(s) for s in smiles]
-        raw = np.stack([c[2].raw(mols, smiles) for c in self.components], 1)
+        failed: list[str | None] = [None] * len(smiles)
+        columns = []
+        for name, _, comp, _ in self.components:
+            columns.append(comp.raw(mols, smiles))
+            for i, reason in getattr(comp, "failures", {}).items():
+                failed[i] = failed[i] or f"{name}: {reason}"
+        raw = np.stack(columns, 1)
         des = np.stack([c[3](raw[:, k]) for k, c in enumerate(self.components)], 1)
-        return self.aggregate(des), des, raw
+        total = self.aggregate(des)
+        total[[i for i, f in enumerate(failed) if f]] = 0.0
+        return total, des, raw, failed
 
     def score(self, smiles: list[str]) -> Scores:
         """Scores with their parts; invalid strings score 0 and are never passed to a component."""
         canon = [chem.canonical_or_none(s) if s else None for s in smiles]
         n, k = len(smiles), len(self.components)
         total, des, raw = np.zeros(n), np.zeros((n, k)), np.full((n, k), np.nan)
+        failures: list[str | None] = [None] * n
         todo = sorted({c for c in canon if c is not None and (self._cache is None or c not in self._cache)})
         if todo:
-            t, d, r = self._compute(todo)
+            t, d, r, f = self._compute(todo)
             self.calls += len(todo)
-            computed = {s: (t[i], d[i], r[i]) for i, s in enumerate(todo)}
+            computed = {s: (t[i], d[i], r[i], f[i]) for i, s in enumerate(todo)}
             if self._cache is not None:
                 self._cache.update(computed)
         else:
@@ -102,9 +115,9 @@ class ScoringFunction:
         for i, c in enumerate(canon):
             if c is None:
                 continue
-            total[i], des[i], raw[i] = computed[c] if c in computed else self._cache[c]
+            total[i], des[i], raw[i], failures[i] = computed[c] if c in computed else self._cache[c]
         return Scores(total, {nm: des[:, j] for j, nm in enumerate(self.names)},
-                      {nm: raw[:, j] for j, nm in enumerate(self.names)}, canon)
+                      {nm: raw[:, j] for j, nm in enumerate(self.names)}, canon, failures)
 
     def __call__(self, smiles: list[str]) -> np.ndarray:
         return self.score(list(smiles)).total

@@ -1,0 +1,84 @@
+"""An external program as a scoring component: its scores in order, and every way it can fail — a non-zero exit,
+a hang, too few lines, a line that is not a number — is a counted failure with its reason, never a crash."""
+import csv
+import json
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from chemrnn.design import run_design
+from chemrnn.errors import InputError
+from chemrnn.scoring import ScoringFunction
+
+MOLS = ["CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "CCN"]
+# a scorer: the number of characters of each SMILES read, divided by 100
+LENGTH = "import sys\nfor line in sys.stdin: print(len(line.strip()) / 100)"
+
+
+def scorer(code: str, **keys) -> ScoringFunction:
+    comp = {"type": "external", "command": [sys.executable, "-c", code], **keys}
+    return ScoringFunction.from_config({"component": [comp]})
+
+
+def test_scores_come_back_in_order_from_stdin_or_a_file(tmp_path):
+    sc = scorer(LENGTH).score(MOLS + ["not a smiles"])
+    assert np.allclose(sc.total, [len(m) / 100 for m in MOLS] + [0.0])
+    assert sc.failures == [None] * 5  # an invalid SMILES is not a failure of the program: it is never sent
+    from_file = "import sys\nfor line in open(sys.argv[1]): print(len(line.strip()) / 100)"
+    comp = {"type": "external", "command": [sys.executable, "-c", from_file, "{input}"], "input": "file"}
+    assert np.allclose(ScoringFunction.from_config({"component": [comp]})(MOLS), [len(m) / 100 for m in MOLS])
+    assert np.allclose(scorer(LENGTH, batch_size=3)(MOLS), [len(m) / 100 for m in MOLS])  # in batches too
+
+
+@pytest.mark.parametrize("code, reason, scored", [
+    ("import sys\nsys.stderr.write('licence expired\\n')\nsys.exit(1)", "exit 1: licence expired", 0),
+    ("import sys\nlines = sys.stdin.read().split()\nprint(0.5)\nprint(0.25)", "no score (the program wrote 2 lines", 2),
+    ("import sys\nfor line in sys.stdin: print('nan' if 'N' in line else 0.5)", "not a score: 'nan'", 3),
+])
+def test_a_failing_program_fails_its_molecules_with_the_reason(code, reason, scored):
+    sc = scorer(code).score(MOLS)
+    failed = [f for f in sc.failures if f]
+    assert len(failed) == len(MOLS) - scored and all(reason in f and f.startswith("external: ") for f in failed)
+    assert all(t == 0.0 for t, f in zip(sc.total, sc.failures) if f)
+    assert all(t > 0.0 for t, f in zip(sc.total, sc.failures) if not f)
+
+
+def test_a_hanging_program_is_stopped_at_its_timeout():
+    t0 = time.perf_counter()
+    sc = scorer("import time\ntime.sleep(30)", timeout=0.5).score(MOLS)
+    assert time.perf_counter() - t0 < 10
+    assert sc.failures == ["external: timed out after 0.5 s"] * len(MOLS) and not sc.total.any()
+
+
+@pytest.mark.parametrize("keys, message", [
+    ({"command": []}, "command must be a command line or a list of words"),
+    ({"command": "cat", "input": "pipe"}, "input must be stdin or file"),
+    ({"command": "cat", "input": "file"}, "must hold {input}"),
+    ({"command": "cat", "timeout": -1}, "timeout must be a number > 0"),
+    ({"command": "cat", "batch_size": 1.5}, "batch_size must be an integer >= 0"),
+])
+def test_bad_external_settings_are_refused(keys, message):
+    with pytest.raises(InputError, match=message):
+        ScoringFunction.from_config({"component": [{"type": "external", **keys}]})
+
+
+def test_a_design_run_goes_on_through_failures_and_counts_them(tmp_path):
+    """The program fails for every molecule with a nitrogen: those score 0, their reason is in scored.csv, the
+    summary counts them, and the run spends its budget."""
+    code = ("import sys\nfor line in sys.stdin:\n    s = line.strip()\n"
+            "    print('x' if 'N' in s or 'n' in s else len(s) / 100)")
+    cfg = tmp_path / "ext.toml"
+    cfg.write_text(f'[design]\noptimizer = "hillclimb"\nbudget = 64\nbatch_size = 32\n[design.hillclimb]\n'
+                   f'top_k = 16\nlr = 1e-3\n[quality]\npreset = "none"\n[scoring]\n[[scoring.component]]\n'
+                   f'type = "external"\ncommand = {json.dumps([sys.executable, "-c", code])}\n')
+    summary = run_design(cfg, tmp_path / "run")
+    assert summary["scored"] == 64
+    with open(tmp_path / "run" / "scored.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    failed = [r for r in rows if r["scoring_failure"]]
+    nitrogen = [r for r in rows if r["canonical"] and ("N" in r["canonical"] or "n" in r["canonical"])]
+    assert failed and {r["canonical"] for r in failed} == {r["canonical"] for r in nitrogen}
+    assert all(float(r["score"]) == 0.0 and "not a score: 'x'" in r["scoring_failure"] for r in failed)
+    assert summary["scoring_failures"]["count"] == len(failed)
