@@ -285,8 +285,104 @@ class External(Component):
         return values, why
 
 
+class Docking(Component):
+    """AutoDock Vina's best-pose energy (kcal/mol, lower is better: pair it with a ``reverse_sigmoid`` modifier)
+    against a DOCKSTRING target (García-Ortegón et al. 2022: 58 prepared proteins, e.g. ``F2``, ``PPARD``, ``KIT``,
+    with its standard ligand preparation — protonation at pH 7.4, embedding, force-field refinement). Needs the
+    ``docking`` extra (``pip install -e '.[docking]'``: dockstring and Open Babel). Molecules dock in ``workers``
+    processes of ``cpus`` Vina threads each, ``seed`` fixed; one that cannot be prepared or docked, or that takes
+    longer than ``timeout`` seconds, fails with the reason."""
+
+    kind = "docking"
+    can_fail = True
+
+    def __init__(self, target: str, seed: int = 0, cpus: int = 1, workers: int = 1, timeout: float = 600.0):
+        for key, value, ok in (("seed", seed, v.integer(0)), ("cpus", cpus, v.integer(1)),
+                               ("workers", workers, v.integer(1)), ("timeout", timeout, v.positive())):
+            if found := ok.problem(key, value):
+                raise InputError(f"docking component: {found[0]}")
+        names = docking_targets()
+        if target not in names:
+            raise InputError(f"docking component: unknown target {target!r}; DOCKSTRING's targets: "
+                             f"{', '.join(sorted(names))}")
+        self.target, self.seed, self.cpus, self.workers, self.timeout = target, seed, cpus, workers, float(timeout)
+        self.failures = {}
+
+    def raw(self, mols, smiles):
+        import multiprocessing
+
+        self.failures = {}
+        out = np.full(len(smiles), np.nan)
+        ok = [i for i, m in enumerate(mols) if m is not None]
+        if not ok:
+            return out
+        jobs = [(self.target, smiles[i], self.seed, self.cpus) for i in ok]
+        pool = multiprocessing.get_context("fork").Pool(min(self.workers, len(ok)))
+        try:
+            pending = [pool.apply_async(_dock_one, (job,)) for job in jobs]
+            for i, res in zip(ok, pending):
+                try:
+                    value, reason = res.get(timeout=self.timeout)
+                except multiprocessing.TimeoutError:
+                    value, reason = None, f"docking took longer than {self.timeout:g} s"
+                if reason:
+                    self.failures[i] = reason
+                else:
+                    out[i] = value
+        finally:
+            pool.terminate()  # a docking that ran out of time is stopped here
+            pool.join()
+        return out
+
+
+def docking_targets() -> list[str]:
+    """DOCKSTRING's target names; an :class:`InputError` naming the extra where it is not installed."""
+    _docking_path()
+    try:
+        from dockstring import list_all_target_names
+    except ImportError:
+        raise InputError("the docking component needs the docking extra (dockstring, Open Babel): "
+                         "pip install -e '.[docking]'") from None
+    return list_all_target_names()
+
+
+def _docking_path() -> None:
+    """Open Babel's ``obabel`` (which dockstring runs) from this environment's scripts folder, where it was installed
+    beside Python, also when that folder is not on PATH."""
+    import os
+    import shutil
+    import sys
+
+    here = str(Path(sys.executable).parent)
+    if shutil.which("obabel") is None and shutil.which("obabel", path=here):
+        os.environ["PATH"] = here + os.pathsep + os.environ.get("PATH", "")
+
+
+_TARGETS: dict = {}  # one dockstring Target (and its working folder) per target, per process
+
+
+def _dock_one(job: tuple[str, str, int, int]) -> tuple[float | None, str | None]:
+    """Dock one SMILES in this process: ``(energy, None)`` or ``(None, reason)``."""
+    import tempfile
+
+    from dockstring import DockstringError, load_target
+
+    name, smi, seed, cpus = job
+    if name not in _TARGETS:
+        _TARGETS[name] = load_target(name, working_dir=tempfile.mkdtemp(prefix="chemrnn-dock-"))
+    try:
+        score, _ = _TARGETS[name].dock(smi, num_cpus=cpus, seed=seed)
+    except DockstringError as exc:
+        return None, f"{type(exc).__name__}: {str(exc)[:160]}"
+    except Exception as exc:  # noqa: BLE001 (a failure of the external tools is a failed molecule, not a crash)
+        return None, f"{type(exc).__name__}: {str(exc)[:160]}"
+    if score is None or score != score:
+        return None, "Vina found no pose"
+    return float(score), None
+
+
 COMPONENTS = {c.kind: c for c in (QED, SA, Descriptor, Similarity, Substructure, Isomer, PropertyModel, Activity,
-                                  Python, External)}
+                                  Python, External, Docking)}
 COMMON_KEYS = ("type", "name", "weight", "modifier")
 
 

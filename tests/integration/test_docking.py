@@ -1,0 +1,36 @@
+"""Docking as a scoring component (DOCKSTRING's F2, thrombin): a known ligand docks to a finite energy in the range
+such a small ligand reaches, a molecule the preparation refuses is a counted failure, and a bad target or setting is
+refused naming the choices. CI installs the docking extra, so these run there."""
+import numpy as np
+import pytest
+
+from chemrnn.errors import InputError
+from chemrnn.scoring import ScoringFunction
+
+BENZAMIDINE = "NC(=N)c1ccccc1"  # the classic S1-pocket ligand of thrombin and trypsin
+RADICAL = "[CH2]CC(=O)O"  # RDKit reads it (one unpaired electron); DOCKSTRING refuses radicals
+
+
+def docking(**keys) -> ScoringFunction:
+    comp = {"type": "docking", "target": "F2", "modifier": {"type": "reverse_sigmoid", "low": -12, "high": -4}, **keys}
+    return ScoringFunction.from_config({"component": [comp]})
+
+
+def test_a_known_ligand_docks_and_a_radical_is_a_counted_failure():
+    sc = docking(workers=2).score([BENZAMIDINE, RADICAL, "not a smiles"])
+    energy = sc.raw["docking"]
+    assert np.isfinite(energy[0]) and -9.0 < energy[0] < -3.0, energy
+    assert sc.failures[0] is None and "radical" in sc.failures[1].lower() and sc.failures[2] is None
+    assert np.isnan(energy[1]) and sc.total[1] == 0.0 and sc.total[2] == 0.0
+    again = docking().score([BENZAMIDINE])  # seeded: the same energy in one process
+    assert again.raw["docking"][0] == energy[0]
+
+
+@pytest.mark.parametrize("keys, message", [
+    ({"target": "THROMBIN"}, r"unknown target 'THROMBIN'; DOCKSTRING's targets: .*F2"),
+    ({"workers": 0}, "workers must be an integer >= 1"),
+    ({"timeout": 0}, "timeout must be a number > 0"),
+])
+def test_bad_docking_settings_are_refused(keys, message):
+    with pytest.raises(InputError, match=message):
+        docking(**keys)
