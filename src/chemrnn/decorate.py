@@ -10,8 +10,9 @@ where a new atom could start the fragment (outside any branch or ring the linker
 molecule there: the chance of ``<eos>`` goes to starting the fragment.
 
 Constrained decoding keeps every output a molecule with the core at its points: while writing, a ring label the
-core holds open cannot be written (it would bond the decoration back into the core), a branch cannot be closed nor the
-string ended while the decoration holds a ring open or before it has an atom, and no ``.`` is written. The
+core holds open cannot be written (it would bond the decoration back into the core), a decoration starts with an
+atom (not a bond symbol, which would change the core's bond), a branch cannot be closed nor the string ended while
+the decoration holds a ring open or before it has an atom, and no ``.`` is written. The
 likelihood the model gives each choice is otherwise its own (``softmax(logits / T)`` renormalized over what is
 allowed). Every output is still checked: parsed by RDKit and matched against the core (points match any atom).
 
@@ -32,7 +33,6 @@ from .errors import InputError
 from .sample import _device, index_state
 
 FORCED, BRANCH, END, LINK = 0, 1, 2, 3  # a template item: a token to copy, or a place where the model writes
-BONDS = ("=", "#")
 
 
 @dataclass
@@ -149,7 +149,9 @@ class _Masks:
             return torch.tensor([bool(pred(t)) for t in toks], device=device)
 
         self.atom = row(_is_atom)
-        self.first = self.atom | row(lambda t: t in BONDS)
+        # a decoration starts with an atom, bonded to the core as the attachment point was (a "=" there would
+        # double-bond the core's atom and change the core)
+        self.first = self.atom
         self.never = row(lambda t: t == "." or _is_point(t))
         self.ring_label = [t if _is_ring(t) else None for t in toks]
         self.ring = row(_is_ring)
