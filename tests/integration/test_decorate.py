@@ -65,6 +65,7 @@ def test_the_constraints_hold_at_a_temperature_that_makes_the_model_careless(che
         assert first and "1" not in first, s  # the core's open ring is never closed from inside the decoration
         assert rest[:3] == ["c", "c", "1"] and rest[3:], s
         for part in (first, rest[3:]):
+            assert part[0][:1].isalpha() or part[0].startswith("["), s  # an atom first, never a bond symbol
             labels = [t for t in part if t.isdigit() or t.startswith("%")]
             assert all(labels.count(x) % 2 == 0 for x in labels), s  # every ring it opens, it closes
             assert part.count("(") == part.count(")"), s
