@@ -159,11 +159,19 @@ def test_a_run_with_a_fixed_core_only_scores_its_decorations(tmp_path):
 
 def test_resumed_run_equals_uninterrupted(tmp_path):
     straight = tmp_path / "straight"
-    run_design(config(tmp_path, "reinvent", 240), straight)
+    whole = run_design(config(tmp_path, "reinvent", 240), straight)
     resumed = tmp_path / "resumed"
     run_design(config(tmp_path, "reinvent", 96), resumed)  # stops after 2 of 5 steps ...
-    run_design(config(tmp_path, "reinvent", 240), resumed)  # ... and goes on (only the budget may change)
+    later = run_design(config(tmp_path, "reinvent", 240), resumed)  # ... and goes on (only the budget may change)
     assert (resumed / "scored.csv").read_text() == (straight / "scored.csv").read_text()
+    # the scores of the first sitting come from the run's cache, exactly: no molecule is scored twice
+    with open(straight / "scored.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["canonical"]]
+    first = {r["canonical"] for r in rows if int(r["step"]) < 2}
+    new = {r["canonical"] for r in rows if int(r["step"]) >= 2} - first
+    assert whole["score_cache"]["computed"] == len(first | new)
+    assert later["score_cache"]["computed"] == len(new)
+    assert later["score_cache"]["from_cache"] == sum(1 for r in rows if int(r["step"]) >= 2) - len(new)
 
 
 @pytest.mark.slow

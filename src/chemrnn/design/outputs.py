@@ -45,6 +45,10 @@ def finish(run, run_dir: Path, seconds: float) -> dict:
                "top10": shown(np.mean(vals[:10])) if vals else 0.0,
                "top100": shown(np.mean(vals[:100])) if vals else 0.0, "seconds_this_session": round(seconds, 1),
                "best": [[s, shown(v)] for s, v in top[:10]]}
+    if hasattr(run.scoring, "hits"):  # this sitting's scoring: computed, or served from the run's cache
+        calls, hits = run.scoring.calls, run.scoring.hits
+        summary["score_cache"] = {"computed": calls, "from_cache": hits,
+                                  "hit_rate": round(hits / (calls + hits), 4) if calls + hits else 0.0}
     failures = _scoring_failures(run_dir / "scored.csv")
     if failures is not None:
         summary["scoring_failures"] = failures

@@ -158,6 +158,7 @@ class DesignRun:
         t3 = time.perf_counter()
         self.step, self.scored = k + 1, self.scored + n
         self._record_best(canon, raw)
+        cache_rows = self.scoring.take_fresh() if hasattr(self.scoring, "take_fresh") else []
         rows = [{"step": k, "smiles": s, "canonical": c or "", "score": f"{f:.6g}", "raw_score": f"{r:.6g}",
                  **{name: f"{comps[i, j]:.6g}" for j, name in enumerate(self.columns)}, "quality": reasons[i] or "",
                  "scoring_failure": self.last_failures[i] or ""}
@@ -169,7 +170,7 @@ class DesignRun:
                "top100": shown(np.mean(top[:100])) if top else 0.0, "valid": shown(len(valid) / n),
                "unique": shown(len(set(valid)) / n), "loss": shown(info.get("loss")),
                "sample_s": round(t1 - t0, 3), "score_s": round(t2 - t1, 3), "update_s": round(t3 - t2, 3)}
-        return {"rows": rows, "log": log}
+        return {"rows": rows, "log": log, "cache_rows": [[k, *r] for r in cache_rows]}
 
     # --------------------------------------------------------------------------- persistence
     def _state_dir(self) -> Path:
@@ -246,6 +247,18 @@ def _append(path: Path, rows: list[dict], header: list[str]) -> None:
         os.fsync(fh.fileno())
 
 
+def _append_rows(path: Path, rows: list[list], header: list[str]) -> None:
+    """Rows appended to a CSV (its header first when new), synced to disk."""
+    new = not path.exists()
+    with open(path, "a", newline="") as fh:
+        w = csv.writer(fh)
+        if new:
+            w.writerow(header)
+        w.writerows(rows)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 def _changed(before: dict, now: dict) -> list[str]:
     """The design settings that differ from a saved run's, budget aside: ``sigma: 120 → 60`` (options and the
     diversity filter key by key)."""
@@ -307,11 +320,12 @@ def _run_locked(run: DesignRun, cfg: DesignConfig, scoring_cfg: dict, config_pat
     """:func:`run_design` once the run directory is locked: whether this is a fresh start is decided here, where
     no other process can change it."""
     saved = run_dir / "config.json"
+    scoring = run.scoring
     fresh = restart or not (run_dir / "state" / "state.json").exists()
     if fresh and cfg.starting_population and population is None:  # a run finished since the first look
         population = _starting_population(cfg)
     if restart and run_dir.exists():
-        for name in ("state", "scored.csv", "log.csv"):
+        for name in ("state", "scored.csv", "log.csv", "score_cache.csv"):
             p = run_dir / name
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
     if (run_dir / "state" / "state.json").exists():
@@ -324,10 +338,22 @@ def _run_locked(run: DesignRun, cfg: DesignConfig, scoring_cfg: dict, config_pat
     if fresh:  # a new start: no rejects file left from an earlier population
         (run_dir / "starting_population_rejects.csv").unlink(missing_ok=True)
     record(run_dir, {"design": asdict(cfg), "scoring": scoring_cfg, "source": str(config_path)})
+    cache_file = run_dir / "score_cache.csv"  # every molecule's scores, exactly: a resumed run scores none again
+    cache_header = ["step", *scoring.cache_header()]
     if run.load_state():
-        say(f"resuming at step {run.step} ({run.scored:,} molecules scored)")
-    elif fresh and population is not None:
-        run.seed_population(*population)
+        truncate_csv(cache_file, run.step - 1)
+        cached = 0
+        if cache_file.exists():
+            with open(cache_file, newline="") as fh:
+                reader = csv.reader(fh)
+                if next(reader, None) == cache_header:
+                    cached = scoring.load_rows([r[1:] for r in reader if r])
+        say(f"resuming at step {run.step} ({run.scored:,} molecules scored; {cached:,} scores cached)")
+    else:
+        cache_file.unlink(missing_ok=True)
+        if fresh and population is not None:
+            run.seed_population(*population)
+            _append_rows(cache_file, [[-1, *r] for r in scoring.take_fresh()], cache_header)
     truncate_csv(run_dir / "scored.csv", run.step - 1)  # rows of steps after the saved state go
     truncate_csv(run_dir / "log.csv", run.step - 1)
     header = ["step", "smiles", "canonical", "score", "raw_score", *run.columns, "quality"]
@@ -337,6 +363,7 @@ def _run_locked(run: DesignRun, cfg: DesignConfig, scoring_cfg: dict, config_pat
     while run.scored < cfg.budget:
         out = run.run_step()
         _append(run_dir / "scored.csv", out["rows"], header)
+        _append_rows(cache_file, out["cache_rows"], cache_header)
         _append(run_dir / "log.csv", [out["log"]], DesignRun.LOG)
         run.save_state()
         lg = out["log"]

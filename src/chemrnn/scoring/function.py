@@ -61,6 +61,8 @@ class ScoringFunction:
             raise InputError("the component weights sum to 0")
         self._cache: dict[str, tuple[float, np.ndarray, np.ndarray, str | None]] | None = {} if cache else None
         self.calls = 0  # molecules scored without the cache: the budget of a design run counts these
+        self.hits = 0  # molecules served from the cache
+        self._fresh: list[tuple[str, tuple]] = []  # entries computed since the last take_fresh()
         self.can_fail = any(getattr(c[2], "can_fail", False) for c in components)
 
     @classmethod
@@ -110,14 +112,41 @@ class ScoringFunction:
             computed = {s: (t[i], d[i], r[i], f[i]) for i, s in enumerate(todo)}
             if self._cache is not None:
                 self._cache.update(computed)
+                self._fresh += list(computed.items())
         else:
             computed = {}
+        self.hits += sum(1 for c in canon if c is not None and c not in computed)
         for i, c in enumerate(canon):
             if c is None:
                 continue
             total[i], des[i], raw[i], failures[i] = computed[c] if c in computed else self._cache[c]
         return Scores(total, {nm: des[:, j] for j, nm in enumerate(self.names)},
                       {nm: raw[:, j] for j, nm in enumerate(self.names)}, canon, failures)
+
+    # ------------------------------------------------------------------ the cache kept beside a design run
+    def take_fresh(self) -> list[list[str]]:
+        """The cache entries computed since the last call, as rows of text (canonical SMILES, total, failure, each
+        component's desirability, each component's raw value; floats written exactly), for a run to keep and
+        :meth:`load_rows` to read back on resume."""
+        rows = [[c, repr(float(t)), f or "", *map(repr, map(float, d)), *map(repr, map(float, r))]
+                for c, (t, d, r, f) in self._fresh]
+        self._fresh = []
+        return rows
+
+    def cache_header(self) -> list[str]:
+        return ["canonical", "total", "failure", *(f"des:{n}" for n in self.names), *(f"raw:{n}" for n in self.names)]
+
+    def load_rows(self, rows: list[list[str]]) -> int:
+        """Fill the cache from :meth:`take_fresh`'s rows (a resumed run scores none of them again); returns how many."""
+        if self._cache is None:
+            return 0
+        k = len(self.names)
+        for row in rows:
+            c, t, f = row[0], float(row[1]), row[2] or None
+            d = np.array([float(x) for x in row[3:3 + k]])
+            r = np.array([float(x) for x in row[3 + k:3 + 2 * k]])
+            self._cache[c] = (t, d, r, f)
+        return len(rows)
 
     def __call__(self, smiles: list[str]) -> np.ndarray:
         return self.score(list(smiles)).total
