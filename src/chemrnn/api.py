@@ -85,13 +85,7 @@ def sample_smiles(model=None, n: int = 1000, *, temperature: float = 1.0, batch_
     from .sample import sample
 
     m, vocab, tok, _ = load_lm(model, impl=impl, device=device)
-    known: set[str] = set()
-    if novel_only:
-        if not isinstance(exclude, set):
-            for source in (training_sources(model) if exclude is None else exclude):
-                known |= canonical_set(source)
-        else:
-            known = exclude
+    known = _known(model, exclude) if novel_only else set()
     t0 = time.perf_counter()
     s = sample(m, vocab, tok, n, temperature=temperature, batch_size=batch_size, max_length=max_length, seed=seed,
                device=device, progress=progress)
@@ -131,13 +125,7 @@ def decorate_smiles(model=None, n: int = 1000, *, core: str | None = None, link:
     m, vocab, tokenizer, _ = load_lm(model, impl=impl, device=device)
     template, query = (decorate.decoration_template(core, vocab, tokenizer) if core is not None
                        else decorate.linker_template(link[0], link[1], vocab, tokenizer))
-    known: set[str] = set()
-    if novel_only:
-        if not isinstance(exclude, set):
-            for source in (training_sources(model) if exclude is None else exclude):
-                known |= canonical_set(source)
-        else:
-            known = exclude
+    known = _known(model, exclude) if novel_only else set()
     t0 = time.perf_counter()
     raw, _ = decorate.decorate(m, vocab, tokenizer, template, n, temperature=temperature, batch_size=batch_size,
                                max_length=max_length, seed=seed, device=device, progress=progress)
@@ -158,6 +146,17 @@ def decorate_smiles(model=None, n: int = 1000, *, core: str | None = None, link:
 
 
 SAMPLED_COLUMNS = ["index", "smiles", "canonical", "valid", "logP", "TPSA", "nll"]
+
+
+def _known(model, exclude) -> set[str]:
+    """The molecules a ``novel_only`` draw leaves out: ``exclude`` as a set of canonical SMILES, or read from its
+    sources, or by default the model's training data (:func:`training_sources`)."""
+    if isinstance(exclude, set):
+        return exclude
+    known: set[str] = set()
+    for source in (training_sources(model) if exclude is None else exclude):
+        known |= canonical_set(source)
+    return known
 
 
 def sampled_table(res: dict, known: set[str] | None = None) -> dict:

@@ -30,7 +30,7 @@ import torch
 
 from . import chem
 from .errors import InputError
-from .sample import _device, index_state
+from .sample import _device, drop_ended
 
 FORCED, BRANCH, END, LINK = 0, 1, 2, 3  # a template item: a token to copy, or a place where the model writes
 
@@ -260,14 +260,9 @@ def _decorate_batch(model, vocabulary, tpl: Template, masks: _Masks, item_rows, 
         if forced.any():
             k[alive[forced]] += 1
         written[alive, step] = nxt
-        ended = nxt == vocabulary.eos_id
-        if ended.any():
-            done[alive[ended]] = True
-            keep = ~ended
-            if not keep.any():
-                break
-            alive, nxt = alive[keep], nxt[keep]
-            state = index_state(state, keep)
+        alive, nxt, state = drop_ended(nxt == vocabulary.eos_id, done, alive, nxt, state)
+        if not len(alive):
+            break
         token = nxt[:, None]
     tokens = vocabulary.tokens
     out = []

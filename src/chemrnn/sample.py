@@ -86,14 +86,9 @@ def _sample_batch(model, vocabulary, b, temperature, max_length, gen, device):
         nxt = torch.multinomial(logp.exp(), 1, generator=gen).squeeze(1)
         nll[alive] -= logp.gather(1, nxt[:, None]).squeeze(1).double()
         buf[alive, step] = nxt
-        ended = nxt == eos
-        if ended.any():
-            finished[alive[ended]] = True
-            keep = ~ended
-            if not keep.any():
-                break
-            alive, nxt = alive[keep], nxt[keep]
-            state = index_state(state, keep)
+        alive, nxt, state = drop_ended(nxt == eos, finished, alive, nxt, state)
+        if not len(alive):
+            break
         token = nxt[:, None]
     rows = buf.cpu().numpy()
     seqs = []
@@ -101,6 +96,18 @@ def _sample_batch(model, vocabulary, b, temperature, max_length, gen, device):
         stop = np.flatnonzero((row == eos) | (row == vocabulary.pad_id))
         seqs.append(row[: stop[0] if len(stop) else len(row)].tolist())
     return seqs, nll.cpu().numpy(), finished.cpu().numpy()
+
+
+def drop_ended(ended, finished, alive, nxt, state):
+    """Rows that wrote <eos> leave the batch: marked in ``finished`` (by original row), dropped from the live rows,
+    their next tokens and the recurrent state. Returns ``(alive, nxt, state)``; ``alive`` is empty once all ended."""
+    if not ended.any():
+        return alive, nxt, state
+    finished[alive[ended]] = True
+    keep = ~ended
+    if not keep.any():
+        return alive[keep], nxt[keep], state
+    return alive[keep], nxt[keep], index_state(state, keep)
 
 
 @torch.no_grad()
