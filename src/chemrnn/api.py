@@ -223,81 +223,18 @@ def write_flagged(path, smiles: list[str], flags: list[str]) -> None:
         w.writerows(zip(smiles, flags))
 
 
-def shard_name(i: int, shards: int) -> str:
-    return f"shard-{i:05d}-of-{shards:05d}.smi"
-
-
-def _hash64(smiles):
-    """The 64-bit hash (BLAKE2b) of each SMILES, in order: 8 bytes a molecule, 10 M molecules in 80 MB."""
-    import hashlib
-
-    import numpy as np
-
-    return np.fromiter((int.from_bytes(hashlib.blake2b(x.encode(), digest_size=8).digest(), "little")
-                        for x in smiles), dtype=np.uint64)
-
-
 def sample_shards(model, n: int, shards: int, out_dir, *, temperature: float = 1.0, batch_size: int = 1024,
                   max_length: int = 140, seed: int = 0, device: str = "cpu", impl: str = "fused",
                   progress=None, known: set | None = None) -> dict:
-    """Sampling at scale: ``n`` draws in ``shards`` shards, ``OUT/shard-00000-of-0000K.smi`` …, each
-    holding the valid canonical molecules not written before (in an earlier shard or earlier in the same one), so
-    the shards together are a de-duplicated library. Shard ``i`` draws ``n // shards`` (+1 for the first
-    ``n % shards``) with a seed of its own (from ``seed`` and ``i``), so a rerun of the same command skips the
-    finished shards (each written atomically) and continues with the same result as an uninterrupted run;
-    other settings in the same folder are refused. ``OUT/manifest.json`` counts drawn, valid and new molecules per
-    shard. Molecules already written are remembered as 64-bit hashes (a collision would drop one molecule in
-    ~10^11 at 10 M). ``known`` (canonical SMILES, e.g. the training set: ``--novel-only``) are never written.
-    ``progress(done_shards, shards)`` after each shard."""
-    import json
+    """``chemrnn lm sample --shards``: sampling at scale into a folder of de-duplicated shards that a rerun resumes
+    (:func:`chemrnn.sample.sample_shards`). Returns the counts: drawn, valid, written, shards, seconds."""
+    from .sample import sample_shards as shards_of
 
-    import numpy as np
-
-    from .sample import sample
-
-    out_dir = Path(out_dir)
     if shards < 1 or n < shards:
         raise InputError(f"--shards must be between 1 and -n ({n:,}), not {shards}")
-    settings = {"model": str(model), "n": n, "shards": shards, "temperature": temperature,
-                "max_length": max_length, "seed": seed, "known": len(known) if known is not None else None}
-    manifest_path = out_dir / "manifest.json"
-    manifest = {"settings": settings, "shards": {}}
-    if manifest_path.exists():
-        old = json.loads(manifest_path.read_text())
-        if old.get("settings") != settings:
-            diff = sorted(k for k in settings if old.get("settings", {}).get(k) != settings[k])
-            raise InputError(f"holds shards sampled with other settings ({', '.join(diff)}); use another folder",
-                             out_dir)
-        manifest = old
-    out_dir.mkdir(parents=True, exist_ok=True)
-    m, vocab, tok, _ = load_lm(model, impl=impl, device=device)
-    seen = np.zeros(0, dtype=np.uint64)
-    t0 = time.perf_counter()
-    for i in range(shards):
-        path = out_dir / shard_name(i, shards)
-        if path.exists() and str(i) in manifest["shards"]:  # finished by an earlier sitting
-            seen = np.union1d(seen, _hash64(load_smiles_list(path)))
-            continue
-        draws = n // shards + (1 if i < n % shards else 0)
-        shard_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
-        s = sample(m, vocab, tok, draws, temperature=temperature, batch_size=batch_size, max_length=max_length,
-                   seed=shard_seed, device=device)
-        canon = [chem.canonical_or_none(x) for x in s.smiles]
-        fresh = list(dict.fromkeys(c for c in canon if c is not None and (known is None or c not in known)))
-        h = _hash64(fresh)
-        keep = ~np.isin(h, seen)  # and not in an earlier shard
-        written = [c for c, k in zip(fresh, keep) if k]
-        write_smiles(path, written)
-        seen = np.union1d(seen, h[keep])
-        valid = len(canon) - canon.count(None)
-        manifest["shards"][str(i)] = {"file": path.name, "drawn": draws, "valid": valid, "written": len(written)}
-        write_json(manifest_path, manifest)
-        if progress:
-            progress("shards", i + 1, shards)
-    per = manifest["shards"].values()
-    total = {"drawn": sum(x["drawn"] for x in per), "valid": sum(x["valid"] for x in per),
-             "written": sum(x["written"] for x in per), "shards": shards, "seconds": time.perf_counter() - t0}
-    return total
+    return shards_of(load_lm(model, impl=impl, device=device), n, shards, out_dir, model_name=str(model),
+                     temperature=temperature, batch_size=batch_size, max_length=max_length, seed=seed,
+                     device=device, progress=progress, known=known)
 
 
 class Generator:
