@@ -9,14 +9,17 @@ import time
 from pathlib import Path
 
 from . import chem
-from .datasets import cache_dir, is_dataset_name, resolve_input, resolve_model, shipped_model, smiles_column
+from .datasets import (canonical_cache as _canonical_cache, canonical_set, is_dataset_name,  # noqa: F401
+                       resolve_input, resolve_model, shipped_model, smiles_column)
 from .errors import InputError
 from .io import (atomic_write, BadLineError, base_suffix, check_writable, load_smiles_list, read_rows, sha256_of,
                  write_rejects, write_smiles)
-from .predict import (PropertyPredictor, embed_file, embed_smiles, evaluate_property_model as evaluate_property,
+# the API's calls that live in their own modules (re-exported)
+from .predict import (PropertyPredictor, embed_file, embed_smiles, evaluate_property_model as evaluate_property,  # noqa: F401
                       input_rows, predict_file, predict_smiles, with_unit)
-from .prepare import PrepareOptions, default_rejects_path, prepare, summary_path
+from .prepare import PrepareOptions, default_rejects_path, prepare, summary_path  # noqa: F401
 from .runinfo import hardware, record, versions, write_json
+from .utils import note as _note, reporter as _reporter
 
 
 def shipped_prior() -> Path:
@@ -255,78 +258,6 @@ class Generator:
 
 
 # ------------------------------------------------------------------------------------- evaluation
-def _reporter(progress):
-    """The API's progress protocol, ``progress(message, done=None, total=None)`` (a new message starts a new step),
-    for a callback of any arity: one that takes only a message hears each step once. A callback with a ``note``
-    method also hears, at once, the lines :func:`_note` sends (before a slow one-time step)."""
-    if progress is None:
-        return lambda message, done=None, total=None: None
-    import inspect
-
-    try:
-        params = inspect.signature(progress).parameters.values()
-        full = len(params) >= 3 or any(p.kind is p.VAR_POSITIONAL for p in params)
-    except (TypeError, ValueError):
-        full = True
-    if full:
-        return progress
-    last = []
-
-    def steps_only(message, done=None, total=None):
-        if not last or last[-1] != message:
-            last.append(message)
-            progress(message)
-
-    return steps_only
-
-
-def _note(say, message: str, step: bool = True) -> None:
-    """A line to show at once (what a slow step is about to do, what it left behind): through the progress
-    callback's ``note`` where it has one (the CLI's :class:`~chemrnn.cli._common.Steps`); else, with ``step``, as
-    a step of its own, and not at all without."""
-    note = getattr(say, "note", None)
-    if note is not None:
-        note(message)
-    elif step:
-        say(message)
-
-
-def canonical_set(source, jobs: int = 0, progress=None) -> set[str]:
-    """Canonical SMILES of a training file or dataset name, cached by the file's SHA-256 (the first time costs
-    about 3 minutes for MOSES train's 1.58 M molecules on 2 cores; ``progress`` hears of it, in counts)."""
-    import gzip
-    import os
-    from multiprocessing import get_context
-
-    say = _reporter(progress)
-    path = resolve_input(source)
-    cached = _canonical_cache(path)
-    if cached.exists():
-        say(f"novelty: reading the canonical set of {path.name} (cached)")
-        with gzip.open(cached, "rt") as fh:
-            return set(fh.read().split())
-    smiles = load_smiles_list(path, smiles_column(source))
-    message = (f"novelty: canonicalizing {path.name} ({len(smiles):,} molecules, once: cached for later runs in "
-               f"{cached.parent})")
-    say(message, 0, len(smiles))
-    chunks = [smiles[i: i + 2000] for i in range(0, len(smiles), 2000)]
-    jobs = jobs or os.cpu_count() or 1
-    canon: set[str] = set()
-    done = 0
-    pool = get_context("fork").Pool(jobs) if jobs > 1 and len(chunks) > 2 else None
-    try:
-        for part in (pool.imap(chem.canonical_batch, chunks) if pool else map(chem.canonical_batch, chunks)):
-            canon.update(c for c, _ in part if c)
-            done += len(part)
-            say(message, done, len(smiles))
-    finally:
-        if pool is not None:
-            pool.terminate()
-    with atomic_write(cached) as fh:
-        fh.write("\n".join(sorted(canon)) + "\n")
-    return canon
-
-
 def reference_draw(source, n: int, seed: int = 0) -> list[str]:
     """A random draw of ``n`` valid canonical SMILES from a file or dataset (test files are ordered)."""
     import random
@@ -852,11 +783,6 @@ def demo(output, *, model=None, n: int = 2000, fcd: bool = True, train: str | No
     lap("report")
     return {"model": model_path, "metrics": m, "sampling_seconds": res["seconds"], "n": n,
             "property_MAE": props["MAE"], "train": train, "seconds": seconds}
-
-
-def _canonical_cache(source) -> Path:
-    """Where :func:`canonical_set` caches the canonical SMILES of a training set."""
-    return cache_dir() / "canonical" / f"{sha256_of(resolve_input(source))[:24]}.smi.gz"
 
 
 # ------------------------------------------------------------------------------------------ training

@@ -249,3 +249,49 @@ def resolve_model(spec: str | os.PathLike | None, kind: str = "language") -> Pat
     where = "" if p.is_absolute() else f" (a relative path is read from the current folder, {Path.cwd()})"
     raise InputError(f"no such model file or directory{where}; shipped {kind} models: "
                      f"{', '.join(SHIPPED_MODELS[kind])}", p)
+
+
+# ------------------------------------------------------------------ canonical sets, cached
+def canonical_cache(source) -> Path:
+    """Where :func:`canonical_set` caches the canonical SMILES of a training set."""
+    return cache_dir() / "canonical" / f"{sha256_of(resolve_input(source))[:24]}.smi.gz"
+
+
+def canonical_set(source, jobs: int = 0, progress=None) -> set[str]:
+    """Canonical SMILES of a training file or dataset name, cached by the file's SHA-256 (the first time costs
+    about 3 minutes for MOSES train's 1.58 M molecules on 2 cores; ``progress`` hears of it, in counts)."""
+    import gzip
+    import os
+    from multiprocessing import get_context
+
+    from . import chem
+    from .io import atomic_write, load_smiles_list
+    from .utils import reporter
+
+    say = reporter(progress)
+    path = resolve_input(source)
+    cached = canonical_cache(path)
+    if cached.exists():
+        say(f"novelty: reading the canonical set of {path.name} (cached)")
+        with gzip.open(cached, "rt") as fh:
+            return set(fh.read().split())
+    smiles = load_smiles_list(path, smiles_column(source))
+    message = (f"novelty: canonicalizing {path.name} ({len(smiles):,} molecules, once: cached for later runs in "
+               f"{cached.parent})")
+    say(message, 0, len(smiles))
+    chunks = [smiles[i: i + 2000] for i in range(0, len(smiles), 2000)]
+    jobs = jobs or os.cpu_count() or 1
+    canon: set[str] = set()
+    done = 0
+    pool = get_context("fork").Pool(jobs) if jobs > 1 and len(chunks) > 2 else None
+    try:
+        for part in (pool.imap(chem.canonical_batch, chunks) if pool else map(chem.canonical_batch, chunks)):
+            canon.update(c for c, _ in part if c)
+            done += len(part)
+            say(message, done, len(smiles))
+    finally:
+        if pool is not None:
+            pool.terminate()
+    with atomic_write(cached) as fh:
+        fh.write("\n".join(sorted(canon)) + "\n")
+    return canon

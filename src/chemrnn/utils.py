@@ -93,3 +93,40 @@ def inference_precision(precision: str = "auto"):
     if precision == "bf16":
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+# ------------------------------------------------------------------ progress
+def reporter(progress):
+    """The API's progress protocol, ``progress(message, done=None, total=None)`` (a new message starts a new step),
+    for a callback of any arity: one that takes only a message hears each step once. A callback with a ``note``
+    method also hears, at once, the lines :func:`note` sends (before a slow one-time step)."""
+    if progress is None:
+        return lambda message, done=None, total=None: None
+    import inspect
+
+    try:
+        params = inspect.signature(progress).parameters.values()
+        full = len(params) >= 3 or any(p.kind is p.VAR_POSITIONAL for p in params)
+    except (TypeError, ValueError):
+        full = True
+    if full:
+        return progress
+    last = []
+
+    def steps_only(message, done=None, total=None):
+        if not last or last[-1] != message:
+            last.append(message)
+            progress(message)
+
+    return steps_only
+
+
+def note(say, message: str, step: bool = True) -> None:
+    """A line to show at once (what a slow step is about to do, what it left behind): through the progress
+    callback's ``note`` where it has one (the CLI's :class:`~chemrnn.cli._common.Steps`); else, with ``step``, as
+    a step of its own, and not at all without."""
+    note = getattr(say, "note", None)
+    if note is not None:
+        note(message)
+    elif step:
+        say(message)

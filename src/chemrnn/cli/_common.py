@@ -15,9 +15,7 @@ from rich.markup import escape
 # One list per shared option, so that every command offers the same values and a bad one (on the command line or
 # in a --config file) is refused at parse time, exit 2, with the valid ones listed. Use the Literal aliases as the
 # option's annotation: ``cell: Cell = typer.Option("gru", "--cell", help=...)``.
-from ..datasets import resolve_input, smiles_column
 from ..errors import InputError
-from ..io import read_rows
 from ..options import (CELLS, CLI_PRECISIONS as PRECISIONS, DEVICES, FINETUNE_UNKNOWN, GRU_FORMS, IMPLS,
                        LIBRARY_METHODS, LM_PRESETS, LR_SCHEDULES, POOLINGS, RECIPE_CHOICES as RECIPES, SPLITS,
                        QUALITY_PRESETS, STRATEGIES, TOKENIZERS, UNKNOWN_TOKENS)

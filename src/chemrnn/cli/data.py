@@ -10,8 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..datasets import resolve_input, smiles_column
-from ..errors import InputError
-from ..io import check_writable, clip, read_rows
+from ..io import check_writable, clip
 from ._common import SKIP_BAD_LINES_HELP, Steps, TokenizerName, UnknownTokens, console, err_console, say as _say
 
 data_app = typer.Typer(help="Read, clean, inspect and encode SMILES files.", no_args_is_help=True)
