@@ -75,11 +75,10 @@ def run_stage(lm, jobs: dict[tuple, list[str]], make, draws: int, seed: int) -> 
         found = {flat(s) for s in good}
         regenerated += sum(flat(a) in found for a in actives)
         targets += len(actives)
-        valid = [s for s in raw if s and chem.canonical_or_none(s)]
         for k, v in counts.items():
             totals[k] += v
         totals["drawn"] += draws
-        totals["valid"] += len(valid)
+        totals["valid"] += len(good) + counts["core_missing"]  # readable by RDKit, the core kept or not
         totals["with_core"] += len(good)
         totals["unique"] += len(set(good))
         if (i + 1) % 20 == 0:

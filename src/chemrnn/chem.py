@@ -599,12 +599,16 @@ def decoration_template(mol: Chem.Mol) -> str:
     string), never the first atom: a language model writes the rest of the molecule where each one stands. Of the
     spellings rooted at each real atom (canonical atom order), the first that ends with an attachment point is
     taken — its last decoration is written freely until the end of the string — else the first."""
-    plain = _plain(mol)
-    ranks = list(Chem.CanonicalRankAtoms(plain))
-    roots = sorted((a.GetIdx() for a in plain.GetAtoms() if a.GetAtomicNum()), key=lambda i: ranks[i])
-    spellings = [Chem.MolToSmiles(plain, rootedAtAtom=i) for i in roots]
+    spellings = _rooted_spellings(_plain(mol))
     ends = [s for s in spellings if _ends_with_point(s)]
     return (ends or spellings)[0]
+
+
+def _rooted_spellings(mol: Chem.Mol) -> list[str]:
+    """The SMILES of ``mol`` rooted at each of its real atoms (not an attachment point), in canonical atom order."""
+    ranks = list(Chem.CanonicalRankAtoms(mol))
+    roots = sorted((a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum()), key=lambda i: ranks[i])
+    return [Chem.MolToSmiles(mol, rootedAtAtom=i) for i in roots]
 
 
 def _ends_with_point(smiles: str) -> bool:
@@ -617,9 +621,7 @@ def linker_parts(a: Chem.Mol, b: Chem.Mol) -> tuple[str, str]:
     starting at the atom that carried it (so it follows the linker). Raises ValueError when ``a`` cannot be spelled
     with its attachment point last."""
     plain_a = _plain(a)
-    ranks = list(Chem.CanonicalRankAtoms(plain_a))
-    roots = sorted((x.GetIdx() for x in plain_a.GetAtoms() if x.GetAtomicNum()), key=lambda i: ranks[i])
-    candidates = [Chem.MolToSmiles(plain_a, rootedAtAtom=i) for i in roots]
+    candidates = _rooted_spellings(plain_a)
     # else random spellings (seeded), shortest first, until one ends with the attachment point
     candidates += sorted(set(Chem.MolToRandomSmilesVect(plain_a, 500, randomSeed=7)), key=lambda t: (len(t), t))
     head = next((t for t in candidates if _ends_with_point(t) and not t.startswith("*")

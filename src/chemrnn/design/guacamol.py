@@ -12,7 +12,7 @@ from ..datasets import resolve_input, smiles_column
 from ..errors import InputError
 from ..io import load_smiles_list
 from ..scoring import ScoringFunction
-from .config import DesignConfig
+from .config import GUACAMOL_HILLCLIMB, DesignConfig
 from .run import DesignRun
 
 
@@ -25,9 +25,7 @@ PRESETS: dict[str, dict] = {
     "default": {"optimizer": "reinvent", "prior": "shipped", "budget": 5000, "batch_size": 128, "options": {},
                 "diversity_filter": {}, "population": None, "population_size": 0, "population_filter": None,
                 "budget_after_population": False, "stop_at": None, "workers": 1},
-    "guacamol": {"optimizer": "hillclimb", "prior": "chembl", "budget": 61440, "batch_size": 1024,
-                 "options": {"top_k": 256, "epochs": 1, "batch_size": 64, "lr": 1e-3},
-                 "diversity_filter": {"kind": "none"}, "population": "chembl", "population_size": "all",
+    "guacamol": {**GUACAMOL_HILLCLIMB, "budget": 61440, "population": "chembl", "population_size": "all",
                  "population_filter": "guacamol", "budget_after_population": True, "stop_at": 1.0, "workers": 2},
 }
 # GuacaMol removed from its ChEMBL training set every molecule with ECFP4 Tanimoto >= 0.323 to one of its holdout drugs

@@ -158,7 +158,8 @@ class DesignRun:
         t3 = time.perf_counter()
         self.step, self.scored = k + 1, self.scored + n
         self._record_best(canon, raw)
-        cache_rows = self.scoring.take_fresh() if hasattr(self.scoring, "take_fresh") else []
+        fresh = self.scoring.take_fresh() if hasattr(self.scoring, "take_fresh") else []
+        cache_rows = self.scoring.cache_rows(fresh) if fresh and self.run_dir is not None else []
         rows = [{"step": k, "smiles": s, "canonical": c or "", "score": f"{f:.6g}", "raw_score": f"{r:.6g}",
                  **{name: f"{comps[i, j]:.6g}" for j, name in enumerate(self.columns)}, "quality": reasons[i] or "",
                  "scoring_failure": self.last_failures[i] or ""}
@@ -353,7 +354,7 @@ def _run_locked(run: DesignRun, cfg: DesignConfig, scoring_cfg: dict, config_pat
         cache_file.unlink(missing_ok=True)
         if fresh and population is not None:
             run.seed_population(*population)
-            _append_rows(cache_file, [[-1, *r] for r in scoring.take_fresh()], cache_header)
+            _append_rows(cache_file, [[-1, *r] for r in scoring.cache_rows(scoring.take_fresh())], cache_header)
     truncate_csv(run_dir / "scored.csv", run.step - 1)  # rows of steps after the saved state go
     truncate_csv(run_dir / "log.csv", run.step - 1)
     header = ["step", "smiles", "canonical", "score", "raw_score", *run.columns, "quality"]

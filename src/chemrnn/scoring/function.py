@@ -124,14 +124,17 @@ class ScoringFunction:
                       {nm: raw[:, j] for j, nm in enumerate(self.names)}, canon, failures)
 
     # ------------------------------------------------------------------ the cache kept beside a design run
-    def take_fresh(self) -> list[list[str]]:
-        """The cache entries computed since the last call, as rows of text (canonical SMILES, total, failure, each
-        component's desirability, each component's raw value; floats written exactly), for a run to keep and
-        :meth:`load_rows` to read back on resume."""
-        rows = [[c, repr(float(t)), f or "", *map(repr, map(float, d)), *map(repr, map(float, r))]
-                for c, (t, d, r, f) in self._fresh]
-        self._fresh = []
-        return rows
+    def take_fresh(self) -> list[tuple[str, tuple]]:
+        """The cache entries computed since the last call (a run that keeps them writes :meth:`cache_rows`)."""
+        fresh, self._fresh = self._fresh, []
+        return fresh
+
+    @staticmethod
+    def cache_rows(entries: list[tuple[str, tuple]]) -> list[list[str]]:
+        """Cache entries as rows of text (canonical SMILES, total, failure, each component's desirability, each
+        component's raw value; floats written exactly), which :meth:`load_rows` reads back on resume."""
+        return [[c, repr(float(t)), f or "", *map(repr, map(float, d)), *map(repr, map(float, r))]
+                for c, (t, d, r, f) in entries]
 
     def cache_header(self) -> list[str]:
         return ["canonical", "total", "failure", *(f"des:{n}" for n in self.names), *(f"raw:{n}" for n in self.names)]
