@@ -6,7 +6,8 @@ hard), ``descriptor`` (RDKit logP, TPSA, MW, HBD/HBA, rotatable bonds, rings …
 reference molecules: ECFP4/6, FCFP4, atom pairs, ECFP4 counts), ``substructure`` (required or forbidden SMARTS),
 ``isomer`` (closeness to a molecular formula, as GuacaMol's isomer tasks), ``property`` (a chemrnn property model,
 e.g. the shipped logP/TPSA one), ``activity`` (p(active) from a target-activity model: Segler's "target
-prediction model") and ``python`` (a user's function by import path).
+prediction model"), ``python`` (a user's function by import path), ``external`` (any program that reads SMILES and
+writes scores), ``docking`` (AutoDock Vina via DOCKSTRING) and ``chemprop`` (a chemprop 2.x model file).
 """
 from __future__ import annotations
 
@@ -335,6 +336,138 @@ class Docking(Component):
         return out
 
 
+class Chemprop(Component):
+    """A chemprop 2.x model's prediction (Heid et al. 2024, J. Chem. Inf. Model.: a directed message-passing network):
+    ``model`` is a file chemprop wrote (``best.pt`` or a ``.ckpt``), the folder ``chemprop train`` wrote (every
+    ``model_*/best.pt`` in it: an ensemble), or a list of those; the value is the ensemble's mean, as ``chemprop
+    predict`` writes it, for the output ``task`` (its column name or index; the first by default). Regression values
+    are in the units the model was trained on; a classifier gives p(class 1). Needs the ``chemprop`` extra
+    (``pip install -e '.[chemprop]'``). chemprop reads its files with pickle: load only models you trust."""
+
+    kind = "chemprop"
+
+    def __init__(self, model: list[str] | str, task: int | str = 0, batch_size: int = 256):
+        if found := v.integer(1).problem("batch_size", batch_size):
+            raise InputError(f"chemprop component: {found[0]}")
+        try:
+            import chemprop  # noqa: F401
+        except ImportError:
+            raise InputError("the chemprop component needs the chemprop extra: pip install -e '.[chemprop]'") from None
+        paths = _chemprop_files(model)
+        self.models = [_load_chemprop(p) for p in paths]
+        columns = _chemprop_columns(paths[0], self.models[0])
+        if isinstance(task, bool) or not isinstance(task, (int, str)):
+            raise InputError(f"chemprop component: task must be an output's name or index, not {task!r}")
+        if isinstance(task, str):
+            if task not in columns:
+                raise InputError(f"chemprop component: the model has no output {task!r}; its outputs: "
+                                 f"{', '.join(columns)}")
+            task = columns.index(task)
+        if not 0 <= task < len(columns):
+            raise InputError(f"chemprop component: task {task} is out of range (the model has {len(columns)} "
+                             f"outputs: {', '.join(columns)})")
+        self.task, self.batch_size, self.paths = task, int(batch_size), paths
+        self.featurizer = _chemprop_featurizer(self.models[0], paths[0])
+
+    def raw(self, mols, smiles):
+        out = np.full(len(smiles), np.nan)
+        ok = [i for i, m in enumerate(mols) if m is not None]
+        if ok:
+            out[ok] = self.predict([mols[i] for i in ok])
+        return out
+
+    def predict(self, mols: list) -> np.ndarray:
+        """The ensemble mean for RDKit molecules, in chemprop's own featurization and batching."""
+        import torch
+        from chemprop import data
+
+        points = [data.MoleculeDatapoint(m) for m in mols]
+        loader = data.build_dataloader(data.MoleculeDataset(points, featurizer=self.featurizer),
+                                       batch_size=self.batch_size, num_workers=0, shuffle=False)
+        per_model = []
+        with torch.inference_mode():
+            for net in self.models:
+                parts = [_chemprop_output(net, batch) for batch in loader]
+                per_model.append(torch.cat(parts).double())
+        mean = torch.stack(per_model).mean(0)
+        return mean[:, self.task].numpy()
+
+
+def _chemprop_files(model) -> list[Path]:
+    """The model files a ``model`` setting names: files as given, a folder's ``model_*/best.pt`` (or ``*.pt``)."""
+    names = [model] if isinstance(model, str) else model
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+        raise InputError(f"chemprop component: model must be a path or a list of paths, not {model!r}")
+    files: list[Path] = []
+    for name in names:
+        path = Path(name).expanduser()
+        if path.is_dir():
+            found = sorted(path.glob("model_*/best.pt")) or sorted(path.glob("*.pt"))
+            if not found:
+                raise InputError(f"chemprop component: {path} holds no chemprop model (no model_*/best.pt, no *.pt)")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputError(f"chemprop component: model file not found: {path}")
+    return files
+
+
+def _load_chemprop(path: Path):
+    """A single-molecule chemprop MPNN in evaluation mode, or an :class:`InputError` saying why not."""
+    import torch
+    from chemprop.models import MPNN
+
+    try:
+        net = MPNN.load_from_file(path, map_location=torch.device("cpu"))
+    except Exception as exc:  # noqa: BLE001 (a file that is not a chemprop model: say so)
+        raise InputError(f"chemprop component: {path} is not a chemprop 2.x single-molecule model "
+                         f"({type(exc).__name__}: {str(exc)[:160]})") from None
+    return net.eval()
+
+
+def _chemprop_columns(path: Path, net) -> list[str]:
+    """The output names chemprop stored with the model, else ``pred_0``, ``pred_1`` …"""
+    import torch
+
+    stored = torch.load(path, map_location="cpu", weights_only=False)
+    names = stored.get("output_columns") if isinstance(stored, dict) else None
+    if isinstance(names, (list, tuple)) and names and all(isinstance(n, str) for n in names):
+        return list(names)
+    return [f"pred_{i}" for i in range(net.predictor.n_tasks)]
+
+
+def _chemprop_output(net, batch):
+    """One batch's predictions ``[n, tasks]``: a mean-variance or evidential head gives its mean, a multiclass head is
+    refused."""
+    bmg, V_d, X_d, *_ = batch
+    y = net(bmg, V_d, X_d)
+    if y.ndim == 3:
+        if y.shape[-1] in (2, 4) and type(net.predictor).__name__ in ("MveFFN", "EvidentialFFN", "QuantileFFN"):
+            return y[..., 0]
+        raise InputError("chemprop component: multiclass models are not supported (one value per molecule is needed)")
+    return y
+
+
+def _chemprop_featurizer(net, path: Path):
+    """chemprop's default molecule featurizer (v2 atom features, or v1 for a model trained with them): the one whose
+    dimensions the model accepts; a model that needs extra descriptors or atom features is refused."""
+    from chemprop import data, featurizers
+
+    probe = [data.MoleculeDatapoint(chem.mol("CC(=O)N"))]
+    for mode in (featurizers.MultiHotAtomFeaturizer.v2, featurizers.MultiHotAtomFeaturizer.v1):
+        feat = featurizers.SimpleMoleculeMolGraphFeaturizer(atom_featurizer=mode())
+        batch = next(iter(data.build_dataloader(data.MoleculeDataset(probe, featurizer=feat), batch_size=1,
+                                                num_workers=0, shuffle=False)))
+        try:
+            _chemprop_output(net, batch)
+        except RuntimeError:
+            continue
+        return feat
+    raise InputError(f"chemprop component: {path} needs inputs beyond a SMILES (extra descriptors or atom/bond "
+                     f"features, or another featurizer): only models trained on SMILES alone can score molecules")
+
+
 def docking_targets() -> list[str]:
     """DOCKSTRING's target names; an :class:`InputError` naming the extra where it is not installed."""
     _docking_path()
@@ -382,7 +515,7 @@ def _dock_one(job: tuple[str, str, int, int]) -> tuple[float | None, str | None]
 
 
 COMPONENTS = {c.kind: c for c in (QED, SA, Descriptor, Similarity, Substructure, Isomer, PropertyModel, Activity,
-                                  Python, External, Docking)}
+                                  Python, External, Docking, Chemprop)}
 COMMON_KEYS = ("type", "name", "weight", "modifier")
 
 
