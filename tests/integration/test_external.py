@@ -82,3 +82,38 @@ def test_a_design_run_goes_on_through_failures_and_counts_them(tmp_path):
     assert failed and {r["canonical"] for r in failed} == {r["canonical"] for r in nitrogen}
     assert all(float(r["score"]) == 0.0 and "not a score: 'x'" in r["scoring_failure"] for r in failed)
     assert summary["scoring_failures"]["count"] == len(failed)
+
+
+def test_scoring_in_worker_processes_equals_scoring_in_one(sample_smiles):
+    comps = [{"type": "qed"}, {"type": "sa"}, {"type": "similarity", "smiles": ["CC(=O)Oc1ccccc1C(=O)O"]},
+             {"type": "external", "command": [sys.executable, "-c", LENGTH], "batch_size": 7}]
+    mols = sample_smiles[:150] + ["not a smiles"]
+    one = ScoringFunction.from_config({"component": comps}).score(mols)
+    two = ScoringFunction.from_config({"component": comps, "workers": 2}).score(mols)
+    assert np.array_equal(one.total, two.total) and one.total[:150].all() and two.total[-1] == 0.0
+    for name in one.raw:
+        assert np.array_equal(one.raw[name], two.raw[name], equal_nan=True), name
+
+
+def test_a_molecule_past_the_per_molecule_timeout_fails_and_the_others_score():
+    # the program hangs on the molecule holding an O; each molecule is scored in a task of its own
+    code = "import sys, time\nfor line in sys.stdin:\n    time.sleep(30) if 'O' in line else print(1.0)"
+    config = {"component": [{"type": "external", "command": [sys.executable, "-c", code]}],
+              "workers": 2, "timeout": 1.5}
+    t0 = time.perf_counter()
+    sc = ScoringFunction.from_config(config).score(MOLS)
+    assert time.perf_counter() - t0 < 15
+    hung = [i for i, m in enumerate(MOLS) if "O" in m]
+    assert [i for i, f in enumerate(sc.failures) if f] == hung
+    assert all("took longer than 1.5 s" in sc.failures[i] for i in hung) and not sc.total[hung].any()
+    assert all(sc.total[i] == 1.0 for i in range(len(MOLS)) if i not in hung)
+
+
+@pytest.mark.parametrize("keys, message", [
+    ({"workers": 0}, r"\[scoring\]: workers must be an integer >= 1"),
+    ({"timeout": 0}, r"\[scoring\]: timeout must be a number > 0"),
+    ({"threads": 2}, r"unknown key\(s\) threads; valid: aggregation, component, cache, workers, timeout"),
+])
+def test_bad_scoring_process_settings_are_refused(keys, message):
+    with pytest.raises(InputError, match=message):
+        ScoringFunction.from_config({"component": [{"type": "qed"}], **keys})

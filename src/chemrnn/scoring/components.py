@@ -296,6 +296,7 @@ class Docking(Component):
 
     kind = "docking"
     can_fail = True
+    runs_processes = True  # it docks in its own worker processes, not in the scoring function's
 
     def __init__(self, target: str, seed: int = 0, cpus: int = 1, workers: int = 1, timeout: float = 600.0):
         for key, value, ok in (("seed", seed, v.integer(0)), ("cpus", cpus, v.integer(1)),

@@ -14,6 +14,10 @@ Config (the ``[scoring]`` table of a design run, TOML)::
     descriptor = "logP"
     weight = 0.5
     modifier = { type = "window", low = 1, high = 3, decay = 1 }
+
+``workers = N`` scores the molecules of a call in N forked processes (components that run their own processes —
+docking — keep them); ``timeout = S`` gives each molecule S seconds there (it is then scored alone, one task a
+molecule): one that runs longer fails with the reason and scores 0, and the run goes on.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import chem
+from .. import validate as v
 from ..errors import InputError
 from .components import make_component
 
@@ -46,7 +51,7 @@ class ScoringFunction:
     """``f(smiles) -> scores in [0, 1]``; see the module docstring for the config."""
 
     def __init__(self, components: list[tuple[str, float, object, object]], aggregation: str = "arithmetic",
-                 cache: bool = True):
+                 cache: bool = True, *, workers: int = 1, timeout: float | None = None):
         if aggregation not in AGGREGATIONS:
             raise InputError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, not {aggregation!r}")
         if not components:
@@ -63,20 +68,25 @@ class ScoringFunction:
         self.calls = 0  # molecules scored without the cache: the budget of a design run counts these
         self.hits = 0  # molecules served from the cache
         self._fresh: list[tuple[str, tuple]] = []  # entries computed since the last take_fresh()
-        self.can_fail = any(getattr(c[2], "can_fail", False) for c in components)
+        found = v.integer(1).problem("workers", workers) or (
+            timeout is not None and v.positive().problem("timeout", timeout))
+        if found:
+            raise InputError(f"[scoring]: {found[0]}")
+        self.workers, self.timeout = int(workers), None if timeout is None else float(timeout)
+        self.can_fail = timeout is not None or any(getattr(c[2], "can_fail", False) for c in components)
 
     @classmethod
     def from_config(cls, config: dict) -> "ScoringFunction":
         config = dict(config)
-        bad = set(config) - {"aggregation", "component", "cache"}
+        keys = ("aggregation", "component", "cache", "workers", "timeout")
+        bad = set(config) - set(keys)
         if bad:
-            raise InputError(f"[scoring]: unknown key(s) {', '.join(sorted(bad))}; valid: aggregation, component, "
-                             f"cache")
+            raise InputError(f"[scoring]: unknown key(s) {', '.join(sorted(bad))}; valid: {', '.join(keys)}")
         comps = config.get("component")
         if not isinstance(comps, list) or not comps:
             raise InputError("[scoring] needs at least one [[scoring.component]] table")
         return cls([make_component(c) for c in comps], config.get("aggregation", "arithmetic"),
-                   config.get("cache", True))
+                   config.get("cache", True), workers=config.get("workers", 1), timeout=config.get("timeout"))
 
     def aggregate(self, desirability: np.ndarray) -> np.ndarray:
         """Weighted mean over components (columns) of desirabilities ``[n, k]``."""
@@ -88,12 +98,17 @@ class ScoringFunction:
     def _compute(self, smiles: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str | None]]:
         mols = [chem.mol(s) for s in smiles]
         failed: list[str | None] = [None] * len(smiles)
-        columns = []
-        for name, _, comp, _ in self.components:
-            columns.append(comp.raw(mols, smiles))
+        raw = np.full((len(smiles), len(self.components)), np.nan)
+        pooled = [k for k, c in enumerate(self.components) if not getattr(c[2], "runs_processes", False)]
+        if self.workers > 1 or self.timeout is not None:
+            raw[:, pooled], why = _in_processes(self, pooled, smiles)
+            failed = [a or b for a, b in zip(failed, why)]
+        for k, (name, _, comp, _) in enumerate(self.components):
+            if k in pooled and (self.workers > 1 or self.timeout is not None):
+                continue
+            raw[:, k] = comp.raw(mols, smiles)
             for i, reason in getattr(comp, "failures", {}).items():
                 failed[i] = failed[i] or f"{name}: {reason}"
-        raw = np.stack(columns, 1)
         des = np.stack([c[3](raw[:, k]) for k, c in enumerate(self.components)], 1)
         total = self.aggregate(des)
         total[[i for i, f in enumerate(failed) if f]] = 0.0
@@ -153,3 +168,106 @@ class ScoringFunction:
 
     def __call__(self, smiles: list[str]) -> np.ndarray:
         return self.score(list(smiles)).total
+
+
+_FORKED: list = []  # the scoring function a pool's forked workers inherit (its modifiers cannot be pickled)
+
+
+def _raw_part(columns: list[int], smiles: list[str]) -> tuple[np.ndarray, list]:
+    """The raw values of ``columns`` for ``smiles`` and each molecule's failure (run in a worker process)."""
+    scoring = _FORKED[-1]
+    mols = [chem.mol(s) for s in smiles]
+    raw, failed = np.full((len(smiles), len(columns)), np.nan), [None] * len(smiles)
+    for j, k in enumerate(columns):
+        name, _, comp, _ = scoring.components[k]
+        raw[:, j] = comp.raw(mols, smiles)
+        for i, reason in getattr(comp, "failures", {}).items():
+            failed[i] = failed[i] or f"{name}: {reason}"
+    return raw, failed
+
+
+def _in_processes(scoring: ScoringFunction, columns: list[int], smiles: list[str]) -> tuple[np.ndarray, list]:
+    """:func:`_raw_part` over ``scoring.workers`` forked processes: a few chunks a worker, or, with a per-molecule
+    timeout, one process a molecule (:func:`_each_in_time`)."""
+    import multiprocessing
+
+    n = len(smiles)
+    if not columns or not n:
+        return np.full((n, len(columns)), np.nan), [None] * n
+    if scoring.timeout is not None:
+        return _each_in_time(scoring, columns, smiles)
+    size = max(1, -(-n // (4 * scoring.workers)))
+    starts = list(range(0, n, size))
+    _FORKED.append(scoring)
+    try:
+        with multiprocessing.get_context("fork").Pool(min(scoring.workers, len(starts)), _one_thread) as pool:
+            parts = pool.starmap(_raw_part, [(columns, smiles[a: a + size]) for a in starts])
+    finally:
+        _FORKED.pop()
+    return np.concatenate([p[0] for p in parts]), [f for p in parts for f in p[1]]
+
+
+def _each_in_time(scoring: ScoringFunction, columns: list[int], smiles: list[str]) -> tuple[np.ndarray, list]:
+    """Each molecule in a forked process of its own, ``scoring.workers`` at a time; a process that runs past
+    ``scoring.timeout`` seconds is killed with the programs it started, and its molecule fails with the reason."""
+    import contextlib
+    import multiprocessing
+    import multiprocessing.connection
+    import os
+    import signal
+    import time
+
+    ctx = multiprocessing.get_context("fork")
+    raw, failed = np.full((len(smiles), len(columns)), np.nan), [None] * len(smiles)
+    waiting, running = list(range(len(smiles))), {}
+    _FORKED.append(scoring)
+    try:
+        while waiting or running:
+            while waiting and len(running) < scoring.workers:
+                i = waiting.pop(0)
+                recv, send = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_send_part, args=(send, columns, smiles[i]), daemon=True)
+                proc.start()
+                send.close()
+                running[i] = (proc, recv, time.monotonic())
+            ready = multiprocessing.connection.wait([r for _, r, _ in running.values()], timeout=0.05)
+            for i, (proc, recv, started) in list(running.items()):
+                if recv in ready:
+                    try:
+                        part, why = recv.recv()
+                        raw[i], failed[i] = part[0], why[0]
+                    except EOFError:
+                        proc.join()
+                        failed[i] = f"the scoring process ended without a score (exit {proc.exitcode})"
+                elif time.monotonic() - started > scoring.timeout:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    failed[i] = f"scoring took longer than {scoring.timeout:g} s"
+                else:
+                    continue
+                proc.join()
+                recv.close()
+                del running[i]
+    finally:
+        _FORKED.pop()
+        for proc, _, _ in running.values():
+            proc.kill()
+    return raw, failed
+
+
+def _send_part(conn, columns: list[int], smi: str) -> None:
+    """A timed worker: its own process group (so that a kill reaches the programs it starts), one molecule scored."""
+    import os
+
+    os.setpgrp()
+    _one_thread()
+    conn.send(_raw_part(columns, [smi]))
+    conn.close()
+
+
+def _one_thread() -> None:
+    """A scoring worker uses one thread for torch-based components (N workers share the cores)."""
+    import sys
+
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
