@@ -212,6 +212,70 @@ def test_killed_run_resumes(tmp_path):
     assert set(per_step.values()) == {48} and len(per_step) == done + 2
 
 
+# an external scorer that notes every molecule it is asked for: the share of aromatic atoms, after a pause
+NOTING = """import sys, time
+time.sleep(0.3)
+smiles = [line.strip() for line in sys.stdin]
+with open(sys.argv[1], "a") as fh:
+    fh.writelines(s + "\\n" for s in smiles)
+for s in smiles:
+    print(sum(ch in "cnos" for ch in s) / len(s))
+"""
+
+
+@pytest.mark.slow
+def test_a_run_killed_with_sigkill_resumes_from_its_score_cache_and_equals_an_uninterrupted_one(tmp_path):
+    script = tmp_path / "scorer.py"
+    script.write_text(NOTING)
+
+    def cfg(name: str) -> Path:
+        path = config(tmp_path, "hillclimb", 48 * 8)
+        noted = tmp_path / f"{name}.log"
+        text = path.read_text().split("[scoring]")[0] + (
+            f'[scoring]\n[[scoring.component]]\ntype = "external"\ncommand = ["{sys.executable}", "{script}", '
+            f'"{noted}"]\n')
+        (tmp_path / f"{name}.toml").write_text(text)
+        return tmp_path / f"{name}.toml"
+
+    straight = tmp_path / "straight"
+    run_design(cfg("straight"), straight)
+    once = (tmp_path / "straight.log").read_text().split()
+    assert len(once) == len(set(once))  # within a run, no molecule is scored twice
+
+    run = tmp_path / "killed"
+    code = f"from chemrnn.design import run_design; run_design({str(cfg('killed'))!r}, {str(run)!r})"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not (run / "log.csv").exists() or len(log(run)) < 2):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 2 <= len(log(run)) < 8  # killed mid-run
+    with open(run / "score_cache.csv", newline="") as fh:
+        cached = {r["canonical"] for r in csv.DictReader(fh)}
+    before = len((tmp_path / "killed.log").read_text().split())
+
+    summary = run_design(cfg("killed"), run)
+    assert (run / "scored.csv").read_text() == (straight / "scored.csv").read_text()
+    again = (tmp_path / "killed.log").read_text().split()[before:]
+    assert cached and not cached & set(again)  # what the cache held was not scored again
+    assert len(again) == len(set(again)) == len(set(once) - cached)
+    assert summary["score_cache"]["computed"] == len(again)
+
+
+def test_a_score_cache_row_half_written_at_a_kill_is_dropped_on_resume(tmp_path):
+    run = tmp_path / "run"
+    run_design(config(tmp_path, "reinvent", 96), run)
+    cache = run / "score_cache.csv"
+    whole = cache.read_text()
+    cache.write_text(whole + "1,CCCCCCCCCCCCCCCCCCCC,0.12")  # a kill in the middle of a row: no line end
+    run_design(config(tmp_path, "reinvent", 144), run)
+    with open(cache, newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert cache.read_text().startswith(whole) and all(len(r) == len(rows[0]) for r in rows)
+    assert not any(r[1] == "CCCCCCCCCCCCCCCCCCCC" and r[2] == "0.12" for r in rows)
+
+
 @pytest.mark.parametrize("example", sorted((Path(__file__).resolve().parents[2] / "examples").glob("design_*.toml")))
 def test_examples_are_valid_configs(example, tmp_path):
     """Every example config parses into the values the file gives (the rest the defaults) and names a prior that is

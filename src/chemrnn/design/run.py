@@ -25,7 +25,7 @@ import torch
 from .. import chem
 from ..datasets import resolve_input, smiles_column
 from ..errors import InputError
-from ..io import read_rows, truncate_csv
+from ..io import atomic_write, read_rows, truncate_csv
 from ..runinfo import hardware, record, versions, write_json
 from ..scoring.quality import QualityFilter
 from ..utils import torch_device
@@ -260,6 +260,20 @@ def _append_rows(path: Path, rows: list[list], header: list[str]) -> None:
         os.fsync(fh.fileno())
 
 
+def _complete_rows(path: Path, width: int) -> None:
+    """Keep the complete rows of a CSV that a killed process may have left with a row half written (no line end, or
+    too few fields)."""
+    if not path.exists():
+        return
+    text = path.read_text()
+    whole = text[: text.rfind("\n") + 1]
+    rows = list(csv.reader(whole.splitlines(keepends=True)))
+    keep = [r for r in rows if len(r) == width]
+    if whole != text or len(keep) < len(rows):
+        with atomic_write(path) as fh:
+            csv.writer(fh).writerows(keep)
+
+
 def _changed(before: dict, now: dict) -> list[str]:
     """The design settings that differ from a saved run's, budget aside: ``sigma: 120 → 60`` (options and the
     diversity filter key by key)."""
@@ -342,7 +356,7 @@ def _run_locked(run: DesignRun, cfg: DesignConfig, scoring_cfg: dict, config_pat
     cache_file = run_dir / "score_cache.csv"  # every molecule's scores, exactly: a resumed run scores none again
     cache_header = ["step", *scoring.cache_header()]
     if run.load_state():
-        truncate_csv(cache_file, run.step - 1)
+        _complete_rows(cache_file, len(cache_header))  # a score is a score: those of a step in flight at a kill stay
         cached = 0
         if cache_file.exists():
             with open(cache_file, newline="") as fh:
