@@ -281,6 +281,33 @@ def grid_layout(per_row: int, size=(200, 160)) -> tuple[int, tuple[int, int]]:
     return max(1, min(int(per_row), GRID_MAX_WIDTH // width)), (width, height)
 
 
+def write_pose(mol: Chem.Mol, path, props: dict) -> None:
+    """A docked molecule's first conformer (its best pose) as an SD file with ``props`` as its data fields, written
+    whole or not at all."""
+    import os
+    import tempfile
+
+    path = str(path)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".sdf.part")
+    os.close(fd)
+    try:
+        pose = Chem.Mol(mol, confId=mol.GetConformers()[0].GetId()) if mol.GetNumConformers() > 1 else Chem.Mol(mol)
+        for key, value in props.items():
+            pose.SetProp(key, str(value))
+        writer = Chem.SDWriter(tmp)
+        writer.write(pose)
+        writer.close()
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_poses(path) -> list[Chem.Mol]:
+    """The molecules of an SD file, with their 3D coordinates and data fields."""
+    return [m for m in Chem.SDMolSupplier(str(path), removeHs=False) if m is not None]
+
+
 def grid_png(smiles: Sequence[str], per_row: int = 6, size=(200, 160), legends: Sequence[str] | None = None) -> bytes:
     """PNG bytes of a grid of 2D depictions (invalid strings are left out), at most :data:`GRID_MAX_WIDTH` pixels
     wide (:func:`grid_layout`); empty bytes when none is valid."""

@@ -4,8 +4,10 @@ refused naming the choices. CI installs the docking extra, so these run there.""
 import numpy as np
 import pytest
 
+from chemrnn import chem
 from chemrnn.errors import InputError
 from chemrnn.scoring import ScoringFunction
+from chemrnn.scoring.components import pose_file
 
 BENZAMIDINE = "NC(=N)c1ccccc1"  # the classic S1-pocket ligand of thrombin and trypsin
 RADICAL = "[CH2]CC(=O)O"  # RDKit reads it (one unpaired electron); DOCKSTRING refuses radicals
@@ -16,12 +18,17 @@ def docking(**keys) -> ScoringFunction:
     return ScoringFunction.from_config({"component": [comp]})
 
 
-def test_a_known_ligand_docks_and_a_radical_is_a_counted_failure():
-    sc = docking(workers=2).score([BENZAMIDINE, RADICAL, "not a smiles"])
+def test_a_known_ligand_docks_and_a_radical_is_a_counted_failure(tmp_path):
+    sc = docking(workers=2, poses=str(tmp_path / "poses")).score([BENZAMIDINE, RADICAL, "not a smiles"])
     energy = sc.raw["docking"]
     assert np.isfinite(energy[0]) and -9.0 < energy[0] < -3.0, energy
     assert sc.failures[0] is None and "radical" in sc.failures[1].lower() and sc.failures[2] is None
     assert np.isnan(energy[1]) and sc.total[1] == 0.0 and sc.total[2] == 0.0
+    # the best pose is kept: the ligand's heavy atoms in 3D, with its energy
+    (pose,) = chem.read_poses(pose_file(tmp_path / "poses", sc.canonical[0]))
+    assert pose.GetNumHeavyAtoms() == 9 and pose.GetConformer().Is3D()
+    assert float(pose.GetProp("vina_energy")) == energy[0] and pose.GetProp("target") == "F2"
+    assert [p.name for p in (tmp_path / "poses").iterdir()] == [pose_file(tmp_path, sc.canonical[0]).name]
     again = docking().score([BENZAMIDINE])  # seeded: the same energy in one process
     assert again.raw["docking"][0] == energy[0]
 
@@ -30,6 +37,7 @@ def test_a_known_ligand_docks_and_a_radical_is_a_counted_failure():
     ({"target": "THROMBIN"}, r"unknown target 'THROMBIN'; DOCKSTRING's targets: .*F2"),
     ({"workers": 0}, "workers must be an integer >= 1"),
     ({"timeout": 0}, "timeout must be a number > 0"),
+    ({"poses": True}, "poses must be a folder's path, not True"),
 ])
 def test_bad_docking_settings_are_refused(keys, message):
     with pytest.raises(InputError, match=message):

@@ -29,10 +29,11 @@ def finish(run, run_dir: Path, seconds: float) -> dict:
     top = sorted(run.best.items(), key=lambda kv: (-kv[1], kv[0]))[:100]
     with atomic_write(run_dir / "top.csv") as fh:
         w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["rank", "smiles", "score", "quality"])
         flags = top_quality_flags(run, [s for s, _ in top])
+        poses = _pose_files(run, [s for s, _ in top])
+        w.writerow(["rank", "smiles", "score", "quality", *(["pose"] if poses else [])])
         for r, ((s, v), flag) in enumerate(zip(top, flags), 1):
-            w.writerow([r, s, f"{v:.6g}", flag])
+            w.writerow([r, s, f"{v:.6g}", flag, *([poses[r - 1]] if poses else [])])
     png = chem.grid_png([s for s, _ in top[:24]], legends=[f"{v:.3f}" for _, v in top[:24]])
     if png:
         with atomic_write(run_dir / "top.png", "wb") as fh:
@@ -55,6 +56,14 @@ def finish(run, run_dir: Path, seconds: float) -> dict:
     _plot_curve(run_dir)
     design_report(run_dir, summary, top)
     return summary
+
+
+def _pose_files(run, smiles: list[str]) -> list[str] | None:
+    """The SD file of each top molecule's docked pose (empty where there is none), where a component keeps poses."""
+    keepers = [c for _, _, c, _ in getattr(run.scoring, "components", []) if getattr(c, "poses", None) is not None]
+    if not keepers:
+        return None
+    return [next((str(p) for c in keepers if (p := c.pose_file(s))), "") for s in smiles]
 
 
 def top_quality_flags(run, smiles: list[str]) -> list[str]:

@@ -292,13 +292,15 @@ class Docking(Component):
     with its standard ligand preparation — protonation at pH 7.4, embedding, force-field refinement). Needs the
     ``docking`` extra (``pip install -e '.[docking]'``: dockstring and Open Babel). Molecules dock in ``workers``
     processes of ``cpus`` Vina threads each, ``seed`` fixed; one that cannot be prepared or docked, or that takes
-    longer than ``timeout`` seconds, fails with the reason."""
+    longer than ``timeout`` seconds, fails with the reason. With ``poses = "DIR"`` each docked molecule's best pose is
+    kept as ``DIR/<key>.sdf`` (:func:`pose_file`; its SMILES, target and energy as data fields)."""
 
     kind = "docking"
     can_fail = True
     runs_processes = True  # it docks in its own worker processes, not in the scoring function's
 
-    def __init__(self, target: str, seed: int = 0, cpus: int = 1, workers: int = 1, timeout: float = 600.0):
+    def __init__(self, target: str, seed: int = 0, cpus: int = 1, workers: int = 1, timeout: float = 600.0,
+                 poses: str = ""):
         for key, value, ok in (("seed", seed, v.integer(0)), ("cpus", cpus, v.integer(1)),
                                ("workers", workers, v.integer(1)), ("timeout", timeout, v.positive())):
             if found := ok.problem(key, value):
@@ -307,8 +309,21 @@ class Docking(Component):
         if target not in names:
             raise InputError(f"docking component: unknown target {target!r}; DOCKSTRING's targets: "
                              f"{', '.join(sorted(names))}")
+        if not isinstance(poses, str):
+            raise InputError(f"docking component: poses must be a folder's path, not {poses!r}")
         self.target, self.seed, self.cpus, self.workers, self.timeout = target, seed, cpus, workers, float(timeout)
+        self.poses = Path(poses).expanduser() if poses else None
+        if self.poses is not None:
+            self.poses.mkdir(parents=True, exist_ok=True)
         self.failures = {}
+
+    def pose_file(self, smiles: str) -> Path | None:
+        """Where the best pose of a docked molecule (canonical SMILES) lies, if this component keeps poses and has
+        docked it."""
+        if self.poses is None:
+            return None
+        path = pose_file(self.poses, smiles)
+        return path if path.exists() else None
 
     def raw(self, mols, smiles):
         import multiprocessing
@@ -318,7 +333,8 @@ class Docking(Component):
         ok = [i for i, m in enumerate(mols) if m is not None]
         if not ok:
             return out
-        jobs = [(self.target, smiles[i], self.seed, self.cpus) for i in ok]
+        where = str(self.poses) if self.poses is not None else ""
+        jobs = [(self.target, smiles[i], self.seed, self.cpus, where) for i in ok]
         pool = multiprocessing.get_context("fork").Pool(min(self.workers, len(ok)))
         try:
             pending = [pool.apply_async(_dock_one, (job,)) for job in jobs]
@@ -469,6 +485,13 @@ def _chemprop_featurizer(net, path: Path):
                      f"features, or another featurizer): only models trained on SMILES alone can score molecules")
 
 
+def pose_file(folder: Path, smiles: str) -> Path:
+    """The SD file of a molecule's pose in a poses folder: named by a hash of its SMILES (stable across runs)."""
+    import hashlib
+
+    return Path(folder) / (hashlib.sha1(smiles.encode()).hexdigest()[:16] + ".sdf")
+
+
 def docking_targets() -> list[str]:
     """DOCKSTRING's target names; an :class:`InputError` naming the extra where it is not installed."""
     _docking_path()
@@ -495,17 +518,21 @@ def _docking_path() -> None:
 _TARGETS: dict = {}  # one dockstring Target (and its working folder) per target, per process
 
 
-def _dock_one(job: tuple[str, str, int, int]) -> tuple[float | None, str | None]:
-    """Dock one SMILES in this process: ``(energy, None)`` or ``(None, reason)``."""
+def _dock_one(job: tuple[str, str, int, int, str]) -> tuple[float | None, str | None]:
+    """Dock one SMILES in this process: ``(energy, None)`` or ``(None, reason)``; its best pose kept in the poses
+    folder where one is given."""
     import tempfile
 
     from dockstring import DockstringError, load_target
 
-    name, smi, seed, cpus = job
+    name, smi, seed, cpus, poses = job
     if name not in _TARGETS:
         _TARGETS[name] = load_target(name, working_dir=tempfile.mkdtemp(prefix="chemrnn-dock-"))
     try:
-        score, _ = _TARGETS[name].dock(smi, num_cpus=cpus, seed=seed)
+        score, aux = _TARGETS[name].dock(smi, num_cpus=cpus, seed=seed)
+        if poses and score is not None and score == score and aux.get("ligand") is not None:
+            chem.write_pose(aux["ligand"], pose_file(Path(poses), smi),
+                            {"smiles": smi, "target": name, "vina_energy": score})
     except DockstringError as exc:
         return None, f"{type(exc).__name__}: {str(exc)[:160]}"
     except Exception as exc:  # noqa: BLE001 (a failure of the external tools is a failed molecule, not a crash)
