@@ -38,7 +38,18 @@ def test_a_known_ligand_docks_and_a_radical_is_a_counted_failure(tmp_path):
     ({"workers": 0}, "workers must be an integer >= 1"),
     ({"timeout": 0}, "timeout must be a number > 0"),
     ({"poses": True}, "poses must be a folder's path, not True"),
+    ({"exhaustiveness": 0}, r"exhaustiveness must be an integer in \[1, 64\]"),
 ])
 def test_bad_docking_settings_are_refused(keys, message):
     with pytest.raises(InputError, match=message):
         docking(**keys)
+
+
+def test_vina_searches_at_the_exhaustiveness_asked_for(tmp_path):
+    from chemrnn.scoring.components import _target
+
+    assert "exhaustiveness" not in _target("F2", 8, str(tmp_path / "a")).conf_path.read_text()  # DOCKSTRING's own
+    faster = _target("F2", 2, str(tmp_path))
+    assert faster.conf_path.parent == tmp_path and "exhaustiveness = 2" in faster.conf_path.read_text()
+    score, _ = faster.dock(BENZAMIDINE, num_cpus=1, seed=0)
+    assert -9.0 < score < -3.0

@@ -300,8 +300,9 @@ class Docking(Component):
     runs_processes = True  # it docks in its own worker processes, not in the scoring function's
 
     def __init__(self, target: str, seed: int = 0, cpus: int = 1, workers: int = 1, timeout: float = 600.0,
-                 poses: str = ""):
+                 poses: str = "", exhaustiveness: int = 8):
         for key, value, ok in (("seed", seed, v.integer(0)), ("cpus", cpus, v.integer(1)),
+                               ("exhaustiveness", exhaustiveness, v.integer(1, 64)),
                                ("workers", workers, v.integer(1)), ("timeout", timeout, v.positive())):
             if found := ok.problem(key, value):
                 raise InputError(f"docking component: {found[0]}")
@@ -313,6 +314,7 @@ class Docking(Component):
             raise InputError(f"docking component: poses must be a folder's path, not {poses!r}")
         self.target, self.seed, self.cpus, self.workers, self.timeout = target, seed, cpus, workers, float(timeout)
         self.poses = Path(poses).expanduser() if poses else None
+        self.exhaustiveness = exhaustiveness
         if self.poses is not None:
             self.poses.mkdir(parents=True, exist_ok=True)
         self.failures = {}
@@ -334,7 +336,7 @@ class Docking(Component):
         if not ok:
             return out
         where = str(self.poses) if self.poses is not None else ""
-        jobs = [(self.target, smiles[i], self.seed, self.cpus, where) for i in ok]
+        jobs = [(self.target, smiles[i], self.seed, self.cpus, where, self.exhaustiveness) for i in ok]
         pool = multiprocessing.get_context("fork").Pool(min(self.workers, len(ok)))
         try:
             pending = [pool.apply_async(_dock_one, (job,)) for job in jobs]
@@ -515,21 +517,39 @@ def _docking_path() -> None:
         os.environ["PATH"] = here + os.pathsep + os.environ.get("PATH", "")
 
 
-_TARGETS: dict = {}  # one dockstring Target (and its working folder) per target, per process
+_TARGETS: dict = {}  # one dockstring Target (and its working folder) per target and exhaustiveness, per process
 
 
-def _dock_one(job: tuple[str, str, int, int, str]) -> tuple[float | None, str | None]:
+def _target(name: str, exhaustiveness: int, folder: str):
+    """A dockstring Target whose Vina runs at ``exhaustiveness`` (DOCKSTRING's standard, Vina's default, is 8): its
+    search-box file with the setting added, in the working folder."""
+    from dockstring.target import Target
+
+    class Searched(Target):
+        @property
+        def conf_path(self) -> Path:
+            return self.__dict__.get("_conf") or super().conf_path
+
+    target = Searched(name, working_dir=folder)
+    if exhaustiveness != 8:
+        conf = Path(folder) / f"{name}_conf.txt"
+        conf.write_text(target.conf_path.read_text().rstrip("\n") + f"\nexhaustiveness = {exhaustiveness}\n")
+        target._conf = conf
+    return target
+
+
+def _dock_one(job: tuple[str, str, int, int, str, int]) -> tuple[float | None, str | None]:
     """Dock one SMILES in this process: ``(energy, None)`` or ``(None, reason)``; its best pose kept in the poses
     folder where one is given."""
     import tempfile
 
-    from dockstring import DockstringError, load_target
+    from dockstring import DockstringError
 
-    name, smi, seed, cpus, poses = job
-    if name not in _TARGETS:
-        _TARGETS[name] = load_target(name, working_dir=tempfile.mkdtemp(prefix="chemrnn-dock-"))
+    name, smi, seed, cpus, poses, exhaustiveness = job
+    if (name, exhaustiveness) not in _TARGETS:
+        _TARGETS[name, exhaustiveness] = _target(name, exhaustiveness, tempfile.mkdtemp(prefix="chemrnn-dock-"))
     try:
-        score, aux = _TARGETS[name].dock(smi, num_cpus=cpus, seed=seed)
+        score, aux = _TARGETS[name, exhaustiveness].dock(smi, num_cpus=cpus, seed=seed)
         if poses and score is not None and score == score and aux.get("ligand") is not None:
             chem.write_pose(aux["ligand"], pose_file(Path(poses), smi),
                             {"smiles": smi, "target": name, "vina_energy": score})
