@@ -30,7 +30,8 @@ import torch
 
 from . import chem
 from .errors import InputError
-from .sample import _device, drop_ended
+from .models.language import load_lm
+from .sample import _device, _known, drop_ended
 
 FORCED, BRANCH, END, LINK = 0, 1, 2, 3  # a template item: a token to copy, or a place where the model writes
 
@@ -296,3 +297,36 @@ def check(strings: list[str | None], query) -> tuple[list[str | None], dict]:
         else:
             out.append(canon)
     return out, counts
+
+
+def decorate_smiles(model=None, n: int = 1000, *, core: str | None = None, link: tuple[str, str] | None = None,
+                    temperature: float = 1.0, batch_size: int = 500, max_length: int = 140, seed: int = 0,
+                    device: str = "cpu", unique_only: bool = False, progress=None, impl: str = "fused",
+                    novel_only: bool = False, exclude=None) -> dict:
+    """Molecules around a fixed core (:mod:`chemrnn.decorate`): ``core`` with attachment points decorated by the
+    model, or the two fragments of ``link`` joined by a linker it writes. ``n`` strings are drawn; ``written`` holds
+    the canonical SMILES of those that are molecules containing the core at its points (each once with
+    ``unique_only``; only those outside ``exclude`` / the training data with ``novel_only``), with the counts."""
+    if (core is None) == (link is None):
+        raise InputError("give either a core or two fragments to link")
+    m, vocab, tokenizer, _ = load_lm(model, impl=impl, device=device)
+    template, query = (decoration_template(core, vocab, tokenizer) if core is not None
+                       else linker_template(link[0], link[1], vocab, tokenizer))
+    known = _known(model, exclude) if novel_only else set()
+    t0 = time.perf_counter()
+    raw, _ = decorate(m, vocab, tokenizer, template, n, temperature=temperature, batch_size=batch_size,
+                               max_length=max_length, seed=seed, device=device, progress=progress)
+    seconds = time.perf_counter() - t0
+    checked, counts = check(raw, query)
+    good = [c for c in checked if c is not None]
+    written, seen = [], set()
+    for c in good:
+        if (novel_only and c in known) or ((unique_only or novel_only) and c in seen):
+            continue
+        seen.add(c)
+        written.append(c)
+    res = {"written": written, "drawn": n, "with_core": len(good), "unique": len(set(good)), "seconds": seconds,
+           "template": template.text, **counts}
+    if novel_only:
+        res["novel"] = len(written)
+    return res

@@ -30,10 +30,15 @@ import numpy as np
 import torch
 
 from . import chem
+from .datasets import canonical_set, resolve_input, smiles_column
 from .errors import InputError
-from .io import atomic_write
+from .io import atomic_write, base_suffix, check_writable, read_rows
+from .models.language import load_lm
+from .models.modelfile import own_training_source, training_sources
 from .options import LIBRARY_METHODS as METHODS
+from .runinfo import hardware, versions, write_json
 from .sample import index_state, likelihood, sample
+from .utils import reporter as _reporter
 
 NEG_INF = float("-inf")
 
@@ -416,3 +421,134 @@ def recovery_curve(found: list[str], targets: set[str], every: int) -> list[dict
             curve.append({"library": i, "recovered": hits,
                           "fraction": hits / len(targets) if targets else 0.0})
     return curve
+
+
+def make_library(model, n: int, output, *, method: str = "beam", temperature: float = 1.0, seed: int = 0,
+            exclude_training: bool = True, novel_only: bool = False, exclude=None, heldout=None,
+            every: int = 10_000, max_length: int = 140, batch_size: int = 1024, device: str = "cpu",
+            progress=None) -> dict:
+    """``chemrnn lm library``: a focused library of ``n`` distinct, valid, canonical molecules written to ``output``
+    with their log-likelihood under the model, most likely first (see :mod:`chemrnn.library` for the methods).
+
+    Never in it: the model's own training data (a fine-tuned model's actives; ``exclude_training``), with
+    ``novel_only`` the data of every model it started from too, and the molecules of ``exclude`` (sources). With
+    ``heldout``, the recovery curve of the method's order (its library at each size) every ``every`` molecules.
+    The search saves its state in ``OUTPUT.partial/`` and a rerun of the same command resumes from it; the summary
+    (settings, counts, time, curve) goes to ``OUTPUT.summary.json``. ``progress(message, done, total)``."""
+    import numpy as np
+
+    from .evaluation import read_heldout
+
+    if method not in METHODS:
+        raise InputError(f"unknown --method {method!r}; choose one of {', '.join(METHODS)}")
+    if not temperature > 0:
+        raise InputError(f"--temperature must be > 0, not {temperature}")
+    output = Path(output)
+    check_writable(output, "file")
+    say = _reporter(progress)
+    targets, heldout_rows = read_heldout(heldout) if heldout is not None else (None, 0)
+    sources = list(exclude or [])  # the user's files first: a bad one is refused before a long canonicalization
+    if novel_only:
+        sources += training_sources(model)
+    elif exclude_training:
+        sources.append(own_training_source(model))
+    known: set[str] = set()
+    for source in sources:
+        known |= canonical_set(source, progress=progress)
+    m, vocab, tok, _ = load_lm(model, device=device)
+    settings = {"model": str(model), "n": n, "method": method, "temperature": temperature, "seed": seed,
+                "max_length": max_length, "known_sources": [str(x) for x in sources], "known": len(known)}
+    workdir = output.with_name(output.name + ".partial")
+    t0 = time.perf_counter()
+
+    def report(stage, done, total=None):
+        say(f"library ({method}, {n:,} molecules)", done, total)
+
+    from .training.lock import run_lock
+
+    with run_lock(workdir, "lm library"):  # one process at a time builds (and resumes) a library
+        found = build(m, vocab, tok, n, method, known, temperature=temperature, max_length=max_length, seed=seed,
+                      batch_size=batch_size, progress=report, workdir=workdir, settings=settings)
+    search_s = time.perf_counter() - t0
+    tokens = [tok.tokenize(x) for x in found.smiles]
+    keep = [i for i, t in enumerate(tokens) if all(x in vocab for x in t)]
+    if len(keep) < len(tokens):  # a search state saved before the vocabulary check: drop what cannot be scored
+        found.stats["unspellable"] = found.stats.get("unspellable", 0) + len(tokens) - len(keep)
+        found.smiles, tokens = [found.smiles[i] for i in keep], [tokens[i] for i in keep]
+        found.logp = None if found.logp is None else found.logp[keep]
+    logp = np.array(found.logp, dtype=float) if found.logp is not None else np.full(len(found.smiles), np.nan)
+    todo = np.flatnonzero(np.isnan(logp))  # the molecules the method did not spell canonically at T = 1
+    if len(todo):
+        say(f"library: scoring {len(todo):,} molecules the method spelled otherwise")
+        logp[todo] = -likelihood(m, vocab, tok, [found.smiles[i] for i in todo], batch_size=2048, device=device)
+    ntok = np.array([len(t) + 1 for t in tokens])
+    order = np.argsort(-logp, kind="stable")
+    _write_library(output, [found.smiles[i] for i in order], logp[order], ntok[order], order)
+    seconds = time.perf_counter() - t0
+    stats = {k: v for k, v in found.stats.items() if isinstance(v, (int, float))}
+    res = {"settings": settings, "written": len(found.smiles), "complete": len(found.smiles) == n,
+           "search_seconds": round(search_s, 1), "seconds": round(seconds, 1),
+           "molecules_per_s": round(len(found.smiles) / max(seconds, 1e-9), 1),
+           "mean_logp": float(logp.mean()) if len(logp) else None, "stats": stats,
+           "versions": versions(), "hardware": hardware()}
+    if targets is not None:
+        res["heldout"] = {"source": str(heldout), "molecules": len(targets), "rows": heldout_rows,
+                          "known": len(targets & known),
+                          "curve": recovery_curve(found.smiles, targets, every)}
+        last = res["heldout"]["curve"][-1] if res["heldout"]["curve"] else {"recovered": 0, "fraction": 0.0}
+        res["heldout"].update(recovered=last["recovered"], fraction=last["fraction"])
+    write_json(output.with_name(output.name + ".summary.json"), res)
+    _remove_tree(workdir)
+    return res
+
+
+def _write_library(path: Path, smiles, logp, ntok, rank) -> None:
+    """A library file: ``.csv`` with a header (smiles, logp, logp_per_token, tokens, rank), or a SMILES file with
+    the log-likelihood as its name column (gzipped for ``.gz``)."""
+    import csv
+
+    with atomic_write(path) as fh:
+        if base_suffix(path)[0] in (".csv", ".tsv"):
+            w = csv.writer(fh, delimiter="," if base_suffix(path)[0] == ".csv" else "\t", lineterminator="\n")
+            w.writerow(["smiles", "logp", "logp_per_token", "tokens", "rank"])
+            for s, lp, t, r in zip(smiles, logp, ntok, rank):
+                w.writerow([s, f"{lp:.4f}", f"{lp / t:.4f}", int(t), int(r) + 1])
+        else:
+            for s, lp in zip(smiles, logp):
+                fh.write(f"{s}\t{lp:.4f}\n")
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def score_file(model, source, output=None, *, as_written: bool = False, column: str | None = None,
+          device: str = "cpu") -> dict:
+    """``chemrnn lm score``: the log-likelihood under ``model`` of each row's molecule (total and per token), one
+    output row per input row in order (``line, smiles, scored, logp, logp_per_token, tokens, error``); rows that
+    cannot be scored carry the reason. Returns the rows and the counts."""
+    import csv
+    import io as _io
+
+    path = resolve_input(source)
+    rows = list(read_rows(path, column or smiles_column(source)))
+    if not any(r.smiles.strip() for r in rows):
+        raise InputError("no SMILES to score (only blank lines or empty cells)", path)
+    m, vocab, tok, _ = load_lm(model, device=device)
+    scored = score_rows(m, vocab, tok, rows, as_written=as_written)
+    if output is not None:
+        buf = _io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["line", "smiles", "scored", "logp", "logp_per_token", "tokens", "error"])
+        for x in scored:
+            ok = not x.error
+            w.writerow([x.line, x.smiles, x.scored if ok else "", f"{x.logp:.6f}" if ok else "",
+                        f"{x.logp_per_token:.6f}" if ok else "", x.tokens if ok else "", x.error])
+        with atomic_write(output) as fh:
+            fh.write(buf.getvalue())
+    good = [x for x in scored if not x.error]
+    return {"rows": scored, "scored": len(good), "failed": len(scored) - len(good),
+            "mean_logp": sum(x.logp for x in good) / len(good) if good else None,
+            "mean_logp_per_token": sum(x.logp_per_token for x in good) / len(good) if good else None}

@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .datasets import canonical_set
 from .errors import InputError
-from .models.language import LanguageModel
+from .models.language import LanguageModel, load_lm
+from .models.modelfile import training_sources
 from .tokens import Tokenizer, Vocabulary
 
 
@@ -216,3 +218,100 @@ def sample_shards(loaded, n: int, shards: int, out_dir, *, model_name: str, temp
     total = {"drawn": sum(x["drawn"] for x in per), "valid": sum(x["valid"] for x in per),
              "written": sum(x["written"] for x in per), "shards": shards, "seconds": time.perf_counter() - t0}
     return total
+
+
+def sample_smiles(model=None, n: int = 1000, *, temperature: float = 1.0, batch_size: int = 1024,
+                  max_length: int = 140, seed: int = 0, device: str = "cpu", valid_only: bool = False,
+                  unique_only: bool = False, progress=None, impl: str = "fused", novel_only: bool = False,
+                  exclude=None) -> dict:
+    """Sample ``n`` strings; return them with validity/uniqueness counts and the strings to write.
+
+    ``valid_only``/``unique_only``/``novel_only`` write canonical SMILES; ``novel_only`` (Segler's focused
+    libraries want molecules that are not already known) keeps those absent from ``exclude`` (a set of canonical
+    SMILES, or sources for :func:`canonical_set`; default: the model's own :func:`training_sources`), and also
+    writes each molecule once."""
+    from . import chem
+
+    m, vocab, tok, _ = load_lm(model, impl=impl, device=device)
+    known = _known(model, exclude) if novel_only else set()
+    t0 = time.perf_counter()
+    s = sample(m, vocab, tok, n, temperature=temperature, batch_size=batch_size, max_length=max_length, seed=seed,
+               device=device, progress=progress)
+    seconds = time.perf_counter() - t0
+    canon = [chem.canonical_or_none(x) for x in s.smiles]
+    valid = [c for c in canon if c is not None]
+    written, seen = [], set()
+    for raw, c in zip(s.smiles, canon):
+        if valid_only or unique_only or novel_only:
+            if c is None or (novel_only and c in known):
+                continue
+            if (unique_only or novel_only) and c in seen:
+                continue
+            seen.add(c)
+            written.append(c)
+        else:
+            written.append(raw)
+    res = {"samples": s, "written": written, "valid": len(valid), "unique": len(set(valid)),
+           "unfinished": int((~s.finished).sum()), "seconds": seconds, "canonical": canon}
+    if novel_only:
+        res["novel"] = len(written)
+    return res
+
+
+SAMPLED_COLUMNS = ["index", "smiles", "canonical", "valid", "logP", "TPSA", "nll"]
+
+
+def _known(model, exclude) -> set[str]:
+    """The molecules a ``novel_only`` draw leaves out: ``exclude`` as a set of canonical SMILES, or read from its
+    sources, or by default the model's training data (:func:`training_sources`)."""
+    if isinstance(exclude, set):
+        return exclude
+    known: set[str] = set()
+    for source in (training_sources(model) if exclude is None else exclude):
+        known |= canonical_set(source)
+    return known
+
+
+def sampled_table(res: dict, known: set[str] | None = None) -> dict:
+    """What a sampling run gave, molecule by molecule and in sum, from :func:`sample_smiles`'s result: ``rows``
+    (index from 1, the string drawn, its canonical SMILES, valid, duplicate of an earlier draw, novel against
+    ``known`` — None without it —, RDKit's logP and TPSA, the NLL it was drawn with), ``metrics`` (validity,
+    uniqueness of the valid, novelty of the unique, counts, unfinished) and ``descriptors`` of each unique
+    molecule. :func:`write_sampled` writes the rows as CSV."""
+    from . import chem
+
+    s, canon = res["samples"], res["canonical"]
+    valid = [c for c in canon if c]
+    unique = list(dict.fromkeys(valid))
+    novel = [c for c in unique if c not in known] if known is not None else None
+    desc = {c: chem.descriptors(c) for c in unique}
+    rows, seen = [], set()
+    for k, (raw, c, nll) in enumerate(zip(s.smiles, canon, s.nll)):
+        d = desc.get(c) or {}
+        rows.append({"index": k + 1, "smiles": raw, "canonical": c or "", "valid": c is not None,
+                     "duplicate": c is not None and c in seen,
+                     "novel": None if known is None else bool(c) and c not in known,
+                     "logP": d.get("logP", float("nan")), "TPSA": d.get("TPSA", float("nan")), "nll": float(nll)})
+        seen.add(c)
+    n = len(canon)
+    metrics = {"validity": len(valid) / n if n else 0.0, "uniqueness": len(unique) / len(valid) if valid else 0.0,
+               "novelty": None if novel is None else len(novel) / len(unique) if unique else 0.0,
+               "valid": len(valid), "unique": len(unique), "novel": None if novel is None else len(novel),
+               "unfinished": res["unfinished"]}
+    return {"rows": rows, "metrics": metrics, "descriptors": desc, "n": n}
+
+
+def write_sampled(fh, rows: list[dict]) -> None:
+    """:func:`sampled_table`'s rows as CSV (:data:`SAMPLED_COLUMNS`) to an open text file."""
+    import csv
+
+    w = csv.writer(fh, lineterminator="\n")
+    w.writerow(SAMPLED_COLUMNS)
+    for r in rows:
+        w.writerow([r["index"], r["smiles"], r["canonical"], int(r["valid"]), _fmt(r["logP"]), _fmt(r["TPSA"]),
+                    f"{r['nll']:.4f}"])
+
+
+def _fmt(x: float) -> str:
+    """A value as the command line writes it (``%.6g``; empty where there is none)."""
+    return "" if x is None or x != x or x in (float("inf"), float("-inf")) else f"{x:.6g}"

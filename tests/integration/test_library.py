@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import chemrnn.api as api
+import chemrnn.library as library
 from chemrnn import chem
 from chemrnn.cli import main
 from chemrnn.io import Row
@@ -183,13 +184,13 @@ def test_a_killed_library_resumes_to_the_same_library(tmp_path, prior, method, m
 def test_an_unreadable_exclude_file_is_refused_before_the_training_data_is_read(tmp_path, capsys, monkeypatch):
     bad = tmp_path / "known.smi"
     bad.write_bytes(b"CCO\n\xff\xfeC\n")
-    read, real = [], api.canonical_set
+    read, real = [], library.canonical_set
 
     def recording(source, *args, **kwargs):
         read.append(str(source))
         return real(source, *args, **kwargs)
 
-    monkeypatch.setattr(api, "canonical_set", recording)
+    monkeypatch.setattr(library, "canonical_set", recording)
     out = tmp_path / "lib.smi"
     assert main(["lm", "library", "moses", "-n", "5", "-o", str(out), "--exclude", str(bad)]) == 2
     err = capsys.readouterr().err

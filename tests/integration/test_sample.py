@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-import chemrnn.api as api
+import chemrnn.evaluation as evaluation
 from chemrnn.cli import main
 from chemrnn.models.language import LanguageModel, LMConfig
 from chemrnn.sample import likelihood, sample
@@ -77,7 +77,7 @@ def test_lm_recovery_refuses_empty_heldout_before_sampling(tmp_path, capsys, mon
     def no_sampling(*args, **kwargs):
         raise AssertionError("sampled before checking the held-out set")
 
-    monkeypatch.setattr(api, "sample_smiles", no_sampling)
+    monkeypatch.setattr(evaluation, "sample_smiles", no_sampling)
     blank = tmp_path / "blank.smi"
     blank.write_text("\n\n   \n")
     for model in ("shipped", "moses"):

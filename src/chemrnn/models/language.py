@@ -150,3 +150,12 @@ def load_language_model(path, impl: str = "fused", device: str = "cpu") -> Loade
     modelfile.load_state(model, state, path)
     return LoadedModel(model.to(device).eval(), Vocabulary.from_dict(meta["vocabulary"]),
                        get_tokenizer(meta["tokenizer"]), meta)
+
+
+def load_lm(model=None, impl: str = "fused", device: str = "cpu"):
+    """A language model with its vocabulary, tokenizer and file metadata (:class:`~chemrnn.models.language.LoadedModel`,
+    which unpacks as ``model, vocabulary, tokenizer, meta``); ``None`` is the shipped prior. A model already loaded
+    (a :class:`~chemrnn.models.language.LoadedModel`) is used as it is (a server keeps its models loaded)."""
+    if isinstance(model, LoadedModel):
+        return model
+    return load_language_model(model, impl=impl, device=device)

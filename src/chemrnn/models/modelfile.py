@@ -173,3 +173,60 @@ def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], path) -> 
         first = str(exc).strip().splitlines()
         detail = "; ".join(line.strip() for line in first[1:4]) or first[0]
         raise InputError(f"weights do not fit the model described in model.json ({detail[:300]})", path) from None
+
+
+def training_sources(model=None) -> list[str]:
+    """What a language model was trained on, as recorded in its file: its training data and, for a fine-tuned
+    model, the data of the prior it started from (and so on up the chain). Dataset names or paths, for
+    :func:`canonical_set`; a recorded path that no longer exists is an error naming it, and so is a file that
+    records no training data. ``None`` is the shipped default, as for :func:`load_lm`."""
+    from ..datasets import resolve_model
+
+    first = resolve_model("shipped" if model is None else model, "language")
+    sources, seen, path = [], set(), first
+    while path is not None:
+        if str(path) in seen:
+            break
+        seen.add(str(path))
+        training = read_meta(path).get("training", {})
+        config = training.get("config", {})
+        recorded, here = _recorded_data(training)
+        if recorded and not here:
+            raise InputError(f"the model was trained on {recorded[0]}, which is not here: name the training set(s) "
+                             f"with --exclude", path)
+        sources += here[:1]
+        # the model it started from: a fine-tuned model's init_from, a design run's prior
+        start = config.get("init_from") or training.get("design", {}).get("prior")
+        try:
+            path = None if start is None else resolve_model(start, "language")
+        except InputError:
+            raise InputError(f"the model it started from, {start}, is not here: name the training set(s) with "
+                             f"--exclude", path) from None
+    if not sources:
+        raise InputError("the model's file records no training data: name the known molecules with --exclude", first)
+    return sources
+
+
+def _recorded_data(training: dict) -> tuple[list, list]:
+    """The training data a model file records (the resolved path, the name given) and those of them that are here
+    (existing paths first, then dataset names)."""
+    from ..datasets import is_dataset_name
+
+    recorded = [d for d in (training.get("data"), training.get("config", {}).get("data")) if d]
+    return recorded, [d for d in recorded if Path(d).exists()] + [d for d in recorded if is_dataset_name(str(d))]
+
+
+def own_training_source(model=None) -> str:
+    """The data a language model itself was trained on (a fine-tuned model's actives, a prior's corpus), as
+    recorded in its file: a dataset name or an existing path; an error naming the model when it is not here."""
+    from ..datasets import resolve_model
+
+    path = resolve_model("shipped" if model is None else model, "language")
+    recorded, here = _recorded_data(read_meta(path).get("training", {}))
+    if here:
+        return str(here[0])
+    if recorded:
+        raise InputError(f"the model was trained on {recorded[0]}, which is not here: name the known molecules "
+                         f"with --exclude, or --no-exclude-training", path)
+    raise InputError("the model's file records no training data: name the known molecules with --exclude, or "
+                     "--no-exclude-training", path)

@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import chem
+from ..datasets import resolve_input, smiles_column
 from ..errors import InputError
+from ..io import check_writable, load_smiles_list, read_rows, sha256_of, write_rejects
 
 
 @dataclass
@@ -216,3 +218,40 @@ def train_activity_model(actives: list[str], decoys: list[str], config: Activity
     meta = {"kind": "activity", "config": asdict(config), "features": f"Morgan counts r{config.radius}/{config.n_bits}",
             "training": {"metrics": metrics, **(source or {})}}
     return ActivityModel(arrays, meta), metrics
+
+
+def activity_rejects_path(output) -> Path:
+    """Where ``activity train -o MODEL`` writes the actives it rejected: ``MODEL.rejects.csv`` beside the model
+    (``jnk3.chemrnn`` → ``jnk3.rejects.csv``; a model folder ``jnk3/`` → ``jnk3.rejects.csv``)."""
+    out = Path(output)
+    name = out.name[: -len(".chemrnn")] if out.name.endswith(".chemrnn") else out.name
+    return out.with_name(name + ".rejects.csv")
+
+
+def train_activity(actives, output, *, decoys="chembl", decoy_ratio: float = 5.0, trees: int = 200, folds: int = 5,
+                   seed: int = 0, progress=None) -> dict:
+    """``chemrnn activity train``: a target-activity model (actives vs decoys), saved to ``output``; its CV metrics.
+    Every row of the actives is accounted for (``metrics["active_rows"]``: actives, duplicates, rejected by
+    reason); the rejected ones (blank, invalid SMILES, no carbon atom: ``[Xe]``, NaCl) go with their file line,
+    reason and text to :func:`activity_rejects_path` (``metrics["rejects"]``, None when there are none)."""
+
+    rejects_path = activity_rejects_path(output)
+    check_writable(rejects_path, "file")
+    sources = {}
+    for name, src in (("actives", actives), ("decoys", decoys)):
+        path = resolve_input(src)
+        sources[name] = {"source": str(src), "path": str(path), "sha256": sha256_of(path)}
+    rows = list(read_rows(Path(sources["actives"]["path"]), smiles_column(actives)))
+    decoy_smiles = load_smiles_list(Path(sources["decoys"]["path"]), smiles_column(decoys))
+    smiles = [r.smiles for r in rows]
+    screened = screen_actives(smiles, [r.error for r in rows])
+    cfg = ActivityConfig(n_trees=trees, decoy_ratio=decoy_ratio, folds=folds, seed=seed)
+    model, metrics = train_activity_model(smiles, decoy_smiles, cfg, source=sources, progress=progress,
+                                          screened=screened)
+    model.save(output)
+    if screened.rejected:
+        write_rejects(rejects_path, ((rows[i].line, why, rows[i].raw) for i, why in screened.rejected))
+    else:
+        rejects_path.unlink(missing_ok=True)  # none from an earlier model of the same name
+    metrics["rejects"] = str(rejects_path) if screened.rejected else None
+    return metrics

@@ -31,6 +31,7 @@ from importlib import resources
 from .. import chem
 from .. import validate as v
 from ..errors import InputError
+from ..io import atomic_write
 
 PRESETS = {
     "default": {"alerts": ["PAINS_A", "PAINS_B", "PAINS_C"], "atoms": True, "ring_systems": "chembl", "windows": {}},
@@ -137,3 +138,22 @@ class QualityFilter:
     def to_dict(self) -> dict:
         return {"preset": self.preset, "alerts": list(self.alerts), "atoms": self.atoms,
                 "ring_systems": self.ring_systems or False, "windows": dict(self.windows), "penalty": self.penalty}
+
+
+def quality_flags(smiles: list[str], preset: str = "default") -> list[str]:
+    """What a medicinal chemist's first look would say of each SMILES under a quality preset
+    (:mod:`chemrnn.scoring.quality`): ``pass``, the first failed check's reason, or ``invalid SMILES``."""
+    quality = QualityFilter.from_config({"preset": preset})
+    canon = [chem.canonical_or_none(s) if s else None for s in smiles]
+    reasons = quality.reasons(canon)
+    return ["invalid SMILES" if c is None else (r or "pass") for c, r in zip(canon, reasons)]
+
+
+def write_flagged(path, smiles: list[str], flags: list[str]) -> None:
+    """``smiles,quality`` rows, as CSV, atomically (``.gz`` compresses)."""
+    import csv
+
+    with atomic_write(path) as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["smiles", "quality"])
+        w.writerows(zip(smiles, flags))
