@@ -1,6 +1,8 @@
 """Docking as a scoring component (DOCKSTRING's F2, thrombin): a known ligand docks to a finite energy in the range
 such a small ligand reaches, a molecule the preparation refuses is a counted failure, and a bad target or setting is
 refused naming the choices. CI installs the docking extra, so these run there."""
+import csv
+
 import numpy as np
 import pytest
 
@@ -53,3 +55,34 @@ def test_vina_searches_at_the_exhaustiveness_asked_for(tmp_path):
     assert faster.conf_path.parent == tmp_path and "exhaustiveness = 2" in faster.conf_path.read_text()
     score, _ = faster.dock(BENZAMIDINE, num_cpus=1, seed=0)
     assert -9.0 < score < -3.0
+
+
+def test_a_design_run_names_each_top_molecules_pose(tmp_path):
+    config = tmp_path / "dock.toml"
+    config.write_text(f"""[design]
+optimizer = "hillclimb"
+budget = 4
+batch_size = 4
+[diversity_filter]
+kind = "none"
+[quality]
+preset = "none"
+[scoring]
+[[scoring.component]]
+type = "docking"
+target = "F2"
+exhaustiveness = 1
+workers = 2
+poses = "{tmp_path / 'poses'}"
+modifier = {{ type = "clipped", lower_x = 0, upper_x = -20 }}
+""")
+    from chemrnn.api import design
+
+    design(config, tmp_path / "run")
+    with open(tmp_path / "run" / "top.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    docked = [r for r in rows if float(r["score"]) > 0]  # a molecule Vina could not dock scores 0 and has no pose
+    assert docked and all(r["pose"] for r in docked) and not any(r["pose"] for r in rows if r not in docked)
+    for r in docked:
+        (pose,) = chem.read_poses(r["pose"])
+        assert pose.GetProp("smiles") == r["smiles"] and pose.GetConformer().Is3D()
