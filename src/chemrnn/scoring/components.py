@@ -315,8 +315,6 @@ class Docking(Component):
         self.target, self.seed, self.cpus, self.workers, self.timeout = target, seed, cpus, workers, float(timeout)
         self.poses = Path(poses).expanduser() if poses else None
         self.exhaustiveness = exhaustiveness
-        if self.poses is not None:
-            self.poses.mkdir(parents=True, exist_ok=True)
         self.failures = {}
 
     def pose_file(self, smiles: str) -> Path | None:
@@ -335,6 +333,8 @@ class Docking(Component):
         ok = [i for i, m in enumerate(mols) if m is not None]
         if not ok:
             return out
+        if self.poses is not None:
+            self.poses.mkdir(parents=True, exist_ok=True)
         where = str(self.poses) if self.poses is not None else ""
         jobs = [(self.target, smiles[i], self.seed, self.cpus, where, self.exhaustiveness) for i in ok]
         pool = multiprocessing.get_context("fork").Pool(min(self.workers, len(ok)))
