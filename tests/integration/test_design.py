@@ -277,7 +277,7 @@ def test_a_score_cache_row_half_written_at_a_kill_is_dropped_on_resume(tmp_path)
 
 
 @pytest.mark.parametrize("example", sorted((Path(__file__).resolve().parents[2] / "examples").glob("design_*.toml")))
-def test_examples_are_valid_configs(example, tmp_path):
+def test_examples_are_valid_configs(example, tmp_path, monkeypatch):
     """Every example config parses into the values the file gives (the rest the defaults) and names a prior that is
     here; those without a user-trained activity model build their scoring function."""
     import tomllib
@@ -301,6 +301,7 @@ def test_examples_are_valid_configs(example, tmp_path):
     assert scoring == given["scoring"]
     assert resolve_model(cfg.prior, "language").exists()
     if all(c["type"] != "activity" for c in scoring["component"]):
+        monkeypatch.chdir(tmp_path)  # what an example writes beside it (docking poses) goes to a scratch folder
         assert ScoringFunction.from_config(scoring)(["CCO"]).shape == (1,)
 
 
