@@ -55,7 +55,10 @@ def main() -> None:
         if not runs:
             continue
         res["methods"][method] = {"trials": len(runs), "budgets": {}}
+        res["methods"][method]["molecules_per_trial"] = [len(r) for r in runs]
         for n in (int(b) for b in args.budgets.split(",")):
+            if any(len(r) < n for r in runs):  # a trial that scored fewer molecules says nothing at this budget
+                continue
             per = [top_means(r, n) for r in runs]
             res["methods"][method]["budgets"][str(n)] = {
                 k: {"mean": round(float(np.mean([p[k] for p in per])), 3),

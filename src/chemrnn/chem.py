@@ -11,6 +11,7 @@ from rdkit import Chem, RDLogger
 from rdkit.Chem import Crippen, rdMolDescriptors
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
+from .io import publish
 from .utils import pool_map
 
 RDLogger.DisableLog("rdApp.*")  # reasons are returned to the caller instead of printed
@@ -297,7 +298,7 @@ def write_pose(mol: Chem.Mol, path, props: dict) -> None:
         writer = Chem.SDWriter(tmp)
         writer.write(pose)
         writer.close()
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

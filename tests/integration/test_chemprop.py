@@ -78,3 +78,19 @@ def test_a_file_that_is_not_a_chemprop_model_is_refused(tmp_path):
     bad.write_bytes(b"not a model")
     with pytest.raises(InputError, match=r"model.pt is not a chemprop 2.x single-molecule model"):
         ScoringFunction.from_config({"component": [{"type": "chemprop", "model": str(bad)}]})
+
+
+def test_an_ensemble_of_models_with_other_outputs_is_refused(trained, tmp_path):
+    rows = _rows()[:60]
+    data = tmp_path / "tpsa.csv"
+    with data.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["smiles", "TPSA"])
+        w.writerows([[r["smiles"], r["TPSA"]] for r in rows])
+    subprocess.run([CHEMPROP, "train", "-i", str(data), "-s", "smiles", "--target-columns", "TPSA", "-o",
+                    str(tmp_path / "tpsa"), "--epochs", "3", "--num-workers", "0", "--accelerator", "cpu",
+                    "--message-hidden-dim", "16", "--ffn-hidden-dim", "16", "--split-sizes", "0.8", "0.1", "0.1"],
+                   check=True, capture_output=True)
+    spec = {"type": "chemprop", "model": [str(trained[0]), str(tmp_path / "tpsa")]}
+    with pytest.raises(InputError, match=r"the ensemble's models differ in their outputs .*logP.*TPSA"):
+        ScoringFunction.from_config({"component": [spec]})

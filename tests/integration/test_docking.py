@@ -27,10 +27,11 @@ def test_a_known_ligand_docks_and_a_radical_is_a_counted_failure(tmp_path):
     assert sc.failures[0] is None and "radical" in sc.failures[1].lower() and sc.failures[2] is None
     assert np.isnan(energy[1]) and sc.total[1] == 0.0 and sc.total[2] == 0.0
     # the best pose is kept: the ligand's heavy atoms in 3D, with its energy
-    (pose,) = chem.read_poses(pose_file(tmp_path / "poses", sc.canonical[0]))
+    (pose,) = chem.read_poses(pose_file(tmp_path / "poses", sc.canonical[0], "F2"))
     assert pose.GetNumHeavyAtoms() == 9 and pose.GetConformer().Is3D()
     assert float(pose.GetProp("vina_energy")) == energy[0] and pose.GetProp("target") == "F2"
-    assert [p.name for p in (tmp_path / "poses").iterdir()] == [pose_file(tmp_path, sc.canonical[0]).name]
+    assert [p.name for p in (tmp_path / "poses").iterdir()] == [pose_file(tmp_path, sc.canonical[0], "F2").name]
+    assert (tmp_path / "poses").iterdir().__next__().stat().st_mode & 0o044  # readable by others, as any output
     again = docking().score([BENZAMIDINE])  # seeded: the same energy in one process
     assert again.raw["docking"][0] == energy[0]
 

@@ -2,6 +2,7 @@
 a hang, too few lines, a line that is not a number — is a counted failure with its reason, never a crash."""
 import csv
 import json
+import os
 import sys
 import time
 
@@ -84,20 +85,47 @@ def test_a_design_run_goes_on_through_failures_and_counts_them(tmp_path):
     assert summary["scoring_failures"]["count"] == len(failed)
 
 
-def test_scoring_in_worker_processes_equals_scoring_in_one(sample_smiles):
+def test_scoring_in_worker_processes_equals_scoring_in_one(sample_smiles, tmp_path):
+    # the scorer notes the process that started it: the test's own, or a scoring worker
+    noting = f"import os, sys\nopen({str(tmp_path / 'parents')!r}, 'a').write(f'{{os.getppid()}}\\n')\n" + LENGTH
     comps = [{"type": "qed"}, {"type": "sa"}, {"type": "similarity", "smiles": ["CC(=O)Oc1ccccc1C(=O)O"]},
-             {"type": "external", "command": [sys.executable, "-c", LENGTH], "batch_size": 7}]
+             {"type": "external", "command": [sys.executable, "-c", noting], "batch_size": 7}]
     mols = sample_smiles[:150] + ["not a smiles"]
     one = ScoringFunction.from_config({"component": comps}).score(mols)
+    parents_one = set((tmp_path / "parents").read_text().split())
+    (tmp_path / "parents").unlink()
     two = ScoringFunction.from_config({"component": comps, "workers": 2}).score(mols)
+    parents_two = set((tmp_path / "parents").read_text().split())
+    assert parents_one == {str(os.getpid())} and str(os.getpid()) not in parents_two and len(parents_two) == 2
     assert np.array_equal(one.total, two.total) and one.total[:150].all() and two.total[-1] == 0.0
     for name in one.raw:
         assert np.array_equal(one.raw[name], two.raw[name], equal_nan=True), name
 
 
-def test_a_molecule_past_the_per_molecule_timeout_fails_and_the_others_score():
-    # the program hangs on the molecule holding an O; each molecule is scored in a task of its own
-    code = "import sys, time\nfor line in sys.stdin:\n    time.sleep(30) if 'O' in line else print(1.0)"
+def test_a_scoring_worker_that_dies_fails_its_molecules_and_the_call_returns(tmp_path):
+    # a python component whose process is killed on one molecule, as the out-of-memory killer would
+    (tmp_path / "dying.py").write_text(
+        "import os, signal\n"
+        "def score(smiles):\n"
+        "    if 'N' in ''.join(smiles):\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return [0.5] * len(smiles)\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        config = {"component": [{"type": "python", "function": "dying:score"}], "workers": 2}
+        sc = ScoringFunction.from_config(config).score(["CCO", "CCC", "CCN", "CCCl"])
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert "a scoring process died" in sc.failures[2] and sc.total[2] == 0.0
+    # the others score, or fail with the same reason where the broken pool took them down too
+    assert all((f is None and t == 0.5) or "a scoring process died" in f for f, t in zip(sc.failures, sc.total))
+
+
+def test_a_molecule_past_the_per_molecule_timeout_fails_and_the_others_score(tmp_path):
+    # the program hangs on the molecule holding an O, noting its process id first; each molecule is scored alone
+    code = (f"import os, sys, time\nfor line in sys.stdin:\n    if 'O' in line:\n"
+            f"        open({str(tmp_path / 'hung')!r}, 'a').write(f'{{os.getpid()}}\\n')\n"
+            f"        time.sleep(30)\n    else:\n        print(1.0)")
     config = {"component": [{"type": "external", "command": [sys.executable, "-c", code]}],
               "workers": 2, "timeout": 1.5}
     t0 = time.perf_counter()
@@ -107,6 +135,11 @@ def test_a_molecule_past_the_per_molecule_timeout_fails_and_the_others_score():
     assert [i for i, f in enumerate(sc.failures) if f] == hung
     assert all("took longer than 1.5 s" in sc.failures[i] for i in hung) and not sc.total[hung].any()
     assert all(sc.total[i] == 1.0 for i in range(len(MOLS)) if i not in hung)
+    pids = [int(x) for x in (tmp_path / "hung").read_text().split()]
+    assert len(pids) == len(hung)
+    for pid in pids:  # the hung programs were stopped with their molecule
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
 @pytest.mark.parametrize("keys, message", [

@@ -31,9 +31,9 @@ def finish(run, run_dir: Path, seconds: float) -> dict:
         w = csv.writer(fh, lineterminator="\n")
         flags = top_quality_flags(run, [s for s, _ in top])
         poses = _pose_files(run, [s for s, _ in top])
-        w.writerow(["rank", "smiles", "score", "quality", *(["pose"] if poses else [])])
+        w.writerow(["rank", "smiles", "score", "quality", *poses])
         for r, ((s, v), flag) in enumerate(zip(top, flags), 1):
-            w.writerow([r, s, f"{v:.6g}", flag, *([poses[r - 1]] if poses else [])])
+            w.writerow([r, s, f"{v:.6g}", flag, *(files[r - 1] for files in poses.values())])
     png = chem.grid_png([s for s, _ in top[:24]], legends=[f"{v:.3f}" for _, v in top[:24]])
     if png:
         with atomic_write(run_dir / "top.png", "wb") as fh:
@@ -58,12 +58,13 @@ def finish(run, run_dir: Path, seconds: float) -> dict:
     return summary
 
 
-def _pose_files(run, smiles: list[str]) -> list[str] | None:
-    """The SD file of each top molecule's docked pose (empty where there is none), where a component keeps poses."""
-    keepers = [c for _, _, c, _ in getattr(run.scoring, "components", []) if getattr(c, "poses", None) is not None]
-    if not keepers:
-        return None
-    return [next((str(p) for c in keepers if (p := c.pose_file(s))), "") for s in smiles]
+def _pose_files(run, smiles: list[str]) -> dict[str, list[str]]:
+    """Columns of ``top.csv`` for the components that keep poses: each top molecule's SD file (empty where it has
+    none); one column ``pose``, or ``pose:<component>`` each where several dock."""
+    keepers = [(name, c) for name, _, c, _ in getattr(run.scoring, "components", [])
+               if getattr(c, "poses", None) is not None]
+    return {("pose" if len(keepers) == 1 else f"pose:{name}"): [str(c.pose_file(s) or "") for s in smiles]
+            for name, c in keepers}
 
 
 def top_quality_flags(run, smiles: list[str]) -> list[str]:

@@ -322,7 +322,7 @@ class Docking(Component):
         docked it."""
         if self.poses is None:
             return None
-        path = pose_file(self.poses, smiles)
+        path = pose_file(self.poses, smiles, self.target, self.exhaustiveness)
         return path if path.exists() else None
 
     def raw(self, mols, smiles):
@@ -337,7 +337,7 @@ class Docking(Component):
             self.poses.mkdir(parents=True, exist_ok=True)
         where = str(self.poses) if self.poses is not None else ""
         jobs = [(self.target, smiles[i], self.seed, self.cpus, where, self.exhaustiveness) for i in ok]
-        pool = multiprocessing.get_context("fork").Pool(min(self.workers, len(ok)))
+        pool = multiprocessing.get_context("fork").Pool(min(self.workers, len(ok)), _own_group)
         try:
             pending = [pool.apply_async(_dock_one, (job,)) for job in jobs]
             for i, res in zip(ok, pending):
@@ -349,9 +349,11 @@ class Docking(Component):
                     self.failures[i] = reason
                 else:
                     out[i] = value
-        finally:
-            pool.terminate()  # a docking that ran out of time is stopped here
+        finally:  # a docking that ran out of time is stopped here, then the Vina it started
+            workers = [w.pid for w in getattr(pool, "_pool", [])]
+            pool.terminate()
             pool.join()
+            _stop_groups(workers)
         return out
 
 
@@ -386,7 +388,14 @@ class Chemprop(Component):
             raise InputError(f"chemprop component: task {task} is out of range (the model has {len(columns)} "
                              f"outputs: {', '.join(columns)})")
         self.task, self.batch_size, self.paths = task, int(batch_size), paths
-        self.featurizer = _chemprop_featurizer(self.models[0], paths[0])
+        self.atom_features, self.featurizer = _chemprop_featurizer(self.models[0], paths[0])
+        for path, net in zip(paths[1:], self.models[1:]):  # every member: the same outputs, the same inputs
+            if _chemprop_columns(path, net) != columns:
+                raise InputError(f"chemprop component: the ensemble's models differ in their outputs ({paths[0]}: "
+                                 f"{', '.join(columns)}; {path}: {', '.join(_chemprop_columns(path, net))})")
+            if _chemprop_featurizer(net, path)[0] != self.atom_features:
+                raise InputError(f"chemprop component: {path} reads molecules another way than {paths[0]} (another "
+                                 f"featurizer): an ensemble's models must share one")
 
     def raw(self, mols, smiles):
         out = np.full(len(smiles), np.nan)
@@ -464,34 +473,56 @@ def _chemprop_output(net, batch):
     if y.ndim == 3:
         if y.shape[-1] in (2, 4) and type(net.predictor).__name__ in ("MveFFN", "EvidentialFFN", "QuantileFFN"):
             return y[..., 0]
-        raise InputError("chemprop component: multiclass models are not supported (one value per molecule is needed)")
+        raise InputError(f"chemprop component: the model gives {tuple(y.shape[1:])} values a molecule (a multiclass or "
+                         f"Dirichlet head); a scoring component needs one value per task")
     return y
 
 
 def _chemprop_featurizer(net, path: Path):
-    """chemprop's default molecule featurizer (v2 atom features, or v1 for a model trained with them): the one whose
-    dimensions the model accepts; a model that needs extra descriptors or atom features is refused."""
+    """``(atom features, featurizer)``: chemprop's default molecule featurizer with v2 atom features, or v1 for a
+    model trained with them — the one whose dimensions the model accepts; a model that needs extra descriptors or
+    atom features is refused."""
     from chemprop import data, featurizers
 
     probe = [data.MoleculeDatapoint(chem.mol("CC(=O)N"))]
-    for mode in (featurizers.MultiHotAtomFeaturizer.v2, featurizers.MultiHotAtomFeaturizer.v1):
-        feat = featurizers.SimpleMoleculeMolGraphFeaturizer(atom_featurizer=mode())
+    for name in ("v2", "v1"):
+        feat = featurizers.SimpleMoleculeMolGraphFeaturizer(
+            atom_featurizer=getattr(featurizers.MultiHotAtomFeaturizer, name)())
         batch = next(iter(data.build_dataloader(data.MoleculeDataset(probe, featurizer=feat), batch_size=1,
                                                 num_workers=0, shuffle=False)))
         try:
             _chemprop_output(net, batch)
         except RuntimeError:
             continue
-        return feat
+        return name, feat
     raise InputError(f"chemprop component: {path} needs inputs beyond a SMILES (extra descriptors or atom/bond "
                      f"features, or another featurizer): only models trained on SMILES alone can score molecules")
 
 
-def pose_file(folder: Path, smiles: str) -> Path:
-    """The SD file of a molecule's pose in a poses folder: named by a hash of its SMILES (stable across runs)."""
+def pose_file(folder: Path, smiles: str, target: str, exhaustiveness: int = 8) -> Path:
+    """The SD file of a molecule's pose in a poses folder: ``<target>_<hash>.sdf``, the hash of the SMILES and the
+    search's exhaustiveness (stable across runs; two targets, or two searches, share a folder safely)."""
     import hashlib
 
-    return Path(folder) / (hashlib.sha1(smiles.encode()).hexdigest()[:16] + ".sdf")
+    key = hashlib.sha1(f"{smiles}\t{exhaustiveness}".encode()).hexdigest()[:16]
+    return Path(folder) / f"{target}_{key}.sdf"
+
+
+def _own_group() -> None:
+    """A docking worker leads a process group of its own, so that the Vina it starts can be stopped with it."""
+    import os
+
+    os.setpgid(0, 0)
+
+
+def _stop_groups(pids: list[int]) -> None:
+    import contextlib
+    import os
+    import signal
+
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
 
 
 def docking_targets() -> list[str]:
@@ -550,15 +581,18 @@ def _dock_one(job: tuple[str, str, int, int, str, int]) -> tuple[float | None, s
         _TARGETS[name, exhaustiveness] = _target(name, exhaustiveness, tempfile.mkdtemp(prefix="chemrnn-dock-"))
     try:
         score, aux = _TARGETS[name, exhaustiveness].dock(smi, num_cpus=cpus, seed=seed)
-        if poses and score is not None and score == score and aux.get("ligand") is not None:
-            chem.write_pose(aux["ligand"], pose_file(Path(poses), smi),
-                            {"smiles": smi, "target": name, "vina_energy": score})
     except DockstringError as exc:
         return None, f"{type(exc).__name__}: {str(exc)[:160]}"
     except Exception as exc:  # noqa: BLE001 (a failure of the external tools is a failed molecule, not a crash)
         return None, f"{type(exc).__name__}: {str(exc)[:160]}"
     if score is None or score != score:
         return None, "Vina found no pose"
+    if poses and aux.get("ligand") is not None:
+        try:  # a pose that cannot be written (a full disk) costs the pose, not the score
+            chem.write_pose(aux["ligand"], pose_file(Path(poses), smi, name, exhaustiveness),
+                            {"smiles": smi, "target": name, "exhaustiveness": exhaustiveness, "vina_energy": score})
+        except OSError:
+            pass
     return float(score), None
 
 

@@ -188,8 +188,11 @@ def _raw_part(columns: list[int], smiles: list[str]) -> tuple[np.ndarray, list]:
 
 def _in_processes(scoring: ScoringFunction, columns: list[int], smiles: list[str]) -> tuple[np.ndarray, list]:
     """:func:`_raw_part` over ``scoring.workers`` forked processes: a few chunks a worker, or, with a per-molecule
-    timeout, one process a molecule (:func:`_each_in_time`)."""
+    timeout, one process a molecule (:func:`_each_in_time`). A worker that dies (killed, out of memory) fails the
+    molecules it had, with the reason, instead of stopping the run."""
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     n = len(smiles)
     if not columns or not n:
@@ -198,23 +201,30 @@ def _in_processes(scoring: ScoringFunction, columns: list[int], smiles: list[str
         return _each_in_time(scoring, columns, smiles)
     size = max(1, -(-n // (4 * scoring.workers)))
     starts = list(range(0, n, size))
-    _FORKED.append(scoring)
+    raw, failed = np.full((n, len(columns)), np.nan), [None] * n
+    _FORKED.append(scoring)  # the workers are forked while it is here
     try:
-        with multiprocessing.get_context("fork").Pool(min(scoring.workers, len(starts)), _one_thread) as pool:
-            parts = pool.starmap(_raw_part, [(columns, smiles[a: a + size]) for a in starts])
+        with ProcessPoolExecutor(min(scoring.workers, len(starts)), multiprocessing.get_context("fork"),
+                                 _one_thread) as pool:
+            futures = [pool.submit(_raw_part, columns, smiles[a: a + size]) for a in starts]
+            for a, future in zip(starts, futures):
+                stop = min(a + size, n)
+                try:
+                    raw[a:stop], failed[a:stop] = future.result()
+                except BrokenProcessPool:
+                    failed[a:stop] = ["a scoring process died (killed or out of memory)"] * (stop - a)
     finally:
         _FORKED.pop()
-    return np.concatenate([p[0] for p in parts]), [f for p in parts for f in p[1]]
+    return raw, failed
 
 
 def _each_in_time(scoring: ScoringFunction, columns: list[int], smiles: list[str]) -> tuple[np.ndarray, list]:
     """Each molecule in a forked process of its own, ``scoring.workers`` at a time; a process that runs past
-    ``scoring.timeout`` seconds is killed with the programs it started, and its molecule fails with the reason."""
-    import contextlib
+    ``scoring.timeout`` seconds is stopped with the programs it started (:func:`_stop_group`), and its molecule fails
+    with the reason."""
     import multiprocessing
     import multiprocessing.connection
     import os
-    import signal
     import time
 
     ctx = multiprocessing.get_context("fork")
@@ -228,6 +238,10 @@ def _each_in_time(scoring: ScoringFunction, columns: list[int], smiles: list[str
                 recv, send = ctx.Pipe(duplex=False)
                 proc = ctx.Process(target=_send_part, args=(send, columns, smiles[i]), daemon=True)
                 proc.start()
+                try:
+                    os.setpgid(proc.pid, proc.pid)  # its own group from the start (the child does the same)
+                except OSError:
+                    pass
                 send.close()
                 running[i] = (proc, recv, time.monotonic())
             ready = multiprocessing.connection.wait([r for _, r, _ in running.values()], timeout=0.05)
@@ -240,8 +254,7 @@ def _each_in_time(scoring: ScoringFunction, columns: list[int], smiles: list[str
                         proc.join()
                         failed[i] = f"the scoring process ended without a score (exit {proc.exitcode})"
                 elif time.monotonic() - started > scoring.timeout:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
+                    _stop_group(proc)
                     failed[i] = f"scoring took longer than {scoring.timeout:g} s"
                 else:
                     continue
@@ -250,16 +263,41 @@ def _each_in_time(scoring: ScoringFunction, columns: list[int], smiles: list[str
                 del running[i]
     finally:
         _FORKED.pop()
-        for proc, _, _ in running.values():
-            proc.kill()
+        for proc, recv, _ in running.values():  # an interrupted call leaves nothing running
+            _stop_group(proc)
+            recv.close()
     return raw, failed
 
 
-def _send_part(conn, columns: list[int], smi: str) -> None:
-    """A timed worker: its own process group (so that a kill reaches the programs it starts), one molecule scored."""
+def _stop_group(proc, grace: float = 1.0) -> None:
+    """Stop a timed worker and every program it started (its process group): SIGTERM, so that it can remove its
+    temporary files, then SIGKILL after ``grace`` seconds."""
+    import contextlib
     import os
+    import signal
 
-    os.setpgrp()
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        proc.join(grace if sig == signal.SIGTERM else None)
+        if sig == signal.SIGTERM and proc.exitcode is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)  # what it started and left behind
+            break
+
+
+def _send_part(conn, columns: list[int], smi: str) -> None:
+    """A timed worker: its own process group (so that a stop reaches the programs it starts), SIGTERM turned into an
+    exit that runs clean-up code, one molecule scored."""
+    import os
+    import signal
+    import sys
+
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     _one_thread()
     conn.send(_raw_part(columns, [smi]))
     conn.close()
