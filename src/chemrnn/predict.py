@@ -3,8 +3,7 @@ batches (the form a scoring function in the design loop needs), plus the one-cal
 
 Every input string gets a row. A SMILES that RDKit cannot read gets no value and its reason; so does a molecule
 with tokens the model never saw in training (``[Se]``, ``[U]`` …): a recurrent model would read them as
-``<unk>`` and answer with a confident, meaningless number, so chemrnn refuses to (issue: a command line that never
-misleads). Molecules longer than any the model was trained on get a value and a warning (the model file records
+``<unk>`` and answer with a confident, meaningless number, so chemrnn refuses to. Molecules longer than any the model was trained on get a value and a warning (the model file records
 that length: models trained by this version as they are saved; the shipped model's was re-derived from its training
 data, ``scripts/record_shipped_max_tokens.py``).
 

@@ -34,7 +34,7 @@ class Timing(L.Callback):
 
     Before each training batch it sets ``pl_module.time_fraction`` (the budget spent, rank 0's clock broadcast to
     every rank); after the batch in which the fraction reached 1 it stops the run. The LR schedule reads the same
-    fraction, so a time-capped run ends on the schedule's last value (issue: "time-capped runs must anneal").
+    fraction, so a time-capped run ends on the schedule's last value (a time-capped run anneals).
     """
 
     def __init__(self, budget_minutes: float | None = None):

@@ -64,8 +64,8 @@ class ResumableBuckets(BucketBatchSampler):
     :meth:`BucketBatchSampler.batches` of ``batch_size * world`` sequences (seeded by ``seed`` and the epoch), and
     rank ``rank`` takes every ``world``-th sequence of each (``b[rank::world]``, so the ranks' lengths stay alike).
     The ranks together thus train, step for step, on exactly the batches one process with the whole global batch
-    would (issue 12: "2 processes with half the batch each give the same weights as 1 process with the full
-    batch"); every rank gets as many batches (DDP needs that) and every index comes exactly once. A last global
+    would (2 processes with half the batch each give the same weights as 1 process with the full batch); every
+    rank gets as many batches (DDP needs that) and every index comes exactly once. A last global
     batch with fewer sequences than ranks is merged into its neighbour. The rank yields its share after the first
     ``skip`` batches, which it trained on before the checkpoint. ``len`` is the whole share, skipped batches
     included: Lightning counts them as done when it resumes mid-epoch, so the epoch ends where the uninterrupted
