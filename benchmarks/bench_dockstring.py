@@ -1,7 +1,7 @@
 """DOCKSTRING's de novo objective F2 + 10 (1 − QED) (García-Ortegón et al. 2022: Vina's score against thrombin with
 a drug-likeness penalty; lower is better) optimized by chemrnn's design cycle from the ``chembl`` prior: REINVENT,
 the hill-climber and Segler's cycle at one budget, each a resumable ``chemrnn design run`` (rerun the command after
-a stop: the steps scored before it are not docked again).
+a stop: a molecule docked before it is not docked again).
 
 The objective as a scoring function: the docking energy through a linear ramp (0 kcal/mol → 0, −20 → 1) with weight
 20 and QED with weight 10, arithmetic mean, so that score = (10 − objective) / 30 exactly for energies in [−20, 0]

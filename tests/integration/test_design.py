@@ -263,6 +263,36 @@ def test_a_run_killed_with_sigkill_resumes_from_its_score_cache_and_equals_an_un
     assert summary["score_cache"]["computed"] == len(again)
 
 
+@pytest.mark.slow
+def test_scores_of_a_step_killed_while_scoring_are_kept(tmp_path):
+    """A program scorer's molecules are written to the cache in chunks as they are scored: a run killed in the middle
+    of its first step's scoring keeps what it had scored, and the resumed run scores only the rest."""
+    script = tmp_path / "scorer.py"
+    script.write_text(NOTING.replace("time.sleep(0.3)", "time.sleep(1.0)"))
+    cfg = config(tmp_path, "hillclimb", 48)
+    cfg.write_text(cfg.read_text().split("[scoring]")[0] + (
+        f'[scoring]\n[[scoring.component]]\ntype = "external"\ncommand = ["{sys.executable}", "{script}", '
+        f'"{tmp_path / "noted.log"}"]\n'))
+    run = tmp_path / "run"
+    code = f"from chemrnn.design import run_design; run_design({str(cfg)!r}, {str(run)!r})"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cache, deadline = run / "score_cache.csv", time.time() + 120
+    while time.time() < deadline and (not cache.exists() or len(cache.read_text().splitlines()) < 9):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run / "log.csv").exists()  # killed before its first step was done
+    with open(cache, newline="") as fh:
+        kept = {r["canonical"] for r in csv.DictReader(fh)}
+    before = len((tmp_path / "noted.log").read_text().split())
+    run_design(cfg, run)
+    again = (tmp_path / "noted.log").read_text().split()[before:]
+    assert len(kept) >= 8 and not kept & set(again)
+    with open(run / "scored.csv", newline="") as fh:
+        valid = {r["canonical"] for r in csv.DictReader(fh) if r["canonical"]}
+    assert set(again) == valid - kept
+
+
 def test_a_score_cache_row_half_written_at_a_kill_is_dropped_on_resume(tmp_path):
     run = tmp_path / "run"
     run_design(config(tmp_path, "reinvent", 96), run)

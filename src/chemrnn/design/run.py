@@ -260,6 +260,14 @@ def _append_rows(path: Path, rows: list[list], header: list[str]) -> None:
         os.fsync(fh.fileno())
 
 
+def _recorded_scoring(saved: Path):
+    """The scoring table a run folder's config.json records (None where there is none to read)."""
+    try:
+        return json.loads(saved.read_text())["config"]["scoring"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _complete_rows(path: Path, width: int) -> None:
     """Keep the complete rows of a CSV that a killed process may have left with a row half written (no line end, or
     too few fields)."""
@@ -352,10 +360,12 @@ def _run_locked(run: DesignRun, cfg: DesignConfig, scoring_cfg: dict, config_pat
                              f"rerun with the same config (only budget may change) or pass --restart")
     if fresh:  # a new start: no rejects file left from an earlier population
         (run_dir / "starting_population_rejects.csv").unlink(missing_ok=True)
+    same_scoring = _recorded_scoring(saved) == scoring_cfg  # scores cached under this scoring stay valid
     record(run_dir, {"design": asdict(cfg), "scoring": scoring_cfg, "source": str(config_path)})
     cache_file = run_dir / "score_cache.csv"  # every molecule's scores, exactly: a resumed run scores none again
     cache_header = ["step", *scoring.cache_header()]
-    if run.load_state():
+    resumed = run.load_state()
+    if resumed or same_scoring:  # a resume, or a start over a first step killed before it was saved
         _complete_rows(cache_file, len(cache_header))  # a score is a score: those of a step in flight at a kill stay
         cached = 0
         if cache_file.exists():
@@ -363,12 +373,19 @@ def _run_locked(run: DesignRun, cfg: DesignConfig, scoring_cfg: dict, config_pat
                 reader = csv.reader(fh)
                 if next(reader, None) == cache_header:
                     cached = scoring.load_rows([r[1:] for r in reader if r])
-        say(f"resuming at step {run.step} ({run.scored:,} molecules scored; {cached:,} scores cached)")
-    else:
-        cache_file.unlink(missing_ok=True)
+        if resumed:
+            say(f"resuming at step {run.step} ({run.scored:,} molecules scored; {cached:,} scores cached)")
+        elif cached:
+            say(f"starting with {cached:,} scores cached by an earlier start of this run")
+    if not resumed:
+        if not same_scoring:
+            cache_file.unlink(missing_ok=True)
         if fresh and population is not None:
             run.seed_population(*population)
             _append_rows(cache_file, [[-1, *r] for r in scoring.cache_rows(scoring.take_fresh())], cache_header)
+    if hasattr(scoring, "journal"):  # every score is written as soon as it is computed
+        scoring.journal = lambda entries: _append_rows(
+            cache_file, [[run.step, *r] for r in scoring.cache_rows(entries)], cache_header)
     truncate_csv(run_dir / "scored.csv", run.step - 1)  # rows of steps after the saved state go
     truncate_csv(run_dir / "log.csv", run.step - 1)
     header = ["step", "smiles", "canonical", "score", "raw_score", *run.columns, "quality"]

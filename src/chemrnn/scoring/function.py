@@ -31,6 +31,7 @@ from ..errors import InputError
 from .components import make_component
 
 AGGREGATIONS = ("arithmetic", "geometric")
+JOURNAL_CHUNK = 8  # molecules scored between two journal writes where a component runs a program
 
 
 @dataclass
@@ -74,6 +75,10 @@ class ScoringFunction:
             raise InputError(f"[scoring]: {found[0]}")
         self.workers, self.timeout = int(workers), None if timeout is None else float(timeout)
         self.can_fail = timeout is not None or any(getattr(c[2], "can_fail", False) for c in components)
+        # where new cache entries go as soon as they are computed (a design run's score_cache.csv): with a component
+        # that runs a program (docking, external), molecules are then scored JOURNAL_CHUNK at a time, so that a kill
+        # costs at most one chunk's work
+        self.journal = None
 
     @classmethod
     def from_config(cls, config: dict) -> "ScoringFunction":
@@ -121,15 +126,19 @@ class ScoringFunction:
         total, des, raw = np.zeros(n), np.zeros((n, k)), np.full((n, k), np.nan)
         failures: list[str | None] = [None] * n
         todo = sorted({c for c in canon if c is not None and (self._cache is None or c not in self._cache)})
-        if todo:
-            t, d, r, f = self._compute(todo)
-            self.calls += len(todo)
-            computed = {s: (t[i], d[i], r[i], f[i]) for i, s in enumerate(todo)}
+        computed: dict = {}
+        chunk = JOURNAL_CHUNK if self.journal is not None and self.can_fail else max(1, len(todo))
+        for start in range(0, len(todo), chunk):
+            part = todo[start: start + chunk]
+            t, d, r, f = self._compute(part)
+            self.calls += len(part)
+            done = {s: (t[i], d[i], r[i], f[i]) for i, s in enumerate(part)}
+            computed.update(done)
             if self._cache is not None:
-                self._cache.update(computed)
-                self._fresh += list(computed.items())
-        else:
-            computed = {}
+                self._cache.update(done)
+                self._fresh += list(done.items())
+                if self.journal is not None:
+                    self.journal(self.take_fresh())
         self.hits += sum(1 for c in canon if c is not None and c not in computed)
         for i, c in enumerate(canon):
             if c is None:
