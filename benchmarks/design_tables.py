@@ -6,6 +6,7 @@ Usage: python benchmarks/design_tables.py GUACAMOL.json [DESIGN_CYCLE.json ...] 
 
 ``--compare`` adds a column with another run's scores (another prior or optimizer) on the tasks it ran. A run with
 ``--snapshots`` gets a column for each budget kept (the same run's score after that many sampled molecules).
+A run that recorded the share of each task's top 100 passing the default quality preset gets a column for it.
 ``--versus`` compares two runs task by task at one budget (which optimizer wins which task).
 """
 from __future__ import annotations
@@ -13,6 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+
+PASS = "top100_pass_default_quality"  # share of a task's top 100 that the default quality preset passes
 
 
 def _fig(value) -> str:
@@ -52,6 +56,8 @@ def _setup(s: dict) -> str:
     filt = f", diversity filter {s['diversity_filter']}" if s.get("diversity_filter") else ""
     if s.get("stop_at_max"):
         filt += "; a task stops once the molecules GuacaMol asks for all score 1.0"
+    if s.get("quality"):
+        filt += f"; quality preset `{s['quality']}`"
     return (f"Setup: optimizer `{s['optimizer']}`, prior `{s['prior']}`, {budget:,} sampled molecules per task{pop}, "
             f"batch {s['batch_size']}, options {s['options']}{filt}; {s['machine']['cpu']}, "
             f"{s['machine']['cores']} cores, torch {s['machine']['torch']}.")
@@ -65,9 +71,11 @@ def guacamol(path: str, compare: str | None = None, label: str | None = None) ->
     rows = sorted(d["results"].items(), key=lambda kv: kv[1]["index"])
     marks = sorted({int(m) for _, r in rows for m in r.get("snapshots", {})})
     snap = "".join(f" at {m:,} sampled |" for m in marks)
+    passing = any(PASS in r for _, r in rows)
+    share = " top 100 passing the default filter |" if passing else ""
     lines = [_setup(s), "",
-             f"| # | task | chemrnn |{snap}{extra} SMILES-LSTM HC | Graph GA | scored | seconds |",
-             "|---|---|---|" + "---|" * len(marks) + ("---|" if other else "") + "---|---|---|---|"]
+             f"| # | task | chemrnn |{share}{snap}{extra} SMILES-LSTM HC | Graph GA | scored | seconds |",
+             "|---|---|---|" + "---|" * (len(marks) + passing) + ("---|" if other else "") + "---|---|---|---|"]
     ours = hc = ga = 0.0
     at = dict.fromkeys(marks, 0.0)
     for name, r in rows:
@@ -76,13 +84,15 @@ def guacamol(path: str, compare: str | None = None, label: str | None = None) ->
         for m in marks:
             at[m] += kept.get(m, float("nan"))
         col = "".join(f" {kept[m]:.3f} |" if m in kept else " — |" for m in marks)
+        if passing:
+            col = (f" {r[PASS]:.0%} |" if r.get(PASS) is not None else " — |") + col
         if other:
             o = other["results"].get(name)
             col += f" {o['score']:.3f} ({o['seconds']:.0f} s) |" if o else " — |"
         scored = f"{r['scored_molecules']:,}" if r.get("scored_molecules") is not None else "—"
         lines.append(f"| {r['index']} | {name} | {r['score']:.3f} |{col} {_fig(r['smiles_lstm_hc'])} | "
                      f"{_fig(r['graph_ga'])} | {scored} | {r['seconds']:.0f} |")
-    col = "".join(f" {at[m]:.2f} |" for m in marks)
+    col = " |" * passing + "".join(f" {at[m]:.2f} |" for m in marks)
     if other:
         same = [n for n in other["results"] if n in d["results"]]
         col += (f" {sum(other['results'][n]['score'] for n in same):.2f} over {len(same)} (here "
