@@ -10,9 +10,9 @@ filter, as DOCKSTRING's baselines had none; each top molecule's default-quality 
 each docked molecule is recomputed from the run's ``score_cache.csv`` (exact raw values).
 
 Records per optimizer: docking calls made (distinct valid molecules scored), best / top-10 / top-100 objective among
-them, failures, the score cache's hit rate (molecules served from the cache / all valid sampled), seconds, and the
-molecules docked per second. ``benchmarks/dockstring_published.py`` gives the published baselines at the same
-number of new molecules.
+them, failures, the score cache's hit rate (molecules served from the cache / all valid sampled), seconds, the
+molecules docked per second, and the machine and command of the sitting. ``benchmarks/dockstring_published.py``
+gives the published baselines at the same number of new molecules.
 
 Usage: CHEMRNN_DATA_DIR=../shared/data python benchmarks/bench_dockstring.py RUN_DIR OUT.json
            [--optimizers reinvent,hillclimb,segler] [--budget 256] [--batch-size 32] [--workers 2]
@@ -89,8 +89,7 @@ def main() -> None:
     a = ap.parse_args()
     done = json.loads(a.out.read_text()) if a.out.exists() else {"results": {}}
     done["setup"] = {"objective": "F2 + 10 (1 - QED)", "prior": "chembl", "budget": a.budget,
-                     "batch_size": a.batch_size, "workers": a.workers, "exhaustiveness": a.exhaustiveness,
-                     "machine": machine(), "command": " ".join(sys.argv)}
+                     "batch_size": a.batch_size, "workers": a.workers, "exhaustiveness": a.exhaustiveness}
     for optimizer in a.optimizers.split(","):
         run = a.run_dir / optimizer
         run.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +108,7 @@ def main() -> None:
                **{f"top{k}": round(sum(values[:k]) / k, 3) for k in (1, 10, 100) if len(values) >= k},
                "best": scored[:5], "failures": failures,
                "top100_pass_default_quality": round(sum(f == "pass" for f in flags) / len(flags), 3) if flags else None,
-               "seconds_this_sitting": round(seconds, 1)}
+               "seconds_this_sitting": round(seconds, 1), "machine": machine(), "command": " ".join(sys.argv)}
         cache = summary.get("score_cache", {})
         res["score_cache_this_sitting"] = cache
         res["docked_per_s_this_sitting"] = round(cache.get("computed", 0) / seconds, 4) if seconds else None
