@@ -87,3 +87,26 @@ modifier = {{ type = "clipped", lower_x = 0, upper_x = -20 }}
     for r in docked:
         (pose,) = chem.read_poses(r["pose"])
         assert pose.GetProp("smiles") == r["smiles"] and pose.GetConformer().Is3D()
+
+
+def test_each_docked_molecule_reaches_the_run_cache_as_its_docking_ends(tmp_path):
+    """With a design run's journal attached, molecules dock in one go and each is handed over alone, the moment its
+    docking ends (a kill then loses only what was docking); the rows handed over are the scores returned."""
+    comp = {"type": "docking", "target": "F2", "exhaustiveness": 1, "workers": 2,
+            "modifier": {"type": "clipped", "lower_x": 0, "upper_x": -20}}
+    sc = ScoringFunction.from_config({"component": [comp, {"type": "qed"}]})
+    handed: list[list] = []
+    sc.journal = handed.append
+    mols = [BENZAMIDINE, "CC(=O)Nc1ccc(O)cc1", RADICAL, "OC(=O)c1ccccc1"]
+    out = sc.score(mols)
+    assert [len(h) for h in handed] == [1, 1, 1, 1] and sc.calls == 4
+    rows = {c: row for h in handed for c, row in h}
+    assert set(rows) == set(out.canonical)
+    for i, c in enumerate(out.canonical):
+        total, _, raw, failure = rows[c]
+        assert total == out.total[i] and failure == out.failures[i]
+        assert np.array_equal(raw, [out.raw["docking"][i], out.raw["qed"][i]], equal_nan=True)
+    assert "radical" in out.failures[2].lower() and out.total[2] == 0.0
+    plain = ScoringFunction.from_config({"component": [comp, {"type": "qed"}]}).score(mols)  # no journal: one call
+    assert np.array_equal(plain.raw["docking"], out.raw["docking"], equal_nan=True)
+    assert plain.total == pytest.approx(out.total, rel=1e-12, abs=0)

@@ -326,35 +326,30 @@ class Docking(Component):
         return path if path.exists() else None
 
     def raw(self, mols, smiles):
-        import multiprocessing
-
         self.failures = {}
         out = np.full(len(smiles), np.nan)
+        for i, value, reason in self.stream(mols, smiles):
+            if reason:
+                self.failures[i] = reason
+            else:
+                out[i] = value
+        return out
+
+    def stream(self, mols, smiles):
+        """``(index, energy, None)`` or ``(index, NaN, reason)`` of each molecule as its docking ends: one forked
+        process a molecule, ``workers`` at a time (:func:`~chemrnn.scoring.processes.each_in_process`), so that a
+        slow docking holds up only its own process; one past ``timeout`` seconds is stopped with the Vina it
+        started."""
+        from .processes import each_in_process
+
         ok = [i for i, m in enumerate(mols) if m is not None]
-        if not ok:
-            return out
-        if self.poses is not None:
+        if self.poses is not None and ok:
             self.poses.mkdir(parents=True, exist_ok=True)
         where = str(self.poses) if self.poses is not None else ""
         jobs = [(self.target, smiles[i], self.seed, self.cpus, where, self.exhaustiveness) for i in ok]
-        pool = multiprocessing.get_context("fork").Pool(min(self.workers, len(ok)), _own_group)
-        try:
-            pending = [pool.apply_async(_dock_one, (job,)) for job in jobs]
-            for i, res in zip(ok, pending):
-                try:
-                    value, reason = res.get(timeout=self.timeout)
-                except multiprocessing.TimeoutError:
-                    value, reason = None, f"docking took longer than {self.timeout:g} s"
-                if reason:
-                    self.failures[i] = reason
-                else:
-                    out[i] = value
-        finally:  # a docking that ran out of time is stopped here, then the Vina it started
-            workers = [w.pid for w in getattr(pool, "_pool", [])]
-            pool.terminate()
-            pool.join()
-            _stop_groups(workers)
-        return out
+        for j, result, why in each_in_process(_dock_one, jobs, self.workers, self.timeout, what="docking"):
+            value, reason = result if why is None else (None, why)
+            yield ok[j], (np.nan if value is None else value), reason
 
 
 class Chemprop(Component):
@@ -508,23 +503,6 @@ def pose_file(folder: Path, smiles: str, target: str, exhaustiveness: int = 8) -
     return Path(folder) / f"{target}_{key}.sdf"
 
 
-def _own_group() -> None:
-    """A docking worker leads a process group of its own, so that the Vina it starts can be stopped with it."""
-    import os
-
-    os.setpgid(0, 0)
-
-
-def _stop_groups(pids: list[int]) -> None:
-    import contextlib
-    import os
-    import signal
-
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
-
-
 def docking_targets() -> list[str]:
     """DOCKSTRING's target names; an :class:`InputError` naming the extra where it is not installed."""
     _docking_path()
@@ -548,7 +526,6 @@ def _docking_path() -> None:
         os.environ["PATH"] = here + os.pathsep + os.environ.get("PATH", "")
 
 
-_TARGETS: dict = {}  # one dockstring Target (and its working folder) per target and exhaustiveness, per process
 
 
 def _target(name: str, exhaustiveness: int, folder: str):
@@ -570,29 +547,29 @@ def _target(name: str, exhaustiveness: int, folder: str):
 
 
 def _dock_one(job: tuple[str, str, int, int, str, int]) -> tuple[float | None, str | None]:
-    """Dock one SMILES in this process: ``(energy, None)`` or ``(None, reason)``; its best pose kept in the poses
-    folder where one is given."""
+    """Dock one SMILES in this process, in a working folder removed afterwards: ``(energy, None)`` or
+    ``(None, reason)``; its best pose kept in the poses folder where one is given."""
     import tempfile
 
     from dockstring import DockstringError
 
     name, smi, seed, cpus, poses, exhaustiveness = job
-    if (name, exhaustiveness) not in _TARGETS:
-        _TARGETS[name, exhaustiveness] = _target(name, exhaustiveness, tempfile.mkdtemp(prefix="chemrnn-dock-"))
-    try:
-        score, aux = _TARGETS[name, exhaustiveness].dock(smi, num_cpus=cpus, seed=seed)
-    except DockstringError as exc:
-        return None, f"{type(exc).__name__}: {str(exc)[:160]}"
-    except Exception as exc:  # noqa: BLE001 (a failure of the external tools is a failed molecule, not a crash)
-        return None, f"{type(exc).__name__}: {str(exc)[:160]}"
-    if score is None or score != score:
-        return None, "Vina found no pose"
-    if poses and aux.get("ligand") is not None:
-        try:  # a pose that cannot be written (a full disk) costs the pose, not the score
-            chem.write_pose(aux["ligand"], pose_file(Path(poses), smi, name, exhaustiveness),
-                            {"smiles": smi, "target": name, "exhaustiveness": exhaustiveness, "vina_energy": score})
-        except OSError:
-            pass
+    with tempfile.TemporaryDirectory(prefix="chemrnn-dock-") as folder:
+        try:
+            score, aux = _target(name, exhaustiveness, folder).dock(smi, num_cpus=cpus, seed=seed)
+        except DockstringError as exc:
+            return None, f"{type(exc).__name__}: {str(exc)[:160]}"
+        except Exception as exc:  # noqa: BLE001 (a failure of the external tools is a failed molecule, not a crash)
+            return None, f"{type(exc).__name__}: {str(exc)[:160]}"
+        if score is None or score != score:
+            return None, "Vina found no pose"
+        if poses and aux.get("ligand") is not None:
+            try:  # a pose that cannot be written (a full disk) costs the pose, not the score
+                chem.write_pose(aux["ligand"], pose_file(Path(poses), smi, name, exhaustiveness),
+                                {"smiles": smi, "target": name, "exhaustiveness": exhaustiveness,
+                                 "vina_energy": score})
+            except OSError:
+                pass
     return float(score), None
 
 

@@ -29,9 +29,10 @@ from .. import chem
 from .. import validate as v
 from ..errors import InputError
 from .components import make_component
+from .processes import each_in_process, one_thread
 
 AGGREGATIONS = ("arithmetic", "geometric")
-JOURNAL_CHUNK = 8  # molecules scored between two journal writes where a component runs a program
+JOURNAL_CHUNK = 8  # molecules scored between two journal writes where an external program scores them
 
 
 @dataclass
@@ -75,9 +76,9 @@ class ScoringFunction:
             raise InputError(f"[scoring]: {found[0]}")
         self.workers, self.timeout = int(workers), None if timeout is None else float(timeout)
         self.can_fail = timeout is not None or any(getattr(c[2], "can_fail", False) for c in components)
-        # where new cache entries go as soon as they are computed (a design run's score_cache.csv): with a component
-        # that runs a program (docking, external), molecules are then scored JOURNAL_CHUNK at a time, so that a kill
-        # costs at most one chunk's work
+        # where new cache entries go as soon as they are computed (a design run's score_cache.csv), so that a kill
+        # costs little work: docking hands over each molecule as its docking ends (all of a call's molecules dock in
+        # one go), an external program is run JOURNAL_CHUNK molecules at a time
         self.journal = None
 
     @classmethod
@@ -100,24 +101,48 @@ class ScoringFunction:
             return desirability @ w
         return np.exp(np.log(np.maximum(desirability, 1e-12)) @ w) * (desirability > 0).all(1)
 
-    def _compute(self, smiles: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str | None]]:
+    def _compute(self, smiles: list[str], each=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str | None]]:
+        """Every component's raw value, desirability and the total of ``smiles``. With ``each``, the last component
+        that streams its values (docking: :meth:`~chemrnn.scoring.components.Docking.stream`) runs after the others,
+        and ``each(i, row)`` receives molecule ``i``'s finished ``(total, desirabilities, raw values, failure)`` the
+        moment its value comes, so that a caller can keep it before the slowest molecule is done."""
         mols = [chem.mol(s) for s in smiles]
         failed: list[str | None] = [None] * len(smiles)
         raw = np.full((len(smiles), len(self.components)), np.nan)
         pooled = [k for k, c in enumerate(self.components) if not getattr(c[2], "runs_processes", False)]
+        streamed = [k for k, c in enumerate(self.components) if hasattr(c[2], "stream")]
+        last = streamed[-1] if each is not None and streamed else None
         if self.workers > 1 or self.timeout is not None:
             raw[:, pooled], why = _in_processes(self, pooled, smiles)
             failed = [a or b for a, b in zip(failed, why)]
         for k, (name, _, comp, _) in enumerate(self.components):
-            if k in pooled and (self.workers > 1 or self.timeout is not None):
+            if k == last or (k in pooled and (self.workers > 1 or self.timeout is not None)):
                 continue
             raw[:, k] = comp.raw(mols, smiles)
             for i, reason in getattr(comp, "failures", {}).items():
                 failed[i] = failed[i] or f"{name}: {reason}"
-        des = np.stack([c[3](raw[:, k]) for k, c in enumerate(self.components)], 1)
-        total = self.aggregate(des)
-        total[[i for i, f in enumerate(failed) if f]] = 0.0
+        if last is None:
+            des = np.stack([c[3](raw[:, k]) for k, c in enumerate(self.components)], 1)
+            total = self.aggregate(des)
+            total[[i for i, f in enumerate(failed) if f]] = 0.0
+            return total, des, raw, failed
+        name = self.names[last]
+        total, des = np.zeros(len(smiles)), np.zeros((len(smiles), len(self.components)))
+        pending = set(range(len(smiles)))
+        for i, value, reason in self.components[last][2].stream(mols, smiles):
+            raw[i, last] = value
+            failed[i] = failed[i] or (f"{name}: {reason}" if reason else None)
+            each(i, self._finish(i, raw, des, total, failed))
+            pending.discard(i)
+        for i in sorted(pending):  # molecules the component skipped (RDKit could not read them): no value
+            each(i, self._finish(i, raw, des, total, failed))
         return total, des, raw, failed
+
+    def _finish(self, i: int, raw: np.ndarray, des: np.ndarray, total: np.ndarray, failed: list) -> tuple:
+        """Molecule ``i``'s desirabilities and total from its raw values, written into ``des`` and ``total``."""
+        des[i] = [c[3](raw[i: i + 1, k])[0] for k, c in enumerate(self.components)]
+        total[i] = 0.0 if failed[i] else self.aggregate(des[i: i + 1])[0]
+        return total[i], des[i].copy(), raw[i].copy(), failed[i]
 
     def score(self, smiles: list[str]) -> Scores:
         """Scores with their parts; invalid strings score 0 and are never passed to a component."""
@@ -127,6 +152,15 @@ class ScoringFunction:
         failures: list[str | None] = [None] * n
         todo = sorted({c for c in canon if c is not None and (self._cache is None or c not in self._cache)})
         computed: dict = {}
+        streams = any(hasattr(c[2], "stream") for c in self.components)
+        if todo and self.journal is not None and self._cache is not None and streams:
+            def keep(i: int, row: tuple) -> None:  # each molecule in the cache and the journal as it is done
+                computed[todo[i]] = self._cache[todo[i]] = row
+                self.journal([(todo[i], row)])
+
+            self._compute(todo, each=keep)
+            self.calls += len(todo)
+            todo = []
         chunk = JOURNAL_CHUNK if self.journal is not None and self.can_fail else max(1, len(todo))
         for start in range(0, len(todo), chunk):
             part = todo[start: start + chunk]
@@ -214,7 +248,7 @@ def _in_processes(scoring: ScoringFunction, columns: list[int], smiles: list[str
     _FORKED.append(scoring)  # the workers are forked while it is here
     try:
         with ProcessPoolExecutor(min(scoring.workers, len(starts)), multiprocessing.get_context("fork"),
-                                 _one_thread) as pool:
+                                 one_thread) as pool:
             futures = [pool.submit(_raw_part, columns, smiles[a: a + size]) for a in starts]
             for a, future in zip(starts, futures):
                 stop = min(a + size, n)
@@ -228,93 +262,18 @@ def _in_processes(scoring: ScoringFunction, columns: list[int], smiles: list[str
 
 
 def _each_in_time(scoring: ScoringFunction, columns: list[int], smiles: list[str]) -> tuple[np.ndarray, list]:
-    """Each molecule in a forked process of its own, ``scoring.workers`` at a time; a process that runs past
-    ``scoring.timeout`` seconds is stopped with the programs it started (:func:`_stop_group`), and its molecule fails
-    with the reason."""
-    import multiprocessing
-    import multiprocessing.connection
-    import os
-    import time
-
-    ctx = multiprocessing.get_context("fork")
+    """Each molecule in a forked process of its own, ``scoring.workers`` at a time
+    (:func:`~chemrnn.scoring.processes.each_in_process`); a process that runs past ``scoring.timeout`` seconds is
+    stopped with the programs it started, and its molecule fails with the reason."""
     raw, failed = np.full((len(smiles), len(columns)), np.nan), [None] * len(smiles)
-    waiting, running = list(range(len(smiles))), {}
     _FORKED.append(scoring)
     try:
-        while waiting or running:
-            while waiting and len(running) < scoring.workers:
-                i = waiting.pop(0)
-                recv, send = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_send_part, args=(send, columns, smiles[i]), daemon=True)
-                proc.start()
-                try:
-                    os.setpgid(proc.pid, proc.pid)  # its own group from the start (the child does the same)
-                except OSError:
-                    pass
-                send.close()
-                running[i] = (proc, recv, time.monotonic())
-            ready = multiprocessing.connection.wait([r for _, r, _ in running.values()], timeout=0.05)
-            for i, (proc, recv, started) in list(running.items()):
-                if recv in ready:
-                    try:
-                        part, why = recv.recv()
-                        raw[i], failed[i] = part[0], why[0]
-                    except EOFError:
-                        proc.join()
-                        failed[i] = f"the scoring process ended without a score (exit {proc.exitcode})"
-                elif time.monotonic() - started > scoring.timeout:
-                    _stop_group(proc)
-                    failed[i] = f"scoring took longer than {scoring.timeout:g} s"
-                else:
-                    continue
-                proc.join()
-                recv.close()
-                del running[i]
+        for i, part, why in each_in_process(lambda smi: _raw_part(columns, [smi]), smiles, scoring.workers,
+                                            scoring.timeout):
+            if why:
+                failed[i] = why
+            else:
+                raw[i], failed[i] = part[0][0], part[1][0]
     finally:
         _FORKED.pop()
-        for proc, recv, _ in running.values():  # an interrupted call leaves nothing running
-            _stop_group(proc)
-            recv.close()
     return raw, failed
-
-
-def _stop_group(proc, grace: float = 1.0) -> None:
-    """Stop a timed worker and every program it started (its process group): SIGTERM, so that it can remove its
-    temporary files, then SIGKILL after ``grace`` seconds."""
-    import contextlib
-    import os
-    import signal
-
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, sig)
-        proc.join(grace if sig == signal.SIGTERM else None)
-        if sig == signal.SIGTERM and proc.exitcode is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)  # what it started and left behind
-            break
-
-
-def _send_part(conn, columns: list[int], smi: str) -> None:
-    """A timed worker: its own process group (so that a stop reaches the programs it starts), SIGTERM turned into an
-    exit that runs clean-up code, one molecule scored."""
-    import os
-    import signal
-    import sys
-
-    try:
-        os.setpgid(0, 0)
-    except OSError:
-        pass
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-    _one_thread()
-    conn.send(_raw_part(columns, [smi]))
-    conn.close()
-
-
-def _one_thread() -> None:
-    """A scoring worker uses one thread for torch-based components (N workers share the cores)."""
-    import sys
-
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
