@@ -10,8 +10,9 @@ among the strings the library may take (valid, not in the fine-tuning set). The 
 than ``t`` is ``E_p[1{accepted(x), log p(x) > t} / p(x)]`` over ``x ~ p`` (the model as its own importance-sampling
 proposal), estimated by the mean over ``--samples`` draws at T = 1; an active whose estimated rank is below ``n`` is
 estimated to be in the library of ``n``. The estimate counts strings, the library molecules (a second spelling of a
-molecule takes no place), so it slightly overstates ranks. ``--beam`` builds the exact library (``lm library``, beam,
-100,000) at the epochs named, to check the estimate. Rerun to continue: finished epochs are kept.
+molecule takes no place), so it slightly overstates ranks. ``--beam`` builds the library of the recipe (``lm library``,
+beam, 100,000) at the epochs named: its recovery, and whether it holds the sampled molecules more likely than its last
+one (a search for the most likely molecules would hold them all). Rerun to continue: finished epochs are kept.
 
 Usage: CHEMRNN_DATA_DIR=../shared/data python benchmarks/finetune_epochs.py OUT_DIR RESULT.json \
            [--target pfalciparum] [--prior chembl] [--epochs 20] [--samples 20000] [--beam 8,14] [-n 100000]
@@ -78,13 +79,15 @@ def epoch_model(run: Path, k: int):
     return loaded
 
 
-def estimated_ranks(loaded, known: set[str], targets_logp: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, dict]:
-    """Each target's estimated rank among accepted strings (those more likely than it), from ``n`` samples."""
+def estimated_ranks(loaded, known: set[str], targets_logp: np.ndarray, n: int, seed: int, keep: Path):
+    """Each target's estimated rank among accepted strings (those more likely than it), from ``n`` samples; the
+    accepted samples (canonical SMILES, log p of the string drawn) are written to ``keep``."""
     model, voc, tok, _ = loaded
     s = sample(model, voc, tok, n, seed=seed, batch_size=1024)
     logp = -s.nll
-    ok = np.array([f and (c := chem.canonical(x)[0]) is not None and c not in known
-                   for x, f, in zip(s.smiles, s.finished)])
+    canon = [chem.canonical(x)[0] if f else None for x, f in zip(s.smiles, s.finished)]
+    ok = np.array([c is not None and c not in known for c in canon])
+    keep.write_text("smiles,logp\n" + "".join(f"{c},{v:.4f}\n" for c, v, o in zip(canon, logp, ok) if o))
     acc = np.sort(logp[ok])[::-1]  # most likely first
     count = np.cumsum(np.exp(-acc)) / n  # strings at least as likely as acc[i], estimated
     above = np.searchsorted(-acc, -targets_logp, side="left")  # accepted samples more likely than each target
@@ -93,8 +96,16 @@ def estimated_ranks(loaded, known: set[str], targets_logp: np.ndarray, n: int, s
     return ranks, {"accepted_fraction": round(float(ok.mean()), 4), "thresholds_logp": thresholds}
 
 
-def exact_library(run: Path, k: int, out: Path, heldout: Path, n: int) -> dict:
-    """``lm library`` (beam, ``n`` molecules) of epoch ``k``'s model; its recovery at 10k / 50k / 100k (up to ``n``)."""
+def estimated_count(samples: Path, t: float, n: int) -> float:
+    """Accepted strings more likely than ``t``, estimated from the ``n`` draws kept in ``samples``."""
+    logp = np.array([float(line.split(",")[1]) for line in samples.read_text().splitlines()[1:]])
+    return float(np.exp(-logp[logp > t]).sum() / n)
+
+
+def exact_library(run: Path, k: int, out: Path, heldout: Path, n: int, samples: int) -> dict:
+    """``lm library`` (beam, ``n`` molecules) of epoch ``k``'s model: its recovery at 10k / 50k / 100k (up to ``n``,
+    in the search's order), the log p of its last molecule, and how many of the distinct molecules sampled at that
+    epoch above that log p it holds (a search that finds the ``n`` most likely molecules holds them all)."""
     model_dir = out / f"model_epoch_{k:02d}"
     if model_dir.exists():
         shutil.rmtree(model_dir)
@@ -106,9 +117,21 @@ def exact_library(run: Path, k: int, out: Path, heldout: Path, n: int) -> dict:
         subprocess.run([CHEMRNN, "lm", "library", str(model_dir), "-n", str(n), "-o", str(lib),
                         "--heldout", str(heldout)], check=True, stdout=fh, stderr=subprocess.STDOUT)
     secs = round(time.perf_counter() - t, 1)
-    held = {chem.canonical(x)[0] for x in heldout.read_text().split()} - {None}
-    found = [line.split(",")[0] for line in lib.read_text().splitlines()[1:]]
-    return {"seconds": secs, **{str(m): sum(x in held for x in found[:m]) for m in SIZES if m <= n}, str(n): sum(x in held for x in found)}
+    summary = json.loads(lib.with_name(lib.name + ".summary.json").read_text())
+    curve = {p["library"]: p["recovered"] for p in summary["heldout"]["curve"]}
+    rows = [line.split(",") for line in lib.read_text().splitlines()[1:]]
+    in_lib = {r[0] for r in rows}
+    last = min(float(r[1]) for r in rows if int(r[4]) == len(rows))  # the search's last molecule
+    kept = out / f"samples_epoch_{k:02d}.csv"
+    sampled = {}
+    for line in kept.read_text().splitlines()[1:]:
+        c, v = line.split(",")
+        if float(v) > last:
+            sampled[c] = max(float(v), sampled.get(c, float("-inf")))
+    return {"seconds": secs, "recovered": {str(m): curve.get(m) for m in (*SIZES, n) if m <= n},
+            "last_logp": last, "sampled_above_last": len(sampled),
+            "sampled_above_last_in_library": sum(c in in_lib for c in sampled),
+            "estimated_strings_above_last": round(estimated_count(kept, last, samples))}
 
 
 def main() -> None:
@@ -151,16 +174,17 @@ def main() -> None:
         model, voc, tok, _ = loaded
         spellable = [x for x in held if all(t_ in voc for t_ in tok.tokenize(x))]
         logp = -likelihood(model, voc, tok, spellable)
-        ranks, info = estimated_ranks(loaded, known, logp, a.samples, seed=k)
+        ranks, info = estimated_ranks(loaded, known, logp, a.samples, seed=k,
+                                      keep=a.out / f"samples_epoch_{k:02d}.csv")
         res["by_epoch"][str(k)] = {
             "val_nll": val.get(k), "heldout_median_logp": round(float(np.median(logp)), 3),
             "estimated_recovered": {str(m): int((ranks < m).sum()) for m in SIZES},
-            "heldout": len(held20), **info, "seconds": round(time.perf_counter() - t, 1)}
+            "heldout": len(held20), "samples": a.samples, **info, "seconds": round(time.perf_counter() - t, 1)}
         print(k, res["by_epoch"][str(k)], flush=True)
         a.result.write_text(json.dumps(res, indent=1) + "\n")
     for k in [int(x) for x in a.beam.split(",") if x]:
         if str(k) not in res["beam"]:
-            res["beam"][str(k)] = exact_library(run, k, a.out, ho, a.n)
+            res["beam"][str(k)] = exact_library(run, k, a.out, ho, a.n, res["by_epoch"][str(k)]["samples"])
             print("beam", k, res["beam"][str(k)], flush=True)
             a.result.write_text(json.dumps(res, indent=1) + "\n")
     a.result.write_text(json.dumps(res, indent=1) + "\n")

@@ -1,11 +1,14 @@
-"""Focused libraries: a language model's most likely distinct, valid, new molecules (Segler et al. 2018).
+"""Focused libraries: distinct, valid, new molecules that a language model finds likely (Segler et al. 2018).
 
 A library is a *set*. Sampling ``N`` strings at random wastes much of ``N`` on repeats, invalid strings and molecules
 already known; the methods here build ``N`` distinct, valid, canonical molecules outside a known set:
 
 ``beam``
-    beam search over the whole sequence tree (Moret et al. 2021, Angew. Chem.): the ``N`` most likely sequences
-    that end in a molecule accepted into the library, found by keeping the ``N`` best partial sequences at each step.
+    beam search over the whole sequence tree (Moret et al. 2021, Angew. Chem.): keep the ``N`` best partial sequences
+    at each step; the library is the ``N`` most likely sequences that end in an accepted molecule among those the
+    beam kept. It approximates the ``N`` most likely molecules, not exactly: a partial sequence that falls out of the
+    beam is gone with all its continuations, even those more likely than molecules the beam goes on to keep (a
+    partial sequence's log p bounds its continuations' from above, not from below).
 ``swor``
     sampling without replacement by stochastic beam search (Kool, van Hoof & Welling 2019, ICML, "Gumbel-top-k"):
     the same search ranked by Gumbel-perturbed log-probabilities, which draws an exact sample of ``N`` distinct
@@ -17,6 +20,8 @@ Both searches check a sequence the moment it ends (``accept``: canonical, valid,
 library), so that rejected strings never take a place: the finished pool then holds exactly ``N`` molecules. They keep
 the ``N`` best of (finished ∪ live) at every step; a live sequence's descendants never rank above it (log-probabilities
 only fall; a Gumbel child's perturbed value is at most its parent's), so the search stops when nothing live can enter.
+For ``swor`` the search is exact (a prefix's perturbed value is the largest of its continuations', Kool et al. 2019),
+but for the few places its margin for rejected strings may fall short; for ``beam`` it is a heuristic.
 """
 from __future__ import annotations
 

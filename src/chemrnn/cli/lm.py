@@ -529,7 +529,7 @@ def lm_library(
                                 "tab-separated) or .csv (smiles, logp, logp_per_token, tokens, rank); .gz "
                                 "compresses. The summary goes beside it (OUTPUT.summary.json)."),
     method: LibraryMethod = typer.Option(
-        "beam", "--method", help="beam: the most likely molecules (beam search); swor: sampling without "
+        "beam", "--method", help="beam: likely molecules by beam search (an approximation of the most likely ones); swor: sampling without "
         "replacement (stochastic beam search, Gumbel-top-k); sample: random sampling, each molecule once."),
     temperature: float = typer.Option(1.0, "--temperature", "-t", help="swor and sample: softmax temperature "
                                       "(> 0). beam ranks by the model's own likelihood."),
