@@ -1,4 +1,4 @@
-"""Focused-library recovery by fine-tuning epoch: estimated from samples at every epoch, exact at chosen epochs.
+"""Focused-library recovery by fine-tuning epoch: estimated from samples, and the recipe's beam library, by epoch.
 
 For one actives set's 80/20 split (``common.recovery_split``, as bench_library.py), fine-tune PRIOR on the 80 % with
 the recipe's settings but no early stop (``lm finetune`` defaults: at most 20 epochs, LR cosine over them, a tenth of
@@ -15,7 +15,7 @@ beam, 100,000) at the epochs named: its recovery, and whether it holds the sampl
 one (a search for the most likely molecules would hold them all). Rerun to continue: finished epochs are kept.
 
 Usage: CHEMRNN_DATA_DIR=../shared/data python benchmarks/finetune_epochs.py OUT_DIR RESULT.json \
-           [--target pfalciparum] [--prior chembl] [--epochs 20] [--samples 20000] [--beam 8,14] [-n 100000]
+           [--target pfalciparum] [--prior chembl] [--epochs 20] [--samples 20000] [--estimate 8,14] [--beam 8,14] [-n 100000]
 """
 from __future__ import annotations
 
@@ -143,6 +143,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--samples", type=int, default=20_000)
     ap.add_argument("--beam", default="", help="epochs whose exact beam library to build, comma-separated")
+    ap.add_argument("--estimate", default="", help="epochs to estimate, comma-separated (default: every epoch)")
     ap.add_argument("-n", type=int, default=SIZES[-1], help="molecules in each exact library")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
@@ -166,7 +167,9 @@ def main() -> None:
                 val[int(float(row["epoch"])) + 1] = float(row["val_nll"])
     known = {c for x in train80 if (c := chem.canonical(x)[0]) is not None}
     held = sorted({c for x in held20 if (c := chem.canonical(x)[0]) is not None} - known)
-    for k in range(1, a.epochs + 1):
+    beams = [int(x) for x in a.beam.split(",") if x]
+    chosen = sorted({int(x) for x in a.estimate.split(",") if x} | set(beams)) if a.estimate else range(1, a.epochs + 1)
+    for k in chosen:
         if str(k) in res["by_epoch"] or not (run / "epochs" / f"epoch_{k:02d}.safetensors").exists():
             continue
         t = time.perf_counter()
@@ -182,7 +185,7 @@ def main() -> None:
             "heldout": len(held20), "samples": a.samples, **info, "seconds": round(time.perf_counter() - t, 1)}
         print(k, res["by_epoch"][str(k)], flush=True)
         a.result.write_text(json.dumps(res, indent=1) + "\n")
-    for k in [int(x) for x in a.beam.split(",") if x]:
+    for k in beams:
         if str(k) not in res["beam"]:
             res["beam"][str(k)] = exact_library(run, k, a.out, ho, a.n, res["by_epoch"][str(k)]["samples"])
             print("beam", k, res["beam"][str(k)], flush=True)
