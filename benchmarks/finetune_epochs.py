@@ -96,12 +96,6 @@ def estimated_ranks(loaded, known: set[str], targets_logp: np.ndarray, n: int, s
     return ranks, {"accepted_fraction": round(float(ok.mean()), 4), "thresholds_logp": thresholds}
 
 
-def estimated_count(samples: Path, t: float, n: int) -> float:
-    """Accepted strings more likely than ``t``, estimated from the ``n`` draws kept in ``samples``."""
-    logp = np.array([float(line.split(",")[1]) for line in samples.read_text().splitlines()[1:]])
-    return float(np.exp(-logp[logp > t]).sum() / n)
-
-
 def exact_library(run: Path, k: int, out: Path, heldout: Path, n: int, samples: int) -> dict:
     """``lm library`` (beam, ``n`` molecules) of epoch ``k``'s model: its recovery at 10k / 50k / 100k (up to ``n``,
     in the search's order), the log p of its last molecule, and how many of the distinct molecules sampled at that
@@ -121,17 +115,15 @@ def exact_library(run: Path, k: int, out: Path, heldout: Path, n: int, samples: 
     curve = {p["library"]: p["recovered"] for p in summary["heldout"]["curve"]}
     rows = [line.split(",") for line in lib.read_text().splitlines()[1:]]
     in_lib = {r[0] for r in rows}
-    last = min(float(r[1]) for r in rows if int(r[4]) == len(rows))  # the search's last molecule
-    kept = out / f"samples_epoch_{k:02d}.csv"
-    sampled = {}
-    for line in kept.read_text().splitlines()[1:]:
-        c, v = line.split(",")
-        if float(v) > last:
-            sampled[c] = max(float(v), sampled.get(c, float("-inf")))
+    last = next(float(r[1]) for r in rows if int(r[4]) == len(rows))  # the search's last molecule
+    drawn = [line.split(",") for line in (out / f"samples_epoch_{k:02d}.csv").read_text().splitlines()[1:]]
+    logp = np.array([float(v) for _, v in drawn])
+    above = {c for (c, _), lp in zip(drawn, logp) if lp > last}
     return {"seconds": secs, "recovered": {str(m): curve.get(m) for m in (*SIZES, n) if m <= n},
-            "last_logp": last, "sampled_above_last": len(sampled),
-            "sampled_above_last_in_library": sum(c in in_lib for c in sampled),
-            "estimated_strings_above_last": round(estimated_count(kept, last, samples))}
+            "last_logp": last, "sampled_above_last": len(above),
+            "sampled_above_last_in_library": len(above & in_lib),
+            # accepted strings more likely than the last molecule, estimated from the draws (weight 1/p)
+            "estimated_strings_above_last": round(float(np.exp(-logp[logp > last]).sum() / samples))}
 
 
 def main() -> None:
