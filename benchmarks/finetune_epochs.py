@@ -5,7 +5,7 @@ the recipe's settings but no early stop (``lm finetune`` defaults: at most 20 ep
 the actives for validation), keeping every epoch's weights. The recipe's run is the first epochs of this one (the
 same seed and schedule), so the curve shows what the epochs after its early stop would have given.
 
-For each epoch: the validation NLL, the held-out actives' log-likelihoods, and each held-out active's estimated rank
+For each epoch: the validation NLL and median log p, the held-out actives' log-likelihoods, and each held-out active's estimated rank
 among the strings the library may take (valid, not in the fine-tuning set). The number of such strings more likely
 than ``t`` is ``E_p[1{accepted(x), log p(x) > t} / p(x)]`` over ``x ~ p`` (the model as its own importance-sampling
 proposal), estimated by the mean over ``--samples`` draws at T = 1; an active whose estimated rank is below ``n`` is
@@ -77,6 +77,22 @@ def epoch_model(run: Path, k: int):
     loaded = load_language_model(run / "model")
     loaded.model.load_state_dict(load_file(str(run / "epochs" / f"epoch_{k:02d}.safetensors")))
     return loaded
+
+
+def validation_logp(run: Path, model) -> np.ndarray:
+    """Log p of each molecule of the fine-tune's validation split (the split ``lm finetune`` held out)."""
+    import torch
+
+    from chemrnn.batching import TokenCache, collate
+    from chemrnn.training.data import split_valid
+
+    cfg = json.loads((run / "config.json").read_text())["config"]
+    cache = TokenCache.load(next(run.rglob("train.npz")))
+    _, valid = split_valid(cache, cfg["val_size"], cfg["seed"])
+    batch, _ = collate([valid[i] for i in range(len(valid))])
+    model.eval()
+    with torch.no_grad():
+        return -model.sequence_nll(batch).double().numpy()
 
 
 def estimated_ranks(loaded, known: set[str], targets_logp: np.ndarray, n: int, seed: int, keep: Path):
@@ -172,7 +188,8 @@ def main() -> None:
         ranks, info = estimated_ranks(loaded, known, logp, a.samples, seed=k,
                                       keep=a.out / f"samples_epoch_{k:02d}.csv")
         res["by_epoch"][str(k)] = {
-            "val_nll": val.get(k), "heldout_median_logp": round(float(np.median(logp)), 3),
+            "val_nll": val.get(k), "val_median_logp": round(float(np.median(validation_logp(run, model))), 3),
+            "heldout_median_logp": round(float(np.median(logp)), 3),
             "estimated_recovered": {str(m): int((ranks < m).sum()) for m in SIZES},
             "heldout": len(held20), "samples": a.samples, **info, "seconds": round(time.perf_counter() - t, 1)}
         print(k, res["by_epoch"][str(k)], flush=True)
