@@ -79,20 +79,42 @@ def epoch_model(run: Path, k: int):
     return loaded
 
 
-def validation_logp(run: Path, model) -> np.ndarray:
-    """Log p of each molecule of the fine-tune's validation split (the split ``lm finetune`` held out)."""
-    import torch
+def targets(train80: list[str], held20: list[str]) -> tuple[set[str], list[str]]:
+    """The fine-tuning actives' canonical SMILES (known: never in a library), and the held-out actives' not among them."""
+    known = {c for x in train80 if (c := chem.canonical(x)[0]) is not None}
+    return known, sorted({c for x in held20 if (c := chem.canonical(x)[0]) is not None} - known)
 
-    from chemrnn.batching import TokenCache, collate
+
+def validation_split(run: Path):
+    """The token cache of the validation actives ``lm finetune`` held out of the run's training data."""
+    from chemrnn.batching import TokenCache
     from chemrnn.training.data import split_valid
 
     cfg = json.loads((run / "config.json").read_text())["config"]
-    cache = TokenCache.load(next(run.rglob("train.npz")))
-    _, valid = split_valid(cache, cfg["val_size"], cfg["seed"])
+    return split_valid(TokenCache.load(next(run.rglob("train.npz"))), cfg["val_size"], cfg["seed"])[1]
+
+
+def validation_logp(model, valid) -> np.ndarray:
+    """Log p of each molecule of the validation split ``valid`` (:func:`validation_split`)."""
+    import torch
+
+    from chemrnn.batching import collate
+
     batch, _ = collate([valid[i] for i in range(len(valid))])
     model.eval()
     with torch.no_grad():
         return -model.sequence_nll(batch).double().numpy()
+
+
+def ranks_among(score: np.ndarray, weight: np.ndarray, target_score: np.ndarray):
+    """Each target's estimated rank among the strings the draws stand for (draw i stands for ``weight[i]`` strings):
+    the summed weight of the draws scoring above it. Also returns the draws' scores, best first, and their running
+    weight (strings at least as good as each, estimated)."""
+    order = np.argsort(-score, kind="stable")
+    best_first = score[order]
+    count = np.cumsum(weight[order])
+    above = np.searchsorted(-best_first, -target_score, side="left")  # draws scoring above each target
+    return np.where(above > 0, count[np.maximum(above - 1, 0)], 0.0), best_first, count
 
 
 def estimated_ranks(loaded, known: set[str], targets_logp: np.ndarray, n: int, seed: int, keep: Path):
@@ -104,10 +126,7 @@ def estimated_ranks(loaded, known: set[str], targets_logp: np.ndarray, n: int, s
     canon = [chem.canonical(x)[0] if f else None for x, f in zip(s.smiles, s.finished)]
     ok = np.array([c is not None and c not in known for c in canon])
     keep.write_text("smiles,logp\n" + "".join(f"{c},{v:.4f}\n" for c, v, o in zip(canon, logp, ok) if o))
-    acc = np.sort(logp[ok])[::-1]  # most likely first
-    count = np.cumsum(np.exp(-acc)) / n  # strings at least as likely as acc[i], estimated
-    above = np.searchsorted(-acc, -targets_logp, side="left")  # accepted samples more likely than each target
-    ranks = np.where(above > 0, count[np.maximum(above - 1, 0)], 0.0)
+    ranks, acc, count = ranks_among(logp[ok], np.exp(-logp[ok]) / n, targets_logp)
     thresholds = {str(m): round(float(acc[np.searchsorted(count, m)]), 3) if count[-1] >= m else None for m in SIZES}
     return ranks, {"accepted_fraction": round(float(ok.mean()), 4), "thresholds_logp": thresholds}
 
@@ -173,8 +192,8 @@ def main() -> None:
         for row in csv.DictReader(fh):
             if row.get("val_nll"):
                 val[int(float(row["epoch"])) + 1] = float(row["val_nll"])
-    known = {c for x in train80 if (c := chem.canonical(x)[0]) is not None}
-    held = sorted({c for x in held20 if (c := chem.canonical(x)[0]) is not None} - known)
+    known, held = targets(train80, held20)
+    valid = validation_split(run)
     beams = [int(x) for x in a.beam.split(",") if x]
     chosen = sorted({int(x) for x in a.estimate.split(",") if x} | set(beams)) if a.estimate else range(1, a.epochs + 1)
     for k in chosen:
@@ -188,7 +207,7 @@ def main() -> None:
         ranks, info = estimated_ranks(loaded, known, logp, a.samples, seed=k,
                                       keep=a.out / f"samples_epoch_{k:02d}.csv")
         res["by_epoch"][str(k)] = {
-            "val_nll": val.get(k), "val_median_logp": round(float(np.median(validation_logp(run, model))), 3),
+            "val_nll": val.get(k), "val_median_logp": round(float(np.median(validation_logp(model, valid))), 3),
             "heldout_median_logp": round(float(np.median(logp)), 3),
             "estimated_recovered": {str(m): int((ranks < m).sum()) for m in SIZES},
             "heldout": len(held20), "samples": a.samples, **info, "seconds": round(time.perf_counter() - t, 1)}

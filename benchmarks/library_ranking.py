@@ -25,20 +25,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, recovery_split  # noqa: E402
-from finetune_epochs import SIZES, epoch_model, validation_logp  # noqa: E402
+from finetune_epochs import SIZES, epoch_model, ranks_among, targets, validation_logp, validation_split  # noqa: E402
 
 from chemrnn import chem  # noqa: E402
-from chemrnn.batching import TokenCache  # noqa: E402
 from chemrnn.sample import likelihood, sample  # noqa: E402
-from chemrnn.training.data import split_valid  # noqa: E402
 
 
 def recovered(score: np.ndarray, weight: np.ndarray, target_score: np.ndarray) -> list[int]:
     """Targets estimated to rank within 10k / 50k / 100k of the accepted strings ordered by ``score``."""
-    order = np.argsort(-score)
-    count = np.cumsum(weight[order])  # strings at least as good as each draw, estimated
-    above = np.searchsorted(-score[order], -target_score, side="left")
-    ranks = np.where(above > 0, count[np.maximum(above - 1, 0)], 0.0)
+    ranks = ranks_among(score, weight, target_score)[0]
     return [int((ranks < m).sum()) for m in SIZES]
 
 
@@ -56,11 +51,9 @@ def main() -> None:
     run = a.out / "ft"
     model, voc, tok, _ = epoch_model(run, a.epoch)
     train80, held20 = recovery_split(a.target)
-    known = {c for x in train80 if (c := chem.canonical(x)[0]) is not None}
-    held = sorted({c for x in held20 if (c := chem.canonical(x)[0]) is not None} - known)
+    known, held = targets(train80, held20)
     held = [x for x in held if all(t in voc for t in tok.tokenize(x))]
-    cfg = json.loads((run / "config.json").read_text())["config"]
-    _, valid = split_valid(TokenCache.load(next(run.rglob("train.npz"))), cfg["val_size"], cfg["seed"])
+    valid = validation_split(run)
     val_ids = [valid[i] for i in range(len(valid))]
     val_smiles = [tok.detokenize([voc.tokens[t] for t in ids[1:-1]]) for ids in val_ids]
     s = sample(model, voc, tok, a.samples, seed=a.epoch, batch_size=1024)
@@ -70,7 +63,7 @@ def main() -> None:
     weight = np.exp(s.nll[ok]) / a.samples
     length = {"draws": np.array([len(tok.tokenize(x)) + 1 for x in drawn]),
               "held": np.array([len(tok.tokenize(x)) + 1 for x in held]), "val": np.array([len(i) - 1 for i in val_ids])}
-    logp = {"draws": -s.nll[ok], "held": -likelihood(model, voc, tok, held), "val": validation_logp(run, model)}
+    logp = {"draws": -s.nll[ok], "held": -likelihood(model, voc, tok, held), "val": validation_logp(model, valid)}
     rows = []
     for alpha in [float(x) for x in a.alpha.split(",") if x]:
         sc = {k: logp[k] + alpha * length[k] for k in logp}
