@@ -148,9 +148,12 @@ def exact_library(run: Path, k: int, out: Path, heldout: Path, n: int, samples: 
     secs = round(time.perf_counter() - t, 1)
     summary = json.loads(lib.with_name(lib.name + ".summary.json").read_text())
     curve = {p["library"]: p["recovered"] for p in summary["heldout"]["curve"]}
-    rows = [line.split(",") for line in lib.read_text().splitlines()[1:]]
-    in_lib = {r[0] for r in rows}
-    last = next(float(r[1]) for r in rows if int(r[4]) == len(rows))  # the search's last molecule
+    with open(lib, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    in_lib = {r["smiles"] for r in rows}
+    # the search's last molecule, by the log p the search ranked it by: its spelling's (the canonical spelling's in
+    # a library file written before the spelling column)
+    last = next(float(r.get("spelling_logp") or r["logp"]) for r in rows if int(r["rank"]) == len(rows))
     drawn = [line.split(",") for line in (out / f"samples_epoch_{k:02d}.csv").read_text().splitlines()[1:]]
     logp = np.array([float(v) for _, v in drawn])
     above = {c for (c, _), lp in zip(drawn, logp) if lp > last}

@@ -59,6 +59,11 @@ class Found:
     # log p of each canonical SMILES under the model at T = 1 where the method spelled it canonically at T = 1
     # (NaN elsewhere: the library scores those afterwards)
     logp: np.ndarray | None = None
+    # the string the method generated for each molecule (beam, swor: the best-ranked of its spellings the search
+    # finished; sample: the first drawn) and its log p under the distribution searched, softmax(logits / T) (beam:
+    # T = 1; NaN for a draw cut at max_length). Beam ranks by it, so it is the value the library's order follows.
+    spelling: list[str] | None = None
+    spelling_logp: np.ndarray | None = None
 
 
 # ------------------------------------------------------------------------------------------ tree search
@@ -200,6 +205,7 @@ def tree_search(model, vocabulary, tokenizer, k: int, accept, *, gumbel: bool = 
     spelled = [tokenizer.detokenize([tokens_of[t] for t in v[2]]) for _, v in ranked]
     out.logp = np.array([phi_ if temperature == 1.0 and sp == key else np.nan
                          for (key, (_, phi_, _)), sp in zip(ranked, spelled)])
+    out.spelling, out.spelling_logp = spelled, out.stats["phi"]
     return out
 
 
@@ -251,9 +257,12 @@ def sample_distinct(model, vocabulary, tokenizer, k: int, accept, *, temperature
     ``max_draws`` (default 50 × k) draws. Batch ``b`` draws with a seed of its own (from ``seed`` and ``b``), so a run
     resumed from ``checkpoint``'s state continues exactly as an uninterrupted one."""
     max_draws = max_draws or 50 * k
-    kept: dict[str, float] = {}  # molecule -> its log p where known (see Found.logp)
+    kept: dict[str, tuple[float, str, float]] = {}  # molecule -> (Found.logp, Found.spelling, Found.spelling_logp)
     if resume is not None and str(resume["smiles"]):
-        kept = dict(zip(str(resume["smiles"]).split("\n"), resume["logp"].tolist()))
+        names = str(resume["smiles"]).split("\n")
+        spelled = str(resume["spelling"]).split("\n") if "spelling" in resume else [""] * len(names)
+        spelled_lp = resume["spelling_logp"] if "spelling_logp" in resume else np.full(len(names), np.nan)
+        kept = dict(zip(names, zip(resume["logp"].tolist(), spelled, np.asarray(spelled_lp).tolist())))
     stats = {"drawn": 0, "invalid_or_known": 0, "repeats": 0, "batches": 0}
     if resume is not None:
         stats.update(json.loads(str(resume["stats"])))
@@ -269,15 +278,26 @@ def sample_distinct(model, vocabulary, tokenizer, k: int, accept, *, temperature
             elif key in kept:
                 stats["repeats"] += 1
             elif len(kept) < k:
-                kept[key] = -float(nll) if temperature == 1.0 and fin and raw == key else float("nan")
+                lp = -float(nll) if fin else float("nan")
+                kept[key] = (lp if temperature == 1.0 and raw == key else float("nan"), raw, lp)
         stats["drawn"] += batch_size
         stats["batches"] += 1
         if progress is not None:
             progress("sample", len(kept), k)
         if checkpoint is not None:
-            checkpoint({"smiles": np.array("\n".join(kept)), "logp": np.array(list(kept.values()), dtype=float), "stats": np.array(json.dumps(stats))})
+            checkpoint(_drawn_state(kept, stats))
     smiles = list(kept)
-    return Found(smiles, -np.arange(len(smiles), dtype=float), stats, np.array(list(kept.values()), dtype=float))
+    logp, spelling, spelling_logp = (list(x) for x in zip(*kept.values())) if kept else ([], [], [])
+    return Found(smiles, -np.arange(len(smiles), dtype=float), stats, np.array(logp, dtype=float),
+                 spelling, np.array(spelling_logp, dtype=float))
+
+
+def _drawn_state(kept: dict, stats: dict) -> dict:
+    """The random sampler's state as plain arrays: the molecules kept so far with their values, and the counts."""
+    values = list(kept.values())
+    return {"smiles": np.array("\n".join(kept)), "logp": np.array([v[0] for v in values], dtype=float),
+            "spelling": np.array("\n".join(v[1] for v in values)),
+            "spelling_logp": np.array([v[2] for v in values], dtype=float), "stats": np.array(json.dumps(stats))}
 
 
 # ------------------------------------------------------------------------------------------ the library
@@ -481,6 +501,8 @@ def make_library(model, n: int, output, *, method: str = "beam", temperature: fl
         found.stats["unspellable"] = found.stats.get("unspellable", 0) + len(tokens) - len(keep)
         found.smiles, tokens = [found.smiles[i] for i in keep], [tokens[i] for i in keep]
         found.logp = None if found.logp is None else found.logp[keep]
+        found.spelling = None if found.spelling is None else [found.spelling[i] for i in keep]
+        found.spelling_logp = None if found.spelling_logp is None else found.spelling_logp[keep]
     logp = np.array(found.logp, dtype=float) if found.logp is not None else np.full(len(found.smiles), np.nan)
     todo = np.flatnonzero(np.isnan(logp))  # the molecules the method did not spell canonically at T = 1
     if len(todo):
@@ -488,7 +510,10 @@ def make_library(model, n: int, output, *, method: str = "beam", temperature: fl
         logp[todo] = -likelihood(m, vocab, tok, [found.smiles[i] for i in todo], batch_size=2048, device=device)
     ntok = np.array([len(t) + 1 for t in tokens])
     order = np.argsort(-logp, kind="stable")
-    _write_library(output, [found.smiles[i] for i in order], logp[order], ntok[order], order)
+    spelling = found.spelling if found.spelling is not None else [""] * len(found.smiles)
+    spelling_logp = found.spelling_logp if found.spelling_logp is not None else np.full(len(found.smiles), np.nan)
+    _write_library(output, [found.smiles[i] for i in order], logp[order], ntok[order], order,
+                   [spelling[i] for i in order], spelling_logp[order])
     seconds = time.perf_counter() - t0
     stats = {k: v for k, v in found.stats.items() if isinstance(v, (int, float))}
     res = {"settings": settings, "written": len(found.smiles), "complete": len(found.smiles) == n,
@@ -507,17 +532,18 @@ def make_library(model, n: int, output, *, method: str = "beam", temperature: fl
     return res
 
 
-def _write_library(path: Path, smiles, logp, ntok, rank) -> None:
-    """A library file: ``.csv`` with a header (smiles, logp, logp_per_token, tokens, rank), or a SMILES file with
-    the log-likelihood as its name column (gzipped for ``.gz``)."""
+def _write_library(path: Path, smiles, logp, ntok, rank, spelling, spelling_logp) -> None:
+    """A library file: ``.csv`` with a header (smiles, logp, logp_per_token, tokens, rank, spelling, spelling_logp:
+    see :class:`Found`), or a SMILES file with the log-likelihood as its name column (gzipped for ``.gz``)."""
     import csv
 
     with atomic_write(path) as fh:
         if base_suffix(path)[0] in (".csv", ".tsv"):
             w = csv.writer(fh, delimiter="," if base_suffix(path)[0] == ".csv" else "\t", lineterminator="\n")
-            w.writerow(["smiles", "logp", "logp_per_token", "tokens", "rank"])
-            for s, lp, t, r in zip(smiles, logp, ntok, rank):
-                w.writerow([s, f"{lp:.4f}", f"{lp / t:.4f}", int(t), int(r) + 1])
+            w.writerow(["smiles", "logp", "logp_per_token", "tokens", "rank", "spelling", "spelling_logp"])
+            for s, lp, t, r, sp, sp_lp in zip(smiles, logp, ntok, rank, spelling, spelling_logp):
+                w.writerow([s, f"{lp:.4f}", f"{lp / t:.4f}", int(t), int(r) + 1, sp,
+                            f"{sp_lp:.4f}" if sp_lp == sp_lp else ""])
         else:
             for s, lp in zip(smiles, logp):
                 fh.write(f"{s}\t{lp:.4f}\n")

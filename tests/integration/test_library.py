@@ -151,6 +151,29 @@ def test_a_heldout_curve_counts_the_library_at_each_size(tmp_path, capsys):
     assert "5" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("method", ["beam", "sample"])
+def test_a_library_csv_names_the_string_the_method_generated_and_its_log_p(tmp_path, capsys, prior, method):
+    """Each row's spelling is a string of its molecule whose log p is the one written beside it; beam ranks by it
+    (so it is at least the canonical spelling's log p), sampling keeps the order drawn."""
+    out = tmp_path / "lib.csv"
+    assert main(["-q", "lm", "library", "moses", "-n", "60", "-o", str(out), "--method", method,
+                 "--no-exclude-training", "--seed", "2"]) == 0
+    rows = read_library(out)
+    assert all(chem.canonical_or_none(r["spelling"]) == r["smiles"] for r in rows)
+    done = [r for r in rows if r["spelling_logp"]]  # a draw cut at max_length has no log p
+    assert len(done) >= 55
+    model, vocab, tok, _ = prior
+    spelled = np.array([float(r["spelling_logp"]) for r in done])
+    assert np.allclose(spelled, score_of(model, vocab, tok, [r["spelling"] for r in done]), atol=2e-3)
+    if method == "beam":
+        assert len(done) == 60 and (spelled >= np.array([float(r["logp"]) for r in done]) - 2e-3).all()
+        by_rank = sorted(rows, key=lambda r: int(r["rank"]))
+        assert (np.diff([float(r["spelling_logp"]) for r in by_rank]) <= 2e-3).all()
+    else:
+        assert any(r["spelling"] != r["smiles"] for r in rows)  # drawn as written, not as RDKit writes it
+        assert [int(r["rank"]) for r in rows] != sorted(int(r["rank"]) for r in rows)  # rank: the order drawn
+
+
 @pytest.mark.parametrize("method", ["swor", "sample"])
 def test_a_killed_library_resumes_to_the_same_library(tmp_path, prior, method, monkeypatch):
     model, vocab, tok, _ = prior
@@ -175,7 +198,8 @@ def test_a_killed_library_resumes_to_the_same_library(tmp_path, prior, method, m
     monkeypatch.setattr(lib, "_write_state", real)
     resumed = build(model, vocab, tok, 150, method, set(), seed=4, batch_size=64, workdir=tmp_path / "b",
                     settings=settings, save_every_s=0)
-    assert resumed.smiles == whole.smiles
+    assert resumed.smiles == whole.smiles and resumed.spelling == whole.spelling
+    assert np.allclose(resumed.spelling_logp, whole.spelling_logp, equal_nan=True)
     with pytest.raises(Exception, match="other settings"):
         build(model, vocab, tok, 150, method, set(), seed=5, batch_size=64, workdir=tmp_path / "b",
               settings={**settings, "seed": 5}, save_every_s=0)
