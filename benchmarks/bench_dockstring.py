@@ -11,7 +11,9 @@ each docked molecule is recomputed from the run's ``score_cache.csv`` (exact raw
 
 Records per optimizer: docking calls made (distinct valid molecules scored), best / top-10 / top-100 objective among
 them, failures, the score cache's hit rate (molecules served from the cache / all valid sampled), seconds, the
-molecules docked per second, and the machine and command of the sitting. ``benchmarks/dockstring_published.py``
+molecules docked per second, and the machine and command of the sitting. A run stopped and rerun counts the time of
+every sitting that docked something (``RUN_DIR/OPTIMIZER.sittings.json``, kept up to date every 30 s, so a sitting
+ended by a kill counts too). ``benchmarks/dockstring_published.py``
 gives the published baselines at the same number of new molecules.
 
 Usage: CHEMRNN_DATA_DIR=../shared/data python benchmarks/bench_dockstring.py RUN_DIR OUT.json
@@ -24,6 +26,7 @@ import argparse
 import csv
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -77,6 +80,42 @@ def objectives(run: Path) -> list[tuple[float, str]]:
     return sorted(out)
 
 
+class SittingClock:
+    """The wall time of every sitting of one run, kept in ``path`` (JSON: a list of sittings with their machine) and
+    brought up to date every ``every`` seconds by a thread, so that a sitting ended by ``kill -9`` or a machine's
+    shutdown still counts, to within ``every`` seconds."""
+
+    def __init__(self, path: Path, every: float = 30.0):
+        self.path, self.every = path, every
+        self.sittings = json.loads(path.read_text()) if path.exists() else []
+        self.sittings.append({**machine(), "seconds": 0.0})
+        self.t0 = time.perf_counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+        self._write()
+        self._thread.start()
+
+    def _write(self) -> None:
+        self.sittings[-1]["seconds"] = round(time.perf_counter() - self.t0, 1)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(self.sittings, indent=1) + "\n")
+        tmp.replace(self.path)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every):
+            self._write()
+
+    def stop(self, worked: bool) -> list[dict]:
+        """Ends this sitting (kept only if it ``worked``: docked something) and returns every sitting."""
+        self._stop.set()
+        self._thread.join()
+        self._write()
+        if not worked:
+            self.sittings.pop()
+            self.path.write_text(json.dumps(self.sittings, indent=1) + "\n")
+        return self.sittings
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run_dir", type=Path)
@@ -96,9 +135,11 @@ def main() -> None:
         cfg = a.run_dir / f"{optimizer}.toml"
         cfg.write_text(CONFIG.format(optimizer=optimizer, budget=a.budget, batch=a.batch_size, workers=a.workers,
                                      exhaustiveness=a.exhaustiveness, poses=a.run_dir / "poses"))
-        t0 = time.perf_counter()
+        clock = SittingClock(a.run_dir / f"{optimizer}.sittings.json")
         summary = design(cfg, run, progress=lambda msg, *_: print(f"[{optimizer}] {msg}", flush=True))
-        seconds = time.perf_counter() - t0
+        seconds = time.perf_counter() - clock.t0
+        cache = summary.get("score_cache", {})
+        sittings = clock.stop(worked=cache.get("computed", 0) > 0)
         scored = objectives(run)
         values = [v for v, _ in scored]
         failures = summary.get("scoring_failures", {})
@@ -109,12 +150,13 @@ def main() -> None:
                "best": scored[:5], "failures": failures,
                "top100_pass_default_quality": round(sum(f == "pass" for f in flags) / len(flags), 3) if flags else None,
                "seconds_this_sitting": round(seconds, 1), "machine": machine(), "command": " ".join(sys.argv)}
-        cache = summary.get("score_cache", {})
         res["score_cache_this_sitting"] = cache
         res["docked_per_s_this_sitting"] = round(cache.get("computed", 0) / seconds, 4) if seconds else None
-        before = done["results"].get(optimizer, {})
-        # over every sitting: a rerun of a finished run docks nothing and adds no time
-        res["seconds"] = round(before.get("seconds", 0.0) + (seconds if cache.get("computed", 0) else 0.0), 1)
+        # over every sitting that docked something, those stopped by a kill included (a rerun of a finished run adds
+        # no time); a run of several sittings names each one's machine and seconds
+        res["seconds"] = round(sum(x["seconds"] for x in sittings), 1)
+        if len(sittings) > 1:
+            res["sittings"] = [{"cpu": x.get("cpu"), "date": x["date"], "seconds": x["seconds"]} for x in sittings]
         done["results"][optimizer] = res
         a.out.parent.mkdir(parents=True, exist_ok=True)
         a.out.write_text(json.dumps(done, indent=1) + "\n")
