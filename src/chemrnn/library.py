@@ -501,8 +501,7 @@ def make_library(model, n: int, output, *, method: str = "beam", temperature: fl
         found.stats["unspellable"] = found.stats.get("unspellable", 0) + len(tokens) - len(keep)
         found.smiles, tokens = [found.smiles[i] for i in keep], [tokens[i] for i in keep]
         found.logp = None if found.logp is None else found.logp[keep]
-        found.spelling = None if found.spelling is None else [found.spelling[i] for i in keep]
-        found.spelling_logp = None if found.spelling_logp is None else found.spelling_logp[keep]
+        found.spelling, found.spelling_logp = [found.spelling[i] for i in keep], found.spelling_logp[keep]
     logp = np.array(found.logp, dtype=float) if found.logp is not None else np.full(len(found.smiles), np.nan)
     todo = np.flatnonzero(np.isnan(logp))  # the molecules the method did not spell canonically at T = 1
     if len(todo):
@@ -510,10 +509,8 @@ def make_library(model, n: int, output, *, method: str = "beam", temperature: fl
         logp[todo] = -likelihood(m, vocab, tok, [found.smiles[i] for i in todo], batch_size=2048, device=device)
     ntok = np.array([len(t) + 1 for t in tokens])
     order = np.argsort(-logp, kind="stable")
-    spelling = found.spelling if found.spelling is not None else [""] * len(found.smiles)
-    spelling_logp = found.spelling_logp if found.spelling_logp is not None else np.full(len(found.smiles), np.nan)
     _write_library(output, [found.smiles[i] for i in order], logp[order], ntok[order], order,
-                   [spelling[i] for i in order], spelling_logp[order])
+                   [found.spelling[i] for i in order], found.spelling_logp[order])
     seconds = time.perf_counter() - t0
     stats = {k: v for k, v in found.stats.items() if isinstance(v, (int, float))}
     res = {"settings": settings, "written": len(found.smiles), "complete": len(found.smiles) == n,
