@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, measure  # noqa: E402
 
-MODEL_OPTS = ["--layers", "1", "--hidden", "256", "--pooling", "sum", "--precision", "bf16-mixed",
+MODEL_OPTS = ["--layers", "1", "--hidden", "256", "--pooling", "sum", "--precision", "bf16",
               "--epochs", "200", "--patience", "8"]
 
 
