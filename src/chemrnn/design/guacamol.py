@@ -46,7 +46,8 @@ class GoalDirectedGenerator:
     ``preset``: the named settings every argument left out takes (:data:`PRESETS`): ``"default"`` (REINVENT from the
     shipped prior, 5,000 scored molecules a task) or ``"guacamol"`` (the published figure's configuration: the
     hill-climber from the ``chembl`` prior, the GuacaMol-cleaned ChEMBL set as starting population, 61,440 sampled
-    molecules, 2 scoring processes, ``stop_at=1.0``). Arguments given explicitly override the preset's.
+    molecules, 2 scoring processes, ``stop_at=1.0``). Arguments given explicitly override the preset's. No preset
+    sets ``quality``: the default filter stays on unless ``quality="none"`` is given (the 18.09 figure had it off).
 
     ``stop_at``: end a call early once the best ``number_molecules`` distinct molecules all score at least this.
     Give the objective's maximum (GuacaMol's scores lie in [0, 1]: ``stop_at=1.0``): then a task at its maximum
