@@ -88,7 +88,8 @@ def test_a_design_run_goes_on_through_failures_and_counts_them(tmp_path):
 def test_scoring_in_worker_processes_equals_scoring_in_one(sample_smiles, tmp_path):
     # the scorer notes the process that started it: the test's own, or a scoring worker
     noting = f"import os, sys\nopen({str(tmp_path / 'parents')!r}, 'a').write(f'{{os.getppid()}}\\n')\n" + LENGTH
-    comps = [{"type": "qed"}, {"type": "sa"}, {"type": "similarity", "smiles": ["CC(=O)Oc1ccccc1C(=O)O"]},
+    comps = [{"type": "qed"}, {"type": "sa", "modifier": {"type": "reverse_sigmoid", "low": 2.5, "high": 5}},
+             {"type": "similarity", "smiles": ["CC(=O)Oc1ccccc1C(=O)O"]},
              {"type": "external", "command": [sys.executable, "-c", noting], "batch_size": 7}]
     mols = sample_smiles[:150] + ["not a smiles"]
     one = ScoringFunction.from_config({"component": comps}).score(mols)

@@ -30,7 +30,8 @@ def test_modifiers_shapes():
 
 def test_component_golden_values():
     f = ScoringFunction.from_config({"component": [
-        {"type": "qed"}, {"type": "sa"}, {"type": "descriptor", "descriptor": "HBD"},
+        {"type": "qed"}, {"type": "sa", "modifier": "identity"}, {"type": "descriptor", "descriptor": "HBD",
+                                                                  "modifier": "identity"},
         {"type": "similarity", "smiles": [SALICYLIC]}, {"type": "isomer", "formula": "C9H8O4"},
         {"type": "substructure", "smarts": "C(=O)[OH]", "mode": "forbidden"}]})
     sc = f.score([ASPIRIN])
@@ -80,6 +81,10 @@ def test_property_model_component_uses_the_shipped_model():
     ({"component": [{"type": "qedd"}]}, "unknown scoring component"),
     ({"component": [{"type": "qed", "modifier": {"type": "window", "lo": 1}}]}, "unknown parameter"),
     ({"component": [{"type": "descriptor", "descriptor": "logp"}]}, "unknown descriptor"),
+    # values that are not scores in [0, 1] need a modifier: bare, SA (1-10) would score every molecule 1
+    ({"component": [{"type": "sa"}]}, r"SA score, 1 \(easy\) to 10 \(hard\), not a score in \[0, 1\]; give it a modifier"),
+    ({"component": [{"type": "qed"}, {"type": "descriptor", "descriptor": "logP"}]}, "descriptor in its own units"),
+    ({"component": [{"type": "property", "target": "logP"}]}, "give it a modifier"),
     ({"component": [{"type": "substructure", "smarts": "[C"}]}, "not a valid SMARTS"),
     ({"aggregation": "median", "component": [{"type": "qed"}]}, "aggregation"),
     ({"component": []}, "at least one"),

@@ -29,6 +29,9 @@ class Component:
     kind = ""
     can_fail = False
     failures: dict[int, str] = {}
+    # what the raw value is where it is not a score in [0, 1]: such a component needs a modifier (without one its
+    # values would be clipped to [0, 1] and, for most molecules, all be 0 or all 1)
+    units: str | None = None
 
     def raw(self, mols: list, smiles: list[str]) -> np.ndarray:
         raise NotImplementedError
@@ -49,6 +52,7 @@ class SA(Component):
     """Synthetic accessibility, 1 (easy) … 10 (hard); pair it with a reverse_sigmoid or clipped modifier."""
 
     kind = "sa"
+    units = "the SA score, 1 (easy) to 10 (hard)"
 
     def raw(self, mols, smiles):
         return self._each(mols, chem.sa_score)
@@ -56,6 +60,7 @@ class SA(Component):
 
 class Descriptor(Component):
     kind = "descriptor"
+    units = "the descriptor in its own units"
 
     def __init__(self, descriptor: str):
         if descriptor not in chem.DESCRIPTORS:
@@ -146,6 +151,7 @@ class PropertyModel(Component):
     Molecules the model cannot read (unseen tokens) get no value, hence score 0."""
 
     kind = "property"
+    units = "the model's prediction in its target's units"
 
     def __init__(self, target: str, model: str = "shipped"):
         from ..predict import PropertyPredictor
@@ -296,6 +302,7 @@ class Docking(Component):
     kept as ``DIR/<key>.sdf`` (:func:`pose_file`; its SMILES, target and energy as data fields)."""
 
     kind = "docking"
+    units = "Vina's energy in kcal/mol, lower is better"
     can_fail = True
     runs_processes = True  # it docks in its own worker processes, not in the scoring function's
 
@@ -599,5 +606,9 @@ def make_component(spec: dict) -> tuple[str, float, Component, object]:
         comp = COMPONENTS[kind](**args)
     except TypeError as exc:
         raise InputError(f"component {kind}: {exc}") from None
+    if spec.get("modifier") is None and COMPONENTS[kind].units:
+        raise InputError(f"component {kind}: its value is {COMPONENTS[kind].units}, not a score in [0, 1]; give it a "
+                         f"modifier that maps it to one (e.g. modifier = {{ type = \"sigmoid\", low = …, high = … }}; "
+                         f"modifier = \"identity\" clips it to [0, 1] as it is)")
     label = spec.get("name") or kind + (f"_{args[next(iter(args))]}" if args and kind == "descriptor" else "")
     return str(label), float(weight), comp, make_modifier(spec.get("modifier"))
