@@ -393,6 +393,12 @@ def test_recipes_fill_only_the_settings_left_open():
     # another architecture than the shipped logP/TPSA model's: the recipe does not start from it
     assert PropertyTrainConfig(recipe="small", hidden_size=64).init_from is None
     assert PropertyTrainConfig(recipe="small", cell="lstm").init_from is None
+    # and the printed recipe says so, naming what differs
+    from chemrnn.training.property import recipe_summary
+
+    said = recipe_summary(PropertyTrainConfig(recipe="small", num_layers=2, cell="lstm"))
+    assert said.endswith("from scratch, not from the shipped model: another architecture (num_layers, cell)")
+    assert "scratch" not in recipe_summary(small) and "--init-from zinc" in recipe_summary(small)
     with pytest.raises(InputError, match="recipe must be one of auto | standard | small"):
         PropertyTrainConfig(recipe="large")
     with pytest.raises(InputError, match="lr must be"):  # auto: the explicit settings are checked at once

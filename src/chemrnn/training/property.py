@@ -120,8 +120,11 @@ def recipe_summary(cfg) -> str:
         return ""
     start = f" --init-from {cfg.init_from}" if cfg.init_from else ""
     cap = f" --max-minutes {cfg.max_minutes:g}" if cfg.max_minutes else ""
+    other = [k for k, v in SHIPPED_ARCHITECTURE.items() if getattr(cfg, k) != v]
+    scratch = (f"; from scratch, not from the shipped model: another architecture ({', '.join(other)})"
+               if other and not cfg.init_from else "")
     return (f": --augment {cfg.augment} --epochs {cfg.max_epochs} --patience {cfg.patience} --batch-size "
-            f"{cfg.batch_size} --lr {cfg.lr:g} --dropout {cfg.dropout:g}{start}{cap}")
+            f"{cfg.batch_size} --lr {cfg.lr:g} --dropout {cfg.dropout:g}{start}{cap}{scratch}")
 
 
 def choose_recipe(n_molecules: int, origins: dict) -> tuple[str, str]:
