@@ -59,7 +59,7 @@ def lm_train(
                                                 "by time, so a time-capped run still ends at its low rate. "
                                                 "Default: no cap."),
     val_every: Optional[int] = typer.Option(None, "--val-every", min=1, help="Validate (NLL and sampled validity) "
-                                            "every this many steps. Default: the preset's, or once an epoch."),
+                                            "every this many steps. Default: the preset's (cpu: 2000), else 1000."),
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", min=1, help="Write the resumable "
                                                    "checkpoint every this many steps. Default: 250."),
     tokenizer: Optional[TokenizerName] = typer.Option(None, "--tokenizer", help="How SMILES become tokens. "
@@ -67,7 +67,7 @@ def lm_train(
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of weights, data order and sampling. Default: 0."),
     device: Optional[Device] = typer.Option(None, "--device", help=f"{DEVICE_HELP} Default: auto."),
     precision: Optional[Precision] = typer.Option(None, "--precision", help=f"{PRECISION_HELP} "
-                                                  f"{PRESET_DEFAULT} (cpu: bf16, else auto)."),
+                                                  f"{PRESET_DEFAULT} (cpu: bf16, else 32)."),
     restart: bool = typer.Option(False, "--restart", help="Discard checkpoints in the run directory and start over."),
     devices: Optional[int] = typer.Option(None, "--devices", min=1,
                                           help="Processes per node (DDP); --batch-size is per process, see "
