@@ -6,12 +6,11 @@ CalcTPSA) are computed, and cached, when the file lacks them. Splits: random or 
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import numpy as np
 
 from . import chem
-from .datasets import cache_dir, resolve_input, sha256_of, smiles_column
+from .datasets import cache_dir, resolve_input, smiles_column
 from .errors import InputError
 from .io import atomic_write, clip, file_kind, iter_lines, pick_column, read_table, TABLE_SUFFIXES
 from .utils import pool_map
@@ -46,7 +45,7 @@ def load_labelled(source, targets: list[str], column: str | None = None, jobs: i
                              f"{', '.join(sorted(COMPUTABLE))}", path)
     missing = [k for k, t in enumerate(targets) if t not in header]
     if missing:
-        computed = _computed_labels(path, [c or "" for c in canon])
+        computed = _computed_labels([c or "" for c in canon])
         for k in missing:
             Y[:, k] = computed[targets[k]]
     keep, rejects = [], []
@@ -92,14 +91,18 @@ def _number(text: str) -> float:
         return np.nan
 
 
-def _computed_labels(path: Path, canon: list[str]) -> dict[str, np.ndarray]:
-    """RDKit logP and TPSA of every row, cached next to the user cache by the file's SHA-256."""
-    cached = cache_dir() / "labels" / f"{sha256_of(path)[:24]}.npz"
+def _computed_labels(canon: list[str]) -> dict[str, np.ndarray]:
+    """RDKit logP and TPSA of every row, cached in the user cache under the SHA-256 of the rows' canonical SMILES
+    and RDKit's version (so another SMILES column of the same file, or another RDKit, is computed anew)."""
+    import hashlib
+
+    from rdkit import __version__ as rdkit_version
+
+    key = hashlib.sha256("\n".join([f"rdkit {rdkit_version}", *canon]).encode()).hexdigest()[:24]
+    cached = cache_dir() / "labels" / f"smiles-{key}.npz"
     if cached.exists():
         with np.load(cached, allow_pickle=False) as z:
-            out = {k: z[k] for k in z.files}
-        if all(len(v) == len(canon) for v in out.values()):  # an older reader counted blank lines as rows
-            return out
+            return {k: z[k] for k in z.files}
     rows = pool_map(_descriptor_batch, canon)
     out = {t: np.array([r[t] if r else np.nan for r in rows], dtype=float) for t in sorted(COMPUTABLE)}
     cached.parent.mkdir(parents=True, exist_ok=True)

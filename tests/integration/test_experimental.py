@@ -61,6 +61,21 @@ def test_value_column_by_name(lipo_slice, tmp_path):
         load_labelled(two, ["logD7.5"])
 
 
+def test_computed_labels_follow_the_smiles_column_read(tmp_path):
+    """logP and TPSA computed from one SMILES column of a file are not reused for another column of the same
+    file (the cache follows the molecules, not the file)."""
+    from rdkit.Chem import Crippen, rdMolDescriptors
+
+    two = tmp_path / "two.csv"
+    two.write_text("salt,parent\nCCO,Oc1ccccc1\nCCN,Nc1ccccc1\nCCC,Cc1ccccc1\n")
+    for column in ("salt", "parent", "salt"):
+        smiles, Y, _ = load_labelled(two, ["logP", "TPSA"], column=column)
+        mols = [chem.mol(s) for s in smiles]
+        assert Y[:, 0] == pytest.approx([Crippen.MolLogP(m) for m in mols])
+        assert Y[:, 1] == pytest.approx([rdMolDescriptors.CalcTPSA(m) for m in mols])
+    assert smiles == ["CCO", "CCN", "CCC"]
+
+
 @pytest.mark.parametrize("method", ["random", "scaffold"])
 def test_kfold_folds_are_disjoint_and_cover_every_row(lipo_slice, method):
     smiles = load_labelled(lipo_slice, ["logD7.4"])[0]
