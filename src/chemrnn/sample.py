@@ -178,8 +178,10 @@ def sample_shards(loaded, n: int, shards: int, out_dir, *, model_name: str, temp
     from .runinfo import write_json
 
     out_dir = Path(out_dir)
+    # everything that changes the draws: the batch size splits the random stream, and another device draws another
     settings = {"model": model_name, "n": n, "shards": shards, "temperature": temperature,
-                "max_length": max_length, "seed": seed, "known": len(known) if known is not None else None}
+                "max_length": max_length, "seed": seed, "known": len(known) if known is not None else None,
+                "batch_size": batch_size, "device": _device(loaded[0], device).split(":")[0]}
     manifest_path = out_dir / "manifest.json"
     manifest = {"settings": settings, "shards": {}}
     if manifest_path.exists():

@@ -223,6 +223,8 @@ def test_sharded_sampling_is_unique_across_shards_and_resumes(tmp_path, capsys):
     assert files[2].read_text().split() == shards[2] and files[0].stat().st_mtime_ns == first
     assert main([*args[:-2], "--temperature", "0.5", "-o", str(out)]) == 2
     assert "other settings (temperature)" in capsys.readouterr().err
+    assert main([*args[:-2], "--batch-size", "7", "-o", str(out)]) == 2  # other batches draw other molecules
+    assert "other settings (batch_size)" in capsys.readouterr().err
 
 
 def test_distributed_settings_are_checked_and_resolved():
