@@ -468,6 +468,9 @@ def make_library(model, n: int, output, *, method: str = "beam", temperature: fl
         raise InputError(f"unknown --method {method!r}; choose one of {', '.join(METHODS)}")
     if not temperature > 0:
         raise InputError(f"--temperature must be > 0, not {temperature}")
+    if novel_only and not exclude_training:
+        raise InputError("--novel-only leaves out the training data of the model and of every model it started "
+                         "from, its own included: it cannot go with --no-exclude-training")
     output = Path(output)
     check_writable(output, "file")
     say = _reporter(progress)

@@ -125,6 +125,13 @@ def test_lm_score_gives_every_row_a_value_or_a_reason_and_refuses_an_unreadable_
     assert "bad.smi:2" in err and "Traceback" not in err and not (tmp_path / "x.csv").exists()
 
 
+def test_novel_only_with_no_exclude_training_is_refused(tmp_path, capsys):
+    out = tmp_path / "lib.smi"
+    assert main(["lm", "library", "moses", "-n", "5", "-o", str(out), "--novel-only", "--no-exclude-training"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot go with --no-exclude-training" in err and "Traceback" not in err and not out.exists()
+
+
 @pytest.mark.parametrize("command", ["library", "recovery"])
 def test_heldout_with_an_invalid_line_is_refused_naming_file_line_and_reason(tmp_path, capsys, command):
     held = tmp_path / "held.smi"
