@@ -236,6 +236,18 @@ def test_finetune_counts_epochs_over_the_actives_trained_on(tmp_path, small, sam
     assert max(int(r["epoch"]) for r in log_rows(out_dir)) == 1
 
 
+def test_patience_without_the_best_epoch_kept_is_refused(tmp_path, capsys):
+    """Patience stops a run at its best validation epoch; with the last epoch kept it would be ignored: refused."""
+    actives = tmp_path / "actives.smi"
+    actives.write_text("CCO\nc1ccccc1O\n")
+    assert main(["lm", "finetune", "moses", str(actives), "-o", str(tmp_path / "ft"), "--keep-last",
+                 "--patience", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--keep-last does not keep" in err and "Traceback" not in err and not (tmp_path / "ft").exists()
+    with pytest.raises(InputError, match="patience stops at the best validation epoch"):
+        LMTrainConfig(data="x.smi", epochs=2, patience=2)
+
+
 def test_finetune_keeps_the_best_epoch_and_stops_when_it_stops_improving(tmp_path, small, sample_smiles, capsys):
     """With a learning rate that overshoots, validation NLL rises after its best epoch: the run stops ``patience``
     epochs later, and the model saved is the best epoch's (its NLL on the held-out actives is the best in log.csv,

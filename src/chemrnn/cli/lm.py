@@ -436,8 +436,9 @@ def lm_finetune(
     val_size: Optional[int] = typer.Option(None, "--val-size", min=0, help="Actives held out to pick the epoch: "
                                            "their NLL after each epoch; 0: none (train all --epochs, keep the "
                                            "last). Default: a tenth of the actives."),
-    patience: int = typer.Option(3, "--patience", min=1, help="Stop after this many epochs without a better "
-                                 "validation NLL; the best epoch's weights are the model."),
+    patience: Optional[int] = typer.Option(None, "--patience", min=1, help="Stop after this many epochs without a "
+                                           "better validation NLL; the best epoch's weights are the model. "
+                                           "Default: 3 (--keep-last trains every epoch: no patience)."),
     keep_best: bool = typer.Option(True, "--keep-best/--keep-last", help="Save the best validation epoch's "
                                    "weights (default) or the last epoch's."),
     unknown: FinetuneUnknown = typer.Option(
@@ -458,10 +459,13 @@ def lm_finetune(
     held out)."""
     from ..api import finetune
 
+    if patience is not None and not keep_best:
+        raise InputError("--patience stops at the best validation epoch, which --keep-last does not keep: give one "
+                         "of them")
     prior, actives = _prior_and_actives(args)
     metrics = finetune(prior, actives, output, restart=restart, verbose=not _state["quiet"], epochs=epochs,
                        batch_size=batch_size, lr=lr, val_size=val_size, unknown=unknown, seed=seed, device=device,
-                       augment=augment, patience=patience if keep_best else None, keep_best=keep_best)
+                       augment=augment, patience=patience or 3, keep_best=keep_best)
     _say(json.dumps(metrics, indent=1))
     best = (f"; kept epoch {metrics['best_epoch']:g} (validation NLL {metrics['best_val_nll']:.4f} on "
             f"{metrics['val_size']:,} held-out actives" + (", stopped early)" if metrics.get("stopped_early") else ")")

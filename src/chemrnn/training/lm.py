@@ -121,7 +121,10 @@ class LMTrainConfig:
             + ([] if not self.streaming or not self.epochs else
                ["a streamed run has no known epoch: set max_steps, not epochs"])
             + ([] if not self.streaming or (self.val_every and self.checkpoint_every) else
-               ["a streamed run validates and checkpoints every so many steps: set val_every and checkpoint_every"]))
+               ["a streamed run validates and checkpoints every so many steps: set val_every and checkpoint_every"])
+            + ([] if not self.patience or self.keep_best else
+               ["patience stops at the best validation epoch, which only keep_best keeps: set keep_best = true or "
+                "leave patience out"]))
         refuse(found, "training option")
 
     @classmethod
@@ -300,7 +303,8 @@ def finetune_config(prior, actives, epochs: int = 20, batch_size: int = 32, lr: 
 
     ``val_size`` actives (default: a tenth of them) are held out; their NLL is measured after every epoch, the best
     epoch's weights are the model saved (``keep_best``), and the run stops after ``patience`` epochs without a better
-    one (None: it runs all ``epochs``). Epochs count over the actives actually trained on (after preparation, the
+    one (None: it runs all ``epochs``; with ``keep_best=False`` every epoch runs and the last is kept, whatever
+    ``patience`` says). Epochs count over the actives actually trained on (after preparation, the
     molecules the prior's vocabulary cannot spell, and the validation split), so the run's steps are known once the
     data is prepared. Warm-up is a tenth of the run (at most 50 steps), the LR decays over ``epochs`` to a tenth,
     checkpoints come once an epoch. ``options`` override any other :class:`LMTrainConfig` field.
@@ -314,7 +318,7 @@ def finetune_config(prior, actives, epochs: int = 20, batch_size: int = 32, lr: 
     values = dict(data=str(actives), preset="finetune", streaming=False, tokenizer=tokenizer.name, init_from=str(prior),
                   batch_size=batch_size, lr=lr, epochs=epochs, max_steps=None, warmup_steps=None, val_size=val_size,
                   val_every=None, checkpoint_every=None, n_samples=0, seed=seed, device=device, unknown=unknown,
-                  min_lr_ratio=0.1, keep_best=keep_best and val_size > 0, patience=patience if val_size else None,
+                  min_lr_ratio=0.1, keep_best=keep_best and val_size > 0, patience=patience if val_size and keep_best else None,
                   **arch)
     return LMTrainConfig(**{**values, **options})
 
