@@ -103,6 +103,29 @@ def test_scoring_in_worker_processes_equals_scoring_in_one(sample_smiles, tmp_pa
         assert np.array_equal(one.raw[name], two.raw[name], equal_nan=True), name
 
 
+def test_a_python_function_returning_nan_or_raising_fails_those_molecules_with_the_reason(tmp_path):
+    """NaN, inf or None from a user's function is a counted failure (score 0, reason kept), not a silent 0; an
+    exception fails the call's molecules and the run goes on."""
+    (tmp_path / "user_scores.py").write_text(
+        "def gappy(smiles):\n"
+        "    return [None if 'N' in s else float('inf') if 'Cl' in s else 0.5 for s in smiles]\n"
+        "def broken(smiles):\n"
+        "    raise ValueError('no model file')\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        sc = ScoringFunction.from_config({"component": [{"type": "python", "function": "user_scores:gappy"},
+                                                        {"type": "qed"}]}).score(["CCO", "CCN", "CCCl", "C1CC"])
+        broken = ScoringFunction.from_config({"component": [{"type": "python", "function": "user_scores:broken"}]})
+        bad = broken.score(["CCO", "CCC"])
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert sc.failures[0] is None and sc.total[0] > 0
+    assert sc.failures[1] == "python: the function returned nan" and sc.total[1] == 0.0
+    assert sc.failures[2] == "python: the function returned inf" and sc.total[2] == 0.0
+    assert sc.failures[3] is None and sc.total[3] == 0.0  # invalid SMILES: scored 0 before any component
+    assert bad.failures == ["python: the function raised ValueError: no model file"] * 2 and not bad.total.any()
+
+
 def test_a_scoring_worker_that_dies_fails_its_molecules_and_the_call_returns(tmp_path):
     # a python component whose process is killed on one molecule, as the out-of-memory killer would
     (tmp_path / "dying.py").write_text(

@@ -19,6 +19,7 @@ import numpy as np
 from .. import chem
 from .. import validate as v
 from ..errors import InputError
+from ..io import clip
 
 
 class Component:
@@ -184,9 +185,12 @@ class Activity(Component):
 
 
 class Python(Component):
-    """A user's function ``module.path:function`` taking a list of SMILES and returning one float each."""
+    """A user's function ``module.path:function`` taking a list of SMILES and returning one float each. A value
+    that is not a finite number (NaN, inf, None) fails its molecule, and an exception fails the call's molecules,
+    each with the reason (kept in ``failures``, as ``external`` keeps them); the run goes on."""
 
     kind = "python"
+    can_fail = True
 
     def __init__(self, function: str):
         import importlib
@@ -202,11 +206,18 @@ class Python(Component):
     def raw(self, mols, smiles):
         ok = [i for i, m in enumerate(mols) if m is not None]
         out = np.full(len(smiles), np.nan)
-        if ok:
+        self.failures = {}
+        if not ok:
+            return out
+        try:
             values = np.asarray(self.fn([smiles[i] for i in ok]), dtype=float)
-            if values.shape != (len(ok),):
-                raise InputError(f"python component returned shape {values.shape}, expected ({len(ok)},)")
-            out[ok] = values
+        except Exception as exc:  # the user's code: its molecules fail, the run goes on
+            self.failures = {i: f"the function raised {type(exc).__name__}: {clip(str(exc), 200)}" for i in ok}
+            return out
+        if values.shape != (len(ok),):
+            raise InputError(f"python component returned shape {values.shape}, expected ({len(ok)},)")
+        out[ok] = values
+        self.failures = {i: f"the function returned {v}" for i, v in zip(ok, values) if not np.isfinite(v)}
         return out
 
 
