@@ -56,6 +56,13 @@ def test_each_optimizer_raises_the_mean_score(tmp_path, optimizer):
     for f in ("scored.csv", "top.csv", "model/model.json", "metrics.json", "config.json", "learning_curve.png",
               "report.html", "top.png"):
         assert (tmp_path / "run" / f).exists(), f
+    # validity over the batch, uniqueness over its valid molecules (as every chemrnn metric counts them)
+    with open(tmp_path / "run" / "scored.csv", newline="") as fh:
+        scored = list(csv.DictReader(fh))
+    for row in log(tmp_path / "run"):
+        valid = [r["canonical"] for r in scored if r["step"] == row["step"] and r["canonical"]]
+        assert float(row["valid"]) == pytest.approx(len(valid) / 48, abs=1e-4)
+        assert float(row["unique"]) == pytest.approx(len(set(valid)) / len(valid), abs=1e-4)
 
 
 @pytest.mark.slow

@@ -169,7 +169,8 @@ class DesignRun:
         log = {"step": k, "scored": self.scored, "mean": shown(np.mean(filtered)),
                "top1": shown(top[0]) if top else 0.0, "top10": shown(np.mean(top[:10])) if top else 0.0,
                "top100": shown(np.mean(top[:100])) if top else 0.0, "valid": shown(len(valid) / n),
-               "unique": shown(len(set(valid)) / n), "loss": shown(info.get("loss")),
+               # distinct among the valid, as every other chemrnn metric counts uniqueness
+               "unique": shown(len(set(valid)) / len(valid)) if valid else 0.0, "loss": shown(info.get("loss")),
                "sample_s": round(t1 - t0, 3), "score_s": round(t2 - t1, 3), "update_s": round(t3 - t2, 3)}
         return {"rows": rows, "log": log, "cache_rows": [[k, *r] for r in cache_rows]}
 
