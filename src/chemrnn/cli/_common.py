@@ -38,7 +38,8 @@ LibraryMethod = Literal[LIBRARY_METHODS]
 QualityPreset = Literal[QUALITY_PRESETS]
 
 DEVICE_HELP = "auto (a GPU where there is one) | cpu | gpu (cuda is the same)."
-PRECISION_HELP = "auto (bf16 where the CPU/GPU has native bf16, else float32) | 32 | bf16."
+PRECISION_HELP = ("auto (bf16 on a CPU with native bf16: AVX-512 bf16 or AMX; float32 on GPUs and other CPUs) | 32 "
+                  "| bf16.")
 INFERENCE_PRECISION_HELP = ("32 (default: float32; a molecule's value does not depend on the other molecules in its "
                             "batch) | bf16 | auto (bf16 where the CPU/GPU has native bf16: faster, but values move by "
                             "about 1e-3 with the batch a molecule is read in).")
