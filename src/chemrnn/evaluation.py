@@ -192,22 +192,27 @@ def write_evaluation(output, res: dict, title: str, generated: list[str], feats=
 def predicted_properties(smiles: list[str], model=None) -> dict:
     """logP/TPSA of valid molecules by a property model (default: the shipped one) beside RDKit's values.
 
-    Returns ``{"smiles", "<target>_model", "<target>_rdkit" ..., "MAE": {target: mae}}``; invalid strings are left out.
+    Returns ``{"smiles", "<target>_model", "<target>_rdkit" ..., "not_predicted", "MAE": {target: mae}}``, a row
+    for every valid molecule in order (invalid strings are left out): where the model cannot read one (a token it
+    never saw) its model values are NaN and ``not_predicted`` gives the reason; the MAE is over the predicted ones.
     """
     import numpy as np
 
     from .predict import predict_smiles
 
-    pred, reasons, targets = predict_smiles(model or shipped_model("shipped", "property"), smiles)
-    keep = [i for i, why in enumerate(reasons) if not why]
-    valid, pred = [smiles[i] for i in keep], pred[keep]
+    keep = [i for i, s in enumerate(smiles) if chem.mol(s) is not None]
+    valid = [smiles[i] for i in keep]
+    pred, reasons, targets = predict_smiles(model or shipped_model("shipped", "property"), valid)
     rdkit = [chem.descriptors(s) for s in valid]
-    out: dict = {"smiles": valid, "MAE": {}}
+    out: dict = {"smiles": valid}
     for k, t in enumerate(targets):
         truth = np.array([d.get(t, np.nan) for d in rdkit], dtype=float)
         out[f"{t}_model"], out[f"{t}_rdkit"] = pred[:, k], truth
-        ok = np.isfinite(truth)
-        out["MAE"][t] = float(np.abs(pred[ok, k] - truth[ok]).mean()) if ok.any() else float("nan")
+    out["not_predicted"] = [why or "" for why in reasons]
+    out["MAE"] = {}
+    for t in targets:
+        ok = np.isfinite(out[f"{t}_rdkit"]) & np.isfinite(out[f"{t}_model"])
+        out["MAE"][t] = float(np.abs(out[f"{t}_model"][ok] - out[f"{t}_rdkit"][ok]).mean()) if ok.any() else float("nan")
     return out
 
 
@@ -328,4 +333,6 @@ def demo(output, *, model=None, n: int = 2000, fcd: bool = True, train: str | No
                      links={"properties": output / "properties.csv", "config": output / "config.json"})
     lap("report")
     return {"model": model_path, "metrics": m, "sampling_seconds": res["seconds"], "n": n,
-            "property_MAE": props["MAE"], "train": train, "seconds": seconds}
+            "property_MAE": props["MAE"], "property_predicted": sum(not w for w in props["not_predicted"]),
+            "property_not_predicted": sum(bool(w) for w in props["not_predicted"]), "train": train,
+            "seconds": seconds}

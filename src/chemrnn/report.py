@@ -238,9 +238,13 @@ def write_report(path, title: str, metrics: dict, gen_desc=None, ref_desc=None, 
     if properties and properties.get("MAE"):
         r = "".join(f"<tr><th>{html.escape(t)}</th><td class='num'>{_fmt(m)}</td></tr>"
                     for t, m in properties["MAE"].items())
+        left = sum(bool(w) for w in properties.get("not_predicted", []))
+        done = len(properties.get("smiles", [])) - left
         parts.append("<h2>Property model on the valid samples</h2>"
-                     f"<p>{len(properties.get('smiles', [])):,} valid samples predicted by the property model, beside "
-                     f"RDKit's values (per molecule in properties.csv).</p><table><tr><th>target</th><th>MAE vs RDKit"
+                     f"<p>{done:,} valid samples predicted by the property model, beside RDKit's values (per molecule "
+                     f"in properties.csv)" + (f"; {left:,} it cannot read (tokens it never saw) are in the file with "
+                                              "the reason, not predicted" if left else "") +
+                     ".</p><table><tr><th>target</th><th>MAE vs RDKit"
                      f"</th></tr>{r}</table><img alt='parity plots' src='data:image/png;base64,"
                      f"{parity_plots(properties)}'>")
 

@@ -66,7 +66,8 @@ def test_demo_main_job(tmp_path, capsys):
     assert "logP MAE" in err  # the shipped property model scored the valid samples
     with open(tmp_path / "run" / "properties.csv") as fh:
         header = fh.readline().strip().split(",")
-        assert header == ["smiles", "logP_model", "logP_rdkit", "TPSA_model", "TPSA_rdkit"] and fh.readline()
+        assert header == ["smiles", "logP_model", "logP_rdkit", "TPSA_model", "TPSA_rdkit", "not_predicted"]
+        assert fh.readline()
     report = (tmp_path / "run" / "report.html").read_text()
     assert "<th>better</th>" in report and "MOSES CharRNN" in report and "0.9748" in report  # anchors beside ours
     assert "<a href='samples.smi'>" in report and "lm_schema1.chemrnn" in report  # the samples linked, model named

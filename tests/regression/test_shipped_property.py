@@ -128,10 +128,14 @@ def test_shipped_model_refuses_tokens_it_never_saw(smiles):
 
 def test_predicted_properties_beside_rdkit(tmp_path):
     smiles, Y = _sample(50)
-    out = predicted_properties(smiles + ["C1CC", ""])
-    assert out["smiles"] == smiles  # invalid strings left out, order kept
-    assert np.allclose(out["logP_rdkit"], Y[:, 0], atol=1e-6)
+    out = predicted_properties(smiles + ["C1CC", "", "C[Se]C"])
+    assert out["smiles"] == smiles + ["C[Se]C"]  # invalid strings left out, order kept
+    assert np.allclose(out["logP_rdkit"][:50], Y[:, 0], atol=1e-6)
     assert out["MAE"]["logP"] < 0.05
+    # a valid molecule the model cannot read keeps its row, with RDKit's values and the reason, and no MAE share
+    assert out["not_predicted"][:50] == [""] * 50 and "[Se]" in out["not_predicted"][50]
+    assert np.isnan(out["logP_model"][50]) and np.isfinite(out["logP_rdkit"][50])
+    assert out["MAE"]["logP"] == pytest.approx(np.abs(out["logP_model"][:50] - Y[:, 0]).mean(), abs=1e-6)
     src = tmp_path / "in.smi"
     src.write_text("\n".join(smiles[:5]) + "\n")
     assert main(["property", "predict", "shipped", str(src), "-o", str(tmp_path / "p.csv")]) == 0

@@ -37,8 +37,10 @@ def demo(output: Path = typer.Option(Path("demo_run"), "-o", "--output", help="R
     _say(", ".join(f"{k} {m[k]:.3f}" for k in shown if k in m)
          + (escape(f" (novelty against {m['train_molecules']:,} distinct valid molecules of {res['train']})")
             if "train_molecules" in m else ""))
-    _say("shipped property model on the valid samples vs RDKit: "
+    left = res["property_not_predicted"]
+    _say(f"shipped property model on {res['property_predicted']:,} valid samples vs RDKit: "
          + ", ".join(f"{t} MAE {v:.3f}" for t, v in res["property_MAE"].items())
+         + (f"; {left:,} not predicted (tokens the model never saw)" if left else "")
          + escape(f" ({output / 'properties.csv'})"))
     if res["train"] is None and not ds.locate("moses"):
         _say(f"(novelty needs MOSES train: set {ds.ENV_DATA_DIR} to a folder holding moses_train.csv.gz)")
