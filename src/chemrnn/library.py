@@ -272,12 +272,14 @@ def sample_distinct(model, vocabulary, tokenizer, k: int, accept, *, temperature
         s = sample(model, vocabulary, tokenizer, batch_size, temperature=temperature, batch_size=batch_size,
                    max_length=max_length, seed=batch_seed, device="auto")
         for raw, nll, fin in zip(s.smiles, s.nll, s.finished):
+            if len(kept) == k:  # the library is full: the rest of the batch is not looked at
+                break
             key = accept(raw)
             if key is None:
                 stats["invalid_or_known"] += 1
             elif key in kept:
                 stats["repeats"] += 1
-            elif len(kept) < k:
+            else:
                 lp = -float(nll) if fin else float("nan")
                 kept[key] = (lp if temperature == 1.0 and raw == key else float("nan"), raw, lp)
         stats["drawn"] += batch_size
@@ -310,6 +312,14 @@ class Acceptor:
         self.vocabulary, self.tokenizer = vocabulary, tokenizer
         self.invalid = self.known_hits = self.unspellable = 0
 
+    def counts(self) -> dict:
+        return {"invalid": self.invalid, "known": self.known_hits, "unspellable": self.unspellable}
+
+    def restore(self, counts: dict) -> None:
+        """Take back the counts a saved search state holds (a resumed search goes on counting from them)."""
+        self.invalid, self.known_hits = counts.get("invalid", 0), counts.get("known", 0)
+        self.unspellable = counts.get("unspellable", 0)
+
     def __call__(self, smiles: str) -> str | None:
         c = chem.canonical_or_none(smiles) if smiles else None
         if c is None:
@@ -335,19 +345,24 @@ def build(model, vocabulary, tokenizer, n: int, method: str, known: set[str], *,
         raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     accept = Acceptor(known, vocabulary, tokenizer)
     resume, save = _work(workdir, settings or {}, save_every_s)
+    if resume is not None:  # what the gate refused before the stop counts too
+        accept.restore(json.loads(str(resume["stats"])))
+
+    def save_with_counts(state: dict, final: bool = False) -> None:
+        state["stats"] = np.array(json.dumps({**json.loads(str(state["stats"])), **accept.counts()}))
+        save(state, final)
+
     t0 = time.perf_counter()
+    checkpoint = save_with_counts if save is not None else None
     if method == "sample":
         found = sample_distinct(model, vocabulary, tokenizer, n, accept, temperature=temperature, max_length=max_length,
-                                seed=seed, batch_size=batch_size,
-                                progress=progress,
-                                checkpoint=save, resume=resume)
+                                seed=seed, batch_size=batch_size, progress=progress, checkpoint=checkpoint,
+                                resume=resume)
     else:
         found = tree_search(model, vocabulary, tokenizer, n, accept, gumbel=method == "swor",
                             temperature=temperature if method == "swor" else 1.0, max_length=max_length, seed=seed,
-                            progress=progress,
-                            checkpoint=save, resume=resume)
-    found.stats.update({"seconds_this_sitting": time.perf_counter() - t0, "invalid": accept.invalid,
-                        "known": accept.known_hits, "unspellable": accept.unspellable})
+                            progress=progress, checkpoint=checkpoint, resume=resume)
+    found.stats.update({"seconds_this_sitting": time.perf_counter() - t0, **accept.counts()})
     return found
 
 

@@ -206,6 +206,8 @@ def test_a_killed_library_resumes_to_the_same_library(tmp_path, prior, method, m
     resumed = build(model, vocab, tok, 150, method, set(), seed=4, batch_size=64, workdir=tmp_path / "b",
                     settings=settings, save_every_s=0)
     assert resumed.smiles == whole.smiles and resumed.spelling == whole.spelling
+    counted = ("invalid", "known", "unspellable")  # what the gate refused, over both sittings
+    assert [resumed.stats[c] for c in counted] == [whole.stats[c] for c in counted] and whole.stats["invalid"] > 0
     assert np.allclose(resumed.spelling_logp, whole.spelling_logp, equal_nan=True)
     with pytest.raises(Exception, match="other settings"):
         build(model, vocab, tok, 150, method, set(), seed=5, batch_size=64, workdir=tmp_path / "b",
