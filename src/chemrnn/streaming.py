@@ -7,7 +7,7 @@ batches per stream, so a run's memory does not grow with the data (``benchmarks/
   ``.txt``/``.txt.gz`` files) or one file; sorted by name. One SMILES per line (a name after whitespace is
   ignored, a header line ``smiles`` and blank lines are skipped). The lines are taken as they are: canonicalize
   and de-duplicate the shards beforehand (``chemrnn data prepare`` each); a molecule longer than ``max_tokens`` or
-  with a token outside the vocabulary is skipped.
+  with a token outside the vocabulary is skipped and counted (:func:`encoder`, :func:`skipped_in_streams`).
 - **Validation** (:func:`holdout_size`, :func:`holdout_lines`): the first lines of the first shard, as many as
   asked but at most a tenth of the data, are held out and never streamed.
 - **Streams** (:func:`stream_lines`): training reads ``R = ranks × workers`` disjoint streams that together cover
@@ -114,29 +114,62 @@ def shuffled(items: Iterator, size: int, rng: np.random.Generator) -> Iterator:
         yield buf[int(j)]
 
 
-def encoder(tokenizer, vocabulary, max_tokens: int):
+def encoder(tokenizer, vocabulary, max_tokens: int, tally: dict | None = None):
     """SMILES → token ids with <bos>/<eos> (a uint8/int32 array), or None for a molecule longer than
-    ``max_tokens`` or with a token outside ``vocabulary`` (skipped)."""
+    ``max_tokens`` or with a token outside ``vocabulary`` (skipped). ``tally`` (a dict) counts the molecules read
+    and those skipped, by reason (``read``, ``too_long``, ``unspellable``)."""
     index = vocabulary.index
     dtype = np.uint8 if len(vocabulary) <= 256 else np.int32
     bos, eos = vocabulary.bos_id, vocabulary.eos_id
+    count = tally if tally is not None else {}
+    for key in ("read", "too_long", "unspellable"):
+        count.setdefault(key, 0)
 
     def encode(smiles: str):
+        count["read"] += 1
         toks = tokenizer.tokenize(smiles)
         if len(toks) > max_tokens:
+            count["too_long"] += 1
             return None
         try:
             return np.array([bos, *(index[t] for t in toks), eos], dtype=dtype)
         except KeyError:
+            count["unspellable"] += 1
             return None
 
     return encode
 
 
+def write_tally(path: Path, tally: dict, epoch_done: bool) -> None:
+    """A stream's counts of its first epoch so far (:func:`encoder`'s ``tally``), written atomically."""
+    import json
+
+    from .io import atomic_write
+
+    with atomic_write(path) as fh:
+        json.dump({**tally, "epoch_done": epoch_done}, fh)
+
+
+def skipped_in_streams(folder: Path) -> dict | None:
+    """The streams' first-epoch counts in ``folder`` summed: molecules read, skipped too long, skipped with a token
+    outside the vocabulary, and whether every stream finished its first epoch (None when there are none)."""
+    import json
+
+    files = sorted(Path(folder).glob("stream-*.json"))
+    if not files:
+        return None
+    parts = [json.loads(f.read_text()) for f in files]
+    return {"streams": len(parts), **{k: sum(p[k] for p in parts) for k in ("read", "too_long", "unspellable")},
+            "first_epoch_done": all(p["epoch_done"] for p in parts)}
+
+
 def stream_batches(files: Sequence[Path], k: int, streams: int, encode, batch_size: int, seed: int = 0,
-                   buffer: int = 10_000, skip: int = 0, holdout: int = 0) -> Iterator[list[np.ndarray]]:
+                   buffer: int = 10_000, skip: int = 0, holdout: int = 0,
+                   report=None) -> Iterator[list[np.ndarray]]:
     """Batches (lists of id arrays) of stream ``k``, epoch after epoch without end, after replaying the first
-    ``skip`` batches (see the module docstring); :class:`InputError` when the stream has no usable molecule."""
+    ``skip`` batches (see the module docstring); :class:`InputError` when the stream has no usable molecule.
+    ``report(epoch_done)`` is called at each pool during the first epoch and once at its end (e.g. to write what
+    ``encode`` counted)."""
     delivered = 0
     epoch = 0
     while True:
@@ -148,12 +181,16 @@ def stream_batches(files: Sequence[Path], k: int, streams: int, encode, batch_si
         for ids in mols:
             pool.append(ids)
             if len(pool) == batch_size * POOL:
+                if report is not None and epoch == 0:
+                    report(False)
                 for b in _buckets(pool, batch_size, rng):
                     if delivered >= skip:
                         yield b
                     delivered += 1
                     got += 1
                 pool = []
+        if report is not None and epoch == 0:
+            report(True)
         for b in _buckets(pool, batch_size, rng) if pool else []:
             if delivered >= skip:
                 yield b

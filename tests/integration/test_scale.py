@@ -185,6 +185,24 @@ def test_streamed_run_resumes_at_its_saved_position(tmp_path, shards, batches_se
     assert len(info["files"]) == 3 and info["holdout_lines"] == 10
 
 
+def test_a_streamed_run_counts_the_molecules_it_skips(tmp_path, shards, sample_smiles, capsys):
+    """Molecules longer than max_tokens are skipped from the stream, counted by reason in metrics.json and said."""
+    from chemrnn.tokens import get_tokenizer
+
+    cfg = dict(COMMON, max_steps=3, checkpoint_every=3, val_every=3, warmup_steps=0, workers=0, val_size=10,
+               max_tokens=30)
+    m = train_language_model(LMTrainConfig.from_preset("tiny", data=str(shards / "*.smi.gz"), batch_size=8, **cfg),
+                             tmp_path / "run", verbose=True)
+    tok = get_tokenizer("atom")
+    streamed = sample_smiles[10:300]  # the first 10 lines of the first shard are the validation split
+    too_long = sum(len(tok.tokenize(s)) > 30 for s in streamed)
+    assert 0 < too_long < len(streamed)
+    assert m["streamed"] == {"streams": 1, "read": 290, "too_long": too_long, "unspellable": 0,
+                             "first_epoch_done": True}
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["streamed"] == m["streamed"]
+    assert f"{too_long:,} longer than max_tokens" in capsys.readouterr().out
+
+
 def test_streaming_settings_are_checked_before_any_work(tmp_path, shards):
     from chemrnn.errors import InputError
 

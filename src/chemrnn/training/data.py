@@ -230,22 +230,30 @@ class StreamedBatches(torch.utils.data.IterableDataset):
     ``i % workers``, so a resumed run reads the batches of the uninterrupted one, in the same order."""
 
     def __init__(self, files, rank: int, world: int, slots: list[int], skips: list[int], tokenizer: str, vocabulary,
-                 max_tokens: int, batch_size: int, seed: int, buffer: int, holdout: int):
+                 max_tokens: int, batch_size: int, seed: int, buffer: int, holdout: int, tally_dir: Path | None = None):
         super().__init__()
         self.files, self.rank, self.world, self.slots, self.skips = files, rank, world, slots, skips
         self.tokenizer, self.vocabulary, self.max_tokens = tokenizer, vocabulary, max_tokens
         self.batch_size, self.seed, self.buffer, self.holdout = batch_size, seed, buffer, holdout
+        self.tally_dir = tally_dir  # each stream's first-epoch counts of skipped molecules go there
 
     def __iter__(self):
-        from ..streaming import encoder, stream_batches
+        from ..streaming import encoder, stream_batches, write_tally
         from ..tokens import get_tokenizer
 
         info = torch.utils.data.get_worker_info()
         w = info.id if info is not None else 0
         per_rank = len(self.slots)
-        encode = encoder(get_tokenizer(self.tokenizer), self.vocabulary, self.max_tokens)
-        for batch in stream_batches(self.files, self.rank * per_rank + self.slots[w], self.world * per_rank, encode,
-                                    self.batch_size, self.seed, self.buffer, self.skips[w], self.holdout):
+        k = self.rank * per_rank + self.slots[w]
+        tally: dict = {}
+        encode = encoder(get_tokenizer(self.tokenizer), self.vocabulary, self.max_tokens, tally)
+        report = None
+        if self.tally_dir is not None:
+            self.tally_dir.mkdir(parents=True, exist_ok=True)
+            path = self.tally_dir / f"stream-{k:05d}.json"
+            report = lambda done: write_tally(path, tally, done)  # noqa: E731
+        for batch in stream_batches(self.files, k, self.world * per_rank, encode, self.batch_size, self.seed,
+                                    self.buffer, self.skips[w], self.holdout, report):
             yield collate_ids(batch, self.vocabulary.pad_id)
 
 
@@ -367,7 +375,8 @@ class LMDataModule(L.LightningDataModule):
         info = {"files": [str(f) for f in files], "bytes": sum(f.stat().st_size for f in files),
                 "holdout_lines": holdout, "holdout": {"file": str(files[0]), "molecules": len(held), "size": size,
                                                       "lines_counted": counted},
-                "vocabulary": vocab.to_dict(), "tokenizer": h.tokenizer, "vocabulary_scanned": scanned}
+                "vocabulary": vocab.to_dict(), "tokenizer": h.tokenizer, "vocabulary_scanned": scanned,
+                "valid_read": len(valid)}
         with atomic_write(self.run_data / "stream.json") as fh:  # written last: marks a finished preparation
             json.dump(info, fh, indent=1)
         say(f"streaming {len(files):,} shards ({info['bytes'] / 1e6:,.1f} MB); vocabulary {len(vocab)} "
@@ -395,7 +404,7 @@ class LMDataModule(L.LightningDataModule):
         held = {} if h.valid else self.stream.get("holdout", {})
         source = f"of {h.valid}" if h.valid else f"held out of training: {self.sizes['valid_from']}"
         said = f"validation: {n_valid:,} molecules {source}"
-        taken = held.get("molecules", n_valid)
+        taken = held.get("molecules", self.stream.get("valid_read", n_valid))
         if taken > n_valid:
             said += f" ({taken - n_valid:,} of those too long or with a token outside the vocabulary, left out)"
         if held and taken < h.val_size:
@@ -487,7 +496,7 @@ class LMDataModule(L.LightningDataModule):
         slots = [(w + step) % n for w in range(n)]
         data = StreamedBatches([Path(f) for f in self.stream["files"]], self.rank(), self.world(), slots,
                                [done[q] for q in slots], h.tokenizer, self.vocabulary, h.max_tokens, h.batch_size,
-                               h.seed, h.buffer, self.stream["holdout_lines"])
+                               h.seed, h.buffer, self.stream["holdout_lines"], self.run_data / "streams")
         self.position = None
         return torch.utils.data.DataLoader(data, batch_size=None, num_workers=h.workers,
                                            prefetch_factor=4 if h.workers else None, pin_memory=self._on_cuda())

@@ -374,7 +374,7 @@ def resume_point(cfg: LMTrainConfig, run_dir: Path, restart: bool) -> Path | Non
 
 
 # what a fresh run removes from an earlier one in the same directory (the data caches make it prepare again)
-STALE = ("checkpoints", "log.csv", "metrics.json", "data/train.npz", "data/valid.npz", "data/stream.json",
+STALE = ("checkpoints", "log.csv", "metrics.json", "data/train.npz", "data/valid.npz", "data/stream.json", "data/streams",
          "data/train_augmented.npz",
          "data/train.vocabulary_rejects.csv", "data/valid.vocabulary_rejects.csv")
 
@@ -457,6 +457,8 @@ def _fit(cfg: LMTrainConfig, run_dir: Path, paths: dict, ckpt: Path | None, verb
     if checkpoints._last_global_step_saved != trainer.global_step:  # a longer rerun resumes from the last step
         trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     metrics.update(_run_facts(cfg, trainer, module, dm, timing, started))
+    if cfg.streaming:
+        _tell_streamed_skips(run_dir, metrics, verbose and primary)
     if best is not None and best.restore(module):  # the model saved is the best validation epoch's
         metrics.update({"best_val_nll": best.best, "best_step": best.step,
                         "best_epoch": round(best.step / max(1, dm.steps_per_epoch()), 3),
@@ -480,6 +482,21 @@ def make_trainer(cfg: LMTrainConfig, run_dir: Path, callbacks: list, verbose: bo
     return make_lightning_trainer(cfg, callbacks, verbose, cfg.clip, max_steps=cfg.max_steps or -1, max_epochs=-1,
                                   log_every_n_steps=50, logger=False, default_root_dir=str(run_dir),
                                   deterministic=False, **val)
+
+
+def _tell_streamed_skips(run_dir: Path, metrics: dict, verbose: bool) -> None:
+    """A streamed run's molecules skipped in the first epoch (too long, a token outside the vocabulary), counted by
+    every stream, into ``metrics`` (``streamed``) and said."""
+    from ..streaming import skipped_in_streams
+
+    seen = skipped_in_streams(run_dir / "data" / "streams")
+    if seen is None:
+        return
+    metrics["streamed"] = seen
+    if seen["too_long"] or seen["unspellable"]:
+        span = "the first epoch" if seen["first_epoch_done"] else "the first epoch so far"
+        say(f"streamed: of {seen['read']:,} molecules read in {span}, {seen['too_long']:,} longer than max_tokens "
+            f"and {seen['unspellable']:,} with a token outside the vocabulary were skipped", verbose)
 
 
 def _run_facts(cfg, trainer, module, dm, timing: Timing, started: float) -> dict:
