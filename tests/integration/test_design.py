@@ -300,6 +300,22 @@ def test_scores_of_a_step_killed_while_scoring_are_kept(tmp_path):
     assert set(again) == valid - kept
 
 
+def test_rows_appended_to_a_scored_file_follow_the_header_it_was_started_with(tmp_path):
+    """A run resumed by a version that writes another column keeps its file's columns (no row longer than the
+    header), and a new file gets the header given."""
+    from chemrnn.design.run import _append
+
+    old = tmp_path / "scored.csv"
+    old.write_text("step,smiles,score\n0,CCO,0.5\n")
+    _append(old, [{"step": 1, "smiles": "CCN", "score": 0.25, "scoring_failure": ""}],
+            ["step", "smiles", "score", "scoring_failure"])
+    assert old.read_text() == "step,smiles,score\n0,CCO,0.5\n1,CCN,0.25\n"
+    new = tmp_path / "new.csv"
+    _append(new, [{"step": 1, "smiles": "CCN", "score": 0.25, "scoring_failure": "x"}],
+            ["step", "smiles", "score", "scoring_failure"])
+    assert new.read_text().splitlines() == ["step,smiles,score,scoring_failure", "1,CCN,0.25,x"]
+
+
 def test_a_score_cache_row_half_written_at_a_kill_is_dropped_on_resume(tmp_path):
     run = tmp_path / "run"
     run_design(config(tmp_path, "reinvent", 96), run)

@@ -105,25 +105,67 @@ def test_scoring_in_worker_processes_equals_scoring_in_one(sample_smiles, tmp_pa
 
 def test_a_python_function_returning_nan_or_raising_fails_those_molecules_with_the_reason(tmp_path):
     """NaN, inf or None from a user's function is a counted failure (score 0, reason kept), not a silent 0; an
-    exception fails the call's molecules and the run goes on."""
+    exception on a later call fails that call's molecules and the run goes on; one on the first call, or values
+    that are not numbers, stop with the error (a bug in the function, not a molecule's failure)."""
     (tmp_path / "user_scores.py").write_text(
         "def gappy(smiles):\n"
-        "    return [None if 'N' in s else float('inf') if 'Cl' in s else 0.5 for s in smiles]\n"
+        "    return [None if 'N' in s else float('nan') if 'S' in s else float('inf') if 'Cl' in s else 0.5\n"
+        "            for s in smiles]\n"
+        "def flaky(smiles):\n"
+        "    if any('Br' in s for s in smiles):\n"
+        "        raise ValueError('the server went away')\n"
+        "    return [0.5] * len(smiles)\n"
         "def broken(smiles):\n"
-        "    raise ValueError('no model file')\n")
+        "    raise ValueError('no model file')\n"
+        "def words(smiles):\n"
+        "    return ['high'] * len(smiles)\n")
     sys.path.insert(0, str(tmp_path))
+
+    def scorer(name, *more):
+        return ScoringFunction.from_config({"component": [{"type": "python", "function": f"user_scores:{name}"},
+                                                          *more]})
     try:
-        sc = ScoringFunction.from_config({"component": [{"type": "python", "function": "user_scores:gappy"},
-                                                        {"type": "qed"}]}).score(["CCO", "CCN", "CCCl", "C1CC"])
-        broken = ScoringFunction.from_config({"component": [{"type": "python", "function": "user_scores:broken"}]})
-        bad = broken.score(["CCO", "CCC"])
+        sc = scorer("gappy", {"type": "qed"}).score(["CCO", "CCN", "CCCl", "C1CC", "CCS"])
+        flaky = scorer("flaky")
+        first = flaky.score(["CCO", "CCC"])
+        later = flaky.score(["CCBr", "CCCC"])
+        with pytest.raises(InputError, match="user_scores:broken: the function raised ValueError: no model file"):
+            scorer("broken").score(["CCO"])
+        with pytest.raises(InputError, match="returned values that are not numbers"):
+            scorer("words").score(["CCO"])
     finally:
         sys.path.remove(str(tmp_path))
     assert sc.failures[0] is None and sc.total[0] > 0
-    assert sc.failures[1] == "python: the function returned nan" and sc.total[1] == 0.0
+    assert sc.failures[1] == "python: the function returned None" and sc.total[1] == 0.0
     assert sc.failures[2] == "python: the function returned inf" and sc.total[2] == 0.0
     assert sc.failures[3] is None and sc.total[3] == 0.0  # invalid SMILES: scored 0 before any component
-    assert bad.failures == ["python: the function raised ValueError: no model file"] * 2 and not bad.total.any()
+    assert sc.failures[4] == "python: the function returned nan" and sc.total[4] == 0.0
+    assert first.failures == [None, None] and first.total.tolist() == [0.5, 0.5]
+    assert later.failures == ["python: the function raised ValueError: the server went away"] * 2
+    assert not later.total.any()
+
+
+def test_a_design_runs_journal_calls_a_python_function_once_a_batch_and_an_external_program_in_chunks(tmp_path):
+    """Journalling each score as it is done (a design run's score cache) splits the call only for slow programs:
+    a python function gets the whole batch at once (a batched model stays fast)."""
+    (tmp_path / "counting.py").write_text(
+        f"def score(smiles):\n    open({str(tmp_path / 'calls')!r}, 'a').write(f'{{len(smiles)}}\\n')\n"
+        "    return [0.5] * len(smiles)\n")
+    mols = [f"C{'C' * i}O" for i in range(20)]
+    sys.path.insert(0, str(tmp_path))
+    try:
+        sc = ScoringFunction.from_config({"component": [{"type": "python", "function": "counting:score"}]})
+        journal: list = []
+        sc.journal = journal.extend
+        sc.score(mols)
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert (tmp_path / "calls").read_text().split() == ["20"] and len(journal) == 20
+    ext = ScoringFunction.from_config({"component": [{"type": "external", "command": [sys.executable, "-c", LENGTH]}]})
+    chunks: list = []
+    ext.journal = chunks.append
+    ext.score(mols)
+    assert [len(c) for c in chunks] == [8, 8, 4]
 
 
 def test_a_scoring_worker_that_dies_fails_its_molecules_and_the_call_returns(tmp_path):

@@ -239,7 +239,12 @@ class DesignRun:
 
 
 def _append(path: Path, rows: list[dict], header: list[str]) -> None:
+    """Rows appended to a CSV under its own header (written with ``header`` when new; a file a resumed run started
+    under another header keeps it)."""
     new = not path.exists()
+    if not new:
+        with open(path, newline="") as fh:
+            header = next(csv.reader(fh), None) or header
     with open(path, "a", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=header, extrasaction="ignore")
         if new:

@@ -29,6 +29,7 @@ class Component:
 
     kind = ""
     can_fail = False
+    journal_in_chunks = False  # slow per molecule: a design run journals its scores a few molecules at a time
     failures: dict[int, str] = {}
     # what the raw value is where it is not a score in [0, 1]: such a component needs a modifier (without one its
     # values would be clipped to [0, 1] and, for most molecules, all be 0 or all 1)
@@ -185,9 +186,11 @@ class Activity(Component):
 
 
 class Python(Component):
-    """A user's function ``module.path:function`` taking a list of SMILES and returning one float each. A value
-    that is not a finite number (NaN, inf, None) fails its molecule, and an exception fails the call's molecules,
-    each with the reason (kept in ``failures``, as ``external`` keeps them); the run goes on."""
+    """A user's function ``module.path:function`` taking a list of SMILES and returning one number each. A value
+    that is not a finite number (NaN, inf, None) fails its molecule with the reason (kept in ``failures``, as
+    ``external`` keeps them). An exception on the function's first call, or values that are not numbers, stop the
+    run with the error (a bug, not a molecule's failure); an exception on a later call fails that call's molecules
+    and the run goes on."""
 
     kind = "python"
     can_fail = True
@@ -202,6 +205,7 @@ class Python(Component):
             self.fn = getattr(importlib.import_module(mod), name)
         except (ImportError, AttributeError) as exc:
             raise InputError(f"python component: cannot import {function!r} ({exc})") from None
+        self.function, self.worked = function, False
 
     def raw(self, mols, smiles):
         ok = [i for i, m in enumerate(mols) if m is not None]
@@ -210,14 +214,24 @@ class Python(Component):
         if not ok:
             return out
         try:
-            values = np.asarray(self.fn([smiles[i] for i in ok]), dtype=float)
-        except Exception as exc:  # the user's code: its molecules fail, the run goes on
-            self.failures = {i: f"the function raised {type(exc).__name__}: {clip(str(exc), 200)}" for i in ok}
+            values = list(self.fn([smiles[i] for i in ok]))
+        except Exception as exc:
+            why = f"{type(exc).__name__}: {clip(str(exc), 200)}"
+            if not self.worked:
+                raise InputError(f"python component {self.function}: the function raised {why}") from None
+            self.failures = {i: f"the function raised {why}" for i in ok}  # its molecules fail, the run goes on
             return out
-        if values.shape != (len(ok),):
-            raise InputError(f"python component returned shape {values.shape}, expected ({len(ok)},)")
-        out[ok] = values
-        self.failures = {i: f"the function returned {v}" for i, v in zip(ok, values) if not np.isfinite(v)}
+        try:
+            numbers = np.array([np.nan if x is None else x for x in values], dtype=float)
+        except (TypeError, ValueError):
+            raise InputError(f"python component {self.function}: returned values that are not numbers "
+                             f"(e.g. {clip(repr(values[0]), 60)})") from None
+        if numbers.shape != (len(ok),):
+            raise InputError(f"python component returned shape {numbers.shape}, expected ({len(ok)},)")
+        self.worked = True
+        out[ok] = numbers
+        self.failures = {i: "the function returned None" if x is None else f"the function returned {v}"
+                         for i, x, v in zip(ok, values, numbers) if not np.isfinite(v)}
         return out
 
 
@@ -230,6 +244,7 @@ class External(Component):
 
     kind = "external"
     can_fail = True
+    journal_in_chunks = True
 
     def __init__(self, command: list[str] | str, input: str = "stdin", timeout: float = 600.0, batch_size: int = 0):
         import shlex

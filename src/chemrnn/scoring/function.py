@@ -76,6 +76,7 @@ class ScoringFunction:
             raise InputError(f"[scoring]: {found[0]}")
         self.workers, self.timeout = int(workers), None if timeout is None else float(timeout)
         self.can_fail = timeout is not None or any(getattr(c[2], "can_fail", False) for c in components)
+        self.chunked = timeout is not None or any(getattr(c[2], "journal_in_chunks", False) for c in components)
         # where new cache entries go as soon as they are computed (a design run's score_cache.csv), so that a kill
         # costs little work: docking hands over each molecule as its docking ends (all of a call's molecules dock in
         # one go), an external program is run JOURNAL_CHUNK molecules at a time
@@ -161,7 +162,7 @@ class ScoringFunction:
             self._compute(todo, each=keep)
             self.calls += len(todo)
             todo = []
-        chunk = JOURNAL_CHUNK if self.journal is not None and self.can_fail else max(1, len(todo))
+        chunk = JOURNAL_CHUNK if self.journal is not None and self.chunked else max(1, len(todo))
         for start in range(0, len(todo), chunk):
             part = todo[start: start + chunk]
             t, d, r, f = self._compute(part)
