@@ -61,7 +61,7 @@ class Found:
     logp: np.ndarray | None = None
     # the string the method generated for each molecule (beam, swor: the best-ranked of its spellings the search
     # finished; sample: the first drawn) and its log p under the distribution searched, softmax(logits / T) (beam:
-    # T = 1; NaN for a draw cut at max_length). Beam ranks by it, so it is the value the library's order follows.
+    # T = 1; NaN for a draw cut at max_length). Beam ranks by it: a library file's ``rank`` column follows it.
     spelling: list[str] | None = None
     spelling_logp: np.ndarray | None = None
 
@@ -260,8 +260,9 @@ def sample_distinct(model, vocabulary, tokenizer, k: int, accept, *, temperature
     kept: dict[str, tuple[float, str, float]] = {}  # molecule -> (Found.logp, Found.spelling, Found.spelling_logp)
     if resume is not None and str(resume["smiles"]):
         names = str(resume["smiles"]).split("\n")
-        spelled = str(resume["spelling"]).split("\n") if "spelling" in resume else [""] * len(names)
-        spelled_lp = resume["spelling_logp"] if "spelling_logp" in resume else np.full(len(names), np.nan)
+        # a state saved before spellings were kept: the molecule as its spelling, with its log p where known
+        spelled = str(resume["spelling"]).split("\n") if "spelling" in resume else names
+        spelled_lp = resume["spelling_logp"] if "spelling_logp" in resume else resume["logp"]
         kept = dict(zip(names, zip(resume["logp"].tolist(), spelled, np.asarray(spelled_lp).tolist())))
     stats = {"drawn": 0, "invalid_or_known": 0, "repeats": 0, "batches": 0}
     if resume is not None:
@@ -377,8 +378,9 @@ def _work(workdir, settings: dict, every_s: float):
     resume = None
     if spec.exists():
         old = json.loads(spec.read_text())
-        if old != settings:
-            diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+        # a setting the folder does not record (saved before it was recorded) is taken as the same
+        diff = sorted(k for k in set(old) | set(settings) if k in old and old.get(k) != settings.get(k))
+        if diff:
             raise InputError(f"holds an unfinished library made with other settings ({', '.join(diff)}): rerun "
                              f"with them, or delete the folder", workdir)
         if state_file.exists():
@@ -499,8 +501,10 @@ def make_library(model, n: int, output, *, method: str = "beam", temperature: fl
     for source in sources:
         known |= canonical_set(source, progress=progress)
     m, vocab, tok, _ = load_lm(model, device=device)
+    # the device too: another one draws other random numbers (swor, sample) and rounds otherwise
     settings = {"model": str(model), "n": n, "method": method, "temperature": temperature, "seed": seed,
-                "max_length": max_length, "known_sources": [str(x) for x in sources], "known": len(known)}
+                "max_length": max_length, "known_sources": [str(x) for x in sources], "known": len(known),
+                "device": next(m.parameters()).device.type}
     workdir = output.with_name(output.name + ".partial")
     t0 = time.perf_counter()
 

@@ -186,11 +186,13 @@ def sample_shards(loaded, n: int, shards: int, out_dir, *, model_name: str, temp
     manifest = {"settings": settings, "shards": {}}
     if manifest_path.exists():
         old = json.loads(manifest_path.read_text())
-        if old.get("settings") != settings:
-            diff = sorted(k for k in settings if old.get("settings", {}).get(k) != settings[k])
+        before = old.get("settings", {})
+        # a setting a manifest does not record (written before it was recorded) is taken as the same
+        diff = sorted(k for k in settings if k in before and before[k] != settings[k])
+        if diff:
             raise InputError(f"holds shards sampled with other settings ({', '.join(diff)}); use another folder",
                              out_dir)
-        manifest = old
+        manifest = {**old, "settings": settings}
     out_dir.mkdir(parents=True, exist_ok=True)
     m, vocab, tok, _ = loaded
     seen = np.zeros(0, dtype=np.uint64)

@@ -243,6 +243,13 @@ def test_sharded_sampling_is_unique_across_shards_and_resumes(tmp_path, capsys):
     assert "other settings (temperature)" in capsys.readouterr().err
     assert main([*args[:-2], "--batch-size", "7", "-o", str(out)]) == 2  # other batches draw other molecules
     assert "other settings (batch_size)" in capsys.readouterr().err
+    # a folder whose manifest predates a recorded setting resumes with it, and records it from then on
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["settings"]["batch_size"], manifest["settings"]["device"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    files[1].unlink()
+    assert main(args) == 0 and files[1].read_text().split() == shards[1]
+    assert json.loads((out / "manifest.json").read_text())["settings"]["batch_size"] == 1024
 
 
 def test_distributed_settings_are_checked_and_resolved():
