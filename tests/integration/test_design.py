@@ -300,6 +300,21 @@ def test_scores_of_a_step_killed_while_scoring_are_kept(tmp_path):
     assert set(again) == valid - kept
 
 
+def test_a_run_saved_with_a_bare_component_resumes_with_an_identity_modifier():
+    """A run saved with ``type = "sa"`` and no modifier (now refused) resumes once ``modifier = "identity"`` is
+    written (the same scoring); any other modifier is other scoring."""
+    from chemrnn.design.run import _scoring_key
+
+    bare = {"aggregation": "arithmetic", "component": [{"type": "qed"}, {"type": "sa"}]}
+    same = {"aggregation": "arithmetic", "component": [{"type": "qed", "modifier": {"type": "identity"}},
+                                                       {"type": "sa", "modifier": "identity"}]}
+    other = {"aggregation": "arithmetic", "component": [{"type": "qed"},
+                                                        {"type": "sa", "modifier": {"type": "reverse_sigmoid",
+                                                                                    "low": 2.5, "high": 5}}]}
+    assert _scoring_key(bare) == _scoring_key(same) != _scoring_key(other)
+    assert _scoring_key(None) is None
+
+
 def test_rows_appended_to_a_scored_file_follow_the_header_it_was_started_with(tmp_path):
     """A run resumed by a version that writes another column keeps its file's columns (no row longer than the
     header), and a new file gets the header given."""

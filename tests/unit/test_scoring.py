@@ -80,10 +80,10 @@ def test_property_model_component_uses_the_shipped_model():
     ({"component": [{"type": "qed", "wieght": 2}]}, "unknown key"),
     ({"component": [{"type": "qedd"}]}, "unknown scoring component"),
     ({"component": [{"type": "qed", "modifier": {"type": "window", "lo": 1}}]}, "unknown parameter"),
-    ({"component": [{"type": "descriptor", "descriptor": "logp"}]}, "unknown descriptor"),
+    ({"component": [{"type": "descriptor", "descriptor": "logp", "modifier": "identity"}]}, "unknown descriptor"),
     # values that are not scores in [0, 1] need a modifier: bare, SA (1-10) would score every molecule 1
     ({"component": [{"type": "sa"}]}, r"SA score, 1 \(easy\) to 10 \(hard\), not a score in \[0, 1\]; give it a modifier"),
-    ({"component": [{"type": "qed"}, {"type": "descriptor", "descriptor": "logP"}]}, "descriptor in its own units"),
+    ({"component": [{"type": "qed"}, {"type": "descriptor", "descriptor": "logP"}]}, "value is logP in its own units"),
     ({"component": [{"type": "property", "target": "logP"}]}, "give it a modifier"),
     ({"component": [{"type": "substructure", "smarts": "[C"}]}, "not a valid SMARTS"),
     ({"aggregation": "median", "component": [{"type": "qed"}]}, "aggregation"),
@@ -93,6 +93,11 @@ def test_property_model_component_uses_the_shipped_model():
 def test_bad_configs_are_refused(config, message):
     with pytest.raises(InputError, match=message):
         ScoringFunction.from_config(config)
+
+
+def test_a_fraction_descriptor_needs_no_modifier():
+    f = ScoringFunction.from_config({"component": [{"type": "descriptor", "descriptor": "fraction_sp3"}]})
+    assert f.score(["CCO", "c1ccccc1"]).total.tolist() == [1.0, 0.0]  # Fsp3 of ethanol 1, of benzene 0
 
 
 def test_activity_forest_in_numpy_equals_sklearn(tmp_path, sample_smiles):

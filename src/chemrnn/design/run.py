@@ -266,6 +266,17 @@ def _append_rows(path: Path, rows: list[list], header: list[str]) -> None:
         os.fsync(fh.fileno())
 
 
+def _scoring_key(scoring):
+    """A scoring table as compared between sittings: a component without a modifier and one with ``identity`` are
+    the same (a config written before bare components of other units were refused resumes with ``identity``)."""
+    if not isinstance(scoring, dict):
+        return scoring
+    comps = [{**c, "modifier": "identity"} if isinstance(c, dict) and c.get("modifier") in (None, "identity",
+                                                                                         {"type": "identity"}) else c
+             for c in scoring.get("component", [])]
+    return {**scoring, "component": comps}
+
+
 def _recorded_scoring(saved: Path):
     """The scoring table a run folder's config.json records (None where there is none to read)."""
     try:
@@ -361,12 +372,12 @@ def _run_locked(run: DesignRun, cfg: DesignConfig, scoring_cfg: dict, config_pat
         before = json.loads(saved.read_text())["config"]
         now = {"design": asdict(cfg), "scoring": scoring_cfg}
         changed = _changed(before["design"], now["design"])
-        if changed or before["scoring"] != scoring_cfg:
+        if changed or _scoring_key(before["scoring"]) != _scoring_key(scoring_cfg):
             raise InputError(f"{run_dir} holds a design run with other settings ({', '.join(changed) or 'scoring'}); "
                              f"rerun with the same config (only budget may change) or pass --restart")
     if fresh:  # a new start: no rejects file left from an earlier population
         (run_dir / "starting_population_rejects.csv").unlink(missing_ok=True)
-    same_scoring = _recorded_scoring(saved) == scoring_cfg  # scores cached under this scoring stay valid
+    same_scoring = _scoring_key(_recorded_scoring(saved)) == _scoring_key(scoring_cfg)  # cached scores stay valid
     record(run_dir, {"design": asdict(cfg), "scoring": scoring_cfg, "source": str(config_path)})
     cache_file = run_dir / "score_cache.csv"  # every molecule's scores, exactly: a resumed run scores none again
     cache_header = ["step", *scoring.cache_header()]

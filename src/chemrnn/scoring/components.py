@@ -35,6 +35,11 @@ class Component:
     # values would be clipped to [0, 1] and, for most molecules, all be 0 or all 1)
     units: str | None = None
 
+    @classmethod
+    def units_for(cls, args: dict) -> str | None:
+        """:attr:`units` for a component made with ``args`` (some descriptors are fractions already)."""
+        return cls.units
+
     def raw(self, mols: list, smiles: list[str]) -> np.ndarray:
         raise NotImplementedError
 
@@ -63,6 +68,12 @@ class SA(Component):
 class Descriptor(Component):
     kind = "descriptor"
     units = "the descriptor in its own units"
+    FRACTIONS = ("fraction_sp3",)  # descriptors in [0, 1] already
+
+    @classmethod
+    def units_for(cls, args: dict) -> str | None:
+        name = args.get("descriptor", "the descriptor")
+        return None if name in cls.FRACTIONS else f"{name} in its own units"
 
     def __init__(self, descriptor: str):
         if descriptor not in chem.DESCRIPTORS:
@@ -628,13 +639,14 @@ def make_component(spec: dict) -> tuple[str, float, Component, object]:
     if found := v.number(0).problem("weight", weight):
         raise InputError(f"component {kind}: {found[0]}")
     args = {k: spec[k] for k in params if k in spec}
+    units = COMPONENTS[kind].units_for(args)
+    if spec.get("modifier") is None and units:  # before the component is made (a model may take time to load)
+        raise InputError(f"component {kind}: its value is {units}, not a score in [0, 1]; give it a "
+                         f"modifier that maps it to one (e.g. modifier = {{ type = \"sigmoid\", low = …, high = … }}; "
+                         f"modifier = \"identity\" clips it to [0, 1] as it is)")
     try:
         comp = COMPONENTS[kind](**args)
     except TypeError as exc:
         raise InputError(f"component {kind}: {exc}") from None
-    if spec.get("modifier") is None and COMPONENTS[kind].units:
-        raise InputError(f"component {kind}: its value is {COMPONENTS[kind].units}, not a score in [0, 1]; give it a "
-                         f"modifier that maps it to one (e.g. modifier = {{ type = \"sigmoid\", low = …, high = … }}; "
-                         f"modifier = \"identity\" clips it to [0, 1] as it is)")
     label = spec.get("name") or kind + (f"_{args[next(iter(args))]}" if args and kind == "descriptor" else "")
     return str(label), float(weight), comp, make_modifier(spec.get("modifier"))
