@@ -98,7 +98,10 @@ def _computed_labels(canon: list[str]) -> dict[str, np.ndarray]:
 
     from rdkit import __version__ as rdkit_version
 
-    key = hashlib.sha256("\n".join([f"rdkit {rdkit_version}", *canon]).encode()).hexdigest()[:24]
+    digest = hashlib.sha256(f"rdkit {rdkit_version}".encode())
+    for c in canon:  # row by row: no second copy of a large file's SMILES
+        digest.update(b"\n" + c.encode())
+    key = digest.hexdigest()[:24]
     cached = cache_dir() / "labels" / f"smiles-{key}.npz"
     if cached.exists():
         with np.load(cached, allow_pickle=False) as z:

@@ -150,17 +150,20 @@ def write_tally(path: Path, tally: dict, epoch_done: bool) -> None:
         json.dump({**tally, "epoch_done": epoch_done}, fh)
 
 
-def skipped_in_streams(folder: Path) -> dict | None:
-    """The streams' first-epoch counts in ``folder`` summed: molecules read, skipped too long, skipped with a token
-    outside the vocabulary, and whether every stream finished its first epoch (None when there are none)."""
+def skipped_in_streams(folder: Path, streams: int) -> dict | None:
+    """The first-epoch counts of the ``streams`` streams found in ``folder`` summed: molecules read, skipped too
+    long, skipped with a token outside the vocabulary, how many streams reported (on several machines without a
+    shared run folder, only this one's), and whether all of them finished their first epoch (None when none
+    reported)."""
     import json
 
     files = sorted(Path(folder).glob("stream-*.json"))
     if not files:
         return None
     parts = [json.loads(f.read_text()) for f in files]
-    return {"streams": len(parts), **{k: sum(p[k] for p in parts) for k in ("read", "too_long", "unspellable")},
-            "first_epoch_done": all(p["epoch_done"] for p in parts)}
+    return {"streams": streams, "streams_reported": len(parts),
+            **{k: sum(p[k] for p in parts) for k in ("read", "too_long", "unspellable")},
+            "first_epoch_done": len(parts) == streams and all(p["epoch_done"] for p in parts)}
 
 
 def stream_batches(files: Sequence[Path], k: int, streams: int, encode, batch_size: int, seed: int = 0,

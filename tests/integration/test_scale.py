@@ -197,8 +197,8 @@ def test_a_streamed_run_counts_the_molecules_it_skips(tmp_path, shards, sample_s
     streamed = sample_smiles[10:300]  # the first 10 lines of the first shard are the validation split
     too_long = sum(len(tok.tokenize(s)) > 30 for s in streamed)
     assert 0 < too_long < len(streamed)
-    assert m["streamed"] == {"streams": 1, "read": 290, "too_long": too_long, "unspellable": 0,
-                             "first_epoch_done": True}
+    assert m["streamed"] == {"streams": 1, "streams_reported": 1, "read": 290, "too_long": too_long,
+                             "unspellable": 0, "first_epoch_done": True}
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["streamed"] == m["streamed"]
     assert f"{too_long:,} longer than max_tokens" in capsys.readouterr().out
 

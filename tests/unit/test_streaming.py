@@ -111,3 +111,16 @@ def test_a_streamed_validation_split_is_at_most_a_tenth_of_the_data(tmp_path, sa
     assert holdout_size(files, 0) == (0, 0)
     assert holdout_size(files[:1], 5000, least=200) == (0, 100)
     assert holdout_size(files, 1) == (1, 20)  # counted up to 20 lines: enough to hold one out
+
+
+def test_skip_counts_sum_the_streams_and_say_when_some_did_not_report(tmp_path):
+    from chemrnn.streaming import skipped_in_streams, write_tally
+
+    assert skipped_in_streams(tmp_path, 2) is None
+    write_tally(tmp_path / "stream-00000.json", {"read": 10, "too_long": 2, "unspellable": 1}, True)
+    part = skipped_in_streams(tmp_path, 2)
+    assert part == {"streams": 2, "streams_reported": 1, "read": 10, "too_long": 2, "unspellable": 1,
+                    "first_epoch_done": False}  # the other stream's count is missing: not a whole epoch
+    write_tally(tmp_path / "stream-00001.json", {"read": 8, "too_long": 0, "unspellable": 3}, True)
+    assert skipped_in_streams(tmp_path, 2) == {"streams": 2, "streams_reported": 2, "read": 18, "too_long": 2,
+                                               "unspellable": 4, "first_epoch_done": True}

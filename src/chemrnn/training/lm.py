@@ -458,7 +458,7 @@ def _fit(cfg: LMTrainConfig, run_dir: Path, paths: dict, ckpt: Path | None, verb
         trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     metrics.update(_run_facts(cfg, trainer, module, dm, timing, started))
     if cfg.streaming:
-        _tell_streamed_skips(run_dir, metrics, verbose and primary)
+        _tell_streamed_skips(run_dir, dm.world() * dm.streams_per_rank(), metrics, verbose and primary)
     if best is not None and best.restore(module):  # the model saved is the best validation epoch's
         metrics.update({"best_val_nll": best.best, "best_step": best.step,
                         "best_epoch": round(best.step / max(1, dm.steps_per_epoch()), 3),
@@ -484,17 +484,19 @@ def make_trainer(cfg: LMTrainConfig, run_dir: Path, callbacks: list, verbose: bo
                                   deterministic=False, **val)
 
 
-def _tell_streamed_skips(run_dir: Path, metrics: dict, verbose: bool) -> None:
+def _tell_streamed_skips(run_dir: Path, streams: int, metrics: dict, verbose: bool) -> None:
     """A streamed run's molecules skipped in the first epoch (too long, a token outside the vocabulary), counted by
     every stream, into ``metrics`` (``streamed``) and said."""
     from ..streaming import skipped_in_streams
 
-    seen = skipped_in_streams(run_dir / "data" / "streams")
+    seen = skipped_in_streams(run_dir / "data" / "streams", streams)
     if seen is None:
         return
     metrics["streamed"] = seen
     if seen["too_long"] or seen["unspellable"]:
         span = "the first epoch" if seen["first_epoch_done"] else "the first epoch so far"
+        if seen["streams_reported"] < streams:
+            span += f" (by {seen['streams_reported']} of the {streams} streams)"
         say(f"streamed: of {seen['read']:,} molecules read in {span}, {seen['too_long']:,} longer than max_tokens "
             f"and {seen['unspellable']:,} with a token outside the vocabulary were skipped", verbose)
 
