@@ -260,8 +260,11 @@ def sample_distinct(model, vocabulary, tokenizer, k: int, accept, *, temperature
     kept: dict[str, tuple[float, str, float]] = {}  # molecule -> (Found.logp, Found.spelling, Found.spelling_logp)
     if resume is not None and str(resume["smiles"]):
         names = str(resume["smiles"]).split("\n")
-        # a state saved before spellings were kept: the molecule as its spelling, with its log p where known
-        spelled = str(resume["spelling"]).split("\n") if "spelling" in resume else names
+        # a state saved before spellings were kept: its log p is known where the draw was the canonical spelling
+        # at T = 1, which is then the spelling; elsewhere the spelling is unknown
+        old_logp = resume["logp"].tolist()
+        spelled = (str(resume["spelling"]).split("\n") if "spelling" in resume else
+                   [c if lp == lp else "" for c, lp in zip(names, old_logp)])
         spelled_lp = resume["spelling_logp"] if "spelling_logp" in resume else resume["logp"]
         kept = dict(zip(names, zip(resume["logp"].tolist(), spelled, np.asarray(spelled_lp).tolist())))
     stats = {"drawn": 0, "invalid_or_known": 0, "repeats": 0, "batches": 0}

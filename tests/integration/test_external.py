@@ -74,10 +74,18 @@ def test_a_design_run_goes_on_through_failures_and_counts_them(tmp_path):
     cfg.write_text(f'[design]\noptimizer = "hillclimb"\nbudget = 64\nbatch_size = 32\n[design.hillclimb]\n'
                    f'top_k = 16\nlr = 1e-3\n[quality]\npreset = "none"\n[scoring]\n[[scoring.component]]\n'
                    f'type = "external"\ncommand = {json.dumps([sys.executable, "-c", code])}\n')
-    summary = run_design(cfg, tmp_path / "run")
+    said: list[str] = []
+    (tmp_path / "run").mkdir()  # a first start killed before its first step was saved, under other scoring
+    (tmp_path / "run" / "scored.csv").write_text("step,smiles,canonical,score,raw_score,quality,qed\n0,C,C,0,0,,0\n")
+    summary = run_design(cfg, tmp_path / "run", progress=lambda msg, *_: said.append(msg))
     assert summary["scored"] == 64
     with open(tmp_path / "run" / "scored.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["step", "smiles", "canonical", "score", "raw_score", "external", "quality",
+                             "scoring_failure"]
+    # each step says how many molecules could not be scored, and why (the first reason)
+    steps = [m for m in said if m.startswith("step ")]
+    assert len(steps) == 2 and all("could not be scored (e.g. external: " in m for m in steps), steps
     failed = [r for r in rows if r["scoring_failure"]]
     nitrogen = [r for r in rows if r["canonical"] and ("N" in r["canonical"] or "n" in r["canonical"])]
     assert failed and {r["canonical"] for r in failed} == {r["canonical"] for r in nitrogen}
@@ -104,45 +112,42 @@ def test_scoring_in_worker_processes_equals_scoring_in_one(sample_smiles, tmp_pa
 
 
 def test_a_python_function_returning_nan_or_raising_fails_those_molecules_with_the_reason(tmp_path):
-    """NaN, inf or None from a user's function is a counted failure (score 0, reason kept), not a silent 0; an
-    exception on a later call fails that call's molecules and the run goes on; one on the first call, or values
-    that are not numbers, stop with the error (a bug in the function, not a molecule's failure)."""
+    """Whatever goes wrong in a user's function is a counted failure with its reason (score 0), never a silent 0
+    and never a stopped run: NaN, inf, None or text for a molecule; an exception, a scalar or too few values for
+    the call; the same in scoring processes."""
     (tmp_path / "user_scores.py").write_text(
         "def gappy(smiles):\n"
-        "    return [None if 'N' in s else float('nan') if 'S' in s else float('inf') if 'Cl' in s else 0.5\n"
-        "            for s in smiles]\n"
-        "def flaky(smiles):\n"
-        "    if any('Br' in s for s in smiles):\n"
-        "        raise ValueError('the server went away')\n"
-        "    return [0.5] * len(smiles)\n"
+        "    return [None if 'N' in s else float('nan') if 'S' in s else float('inf') if 'Cl' in s else\n"
+        "            'high' if 'Br' in s else 0.5 for s in smiles]\n"
         "def broken(smiles):\n"
         "    raise ValueError('no model file')\n"
-        "def words(smiles):\n"
-        "    return ['high'] * len(smiles)\n")
+        "def scalar(smiles):\n"
+        "    return 0.5\n"
+        "def short(smiles):\n"
+        "    return [0.5]\n")
     sys.path.insert(0, str(tmp_path))
 
-    def scorer(name, *more):
+    def scorer(name, **more):
         return ScoringFunction.from_config({"component": [{"type": "python", "function": f"user_scores:{name}"},
-                                                          *more]})
+                                                          {"type": "qed"}], **more})
+    mols = ["CCO", "CCN", "CCCl", "C1CC", "CCS", "CCBr"]
     try:
-        sc = scorer("gappy", {"type": "qed"}).score(["CCO", "CCN", "CCCl", "C1CC", "CCS"])
-        flaky = scorer("flaky")
-        first = flaky.score(["CCO", "CCC"])
-        later = flaky.score(["CCBr", "CCCC"])
-        with pytest.raises(InputError, match="user_scores:broken: the function raised ValueError: no model file"):
-            scorer("broken").score(["CCO"])
-        with pytest.raises(InputError, match="returned values that are not numbers"):
-            scorer("words").score(["CCO"])
+        sc = scorer("gappy").score(mols)
+        pooled = scorer("gappy", workers=2, timeout=30).score(mols)
+        calls = {name: scorer(name).score(["CCO", "CCC"]) for name in ("broken", "scalar", "short")}
+        in_workers = scorer("broken", workers=2).score(["CCO", "CCC"])
     finally:
         sys.path.remove(str(tmp_path))
     assert sc.failures[0] is None and sc.total[0] > 0
-    assert sc.failures[1] == "python: the function returned None" and sc.total[1] == 0.0
-    assert sc.failures[2] == "python: the function returned inf" and sc.total[2] == 0.0
-    assert sc.failures[3] is None and sc.total[3] == 0.0  # invalid SMILES: scored 0 before any component
-    assert sc.failures[4] == "python: the function returned nan" and sc.total[4] == 0.0
-    assert first.failures == [None, None] and first.total.tolist() == [0.5, 0.5]
-    assert later.failures == ["python: the function raised ValueError: the server went away"] * 2
-    assert not later.total.any()
+    assert sc.failures[1:] == ["python: the function returned None", "python: the function returned inf", None,
+                               "python: the function returned nan", "python: the function returned 'high', not a number"]
+    assert sc.total[1:].tolist() == [0.0] * 5  # C1CC is invalid: scored 0 before any component
+    assert pooled.failures == sc.failures and pooled.total.tolist() == sc.total.tolist()
+    assert calls["broken"].failures == ["python: the function raised ValueError: no model file"] * 2
+    assert calls["scalar"].failures == ["python: the function returned float, not a list of numbers"] * 2
+    assert calls["short"].failures == ["python: the function returned 1 values for 2 molecules"] * 2
+    assert in_workers.failures == calls["broken"].failures
+    assert not any(c.total.any() for c in calls.values())
 
 
 def test_a_design_runs_journal_calls_a_python_function_once_a_batch_and_an_external_program_in_chunks(tmp_path):

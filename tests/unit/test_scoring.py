@@ -80,7 +80,7 @@ def test_property_model_component_uses_the_shipped_model():
     ({"component": [{"type": "qed", "wieght": 2}]}, "unknown key"),
     ({"component": [{"type": "qedd"}]}, "unknown scoring component"),
     ({"component": [{"type": "qed", "modifier": {"type": "window", "lo": 1}}]}, "unknown parameter"),
-    ({"component": [{"type": "descriptor", "descriptor": "logp", "modifier": "identity"}]}, "unknown descriptor"),
+    ({"component": [{"type": "descriptor", "descriptor": "logp"}]}, "unknown descriptor"),
     # values that are not scores in [0, 1] need a modifier: bare, SA (1-10) would score every molecule 1
     ({"component": [{"type": "sa"}]}, r"SA score, 1 \(easy\) to 10 \(hard\), not a score in \[0, 1\]; give it a modifier"),
     ({"component": [{"type": "qed"}, {"type": "descriptor", "descriptor": "logP"}]}, "value is logP in its own units"),

@@ -531,7 +531,8 @@ def lm_library(
     n: int = typer.Option(100_000, "-n", "--number", min=1, help="Molecules in the library."),
     output: Path = typer.Option(..., "-o", "--output", help="The library: .smi (SMILES and log-likelihood, "
                                 "tab-separated) or .csv (smiles, logp, logp_per_token, tokens, rank, spelling, "
-                                "spelling_logp: the string the method generated and its log p at --temperature); .gz compresses. The "
+                                "spelling_logp: the string the method generated and its log p, at --temperature for swor and "
+                                "sample, at T = 1 for beam); .gz compresses. The "
                                 "summary goes beside it (OUTPUT.summary.json)."),
     method: LibraryMethod = typer.Option(
         "beam", "--method", help="beam: likely molecules by beam search (an approximation of the most likely ones); swor: sampling without "

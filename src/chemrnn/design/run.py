@@ -25,7 +25,7 @@ import torch
 from .. import chem
 from ..datasets import resolve_input, smiles_column
 from ..errors import InputError
-from ..io import atomic_write, read_rows, truncate_csv
+from ..io import atomic_write, clip, read_rows, truncate_csv
 from ..runinfo import hardware, record, versions, write_json
 from ..scoring.quality import QualityFilter
 from ..utils import torch_device
@@ -241,7 +241,7 @@ class DesignRun:
 def _append(path: Path, rows: list[dict], header: list[str]) -> None:
     """Rows appended to a CSV under its own header (written with ``header`` when new; a file a resumed run started
     under another header keeps it)."""
-    new = not path.exists()
+    new = not path.exists() or path.stat().st_size == 0
     if not new:
         with open(path, newline="") as fh:
             header = next(csv.reader(fh), None) or header
@@ -403,6 +403,9 @@ def _run_locked(run: DesignRun, cfg: DesignConfig, scoring_cfg: dict, config_pat
     if hasattr(scoring, "journal"):  # every score is written as soon as it is computed
         scoring.journal = lambda entries: _append_rows(
             cache_file, [[run.step, *r] for r in scoring.cache_rows(entries)], cache_header)
+    if not resumed:  # a start: rows of a first step killed before it was saved go, with their header
+        for name in ("scored.csv", "log.csv"):
+            (run_dir / name).unlink(missing_ok=True)
     truncate_csv(run_dir / "scored.csv", run.step - 1)  # rows of steps after the saved state go
     truncate_csv(run_dir / "log.csv", run.step - 1)
     header = ["step", "smiles", "canonical", "score", "raw_score", *run.columns, "quality"]
@@ -416,8 +419,10 @@ def _run_locked(run: DesignRun, cfg: DesignConfig, scoring_cfg: dict, config_pat
         _append(run_dir / "log.csv", [out["log"]], DesignRun.LOG)
         run.save_state()
         lg = out["log"]
+        failed = [f for f in run.last_failures if f]
         say(f"step {lg['step']}: {lg['scored']:,}/{cfg.budget:,} scored, mean {lg['mean']:.3f}, "
-            f"top-1 {lg['top1']:.3f}, top-10 {lg['top10']:.3f}, valid {lg['valid']:.2f}")
+            f"top-1 {lg['top1']:.3f}, top-10 {lg['top10']:.3f}, valid {lg['valid']:.2f}"
+            + (f"; {len(failed):,} could not be scored (e.g. {clip(failed[0], 160)})" if failed else ""))
     summary = finish(run, run_dir, time.perf_counter() - t0)
     summary.update({"versions": versions(), "hardware": hardware()})
     write_json(run_dir / "metrics.json", summary)

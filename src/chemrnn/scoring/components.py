@@ -72,8 +72,10 @@ class Descriptor(Component):
 
     @classmethod
     def units_for(cls, args: dict) -> str | None:
-        name = args.get("descriptor", "the descriptor")
-        return None if name in cls.FRACTIONS else f"{name} in its own units"
+        name = args.get("descriptor")
+        if name in cls.FRACTIONS or name not in chem.DESCRIPTORS:  # an unknown name: the constructor says so
+            return None
+        return f"{name} in its own units"
 
     def __init__(self, descriptor: str):
         if descriptor not in chem.DESCRIPTORS:
@@ -197,11 +199,10 @@ class Activity(Component):
 
 
 class Python(Component):
-    """A user's function ``module.path:function`` taking a list of SMILES and returning one number each. A value
-    that is not a finite number (NaN, inf, None) fails its molecule with the reason (kept in ``failures``, as
-    ``external`` keeps them). An exception on the function's first call, or values that are not numbers, stop the
-    run with the error (a bug, not a molecule's failure); an exception on a later call fails that call's molecules
-    and the run goes on."""
+    """A user's function ``module.path:function`` taking a list of SMILES and returning one number each. Whatever
+    goes wrong in it fails the molecules concerned with the reason (kept in ``failures``, as ``external`` keeps
+    them) and the run goes on: an exception or a wrong number of values fails the call's molecules, a value that is
+    not a finite number (NaN, inf, None, text) fails its molecule. A design run says each step's failures."""
 
     kind = "python"
     can_fail = True
@@ -216,7 +217,6 @@ class Python(Component):
             self.fn = getattr(importlib.import_module(mod), name)
         except (ImportError, AttributeError) as exc:
             raise InputError(f"python component: cannot import {function!r} ({exc})") from None
-        self.function, self.worked = function, False
 
     def raw(self, mols, smiles):
         ok = [i for i, m in enumerate(mols) if m is not None]
@@ -225,25 +225,35 @@ class Python(Component):
         if not ok:
             return out
         try:
-            values = list(self.fn([smiles[i] for i in ok]))
+            values = self.fn([smiles[i] for i in ok])
         except Exception as exc:
-            why = f"{type(exc).__name__}: {clip(str(exc), 200)}"
-            if not self.worked:
-                raise InputError(f"python component {self.function}: the function raised {why}") from None
-            self.failures = {i: f"the function raised {why}" for i in ok}  # its molecules fail, the run goes on
-            return out
+            return self._all_fail(out, ok, f"the function raised {type(exc).__name__}: {clip(str(exc), 200)}")
         try:
-            numbers = np.array([np.nan if x is None else x for x in values], dtype=float)
-        except (TypeError, ValueError):
-            raise InputError(f"python component {self.function}: returned values that are not numbers "
-                             f"(e.g. {clip(repr(values[0]), 60)})") from None
-        if numbers.shape != (len(ok),):
-            raise InputError(f"python component returned shape {numbers.shape}, expected ({len(ok)},)")
-        self.worked = True
-        out[ok] = numbers
-        self.failures = {i: "the function returned None" if x is None else f"the function returned {v}"
-                         for i, x, v in zip(ok, values, numbers) if not np.isfinite(v)}
+            values = list(values)
+        except TypeError:
+            return self._all_fail(out, ok, f"the function returned {type(values).__name__}, not a list of numbers")
+        if len(values) != len(ok):
+            return self._all_fail(out, ok, f"the function returned {len(values)} values for {len(ok)} molecules")
+        for i, x in zip(ok, values):
+            out[i], why = self._number(x)
+            if why:
+                self.failures[i] = why
         return out
+
+    def _all_fail(self, out: np.ndarray, ok: list[int], why: str) -> np.ndarray:
+        self.failures = {i: why for i in ok}
+        return out
+
+    @staticmethod
+    def _number(x) -> tuple[float, str | None]:
+        """A returned value as a number, or NaN and why it is none."""
+        if x is None:
+            return np.nan, "the function returned None"
+        try:
+            value = float(x)
+        except (TypeError, ValueError):
+            return np.nan, f"the function returned {clip(repr(x), 40)}, not a number"
+        return value, None if np.isfinite(value) else f"the function returned {value}"
 
 
 class External(Component):
