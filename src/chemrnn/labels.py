@@ -96,9 +96,7 @@ def _computed_labels(canon: list[str]) -> dict[str, np.ndarray]:
     and RDKit's version (so another SMILES column of the same file, or another RDKit, is computed anew)."""
     import hashlib
 
-    from rdkit import __version__ as rdkit_version
-
-    digest = hashlib.sha256(f"rdkit {rdkit_version}".encode())
+    digest = hashlib.sha256(f"rdkit {chem.rdkit_version()}".encode())
     for c in canon:  # row by row: no second copy of a large file's SMILES
         digest.update(b"\n" + c.encode())
     key = digest.hexdigest()[:24]
