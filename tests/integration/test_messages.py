@@ -77,6 +77,69 @@ def test_ctrl_c_in_lm_train_says_what_was_kept_and_exits_130(tmp_path, small):
     assert "rerun the same command to resume" in last and "Traceback" not in err and not out
 
 
+@pytest.fixture
+def press_ctrl_c_in_a_finalizer(monkeypatch):
+    """Ctrl-C during the 7th training batch, inside a finalizer (where Python prints what is raised and goes on,
+    so a KeyboardInterrupt raised there is lost); returns the list of batches trained."""
+    from chemrnn.models.language import LanguageModel
+
+    trained, real = [], LanguageModel.loss
+
+    class PressedInAFinalizer:
+        def __del__(self):
+            signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+
+    def loss(self, ids):
+        if self.training:
+            trained.append(1)
+            if len(trained) == 7:
+                PressedInAFinalizer()
+        return real(self, ids)
+
+    monkeypatch.setattr(LanguageModel, "loss", loss)
+    return trained
+
+
+@pytest.mark.parametrize("command", ["train", "finetune"])
+def test_ctrl_c_inside_a_training_step_stops_at_the_next_batch(tmp_path, small, capsys, command,
+                                                               press_ctrl_c_in_a_finalizer):
+    """Ctrl-C during a step of ``lm train`` or ``lm finetune``, where a raise would be lost, is taken before the
+    next batch: no further batch is trained, exit 130 naming the kept checkpoint."""
+    run_dir = tmp_path / "run"
+    if command == "train":
+        args = ["lm", "train", "--data", str(small), *LM_TINY, "--max-steps", "50", "--checkpoint-every", "2",
+                "--val-every", "100000"]
+    else:
+        code, _, err = run(capsys, "-q", "lm", "train", "--data", str(small), *LM_TINY, "--max-steps", "2",
+                           "-o", str(tmp_path / "prior"))
+        assert code == 0, err
+        press_ctrl_c_in_a_finalizer.clear()
+        args = ["lm", "finetune", str(tmp_path / "prior" / "model"), str(small), "--batch-size", "64", "--epochs",
+                "5", "--val-size", "20", "--device", "cpu"]
+    code, stdout, err = run(capsys, "-q", *args, "-o", str(run_dir))
+    assert code == 130 and len(press_ctrl_c_in_a_finalizer) == 7, err
+    assert "interrupted: the last checkpoint" in err and "Traceback" not in err and not stdout
+
+
+def test_ctrl_c_inside_fit_waits_for_the_batch_boundary_once():
+    """The handler notes a first Ctrl-C inside fit and raises nothing; a second one, or one outside fit, raises
+    KeyboardInterrupt at once."""
+    from chemrnn.training.callbacks import CtrlC
+
+    try:
+        CtrlC.reset()
+        with pytest.raises(KeyboardInterrupt):
+            CtrlC.handler(signal.SIGINT, None)
+        CtrlC.reset()
+        CtrlC.in_fit = True
+        CtrlC.handler(signal.SIGINT, None)
+        assert CtrlC.pressed
+        with pytest.raises(KeyboardInterrupt):
+            CtrlC.handler(signal.SIGINT, None)
+    finally:
+        CtrlC.reset()
+
+
 def test_a_run_folder_given_as_a_model_suggests_its_model(tmp_path, capsys):
     """RUN instead of RUN/model: one line, exit 2, "did you mean RUN/model" (language and property models)."""
     for kind, name, argv in [("lm", "lm_schema1.chemrnn", ["lm", "sample", "{run}", "-n", "2"]),

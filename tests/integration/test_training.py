@@ -236,6 +236,43 @@ def test_finetune_counts_epochs_over_the_actives_trained_on(tmp_path, small, sam
     assert max(int(r["epoch"]) for r in log_rows(out_dir)) == 1
 
 
+def test_a_crashed_finetune_resumes_from_its_last_epoch_and_ends_as_an_uninterrupted_one(tmp_path, small,
+                                                                                       sample_smiles, batches_seen):
+    """A fine-tune checkpoints once an epoch: crashed in its third epoch, it has the second epoch's checkpoint, and
+    the rerun trains only the batches after it and ends with the straight run's weights, learning curve and best
+    epoch (dropout on, so the random state rides along; the best epoch's weights and early stopping's count too)."""
+    seen, crash_at = batches_seen
+    prior = tmp_path / "prior"
+    train_language_model(tiny(small, max_steps=10, val_size=0, dropout=0.2), prior, verbose=False)
+    actives = tmp_path / "actives.smi"
+    actives.write_text("\n".join(sample_smiles[:80]) + "\n")
+    args = [str(prior / "model"), str(actives), "--epochs", "4", "--batch-size", "16", "--val-size", "16",
+            "--device", "cpu"]
+    seen.clear()
+    assert main(["-q", "lm", "finetune", *args, "-o", str(tmp_path / "straight")]) == 0
+    order = list(seen)
+    per_epoch = json.loads((tmp_path / "straight" / "metrics.json").read_text())["steps"] // 4
+    assert len(order) == 4 * per_epoch and per_epoch >= 4  # 64 actives trained on, 16 a batch (bucketed)
+
+    seen.clear()
+    crash_at[0] = 2 * per_epoch + 2
+    assert main(["-q", "lm", "finetune", *args, "-o", str(tmp_path / "crash")]) == 1
+    crash_at[0] = None
+    ckpt = torch.load(tmp_path / "crash" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 2 * per_epoch
+    seen.clear()
+    assert main(["-q", "lm", "finetune", *args, "-o", str(tmp_path / "crash")]) == 0
+    assert seen == order[2 * per_epoch:]
+
+    straight, crashed = weights(tmp_path / "straight"), weights(tmp_path / "crash")
+    assert all(torch.equal(straight[k], crashed[k]) for k in straight)
+    drop = ("elapsed_s", "tokens_per_s")
+    assert ([{k: v for k, v in r.items() if k not in drop} for r in log_rows(tmp_path / "crash")]
+            == [{k: v for k, v in r.items() if k not in drop} for r in log_rows(tmp_path / "straight")])
+    m1, m2 = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("straight", "crash"))
+    assert m1["best_epoch"] == m2["best_epoch"] and m1["best_val_nll"] == pytest.approx(m2["best_val_nll"])
+
+
 def test_patience_without_the_best_epoch_kept_is_refused(tmp_path, capsys):
     """Patience stops a run at its best validation epoch; with the last epoch kept it would be ignored: refused."""
     actives = tmp_path / "actives.smi"

@@ -113,31 +113,30 @@ def lm_train(
 
 @contextmanager
 def _interruptible(run_dir: Path):
-    """Turn Ctrl-C during a training run into one line saying what was kept and how to resume. (Lightning catches
-    the KeyboardInterrupt inside ``fit`` and exits with status 1; the handler here notes that it was Ctrl-C.)"""
+    """Turn Ctrl-C during a training run into one line saying what was kept and how to resume. Inside Lightning's
+    loop the first Ctrl-C is taken at the next batch boundary (:class:`~chemrnn.training.callbacks.CtrlC`);
+    Lightning then exits with status 1, and the handler here notes that it was Ctrl-C."""
     import signal
 
-    pressed = []
+    from ..training.callbacks import CtrlC
 
-    def on_sigint(signum, frame):
-        pressed.append(True)
-        raise KeyboardInterrupt
-
+    CtrlC.reset()
     try:
-        previous = signal.signal(signal.SIGINT, on_sigint)
+        previous = signal.signal(signal.SIGINT, CtrlC.handler)
     except ValueError:  # not the main thread: leave Ctrl-C as it is
         yield
         return
     try:
         yield
     except (KeyboardInterrupt, SystemExit) as exc:
-        if isinstance(exc, SystemExit) and not pressed:
+        if isinstance(exc, SystemExit) and not CtrlC.pressed:
             raise
         from ..errors import Interrupted
 
         raise Interrupted(_kept(run_dir)) from None
     finally:
         signal.signal(signal.SIGINT, previous)
+        CtrlC.reset()
 
 
 def _kept(run_dir: Path) -> str:
@@ -148,7 +147,7 @@ def _kept(run_dir: Path) -> str:
     rerun = "rerun the same command to resume"
     if not ckpt.is_file():
         return (f"interrupted before the first checkpoint: nothing to resume from in {run_dir} "
-                f"(checkpoints are written every --checkpoint-every steps); rerun the same command to start over")
+                f"(none written yet); rerun the same command to start over")
     age = time.time() - ckpt.stat().st_mtime
     return f"interrupted: the last checkpoint, {ckpt} (written {age:.0f} s ago), is kept; {rerun} from it"
 
@@ -463,9 +462,10 @@ def lm_finetune(
         raise InputError("--patience stops at the best validation epoch, which --keep-last does not keep: give one "
                          "of them")
     prior, actives = _prior_and_actives(args)
-    metrics = finetune(prior, actives, output, restart=restart, verbose=not _state["quiet"], epochs=epochs,
-                       batch_size=batch_size, lr=lr, val_size=val_size, unknown=unknown, seed=seed, device=device,
-                       augment=augment, patience=patience or 3, keep_best=keep_best)
+    with _interruptible(output):
+        metrics = finetune(prior, actives, output, restart=restart, verbose=not _state["quiet"], epochs=epochs,
+                           batch_size=batch_size, lr=lr, val_size=val_size, unknown=unknown, seed=seed,
+                           device=device, augment=augment, patience=patience or 3, keep_best=keep_best)
     _say(json.dumps(metrics, indent=1))
     best = (f"; kept epoch {metrics['best_epoch']:g} (validation NLL {metrics['best_val_nll']:.4f} on "
             f"{metrics['val_size']:,} held-out actives" + (", stopped early)" if metrics.get("stopped_early") else ")")

@@ -9,6 +9,9 @@
   resume draws what the uninterrupted run would have drawn.
 - :class:`BestWeights`: the best validation state_dict kept in memory (no checkpoint to reload, so no
   ``torch.load(weights_only=False)``).
+- :class:`EpochCheckpoint`: ``last.ckpt`` at the end of every epoch (runs that checkpoint by epochs, as a
+  fine-tune does), written atomically.
+- :class:`CtrlC`: Ctrl-C during ``fit`` taken at the next batch boundary, where Lightning shuts down cleanly.
 - :class:`PlainProgress` / :func:`progress_bar`: progress as plain lines where stderr is not a terminal (a log
   file gets lines, not a bar redrawn with carriage returns); Lightning's bar on a terminal.
 """
@@ -216,6 +219,73 @@ class BestWeights(L.Callback):
             return False
         pl_module.load_state_dict(self.state)
         return True
+
+
+class EpochCheckpoint(L.pytorch.callbacks.Checkpoint):
+    """Write the resumable checkpoint ``path`` at the end of every training epoch, after that epoch's validation,
+    early stopping and best weights have seen it (a :class:`~lightning.pytorch.callbacks.Checkpoint` runs after
+    the other callbacks). Lightning's ModelCheckpoint with ``save_top_k=0`` writes ``last.ckpt`` at epoch ends
+    only in some releases; this one does in all. The file is written beside and renamed into place, so a kill
+    leaves the previous epoch's checkpoint whole."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._last_global_step_saved = -1  # ModelCheckpoint's name for it: the training loop reads either
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        trainer.save_checkpoint(tmp)  # every rank takes part; rank 0 writes
+        if trainer.is_global_zero:
+            publish(tmp, self.path)
+        trainer.strategy.barrier("EpochCheckpoint")
+        self._last_global_step_saved = trainer.global_step
+
+
+class CtrlC(L.Callback):
+    """Ctrl-C during ``fit``, raised at the next batch boundary instead of wherever the signal lands.
+
+    A KeyboardInterrupt raised at an arbitrary point of the loop can be lost (raised inside a finalizer, Python
+    only prints it and training goes on) or replaced by another error (Lightning's loader state left half-set).
+    With :meth:`handler` as the SIGINT handler, the first Ctrl-C inside ``fit`` only sets :attr:`pressed`; this
+    callback raises KeyboardInterrupt before the next training or validation batch, where Lightning's own
+    interrupt handling runs. Outside ``fit``, or at a second Ctrl-C, the handler raises at once. The state is the
+    class's, since a signal handler cannot reach a callback instance; :meth:`reset` clears it."""
+
+    pressed = False
+    in_fit = False
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.pressed = cls.in_fit = False
+
+    @classmethod
+    def handler(cls, signum, frame):
+        first = not cls.pressed
+        cls.pressed = True
+        if not (first and cls.in_fit):
+            raise KeyboardInterrupt
+
+    @staticmethod
+    def _raise_if_pressed():
+        if CtrlC.pressed:
+            CtrlC.in_fit = False  # a further Ctrl-C during Lightning's shutdown raises at once
+            raise KeyboardInterrupt
+
+    def on_train_start(self, trainer, pl_module):
+        CtrlC.in_fit = True
+        self._raise_if_pressed()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self._raise_if_pressed()
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+        self._raise_if_pressed()
+
+    def on_train_end(self, trainer, pl_module):
+        CtrlC.in_fit = False
+
+    def on_exception(self, trainer, pl_module, exception):
+        CtrlC.in_fit = False
 
 
 class PlainProgress(L.pytorch.callbacks.ProgressBar):

@@ -29,7 +29,7 @@ from ..utils import seed_everything
 from ..validate import choice, flag, integer, number, optional, positive, problems, refuse, setting, text
 from . import checks
 from ._log import quiet_lightning, say, warn
-from .callbacks import BestWeights, CsvLog, RngState, Timing, progress_bar
+from .callbacks import BestWeights, CsvLog, EpochCheckpoint, RngState, Timing, progress_bar
 from .common import global_batch_mean, make_lightning_trainer, warmup_cosine
 from .data import LMDataModule
 from .lock import is_launched_rank, run_lock
@@ -434,9 +434,11 @@ def _fit(cfg: LMTrainConfig, run_dir: Path, paths: dict, ckpt: Path | None, verb
                       streaming=cfg.streaming, workers=cfg.workers, buffer=cfg.shuffle_buffer, augment=cfg.augment)
     module = LMModule({**cfg.to_dict(), "init_from": dm.hparams.init_from}, verbose=verbose)
     timing = Timing(cfg.max_minutes)
-    checkpoints = L.pytorch.callbacks.ModelCheckpoint(
-        dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
-        **({"every_n_train_steps": cfg.checkpoint_every} if cfg.checkpoint_every else {"every_n_epochs": 1}))
+    if cfg.checkpoint_every:
+        checkpoints = L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True,
+                                                          save_top_k=0, every_n_train_steps=cfg.checkpoint_every)
+    else:  # once an epoch (a fine-tune)
+        checkpoints = EpochCheckpoint(run_dir / "checkpoints" / "last.ckpt")
     callbacks = [timing, CsvLog(run_dir / "log.csv", timing, dm.steps_per_epoch), RngState(), checkpoints]
     best = BestWeights("val_nll", run_dir / "checkpoints" / "best.safetensors") if cfg.keep_best else None
     if best is not None:
