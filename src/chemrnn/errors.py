@@ -17,6 +17,27 @@ class Interrupted(ChemrnnError):
     exit_code = 130
 
 
+class CtrlC:
+    """Ctrl-C during a training run: the SIGINT :meth:`handler` notes a first press inside Lightning's loop
+    (``in_fit``) and raises nothing, the loop's callback (:class:`chemrnn.training.callbacks.CtrlCAtBatch`) then
+    raises KeyboardInterrupt at the next batch boundary; a second press, or one outside the loop, raises at once.
+    Class state, since a signal handler cannot reach the callback; :meth:`reset` clears it."""
+
+    pressed = False
+    in_fit = False
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.pressed = cls.in_fit = False
+
+    @classmethod
+    def handler(cls, signum, frame):
+        first = not cls.pressed
+        cls.pressed = True
+        if not (first and cls.in_fit):
+            raise KeyboardInterrupt
+
+
 class InputError(ChemrnnError):
     """Bad input: a file that cannot be read, a missing column, an unknown dataset name."""
 

@@ -124,7 +124,7 @@ def test_ctrl_c_inside_a_training_step_stops_at_the_next_batch(tmp_path, small, 
 def test_ctrl_c_inside_fit_waits_for_the_batch_boundary_once():
     """The handler notes a first Ctrl-C inside fit and raises nothing; a second one, or one outside fit, raises
     KeyboardInterrupt at once."""
-    from chemrnn.training.callbacks import CtrlC
+    from chemrnn.errors import CtrlC
 
     try:
         CtrlC.reset()

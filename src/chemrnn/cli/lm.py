@@ -114,11 +114,11 @@ def lm_train(
 @contextmanager
 def _interruptible(run_dir: Path):
     """Turn Ctrl-C during a training run into one line saying what was kept and how to resume. Inside Lightning's
-    loop the first Ctrl-C is taken at the next batch boundary (:class:`~chemrnn.training.callbacks.CtrlC`);
+    loop the first Ctrl-C is taken at the next batch boundary (:class:`~chemrnn.training.callbacks.CtrlCAtBatch`);
     Lightning then exits with status 1, and the handler here notes that it was Ctrl-C."""
     import signal
 
-    from ..training.callbacks import CtrlC
+    from ..errors import CtrlC
 
     CtrlC.reset()
     try:

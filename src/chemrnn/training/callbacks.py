@@ -11,7 +11,7 @@
   ``torch.load(weights_only=False)``).
 - :class:`EpochCheckpoint`: ``last.ckpt`` at the end of every epoch (runs that checkpoint by epochs, as a
   fine-tune does), written atomically.
-- :class:`CtrlC`: Ctrl-C during ``fit`` taken at the next batch boundary, where Lightning shuts down cleanly.
+- :class:`CtrlCAtBatch`: Ctrl-C during ``fit`` taken at the next batch boundary, where Lightning shuts down cleanly.
 - :class:`PlainProgress` / :func:`progress_bar`: progress as plain lines where stderr is not a terminal (a log
   file gets lines, not a bar redrawn with carriage returns); Lightning's bar on a terminal.
 """
@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import CtrlC
 from ..io import publish, truncate_csv
 from ._log import quiet_lightning
 
@@ -241,29 +242,14 @@ class EpochCheckpoint(L.pytorch.callbacks.Checkpoint):
         self._last_global_step_saved = trainer.global_step
 
 
-class CtrlC(L.Callback):
+class CtrlCAtBatch(L.Callback):
     """Ctrl-C during ``fit``, raised at the next batch boundary instead of wherever the signal lands.
 
     A KeyboardInterrupt raised at an arbitrary point of the loop can be lost (raised inside a finalizer, Python
     only prints it and training goes on) or replaced by another error (Lightning's loader state left half-set).
-    With :meth:`handler` as the SIGINT handler, the first Ctrl-C inside ``fit`` only sets :attr:`pressed`; this
-    callback raises KeyboardInterrupt before the next training or validation batch, where Lightning's own
-    interrupt handling runs. Outside ``fit``, or at a second Ctrl-C, the handler raises at once. The state is the
-    class's, since a signal handler cannot reach a callback instance; :meth:`reset` clears it."""
-
-    pressed = False
-    in_fit = False
-
-    @classmethod
-    def reset(cls) -> None:
-        cls.pressed = cls.in_fit = False
-
-    @classmethod
-    def handler(cls, signum, frame):
-        first = not cls.pressed
-        cls.pressed = True
-        if not (first and cls.in_fit):
-            raise KeyboardInterrupt
+    With :meth:`chemrnn.errors.CtrlC.handler` as the SIGINT handler, the first Ctrl-C inside ``fit`` only notes
+    it; this callback raises KeyboardInterrupt before the next training or validation batch, where Lightning's own
+    interrupt handling runs."""
 
     @staticmethod
     def _raise_if_pressed():

@@ -30,11 +30,11 @@ def make_lightning_trainer(cfg, callbacks: list, verbose: bool, clip: float, **s
     """A Lightning Trainer for a training config with ``device``, ``devices``, ``num_nodes``, ``strategy`` and
     ``precision``: every process runs the whole command (DDP, :func:`.checks.distributed`), batches are spread by
     our own samplers (no distributed sampler, data reloaded each epoch), no sanity validation, no model summary,
-    gradients clipped at ``clip``; TF32 matmuls on a GPU; Ctrl-C taken at a batch boundary (:class:`.CtrlC`).
+    gradients clipped at ``clip``; TF32 matmuls on a GPU; Ctrl-C taken at a batch boundary (:class:`.CtrlCAtBatch`).
     ``settings`` are the loop's own (steps or epochs, validation interval, logger, checkpointing)."""
     import torch
 
-    from .callbacks import CtrlC
+    from .callbacks import CtrlCAtBatch
 
     L = quiet_lightning()
     accel = resolve_device(cfg.device)
@@ -42,7 +42,7 @@ def make_lightning_trainer(cfg, callbacks: list, verbose: bool, clip: float, **s
     if accel == "gpu":  # TF32 tensor cores for float32 matmuls (cuDNN's LSTM uses them already)
         torch.set_float32_matmul_precision("high")
     return L.Trainer(accelerator=accel, devices=devices, num_nodes=cfg.num_nodes, strategy=strategy,
-                     precision=cfg.precision, callbacks=[*callbacks, CtrlC()], enable_progress_bar=verbose,
+                     precision=cfg.precision, callbacks=[*callbacks, CtrlCAtBatch()], enable_progress_bar=verbose,
                      enable_model_summary=False, num_sanity_val_steps=0, gradient_clip_val=clip,
                      use_distributed_sampler=False, reload_dataloaders_every_n_epochs=1, **settings)
 
