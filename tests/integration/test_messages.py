@@ -79,33 +79,46 @@ def test_ctrl_c_in_lm_train_says_what_was_kept_and_exits_130(tmp_path, small):
 
 @pytest.fixture
 def press_ctrl_c_in_a_finalizer(monkeypatch):
-    """Ctrl-C during the 7th training batch, inside a finalizer (where Python prints what is raised and goes on,
-    so a KeyboardInterrupt raised there is lost); returns the list of batches trained."""
+    """Ctrl-C during the 7th training batch of a language or property model, inside a finalizer (where Python
+    prints what is raised and goes on, so a KeyboardInterrupt raised there is lost); returns the list of batches
+    trained."""
     from chemrnn.models.language import LanguageModel
+    from chemrnn.training.property import PropertyModule
 
-    trained, real = [], LanguageModel.loss
+    trained = []
 
     class PressedInAFinalizer:
         def __del__(self):
             signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
 
-    def loss(self, ids):
-        if self.training:
-            trained.append(1)
-            if len(trained) == 7:
-                PressedInAFinalizer()
-        return real(self, ids)
+    def counted(real):
+        def loss(self, *args):
+            if self.training:
+                trained.append(1)
+                if len(trained) == 7:
+                    PressedInAFinalizer()
+            return real(self, *args)
+        return loss
 
-    monkeypatch.setattr(LanguageModel, "loss", loss)
+    monkeypatch.setattr(LanguageModel, "loss", counted(LanguageModel.loss))
+    monkeypatch.setattr(PropertyModule, "_loss", counted(PropertyModule._loss))
     return trained
 
 
-@pytest.mark.parametrize("command", ["train", "finetune"])
+@pytest.mark.parametrize("command", ["train", "finetune", "property"])
 def test_ctrl_c_inside_a_training_step_stops_at_the_next_batch(tmp_path, small, capsys, command,
                                                                press_ctrl_c_in_a_finalizer):
-    """Ctrl-C during a step of ``lm train`` or ``lm finetune``, where a raise would be lost, is taken before the
-    next batch: no further batch is trained, exit 130 naming the kept checkpoint."""
+    """Ctrl-C during a step of ``lm train``, ``lm finetune`` or ``property train``, where a raise would be lost,
+    is taken before the next batch: no further batch is trained, exit 130 saying what was kept."""
     run_dir = tmp_path / "run"
+    if command == "property":
+        code, stdout, err = run(capsys, "-q", "property", "train", "--data", str(small), "--epochs", "20",
+                                "--batch-size", "16", "--hidden", "8", "--mlp-hidden", "8", "--device", "cpu",
+                                "-o", str(run_dir))
+        assert code == 130 and len(press_ctrl_c_in_a_finalizer) == 7, err
+        assert "interrupted: property training keeps no checkpoint" in err and "Traceback" not in err
+        assert not stdout and not (run_dir / "model").exists()
+        return
     if command == "train":
         args = ["lm", "train", "--data", str(small), *LM_TINY, "--max-steps", "50", "--checkpoint-every", "2",
                 "--val-every", "100000"]

@@ -175,6 +175,33 @@ def as_options(renamed: dict[str, str] | None = None):
 
 
 # ------------------------------------------------------------------------------------------- inputs
+@contextlib.contextmanager
+def interruptible(kept):
+    """Turn Ctrl-C during a training run into one line, ``kept()``: what was kept and how to go on (exit 130).
+    Inside Lightning's loop the first Ctrl-C is taken at the next batch boundary
+    (:class:`chemrnn.errors.CtrlC`); Lightning then exits with status 1, and the handler here notes that it was
+    Ctrl-C. Outside the main thread Ctrl-C is left as it is."""
+    import signal
+
+    from ..errors import CtrlC, Interrupted
+
+    CtrlC.reset()
+    try:
+        previous = signal.signal(signal.SIGINT, CtrlC.handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if isinstance(exc, SystemExit) and not CtrlC.pressed:
+            raise
+        raise Interrupted(kept()) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        CtrlC.reset()
+
+
 def bar_progress(bar, task):
     """A Rich progress bar's task as a ``progress(message, done=None, total=None)`` callback (the package's one
     progress protocol): it moves to ``done``."""

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -17,7 +16,7 @@ from ..runinfo import write_json
 from ..utils import torch_device
 from ._common import (DEVICE_HELP, PRECISION_HELP, Cell, Device, FinetuneUnknown, Impl, LibraryMethod, LMPreset,
                       Precision, QualityPreset, Strategy, TokenizerName,
-                      as_options, bar_progress, console, err_console, say as _say, state as _state)
+                      as_options, bar_progress, console, err_console, interruptible, say as _say, state as _state)
 
 Preset = LMPreset
 PRESET_DEFAULT = "Default: the preset's"
@@ -103,40 +102,12 @@ def lm_train(
             tokenizer=tokenizer, seed=seed, device=device, precision=precision, devices=devices,
             num_nodes=num_nodes, strategy=strategy, streaming=streaming or None, workers=workers,
             shuffle_buffer=shuffle_buffer, augment=augment)
-    with _interruptible(output):
+    with interruptible(lambda: _kept(output)):
         metrics = train_lm(cfg, output, restart=restart, verbose=not _state["quiet"])
     if is_launched_rank():  # the other DDP processes: rank 0 reports
         return
     print(json.dumps(metrics, indent=1))  # the result: on stdout, with --quiet too
     _say(f"model: {output / 'model'}")
-
-
-@contextmanager
-def _interruptible(run_dir: Path):
-    """Turn Ctrl-C during a training run into one line saying what was kept and how to resume. Inside Lightning's
-    loop the first Ctrl-C is taken at the next batch boundary (:class:`~chemrnn.training.callbacks.CtrlCAtBatch`);
-    Lightning then exits with status 1, and the handler here notes that it was Ctrl-C."""
-    import signal
-
-    from ..errors import CtrlC
-
-    CtrlC.reset()
-    try:
-        previous = signal.signal(signal.SIGINT, CtrlC.handler)
-    except ValueError:  # not the main thread: leave Ctrl-C as it is
-        yield
-        return
-    try:
-        yield
-    except (KeyboardInterrupt, SystemExit) as exc:
-        if isinstance(exc, SystemExit) and not CtrlC.pressed:
-            raise
-        from ..errors import Interrupted
-
-        raise Interrupted(_kept(run_dir)) from None
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        CtrlC.reset()
 
 
 def _kept(run_dir: Path) -> str:
@@ -462,7 +433,7 @@ def lm_finetune(
         raise InputError("--patience stops at the best validation epoch, which --keep-last does not keep: give one "
                          "of them")
     prior, actives = _prior_and_actives(args)
-    with _interruptible(output):
+    with interruptible(lambda: _kept(output)):
         metrics = finetune(prior, actives, output, restart=restart, verbose=not _state["quiet"], epochs=epochs,
                            batch_size=batch_size, lr=lr, val_size=val_size, unknown=unknown, seed=seed,
                            device=device, augment=augment, patience=patience or 3, keep_best=keep_best)

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from ._common import (DEVICE_HELP, INFERENCE_PRECISION_HELP, PRECISION_HELP, Cell, Device,  # noqa: F401
                       Impl, LRSchedule, Pooling, Precision, Recipe, Split, Strategy, as_options, console, err_console,
-                      say as _say, state as _state)
+                      interruptible, say as _say, state as _state)
 
 property_app = typer.Typer(help="Property prediction from SMILES (logP, TPSA, any numeric column).",
                            no_args_is_help=True)
@@ -129,7 +129,9 @@ def property_train(
                                   lr_schedule=lr_schedule, devices=devices, num_nodes=num_nodes,
                                   strategy=strategy, folds=folds, ensemble=ensemble, init_from=init_from,
                                   freeze_encoder=freeze_encoder, recipe=recipe)
-    metrics = train_property(cfg, output, verbose=not _state["quiet"])
+    with interruptible(lambda: f"interrupted: property training keeps no checkpoint, so no model was written to "
+                       f"{output / 'model'}; rerun the same command to start over"):
+        metrics = train_property(cfg, output, verbose=not _state["quiet"])
     if is_launched_rank():  # the other DDP processes: rank 0 reports
         return
     run = metrics["_run"]
