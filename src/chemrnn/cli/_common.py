@@ -1,5 +1,6 @@
 """What every command group shares: the consoles (data to stdout, messages to stderr), the global flags, the
-choices of the options spelled the same everywhere, step progress and the reader of input rows."""
+choices of the options spelled the same everywhere, Ctrl-C during training, step progress and the reader of input
+rows."""
 from __future__ import annotations
 
 import contextlib
@@ -174,7 +175,7 @@ def as_options(renamed: dict[str, str] | None = None):
         raise InputError(f"{head}: {text}") from None
 
 
-# ------------------------------------------------------------------------------------------- inputs
+# --------------------------------------------------------------------------------------- Ctrl-C
 @contextlib.contextmanager
 def interruptible(kept):
     """Turn Ctrl-C during a training run into one line, ``kept()``: what was kept and how to go on (exit 130).
@@ -202,6 +203,7 @@ def interruptible(kept):
         CtrlC.reset()
 
 
+# ------------------------------------------------------------------------------------------- inputs
 def bar_progress(bar, task):
     """A Rich progress bar's task as a ``progress(message, done=None, total=None)`` callback (the package's one
     progress protocol): it moves to ``done``."""
